@@ -1,0 +1,161 @@
+//! Consumer-group member with explicit commits.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{client_config, KafkaError};
+use crate::config::KafkaConfig;
+
+/// A consumed record, detached from the client's buffers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub timestamp_ms: Option<i64>,
+}
+
+impl InRecord {
+    /// The first header named `key`.
+    pub fn header(&self, key: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// A consumer-group member. Auto-commit is off: call [`Consumer::commit`]
+/// with the position after the last record whose effects are durable.
+/// Without a committed offset a partition starts at its earliest record, so
+/// a new group misses nothing.
+pub struct Consumer {
+    inner: StreamConsumer,
+    group: String,
+    component: String,
+}
+
+impl Consumer {
+    pub fn new(cfg: &KafkaConfig, component: &str, group_id: &str) -> Result<Self, KafkaError> {
+        let mut c = client_config(cfg, component);
+        c.set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        if !cfg.properties.contains_key("session.timeout.ms") {
+            c.set("session.timeout.ms", "6000");
+        }
+        Ok(Self {
+            inner: c.create()?,
+            group: group_id.to_string(),
+            component: component.to_string(),
+        })
+    }
+
+    pub fn group_id(&self) -> &str {
+        &self.group
+    }
+
+    pub fn subscribe(&self, topics: &[&str]) -> Result<(), KafkaError> {
+        self.inner.subscribe(topics)
+    }
+
+    /// Reads the given partitions directly, without group membership, from
+    /// `Some(offset)` or from the beginning (`None`).
+    pub fn assign(&self, parts: &[(&str, i32, Option<i64>)]) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, from) in parts {
+            let off = from.map_or(Offset::Beginning, Offset::Offset);
+            tpl.add_partition_offset(topic, *partition, off)?;
+        }
+        self.inner.assign(&tpl)
+    }
+
+    /// The next record. Errors are the broker's or the network's; the caller
+    /// decides whether to back off and retry.
+    pub async fn recv(&self) -> Result<InRecord, KafkaError> {
+        let m = self.inner.recv().await?;
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        metrics::counter!(
+            "conveyor_kafka_consumed_total",
+            "component" => self.component.clone(),
+            "topic" => m.topic().to_string()
+        )
+        .increment(1);
+        Ok(InRecord {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp_ms: m.timestamp().to_millis(),
+        })
+    }
+
+    /// Commits, synchronously, `next_offset` for each `(topic, partition)`:
+    /// the offset of the first record not yet processed.
+    pub fn commit(&self, positions: &[(&str, i32, i64)]) -> Result<(), KafkaError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, next) in positions {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        self.inner.commit(&tpl, CommitMode::Sync)
+    }
+
+    /// Commits the position right after `rec`.
+    pub fn commit_after(&self, rec: &InRecord) -> Result<(), KafkaError> {
+        self.commit(&[(rec.topic.as_str(), rec.partition, rec.offset + 1)])
+    }
+
+    /// The group's committed offsets for the current assignment.
+    pub fn committed(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<(String, i32, Option<i64>)>, KafkaError> {
+        let tpl = self.inner.committed(timeout)?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| {
+                let off = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                (e.topic().to_string(), e.partition(), off)
+            })
+            .collect())
+    }
+
+    /// Low and high watermarks of a partition.
+    pub fn watermarks(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<(i64, i64), KafkaError> {
+        self.inner.fetch_watermarks(topic, partition, timeout)
+    }
+
+    /// Leaves the group cleanly so its partitions move at once.
+    pub fn close(self) {
+        self.inner.unsubscribe();
+    }
+}

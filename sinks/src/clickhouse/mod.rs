@@ -1,0 +1,57 @@
+//! ClickHouse connection: a configured client for conveyor's database.
+//!
+//! Every client sets `async_insert=0`, so an insert returns only once the
+//! rows are written (some servers, e.g. chdb's, default to async inserts,
+//! which would acknowledge rows before they are durable).
+
+use clickhouse::Client;
+use conveyor_runtime::config::ClickHouseConfig;
+
+pub use clickhouse::Row;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClickHouseError {
+    #[error("ClickHouse at {url}: {source}")]
+    Query {
+        url: String,
+        #[source]
+        source: clickhouse::error::Error,
+    },
+}
+
+/// A client bound to no database (for DDL such as `CREATE DATABASE`).
+pub fn server_client(cfg: &ClickHouseConfig) -> Client {
+    let mut c = Client::default()
+        .with_url(&cfg.url)
+        .with_user(&cfg.user)
+        .with_setting("async_insert", "0");
+    if !cfg.password.is_empty() {
+        c = c.with_password(cfg.password.expose());
+    }
+    c
+}
+
+/// A client for conveyor's database.
+pub fn client(cfg: &ClickHouseConfig) -> Client {
+    server_client(cfg).with_database(&cfg.database)
+}
+
+/// Creates the database when missing and returns the server version.
+pub async fn ensure_database(cfg: &ClickHouseConfig) -> Result<String, ClickHouseError> {
+    let err = |source| ClickHouseError::Query {
+        url: cfg.url.clone(),
+        source,
+    };
+    let server = server_client(cfg);
+    // The database name is validated as an identifier by the config.
+    server
+        .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", cfg.database))
+        .execute()
+        .await
+        .map_err(err)?;
+    server
+        .query("SELECT version()")
+        .fetch_one::<String>()
+        .await
+        .map_err(err)
+}

@@ -1,0 +1,149 @@
+//! The command line: every subcommand of `conveyor`, declared with clap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "conveyor",
+    version,
+    about = "Order operations over Kafka: channels in, labeled parcels out",
+    after_help = "Start here: `conveyor demo` runs everything locally. Config: --config FILE or CONVEYOR_CONFIG, \
+                  overrides via CONVEYOR_<SECTION>__<KEY> (see docs/config.md)."
+)]
+pub struct Cli {
+    /// Config file (TOML). Default: ./conveyor.toml when present, else built-in dev defaults.
+    #[arg(long, global = true, env = "CONVEYOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one component of the pipeline, or `all` of them in one process.
+    Run {
+        /// normalize, allocate, route, label, sink-scylla, sink-clickhouse, or all
+        component: String,
+    },
+    /// Run a channel connector (webhooks / pollers) publishing raw orders.
+    Connect {
+        /// shopify, amazon, tiktok, ebay
+        channel: String,
+    },
+    /// Run a sink.
+    Sink {
+        #[arg(value_enum)]
+        target: SinkTarget,
+    },
+    /// Re-run processors over a time or offset range, live or in a sandbox.
+    Replay {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+    /// Create or inspect the topology's topics.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// Register the Avro contracts or check them for compatibility.
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
+    /// Print the topology: topics, components, who reads and writes what.
+    Topology {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the local services and run the pipeline end to end on sample data.
+    Demo,
+    /// Run the end-to-end benchmark and print a table.
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+    /// Local services for development, demo and CI (broker, registry, ClickHouse).
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+    /// The built-in Confluent-compatible schema registry.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Validate or print the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SinkTarget {
+    Scylla,
+    Clickhouse,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create every topic of the topology (idempotent; reports drift).
+    Create,
+    /// Show each topic as the broker has it, and how it compares to the config.
+    Describe,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemasCommand {
+    /// Check every schemas/*.avsc against the registry (BACKWARD).
+    Check,
+    /// Register every schemas/*.avsc.
+    Register,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Install (first time, cached) and start the local services on 127.0.0.1.
+    Up,
+    /// Stop exactly what `up` started.
+    Down,
+    /// Show what runs, where, and where its logs are.
+    Status,
+    /// Internal: run ClickHouse from libchdb in this process (started by `up`).
+    #[command(hide = true)]
+    ClickhouseServer {
+        #[arg(long)]
+        lib: PathBuf,
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        http_port: u16,
+        #[arg(long)]
+        tcp_port: u16,
+        #[arg(long)]
+        log: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve the registry API (and /metrics, /healthz, /readyz).
+    Serve {
+        /// Listen address. Default: host and port of `schema_registry.url`.
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the config; exit non-zero with every problem found.
+    Check,
+    /// Print the effective config (file + environment), secrets masked.
+    Show,
+}

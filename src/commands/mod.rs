@@ -1,0 +1,148 @@
+//! One module per subcommand; [`dispatch`] routes the parsed command line.
+
+mod config_cmd;
+mod demo;
+mod topics;
+
+use anyhow::Context as _;
+use conveyor_runtime::config::Config;
+use conveyor_runtime::shutdown::Shutdown;
+use conveyor_runtime::topology::{self, Status, Topology};
+
+use crate::cli::{
+    Cli, Command, DevCommand, RegistryCommand, SchemasCommand, SinkTarget, TopicsCommand,
+};
+use crate::{dev, not_built};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let load = || Config::load(cli.config.as_deref()).map_err(anyhow::Error::from);
+    match cli.command {
+        Command::Run { component } => {
+            load()?;
+            run_component(&component)
+        }
+        Command::Connect { channel } => {
+            let config = load()?;
+            if !topology::CHANNELS.contains(&channel.as_str()) {
+                anyhow::bail!(
+                    "unknown channel `{channel}`; known: {}",
+                    topology::CHANNELS.join(", ")
+                );
+            }
+            if !config.channels.enabled.contains(&channel) {
+                anyhow::bail!("channel `{channel}` is not in channels.enabled of the config");
+            }
+            Err(not_built(
+                &format!("connect {channel}"),
+                "channel connectors come with the connectors issue",
+            ))
+        }
+        Command::Sink { target } => {
+            load()?;
+            let name = match target {
+                SinkTarget::Scylla => "scylla",
+                SinkTarget::Clickhouse => "clickhouse",
+            };
+            Err(not_built(
+                &format!("sink {name}"),
+                "the sinks come with the sinks issue",
+            ))
+        }
+        Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
+        Command::Bench { .. } => Err(not_built(
+            "bench",
+            "the end-to-end benchmark needs the pipeline complete end to end",
+        )),
+        Command::Schemas { command } => {
+            load()?;
+            let what = match command {
+                SchemasCommand::Check => "schemas check",
+                SchemasCommand::Register => "schemas register",
+            };
+            Err(not_built(
+                what,
+                "the Avro contracts (schemas/*.avsc) come with the contracts issue",
+            ))
+        }
+        Command::Topology { json } => {
+            let t = Topology::resolve(&load()?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+            } else {
+                print!("{}", t.render());
+            }
+            Ok(())
+        }
+        Command::Topics { command } => {
+            let config = load()?;
+            match command {
+                TopicsCommand::Create => topics::create(&config).await,
+                TopicsCommand::Describe => topics::describe(&config).await,
+            }
+        }
+        Command::Demo => demo::run(&load()?, cli.config.as_deref()).await,
+        Command::Dev { command } => {
+            let config = load()?;
+            let paths = dev::Paths::from_env()?;
+            match command {
+                DevCommand::Up => dev::up(&config, &paths, cli.config.as_deref())
+                    .await
+                    .map(|_| ()),
+                DevCommand::Down => dev::down(&paths),
+                DevCommand::Status => dev::status(&config, &paths).await,
+                DevCommand::ClickhouseServer { .. } => {
+                    anyhow::bail!("the ClickHouse launcher runs before the async runtime starts")
+                }
+            }
+        }
+        Command::Registry {
+            command: RegistryCommand::Serve { bind },
+        } => {
+            let config = load()?;
+            let bind = match bind {
+                Some(b) => b,
+                None => dev::url_socket_addr(&config.schema_registry.url).context(
+                    "cannot derive a listen address from schema_registry.url; pass --bind",
+                )?,
+            };
+            conveyor_schemas::registry::serve(config, bind, Shutdown::on_signals()).await?;
+            Ok(())
+        }
+        Command::Config { command } => config_cmd::run(command, cli.config.as_deref()),
+    }
+}
+
+fn run_component(component: &str) -> anyhow::Result<()> {
+    if component == "all" {
+        let planned: Vec<_> = topology::NODES
+            .iter()
+            .filter(|n| n.status == Status::Planned)
+            .map(|n| n.name)
+            .collect();
+        return Err(not_built(
+            "run all",
+            &format!("these components are not built yet: {}", planned.join(", ")),
+        ));
+    }
+    match topology::node(component) {
+        Some(n) if n.name == "connect" => {
+            anyhow::bail!("connectors run with `conveyor connect <channel>`")
+        }
+        Some(n) if n.status == Status::Planned => {
+            Err(not_built(&format!("run {component}"), n.doc))
+        }
+        Some(n) => anyhow::bail!(
+            "component `{}` has no runner wired into this binary",
+            n.name
+        ),
+        None => anyhow::bail!(
+            "unknown component `{component}`; known: {}, all",
+            topology::NODES
+                .iter()
+                .filter(|n| n.name != "connect")
+                .map(|n| n.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

@@ -1,0 +1,82 @@
+//! `conveyor`: the one binary. Parses the command line, loads the config and
+//! dispatches to a command; errors print once, with what to do, and set the
+//! exit code (1 = failed, 2 = usage or not built yet, 3 = topic drift).
+
+mod cli;
+mod commands;
+mod dev;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::{Cli, Command, DevCommand};
+
+/// An error that carries its own exit code.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// A command that later work fills in: exits 2 with a clear message.
+pub fn not_built(what: &str, detail: &str) -> anyhow::Error {
+    Exit {
+        code: 2,
+        message: format!(
+            "`conveyor {what}` is not built yet: {detail}\n`conveyor topology` shows every component and whether it is built."
+        ),
+    }
+    .into()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The ClickHouse launcher hands the process over to libchdb: no runtime,
+    // no logging setup of ours.
+    if let Command::Dev {
+        command:
+            DevCommand::ClickhouseServer {
+                lib,
+                path,
+                http_port,
+                tcp_port,
+                log,
+            },
+    } = &cli.command
+    {
+        return match dev::chdb::run_server(lib, path, *http_port, *tcp_port, log) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    conveyor_runtime::observability::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map_or(1, |x| x.code);
+            eprintln!("error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The `conveyor` binary as a user meets it: clear errors and exit codes for
+//! unknown or unbuilt commands and bad config, topology output, and
+//! `topics create` against the real broker (idempotent; drift exits 3).
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn conveyor(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_conveyor"));
+    cmd.args(args).env("CONVEYOR_LOG_FORMAT", "plain");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("conveyor runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
+    let o = conveyor(&["frobnicate"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("unrecognized subcommand"), "{}", text(&o));
+
+    let o = conveyor(&["run", "all"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not built yet"), "{}", text(&o));
+
+    let o = conveyor(&["run", "normalise"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("unknown component `normalise`; known: normalize"),
+        "{}",
+        text(&o)
+    );
+
+    for args in [
+        &["bench"][..],
+        &["replay"],
+        &["schemas", "check"],
+        &["connect", "shopify"],
+        &["sink", "clickhouse"],
+    ] {
+        let o = conveyor(args, &[]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("not built yet"), "{args:?}: {}", text(&o));
+    }
+}
+
+#[test]
+fn bad_config_names_the_field_and_the_problem() {
+    let dir = std::env::temp_dir().join(common::unique("conveyor-cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[topics]\npartitions = \"six\"\n").unwrap();
+    let o = conveyor(
+        &["--config", file.to_str().unwrap(), "config", "check"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(
+        t.contains("`topics.partitions`") && t.contains("invalid type"),
+        "{t}"
+    );
+
+    std::fs::write(
+        &file,
+        "[clickhouse]\nurl = \"localhost:8123\"\n[kafka]\nbrokers = \"\"\n",
+    )
+    .unwrap();
+    let t = text(&conveyor(
+        &["--config", file.to_str().unwrap(), "config", "check"],
+        &[],
+    ));
+    assert!(
+        t.contains("`clickhouse.url`") && t.contains("http://"),
+        "{t}"
+    );
+    assert!(t.contains("`kafka.brokers`"), "{t}");
+
+    let o = conveyor(
+        &["config", "check"],
+        &[("CONVEYOR_TOPICS__REPLICATION_FACTOR", "0")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("CONVEYOR_TOPICS__REPLICATION_FACTOR"),
+        "{}",
+        text(&o)
+    );
+
+    let o = conveyor(&["--config", "/nonexistent/conveyor.toml", "topology"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("cannot read config file /nonexistent/conveyor.toml"),
+        "{}",
+        text(&o)
+    );
+
+    // Secrets never show.
+    std::fs::write(&file, "[clickhouse]\npassword = \"hunter2\"\n").unwrap();
+    let o = conveyor(&["--config", file.to_str().unwrap(), "config", "show"], &[]);
+    assert!(o.status.success());
+    assert!(
+        !text(&o).contains("hunter2") && text(&o).contains("password = \"***\""),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn topology_lists_topics_with_writers_and_readers() {
+    let o = conveyor(
+        &["topology"],
+        &[("CONVEYOR_CHANNELS__ENABLED", "[\"shopify\"]")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("orders.raw.shopify"), "{t}");
+    assert!(!t.contains("orders.raw.amazon"), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.contains("orders.normalized") && l.contains("normalize -> allocate")),
+        "{t}"
+    );
+    assert!(t.contains("conveyor.allocate.inventory.changelog"), "{t}");
+    let o = conveyor(&["topology", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["topics"].as_array().unwrap().len() >= 12);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn topics_create_twice_then_drift_exits_3() {
+    let config = common::config();
+    common::require_broker(&config).await;
+    let ns = common::unique("cli-ns");
+    let env = [
+        ("CONVEYOR_TOPICS__NAMESPACE", ns.as_str()),
+        ("CONVEYOR_CHANNELS__ENABLED", "[\"csv\"]"),
+    ];
+    let first = conveyor(&["topics", "create"], &env);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains("created") && text(&first).contains(&format!("{ns}.orders.raw.csv"))
+    );
+    let second = conveyor(&["topics", "create"], &env);
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        text(&second).contains("topics: 0 created"),
+        "{}",
+        text(&second)
+    );
+
+    let mut drift_env = env.to_vec();
+    drift_env.push(("CONVEYOR_TOPICS__PARTITIONS", "4"));
+    let third = conveyor(&["topics", "create"], &drift_env);
+    assert_eq!(third.status.code(), Some(3), "{}", text(&third));
+    assert!(
+        text(&third).contains("partitions: broker has 6, config wants 4"),
+        "{}",
+        text(&third)
+    );
+
+    let describe = conveyor(&["topics", "describe"], &env);
+    assert!(describe.status.success(), "{}", text(&describe));
+    assert!(
+        text(&describe).contains(&format!("{ns}.orders.dlq")),
+        "{}",
+        text(&describe)
+    );
+
+    let topology = conveyor_runtime::topology::Topology::resolve(&{
+        let mut c = config.clone();
+        c.topics.namespace = ns.clone();
+        c.channels.enabled = vec!["csv".into()];
+        c
+    });
+    let names: Vec<&str> = topology.topics.iter().map(|t| t.name.as_str()).collect();
+    conveyor_runtime::kafka::Admin::new(&config.kafka)
+        .unwrap()
+        .delete_topics(&names)
+        .await
+        .unwrap();
+}

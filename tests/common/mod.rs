@@ -1,0 +1,53 @@
+//! Shared helpers for the integration tests. They run against the real
+//! services started by `conveyor dev up` (the README's test command starts
+//! them); a test fails with that instruction when a service is missing.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::BrokerWatch;
+
+/// The config the tests use: the process environment over the defaults,
+/// exactly like the binary (so CONVEYOR_* overrides reach the tests too).
+pub fn config() -> Config {
+    Config::from_sources(None, "test defaults", std::env::vars()).expect("test config is valid")
+}
+
+/// A name no other test or run uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}
+
+/// Panics with instructions when the broker is not reachable.
+pub async fn require_broker(config: &Config) {
+    let watch = BrokerWatch::new(&config.kafka).expect("broker client");
+    if let Err(e) = watch.probe(Duration::from_secs(5)).await {
+        panic!(
+            "no Kafka broker at {} ({e}); start the dev services with `cargo run -- dev up`",
+            config.kafka.brokers
+        );
+    }
+}
+
+pub async fn require_clickhouse(config: &Config) {
+    let url = format!("{}/ping", config.clickhouse.url);
+    let ok = reqwest::get(&url)
+        .await
+        .map(|r| r.status().is_success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "no ClickHouse at {}; start the dev services with `cargo run -- dev up`",
+        config.clickhouse.url
+    );
+}
