@@ -261,18 +261,27 @@ async fn readiness_follows_the_broker() {
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["broker"]["ready"], false, "{body}");
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The failed probe is counted and retried with backoff, not fatal.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("conveyor_broker_probe_failures_total") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(
         metrics.contains("conveyor_broker_probe_failures_total"),
         "{metrics}"
     );
+    assert!(metrics.contains("conveyor_broker_up 0"), "{metrics}");
     assert!(metrics.contains("conveyor_build_info"), "{metrics}");
     svc.finish().await;
 

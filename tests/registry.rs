@@ -200,7 +200,7 @@ async fn registers_enforces_backward_and_survives_restart() {
     let (_, v) = get(&http, format!("{b}/config/{subject}")).await;
     assert_eq!(v["compatibilityLevel"], json!("NONE"));
     let (_, v) = get(&http, format!("{b}/subjects")).await;
-    assert_eq!(v, json!([other, subject]));
+    assert_eq!(v, json!([subject, other]), "sorted subjects");
     let (s, v) = post(
         &http,
         format!("{b}/subjects/{subject}/versions"),

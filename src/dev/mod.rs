@@ -346,3 +346,40 @@ pub async fn status(config: &Config, paths: &Paths) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_come_from_the_config() {
+        let mut c = Config::default();
+        c.kafka.brokers = "127.0.0.1:19092,127.0.0.1:19093".into();
+        c.clickhouse.url = "http://localhost:18123/".into();
+        c.schema_registry.url = "http://127.0.0.1:18081".into();
+        let ep = Endpoints::from_config(&c).unwrap();
+        assert_eq!(
+            (ep.broker_port, ep.clickhouse_http, ep.clickhouse_tcp),
+            (19092, 18123, 9000)
+        );
+        assert_eq!(ep.registry.port(), 18081);
+    }
+
+    #[test]
+    fn refuses_to_start_services_for_remote_addresses() {
+        let mut c = Config::default();
+        c.kafka.brokers = "10.1.2.3:9092".into();
+        let err = Endpoints::from_config(&c).err().unwrap().to_string();
+        assert!(
+            err.contains("kafka.brokers") && err.contains("not on this machine"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn url_ports_default_by_scheme() {
+        assert_eq!(url_socket_addr("http://127.0.0.1").unwrap().port(), 80);
+        assert_eq!(url_socket_addr("https://127.0.0.1/x").unwrap().port(), 443);
+        assert!(url_socket_addr("127.0.0.1:80").is_err());
+    }
+}

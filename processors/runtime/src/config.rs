@@ -439,7 +439,11 @@ impl Config {
         let env_for = |field: &str| {
             env_fields
                 .iter()
-                .find(|(f, _)| field == f || field.starts_with(&format!("{f}.")))
+                .find(|(f, _)| {
+                    field == f
+                        || field.starts_with(&format!("{f}."))
+                        || f.starts_with(&format!("{field}."))
+                })
                 .map(|(_, n)| n.clone())
         };
         if !errors.is_empty() {
@@ -859,7 +863,16 @@ mod tests {
             "{err}"
         );
 
+        // A sub-key under a plain value: a type error naming the variable.
         let err = load("", &[("CONVEYOR_KAFKA__BROKERS__X", "1")]).unwrap_err();
+        let e = &err.field_errors()[0];
+        assert_eq!(e.field, "kafka.brokers");
+        assert_eq!(e.env.as_deref(), Some("CONVEYOR_KAFKA__BROKERS__X"));
+        let err = load(
+            "[kafka]\nbrokers = \"a:1\"\n",
+            &[("CONVEYOR_KAFKA__BROKERS__X", "1")],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not a section"), "{err}");
     }
 

@@ -12,7 +12,11 @@ use super::{client_config, KafkaError};
 use crate::config::KafkaConfig;
 use crate::topology::TopicSpec;
 
+/// Admin operations (create, describe) may take a while on a busy cluster.
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// Metadata answers fast or the broker is down: fail early so callers can
+/// back off and so shutdown is not held up by a blocked lookup.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `ensure_topics` found or did for one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +63,7 @@ impl Admin {
     pub async fn list_topics(&self) -> Result<BTreeMap<String, (i32, i16)>, KafkaError> {
         let inner = self.inner.clone();
         blocking(move || {
-            let md = inner.inner().fetch_metadata(None, TIMEOUT)?;
+            let md = inner.inner().fetch_metadata(None, METADATA_TIMEOUT)?;
             Ok(md
                 .topics()
                 .iter()
@@ -189,7 +193,9 @@ impl Admin {
             let records = blocking(move || {
                 let mut total = 0i64;
                 for p in 0..partitions {
-                    let (lo, hi) = inner.inner().fetch_watermarks(&topic, p, TIMEOUT)?;
+                    let (lo, hi) = inner
+                        .inner()
+                        .fetch_watermarks(&topic, p, METADATA_TIMEOUT)?;
                     total += (hi - lo).max(0);
                 }
                 Ok(total)

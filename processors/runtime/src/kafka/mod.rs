@@ -51,16 +51,16 @@ pub fn client_config(cfg: &KafkaConfig, component: &str) -> ClientConfig {
 /// than a permanent problem with the request.
 pub fn is_retryable(e: &KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode as C;
-    match e.rdkafka_error_code() {
+    !matches!(
+        e.rdkafka_error_code(),
         Some(
             C::MessageSizeTooLarge
-            | C::InvalidMessageSize
-            | C::InvalidMessage
-            | C::TopicAuthorizationFailed
-            | C::ClusterAuthorizationFailed
-            | C::InvalidConfig
-            | C::InvalidRecord,
-        ) => false,
-        _ => true,
-    }
+                | C::InvalidMessageSize
+                | C::InvalidMessage
+                | C::TopicAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::InvalidConfig
+                | C::InvalidRecord,
+        )
+    )
 }

@@ -57,7 +57,11 @@ impl BrokerWatch {
         let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
         let mut up: Option<bool> = None;
         loop {
-            let delay = match self.probe(Duration::from_secs(5)).await {
+            let probe = tokio::select! {
+                _ = shutdown.wait() => return,
+                r = self.probe(Duration::from_secs(5)) => r,
+            };
+            let delay = match probe {
                 Ok(n) => {
                     if up != Some(true) {
                         tracing::info!(brokers = %self.brokers, cluster_brokers = n, "broker reachable");
