@@ -264,14 +264,7 @@ async fn readiness_follows_the_broker() {
     // The failed probe is counted and retried with backoff, not fatal.
     let mut metrics = String::new();
     for _ in 0..100 {
-        metrics = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = common::get_text(&http, &format!("{base}/metrics")).await;
         if metrics.contains("conveyor_broker_probe_failures_total") {
             break;
         }
@@ -296,21 +289,7 @@ async fn readiness_follows_the_broker() {
     .await
     .unwrap();
     let base = format!("http://{}", svc.http_addr);
-    let mut ready = false;
-    for _ in 0..50 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let ready = common::becomes_ready(&http, &base, Duration::from_secs(10)).await;
     assert!(ready, "ready once the broker answers");
     svc.finish().await;
 }

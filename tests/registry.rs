@@ -36,20 +36,10 @@ async fn start(config: &Config) -> Running {
 }
 
 async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("registry not ready within 10 s");
+    assert!(
+        common::becomes_ready(http, base, Duration::from_secs(10)).await,
+        "registry not ready within 10 s"
+    );
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
@@ -208,14 +198,7 @@ async fn registers_enforces_backward_and_survives_restart() {
     )
     .await;
     assert_eq!(s, 200, "level NONE survived the restart: {v}");
-    let m = http
-        .get(format!("{b}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = common::get_text(&http, &format!("{b}/metrics")).await;
     assert!(m.contains("conveyor_registry_registrations_total"), "{m}");
 
     reg2.shutdown.trigger();

@@ -51,3 +51,21 @@ pub async fn require_clickhouse(config: &Config) {
         config.clickhouse.url
     );
 }
+
+/// GET `url` and return the body as text.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// Polls `{base}/readyz` until it answers 200; false after `limit`.
+pub async fn becomes_ready(http: &reqwest::Client, base: &str, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        let r = http.get(format!("{base}/readyz")).send().await;
+        if r.is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
