@@ -1,0 +1,330 @@
+//! Encode and decode records in the Confluent wire format: one magic byte
+//! (0), the schema id (4 bytes, big-endian), then the Avro binary datum.
+//!
+//! The registry is reached through `schema_registry_converter`, whose caches
+//! keep the hot path free of HTTP calls: a subject's id is fetched once per
+//! (topic, type), a writer schema once per id. On top of that this codec
+//! keeps, per (schema id, Rust type), a ready datum reader, and per (topic,
+//! type) a ready datum writer, so encoding and decoding a record is pure CPU.
+//!
+//! Encoding always writes with the schema compiled into this binary
+//! (registered under `<topic>-value`, TopicNameStrategy; the registry
+//! refuses it with 409 if it is incompatible). Decoding reads whatever
+//! schema the record was written with: when it is the same (canonically) as
+//! the type's own, bytes go straight into the Rust type; otherwise the datum
+//! is resolved with Avro's schema-resolution rules (new fields take their
+//! defaults, unknown fields are skipped), so consumers and producers can be
+//! upgraded in either order within BACKWARD/FORWARD compatibility.
+//!
+//! Bad input never panics: it is a [`DecodeError`] naming the topic,
+//! partition, offset and schema id, which says whether to retry (registry
+//! unreachable) or to dead-letter the record ([`DecodeError::dlq_kind`]).
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use apache_avro::Schema;
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
+
+use crate::records::{ErrorKind, Record};
+
+/// The wire format's first byte.
+pub const MAGIC: u8 = 0;
+/// Magic byte + schema id.
+pub const HEADER_LEN: usize = 5;
+
+/// Where a record came from, for error messages and DLQ records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// No value, fewer than 5 bytes, or a magic byte other than 0.
+    Framing,
+    /// The registry does not know the schema id.
+    UnknownSchema,
+    /// The registry could not be reached; retry.
+    Registry,
+    /// The bytes do not decode with the writer schema, or do not fit the
+    /// type.
+    Data,
+}
+
+/// A record that could not be decoded, with its coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode {topic}[{partition}]@{offset}{}: {message}", .schema_id.map(|i| format!(" (schema id {i})")).unwrap_or_default())]
+pub struct DecodeError {
+    pub kind: DecodeErrorKind,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub schema_id: Option<u32>,
+    pub message: String,
+}
+
+impl DecodeError {
+    fn new(kind: DecodeErrorKind, at: Source<'_>, schema_id: Option<u32>, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            topic: at.topic.to_string(),
+            partition: at.partition,
+            offset: at.offset,
+            schema_id,
+            message: message.into(),
+        }
+    }
+
+    /// Worth retrying later (the record may be fine).
+    pub fn is_retryable(&self) -> bool {
+        self.kind == DecodeErrorKind::Registry
+    }
+
+    /// The DLQ error kind for a non-retryable failure.
+    pub fn dlq_kind(&self) -> ErrorKind {
+        match self.kind {
+            DecodeErrorKind::UnknownSchema => ErrorKind::UnknownSchema,
+            _ => ErrorKind::Decode,
+        }
+    }
+}
+
+/// A record that could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("schema registry, subject {subject}: {message}")]
+    Registry {
+        subject: String,
+        message: String,
+        retryable: bool,
+    },
+    #[error("{record} does not fit its schema: {message}")]
+    Data { record: &'static str, message: String },
+}
+
+impl EncodeError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EncodeError::Registry { retryable: true, .. })
+    }
+}
+
+struct Writer {
+    id: u32,
+    datum: GenericDatumWriter<'static>,
+}
+
+enum Reader {
+    /// The writer schema is the type's own: deserialize straight from bytes.
+    Direct(GenericDatumReader<'static>),
+    /// Another version: decode with the writer schema, resolve to the type's.
+    Resolving(GenericDatumReader<'static>),
+}
+
+/// Encoder/decoder for every [`Record`] type; share one per process.
+pub struct Codec {
+    encoder: AvroEncoder,
+    decoder: AvroDecoder,
+    writers: RwLock<HashMap<TypeId, HashMap<String, Arc<Writer>>>>,
+    readers: RwLock<HashMap<(u32, TypeId), Arc<Reader>>>,
+    /// Writer schemas by id, leaked once each (bounded by the number of
+    /// schema ids a process ever sees) so datum readers can borrow them.
+    writer_schemas: RwLock<HashMap<u32, &'static Schema>>,
+}
+
+impl Codec {
+    /// A codec for the registry at `url`.
+    pub fn new(url: &str) -> Result<Self, SRCError> {
+        let settings = || {
+            SrSettings::new_builder(url.trim_end_matches('/').to_string())
+                .set_timeout(Duration::from_secs(10))
+                .build()
+        };
+        Ok(Self {
+            encoder: AvroEncoder::new(settings()?),
+            decoder: AvroDecoder::new(settings()?),
+            writers: RwLock::default(),
+            readers: RwLock::default(),
+            writer_schemas: RwLock::default(),
+        })
+    }
+
+    /// Encodes `value` for `topic` (subject `<topic>-value`).
+    pub async fn encode<T: Record>(&self, topic: &str, value: &T) -> Result<Vec<u8>, EncodeError> {
+        let writer = self.writer::<T>(topic).await?;
+        let mut out = Vec::with_capacity(256);
+        out.push(MAGIC);
+        out.extend_from_slice(&writer.id.to_be_bytes());
+        writer
+            .datum
+            .write_ser(&mut out, value)
+            .map_err(|e| EncodeError::Data {
+                record: T::NAME,
+                message: e.to_string(),
+            })?;
+        Ok(out)
+    }
+
+    async fn writer<T: Record>(&self, topic: &str) -> Result<Arc<Writer>, EncodeError> {
+        if let Some(w) = read(&self.writers)
+            .get(&TypeId::of::<T>())
+            .and_then(|m| m.get(topic))
+        {
+            return Ok(w.clone());
+        }
+        let subject = crate::contracts::value_subject(topic);
+        let supplied = SuppliedSchema::new(Some(T::NAME.to_string()), SchemaType::Avro, T::avsc().to_string());
+        let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(topic.to_string(), false, supplied);
+        let registered = self
+            .encoder
+            .get_schema_and_id(&subject, strategy)
+            .await
+            .map_err(|e| EncodeError::Registry {
+                subject: subject.clone(),
+                message: src_message(&e),
+                retryable: e.retriable,
+            })?;
+        let datum = GenericDatumWriter::builder(T::schema())
+            .build()
+            .map_err(|e| EncodeError::Data {
+                record: T::NAME,
+                message: e.to_string(),
+            })?;
+        let w = Arc::new(Writer {
+            id: registered.id,
+            datum,
+        });
+        write(&self.writers)
+            .entry(TypeId::of::<T>())
+            .or_default()
+            .insert(topic.to_string(), w.clone());
+        Ok(w)
+    }
+
+    /// Decodes a record value written in the wire format into `T`.
+    pub async fn decode<T: Record>(&self, bytes: Option<&[u8]>, at: Source<'_>) -> Result<T, DecodeError> {
+        let (id, body) = split_header(bytes).map_err(|m| DecodeError::new(DecodeErrorKind::Framing, at, None, m))?;
+        let reader = self.reader::<T>(id, at).await?;
+        let mut cursor = Cursor::new(body);
+        let data_err = |m: String| DecodeError::new(DecodeErrorKind::Data, at, Some(id), m);
+        let value = match reader.as_ref() {
+            Reader::Direct(r) => r.read_deser::<T>(&mut cursor).map_err(|e| data_err(e.to_string()))?,
+            Reader::Resolving(r) => {
+                let v = r.read_value(&mut cursor).map_err(|e| data_err(e.to_string()))?;
+                apache_avro::from_value::<T>(&v).map_err(|e| data_err(e.to_string()))?
+            }
+        };
+        if (cursor.position() as usize) != body.len() {
+            return Err(data_err(format!(
+                "{} trailing bytes after the record",
+                body.len() - cursor.position() as usize
+            )));
+        }
+        Ok(value)
+    }
+
+    async fn reader<T: Record>(&self, id: u32, at: Source<'_>) -> Result<Arc<Reader>, DecodeError> {
+        let key = (id, TypeId::of::<T>());
+        if let Some(r) = read(&self.readers).get(&key) {
+            return Ok(r.clone());
+        }
+        let writer_schema = self.writer_schema(id, at).await?;
+        let own = T::schema();
+        let build_err = |e: apache_avro::Error| DecodeError::new(DecodeErrorKind::Data, at, Some(id), e.to_string());
+        let reader = if writer_schema.canonical_form() == own.canonical_form() {
+            Reader::Direct(GenericDatumReader::builder(own).build().map_err(build_err)?)
+        } else {
+            Reader::Resolving(
+                GenericDatumReader::builder(writer_schema)
+                    .reader_schema(own)
+                    .build()
+                    .map_err(build_err)?,
+            )
+        };
+        let reader = Arc::new(reader);
+        write(&self.readers).insert(key, reader.clone());
+        Ok(reader)
+    }
+
+    async fn writer_schema(&self, id: u32, at: Source<'_>) -> Result<&'static Schema, DecodeError> {
+        if let Some(s) = read(&self.writer_schemas).get(&id) {
+            return Ok(s);
+        }
+        let fetched = self.decoder.get_schema(id).await.map_err(|e| {
+            let kind = if e.retriable {
+                DecodeErrorKind::Registry
+            } else {
+                DecodeErrorKind::UnknownSchema
+            };
+            DecodeError::new(kind, at, Some(id), src_message(&e))
+        })?;
+        let mut map = write(&self.writer_schemas);
+        let schema: &'static Schema = map
+            .entry(id)
+            .or_insert_with(|| Box::leak(Box::new(fetched.parsed.clone())));
+        Ok(schema)
+    }
+
+    /// Forgets cached registry failures (e.g. after the registry came back).
+    pub fn clear_errors(&self) {
+        self.encoder.remove_errors_from_cache();
+        self.decoder.remove_errors_from_cache();
+    }
+}
+
+/// Splits the wire-format header off: (schema id, Avro body).
+pub fn split_header(bytes: Option<&[u8]>) -> Result<(u32, &[u8]), String> {
+    let b = bytes.ok_or("the record has no value (tombstone)")?;
+    if b.len() < HEADER_LEN {
+        return Err(format!(
+            "{} bytes is too short for the wire format (magic byte + 4-byte schema id)",
+            b.len()
+        ));
+    }
+    if b[0] != MAGIC {
+        return Err(format!(
+            "magic byte is {:#04x}, expected 0x00: not Confluent wire format",
+            b[0]
+        ));
+    }
+    let id = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+    Ok((id, &b[HEADER_LEN..]))
+}
+
+fn src_message(e: &SRCError) -> String {
+    match &e.cause {
+        Some(c) => format!("{}: {c}", e.error),
+        None => e.error.clone(),
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_errors_are_clear() {
+        assert!(split_header(None).unwrap_err().contains("tombstone"));
+        assert!(split_header(Some(&[0, 0, 1])).unwrap_err().contains("too short"));
+        assert!(split_header(Some(&[1, 0, 0, 0, 7, 2])).unwrap_err().contains("magic byte is 0x01"));
+        assert_eq!(split_header(Some(&[0, 0, 0, 1, 2, 9])).unwrap(), (258, &[9u8][..]));
+    }
+}

@@ -1,0 +1,138 @@
+//! Which schema each topic carries. Subjects follow Confluent's
+//! TopicNameStrategy: `<topic>-value`. Keys are plain UTF-8 strings
+//! (order id, sku) and have no schema. Changelog topics hold the state
+//! stores' own encoding and are not contracts.
+
+use conveyor_runtime::topology::Topology;
+
+use crate::records::{
+    AllocationResult, DlqRecord, InventoryAlert, InventoryEvent, LabeledShipment, OrderEvent,
+    PlannedShipment, RawOrder, Record, StockMovement,
+};
+
+/// A topic's value contract.
+#[derive(Debug, Clone, Copy)]
+pub struct Contract {
+    /// Topic id in the topology.
+    pub topic_id: &'static str,
+    /// Full Avro record name.
+    pub record: &'static str,
+    /// The `.avsc` file under `schemas/`.
+    pub file: &'static str,
+    /// Its text.
+    pub avsc: fn() -> &'static str,
+}
+
+const fn contract<R: Record>(topic_id: &'static str, file: &'static str) -> Contract {
+    Contract {
+        topic_id,
+        record: R::NAME,
+        file,
+        avsc: R::avsc,
+    }
+}
+
+pub const CONTRACTS: &[Contract] = &[
+    contract::<RawOrder>("orders_raw", "raw_order.avsc"),
+    contract::<OrderEvent>("orders_normalized", "order_event.avsc"),
+    contract::<DlqRecord>("orders_dlq", "dlq_record.avsc"),
+    contract::<InventoryEvent>("inventory_events", "inventory_event.avsc"),
+    contract::<AllocationResult>("orders_allocated", "allocation_result.avsc"),
+    contract::<AllocationResult>("orders_backordered", "allocation_result.avsc"),
+    contract::<StockMovement>("allocation_events", "stock_movement.avsc"),
+    contract::<InventoryAlert>("inventory_alerts", "inventory_alert.avsc"),
+    contract::<PlannedShipment>("shipments_planned", "planned_shipment.avsc"),
+    contract::<LabeledShipment>("shipments_labeled", "labeled_shipment.avsc"),
+];
+
+/// The value subject of a topic.
+pub fn value_subject(topic: &str) -> String {
+    format!("{topic}-value")
+}
+
+/// Every (subject, contract) of the resolved topology, in topology order.
+pub fn subjects(topology: &Topology) -> Vec<(String, &'static Contract)> {
+    topology
+        .topics
+        .iter()
+        .filter_map(|t| {
+            CONTRACTS
+                .iter()
+                .find(|c| c.topic_id == t.id)
+                .map(|c| (value_subject(&t.name), c))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conveyor_runtime::config::CleanupPolicy;
+    use conveyor_runtime::topology::TOPICS;
+    use serde_json::Value;
+
+    #[test]
+    fn every_data_topic_has_a_contract() {
+        for t in TOPICS {
+            let has = CONTRACTS.iter().any(|c| c.topic_id == t.id);
+            assert_eq!(has, t.cleanup != CleanupPolicy::Compact, "topic {}", t.id);
+        }
+    }
+
+    #[test]
+    fn every_schema_parses_and_every_field_has_a_doc() {
+        fn walk(v: &Value, path: &str, missing: &mut Vec<String>) {
+            match v {
+                Value::Object(o) => {
+                    if o.get("type").and_then(Value::as_str) == Some("record") {
+                        let name = o["name"].as_str().unwrap_or("?");
+                        for f in o["fields"].as_array().into_iter().flatten() {
+                            let field = format!("{path}{name}.{}", f["name"].as_str().unwrap_or("?"));
+                            if f.get("doc").and_then(Value::as_str).is_none_or(str::is_empty) {
+                                missing.push(field.clone());
+                            }
+                            walk(&f["type"], "", missing);
+                        }
+                    } else {
+                        for (k, x) in o {
+                            if k != "default" {
+                                walk(x, path, missing);
+                            }
+                        }
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| walk(x, path, missing)),
+                _ => {}
+            }
+        }
+        for c in CONTRACTS {
+            apache_avro::Schema::parse_str((c.avsc)()).unwrap_or_else(|e| panic!("{}: {e}", c.file));
+            let json: Value = serde_json::from_str((c.avsc)()).unwrap();
+            let mut missing = Vec::new();
+            walk(&json, "", &mut missing);
+            assert!(missing.is_empty(), "{}: fields without doc: {missing:?}", c.file);
+        }
+    }
+
+    #[test]
+    fn money_is_decimal_and_time_is_timestamp_millis() {
+        for c in CONTRACTS {
+            let text = (c.avsc)();
+            assert!(!text.contains("\"float\"") && !text.contains("\"double\""), "{}", c.file);
+        }
+        let order = crate::records::OrderEvent::avsc();
+        assert!(order.contains("\"logicalType\": \"decimal\""));
+        assert!(order.contains("\"logicalType\": \"timestamp-millis\""));
+    }
+
+    #[test]
+    fn subjects_follow_the_topic_name_strategy() {
+        let mut c = conveyor_runtime::Config::default();
+        c.channels.enabled = vec!["csv".into()];
+        let s = subjects(&Topology::resolve(&c));
+        let names: Vec<&str> = s.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names[0], "orders.raw.csv-value");
+        assert!(names.contains(&"orders.backordered-value"));
+        assert_eq!(names.len(), CONTRACTS.len());
+    }
+}

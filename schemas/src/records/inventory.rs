@@ -1,0 +1,71 @@
+//! Inventory events, stock movements and alerts.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InventoryEventKind {
+    Restock,
+    Adjustment,
+    Count,
+    Transfer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryEvent {
+    pub event_id: String,
+    pub sku: String,
+    pub warehouse_id: String,
+    pub kind: InventoryEventKind,
+    pub quantity: i32,
+    pub to_warehouse_id: Option<String>,
+    pub reason: Option<String>,
+    pub reference: Option<String>,
+    pub occurred_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MovementKind {
+    Reserved,
+    Released,
+    Shipped,
+    Received,
+    Adjusted,
+    Counted,
+    TransferredOut,
+    TransferredIn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockMovement {
+    pub event_id: String,
+    pub sku: String,
+    pub warehouse_id: String,
+    pub kind: MovementKind,
+    pub quantity: i32,
+    pub order_id: Option<String>,
+    pub on_hand: i32,
+    pub reserved: i32,
+    pub available: i32,
+    pub occurred_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertKind {
+    LowStock,
+    OutOfStock,
+    Recovered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryAlert {
+    pub event_id: String,
+    pub sku: String,
+    pub warehouse_id: Option<String>,
+    pub kind: AlertKind,
+    pub available: i32,
+    pub reorder_point: i32,
+    pub occurred_at: i64,
+}

@@ -1,0 +1,146 @@
+//! Money: an exact decimal amount with its currency, encoded as an Avro
+//! `decimal(20, 4)` (big-endian two's-complement bytes of the unscaled
+//! value). Never a float.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Fractional digits of every amount on the wire.
+pub const SCALE: u32 = 4;
+/// Total digits of every amount on the wire.
+pub const PRECISION: u32 = 20;
+
+/// An exact amount of money in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    #[serde(with = "decimal_bytes")]
+    pub amount: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl Money {
+    pub fn new(amount: Decimal, currency: impl Into<String>) -> Self {
+        Self {
+            amount,
+            currency: currency.into(),
+        }
+    }
+
+    /// `cents` hundredths of `currency`.
+    pub fn from_cents(cents: i64, currency: impl Into<String>) -> Self {
+        Self::new(Decimal::new(cents, 2), currency)
+    }
+
+    /// Zero in `currency`.
+    pub fn zero(currency: impl Into<String>) -> Self {
+        Self::new(Decimal::ZERO, currency)
+    }
+}
+
+/// The largest magnitude that fits `decimal(20, 4)`: 10^16 - 10^-4.
+pub fn max_amount() -> Decimal {
+    Decimal::from_i128_with_scale(10i128.pow(PRECISION) - 1, SCALE)
+}
+
+/// Errors turning a decimal into wire bytes.
+pub fn check_amount(d: &Decimal) -> Result<i128, String> {
+    if d.scale() > SCALE && d.round_dp(SCALE) != *d {
+        return Err(format!(
+            "amount {d} has more than {SCALE} fractional digits; round it explicitly first"
+        ));
+    }
+    let mut scaled = *d;
+    scaled.rescale(SCALE);
+    let unscaled = scaled.mantissa();
+    if unscaled.abs() >= 10i128.pow(PRECISION) {
+        return Err(format!("amount {d} does not fit decimal({PRECISION}, {SCALE})"));
+    }
+    Ok(unscaled)
+}
+
+/// Serde adapter: `Decimal` <-> Avro decimal bytes at [`SCALE`].
+pub mod decimal_bytes {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        let unscaled = check_amount(d).map_err(serde::ser::Error::custom)?;
+        s.serialize_bytes(&to_twos_complement(unscaled))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Decimal;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("decimal bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Decimal, E> {
+                let unscaled = from_twos_complement(v).map_err(E::custom)?;
+                Ok(Decimal::from_i128_with_scale(unscaled, SCALE))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Decimal, E> {
+                self.visit_bytes(&v)
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// Minimal big-endian two's-complement bytes of `v`.
+pub fn to_twos_complement(v: i128) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let sign = if v < 0 { 0xff } else { 0x00 };
+    // Drop leading bytes that only repeat the sign.
+    let mut start = 0;
+    while start < 15 && bytes[start] == sign && (bytes[start + 1] & 0x80) == (sign & 0x80) {
+        start += 1;
+    }
+    bytes[start..].to_vec()
+}
+
+/// Big-endian two's-complement bytes to an integer (at most 16 bytes).
+pub fn from_twos_complement(b: &[u8]) -> Result<i128, String> {
+    if b.is_empty() {
+        return Ok(0);
+    }
+    if b.len() > 16 {
+        return Err(format!("decimal of {} bytes does not fit 128 bits", b.len()));
+    }
+    let fill = if b[0] & 0x80 != 0 { 0xff } else { 0x00 };
+    let mut buf = [fill; 16];
+    buf[16 - b.len()..].copy_from_slice(b);
+    Ok(i128::from_be_bytes(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn twos_complement_examples() {
+        assert_eq!(to_twos_complement(0), [0]);
+        assert_eq!(to_twos_complement(127), [0x7f]);
+        assert_eq!(to_twos_complement(128), [0x00, 0x80]);
+        assert_eq!(to_twos_complement(-1), [0xff]);
+        assert_eq!(to_twos_complement(-128), [0x80]);
+        assert_eq!(to_twos_complement(-129), [0xff, 0x7f]);
+    }
+
+    #[test]
+    fn rejects_what_would_lose_precision() {
+        assert!(check_amount(&Decimal::new(12345, 5)).is_err());
+        assert!(check_amount(&Decimal::new(12340, 5)).is_ok());
+        assert!(check_amount(&(max_amount() + Decimal::new(1, 4))).is_err());
+        assert!(check_amount(&max_amount()).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn bytes_round_trip(v in any::<i64>(), w in any::<i64>()) {
+            let x = (i128::from(v) << 32) ^ i128::from(w);
+            prop_assert_eq!(from_twos_complement(&to_twos_complement(x)).unwrap(), x);
+        }
+    }
+}

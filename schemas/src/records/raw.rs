@@ -1,0 +1,31 @@
+//! The raw envelope: a channel payload exactly as received.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::avro_bytes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RawSource {
+    Webhook,
+    Poller,
+    Import,
+    Replay,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawOrder {
+    pub event_id: String,
+    pub channel: String,
+    pub external_order_id: String,
+    pub external_order_number: Option<String>,
+    pub source: RawSource,
+    pub topic_hint: Option<String>,
+    pub received_at: i64,
+    pub content_type: String,
+    #[serde(with = "avro_bytes")]
+    pub payload: Vec<u8>,
+    pub source_headers: BTreeMap<String, String>,
+}

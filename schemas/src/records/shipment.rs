@@ -1,0 +1,62 @@
+//! Planned and labeled shipments.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Address, Document, LineQty, Money};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub box_type: String,
+    pub weight_grams: i32,
+    pub length_mm: i32,
+    pub width_mm: i32,
+    pub height_mm: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateQuote {
+    pub carrier: String,
+    pub service: String,
+    pub rate: Money,
+    pub transit_days: i32,
+    pub meets_sla: bool,
+    pub rejected_because: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedShipment {
+    pub event_id: String,
+    pub shipment_id: String,
+    pub order_id: String,
+    pub warehouse_id: String,
+    pub lines: Vec<LineQty>,
+    pub ship_to: Address,
+    pub parcel: Parcel,
+    pub carrier: String,
+    pub service: String,
+    pub rate: Money,
+    pub zone: Option<String>,
+    pub ship_by: Option<i64>,
+    pub estimated_delivery: Option<i64>,
+    pub meets_sla: bool,
+    pub alternatives: Vec<RateQuote>,
+    pub config_version: String,
+    pub planned_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabeledShipment {
+    pub event_id: String,
+    pub shipment_id: String,
+    pub order_id: String,
+    pub carrier: String,
+    pub service: String,
+    pub tracking_number: String,
+    pub tracking_url: Option<String>,
+    pub label_cost: Money,
+    pub idempotency_key: String,
+    pub label: Document,
+    pub packing_slip: Document,
+    pub combined: Option<Document>,
+    pub labeled_at: i64,
+}
