@@ -1,9 +1,10 @@
 //! Encode and decode records in the Confluent wire format: one magic byte
 //! (0), the schema id (4 bytes, big-endian), then the Avro binary datum.
 //!
-//! The registry is reached through `schema_registry_converter`, whose caches
-//! keep the hot path free of HTTP calls: a subject's id is fetched once per
-//! (topic, type), a writer schema once per id. On top of that this codec
+//! The registry is reached through `schema_registry_converter`: a subject's
+//! schema is registered (or found) once per (topic, type) with its
+//! `post_schema`, and a writer schema is fetched once per id by its cached
+//! `AvroDecoder`, so the hot path makes no HTTP call. On top of that this codec
 //! keeps, per (schema id, Rust type), a ready datum reader, and per (topic,
 //! type) a ready datum writer, so encoding and decoding a record is pure CPU.
 //!
@@ -29,10 +30,10 @@ use std::time::Duration;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
-use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
-use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::async_impl::avro::AvroDecoder;
+use schema_registry_converter::async_impl::schema_registry::{post_schema, SrSettings};
 use schema_registry_converter::error::SRCError;
-use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
 use crate::records::{ErrorKind, Record};
 
@@ -75,7 +76,12 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    fn new(kind: DecodeErrorKind, at: Source<'_>, schema_id: Option<u32>, message: impl Into<String>) -> Self {
+    fn new(
+        kind: DecodeErrorKind,
+        at: Source<'_>,
+        schema_id: Option<u32>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             kind,
             topic: at.topic.to_string(),
@@ -110,12 +116,21 @@ pub enum EncodeError {
         retryable: bool,
     },
     #[error("{record} does not fit its schema: {message}")]
-    Data { record: &'static str, message: String },
+    Data {
+        record: &'static str,
+        message: String,
+    },
 }
 
 impl EncodeError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, EncodeError::Registry { retryable: true, .. })
+        matches!(
+            self,
+            EncodeError::Registry {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -133,7 +148,7 @@ enum Reader {
 
 /// Encoder/decoder for every [`Record`] type; share one per process.
 pub struct Codec {
-    encoder: AvroEncoder,
+    settings: SrSettings,
     decoder: AvroDecoder,
     writers: RwLock<HashMap<TypeId, HashMap<String, Arc<Writer>>>>,
     readers: RwLock<HashMap<(u32, TypeId), Arc<Reader>>>,
@@ -151,7 +166,7 @@ impl Codec {
                 .build()
         };
         Ok(Self {
-            encoder: AvroEncoder::new(settings()?),
+            settings: settings()?,
             decoder: AvroDecoder::new(settings()?),
             writers: RwLock::default(),
             readers: RwLock::default(),
@@ -170,7 +185,7 @@ impl Codec {
             .write_ser(&mut out, value)
             .map_err(|e| EncodeError::Data {
                 record: T::NAME,
-                message: e.to_string(),
+                message: concise(e),
             })?;
         Ok(out)
     }
@@ -183,11 +198,15 @@ impl Codec {
             return Ok(w.clone());
         }
         let subject = crate::contracts::value_subject(topic);
-        let supplied = SuppliedSchema::new(Some(T::NAME.to_string()), SchemaType::Avro, T::avsc().to_string());
-        let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(topic.to_string(), false, supplied);
-        let registered = self
-            .encoder
-            .get_schema_and_id(&subject, strategy)
+        // Registered (or looked up, when already there) once per (topic,
+        // type): the converter's own encoder caches by subject only, which
+        // would hand a second type on the same topic the first one's id.
+        let supplied = SuppliedSchema::new(
+            Some(T::NAME.to_string()),
+            SchemaType::Avro,
+            T::avsc().to_string(),
+        );
+        let registered = post_schema(&self.settings, subject.clone(), supplied)
             .await
             .map_err(|e| EncodeError::Registry {
                 subject: subject.clone(),
@@ -212,15 +231,29 @@ impl Codec {
     }
 
     /// Decodes a record value written in the wire format into `T`.
-    pub async fn decode<T: Record>(&self, bytes: Option<&[u8]>, at: Source<'_>) -> Result<T, DecodeError> {
-        let (id, body) = split_header(bytes).map_err(|m| DecodeError::new(DecodeErrorKind::Framing, at, None, m))?;
+    pub async fn decode<T: Record>(
+        &self,
+        bytes: Option<&[u8]>,
+        at: Source<'_>,
+    ) -> Result<T, DecodeError> {
+        let (id, body) = split_header(bytes)
+            .map_err(|m| DecodeError::new(DecodeErrorKind::Framing, at, None, m))?;
         let reader = self.reader::<T>(id, at).await?;
         let mut cursor = Cursor::new(body);
-        let data_err = |m: String| DecodeError::new(DecodeErrorKind::Data, at, Some(id), m);
+        let data_err =
+            |m: String| DecodeError::new(DecodeErrorKind::Data, at, Some(id), concise(m));
         let value = match reader.as_ref() {
-            Reader::Direct(r) => r.read_deser::<T>(&mut cursor).map_err(|e| data_err(e.to_string()))?,
+            Reader::Direct(r) => r
+                .read_deser::<T>(&mut cursor)
+                .map_err(|e| data_err(e.to_string()))?,
             Reader::Resolving(r) => {
-                let v = r.read_value(&mut cursor).map_err(|e| data_err(e.to_string()))?;
+                let mut v = r
+                    .read_value(&mut cursor)
+                    .map_err(|e| data_err(e.to_string()))?;
+                widen_decimals(&mut v).map_err(data_err)?;
+                let v = v
+                    .resolve(T::schema())
+                    .map_err(|e| data_err(e.to_string()))?;
                 apache_avro::from_value::<T>(&v).map_err(|e| data_err(e.to_string()))?
             }
         };
@@ -240,13 +273,20 @@ impl Codec {
         }
         let writer_schema = self.writer_schema(id, at).await?;
         let own = T::schema();
-        let build_err = |e: apache_avro::Error| DecodeError::new(DecodeErrorKind::Data, at, Some(id), e.to_string());
+        let build_err = |e: apache_avro::Error| {
+            DecodeError::new(DecodeErrorKind::Data, at, Some(id), e.to_string())
+        };
         let reader = if writer_schema.canonical_form() == own.canonical_form() {
-            Reader::Direct(GenericDatumReader::builder(own).build().map_err(build_err)?)
+            Reader::Direct(
+                GenericDatumReader::builder(own)
+                    .build()
+                    .map_err(build_err)?,
+            )
         } else {
+            // Resolution to `own` happens after widening decimals, see
+            // [`widen_decimals`].
             Reader::Resolving(
                 GenericDatumReader::builder(writer_schema)
-                    .reader_schema(own)
                     .build()
                     .map_err(build_err)?,
             )
@@ -277,9 +317,50 @@ impl Codec {
 
     /// Forgets cached registry failures (e.g. after the registry came back).
     pub fn clear_errors(&self) {
-        self.encoder.remove_errors_from_cache();
         self.decoder.remove_errors_from_cache();
     }
+}
+
+/// apache-avro 0.22 refuses to resolve a bytes-backed decimal whose byte
+/// length could not hold the schema's full precision, although Avro writes
+/// decimals as minimal two's-complement bytes (so 1.00 at scale 4 is 2
+/// bytes). Sign-extending every decimal to 16 bytes before resolution keeps
+/// the value and satisfies the check, for data from any producer.
+fn widen_decimals(v: &mut apache_avro::types::Value) -> Result<(), String> {
+    use apache_avro::types::Value;
+    match v {
+        Value::Decimal(d) => {
+            let bytes = Vec::<u8>::try_from(&*d).map_err(|e| e.to_string())?;
+            if bytes.len() < 16 {
+                let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                    0xff
+                } else {
+                    0x00
+                };
+                let mut wide = vec![fill; 16 - bytes.len()];
+                wide.extend_from_slice(&bytes);
+                *d = apache_avro::Decimal::from(wide);
+            }
+        }
+        Value::Record(fields) => {
+            for (_, f) in fields {
+                widen_decimals(f)?;
+            }
+        }
+        Value::Array(items) => {
+            for i in items {
+                widen_decimals(i)?;
+            }
+        }
+        Value::Map(m) => {
+            for i in m.values_mut() {
+                widen_decimals(i)?;
+            }
+        }
+        Value::Union(_, inner) => widen_decimals(inner)?,
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Splits the wire-format header off: (schema id, Avro body).
@@ -299,6 +380,36 @@ pub fn split_header(bytes: Option<&[u8]>) -> Result<(u32, &[u8]), String> {
     }
     let id = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
     Ok((id, &b[HEADER_LEN..]))
+}
+
+/// apache-avro's messages embed whole schemas (`RecordSchema { .. }`); keep
+/// the path and the reason, drop the schema dumps.
+fn concise(e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len().min(512));
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("RecordSchema {") {
+        out.push_str(&rest[..start]);
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (i, c) in rest[start..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = start + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push_str("..");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn src_message(e: &SRCError) -> String {
@@ -321,10 +432,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn schema_dumps_are_cut_from_messages() {
+        let m = concise(
+            "Failed field 'a' of record RecordSchema { name: X { y: 1 }, f: [] }: bad value",
+        );
+        assert_eq!(m, "Failed field 'a' of record ..: bad value");
+    }
+
+    #[test]
     fn header_errors_are_clear() {
         assert!(split_header(None).unwrap_err().contains("tombstone"));
-        assert!(split_header(Some(&[0, 0, 1])).unwrap_err().contains("too short"));
-        assert!(split_header(Some(&[1, 0, 0, 0, 7, 2])).unwrap_err().contains("magic byte is 0x01"));
-        assert_eq!(split_header(Some(&[0, 0, 0, 1, 2, 9])).unwrap(), (258, &[9u8][..]));
+        assert!(split_header(Some(&[0, 0, 1]))
+            .unwrap_err()
+            .contains("too short"));
+        assert!(split_header(Some(&[1, 0, 0, 0, 7, 2]))
+            .unwrap_err()
+            .contains("magic byte is 0x01"));
+        assert_eq!(
+            split_header(Some(&[0, 0, 0, 1, 2, 9])).unwrap(),
+            (258, &[9u8][..])
+        );
     }
 }

@@ -87,8 +87,12 @@ mod tests {
                     if o.get("type").and_then(Value::as_str) == Some("record") {
                         let name = o["name"].as_str().unwrap_or("?");
                         for f in o["fields"].as_array().into_iter().flatten() {
-                            let field = format!("{path}{name}.{}", f["name"].as_str().unwrap_or("?"));
-                            if f.get("doc").and_then(Value::as_str).is_none_or(str::is_empty) {
+                            let field =
+                                format!("{path}{name}.{}", f["name"].as_str().unwrap_or("?"));
+                            if f.get("doc")
+                                .and_then(Value::as_str)
+                                .is_none_or(str::is_empty)
+                            {
                                 missing.push(field.clone());
                             }
                             walk(&f["type"], "", missing);
@@ -106,11 +110,16 @@ mod tests {
             }
         }
         for c in CONTRACTS {
-            apache_avro::Schema::parse_str((c.avsc)()).unwrap_or_else(|e| panic!("{}: {e}", c.file));
+            apache_avro::Schema::parse_str((c.avsc)())
+                .unwrap_or_else(|e| panic!("{}: {e}", c.file));
             let json: Value = serde_json::from_str((c.avsc)()).unwrap();
             let mut missing = Vec::new();
             walk(&json, "", &mut missing);
-            assert!(missing.is_empty(), "{}: fields without doc: {missing:?}", c.file);
+            assert!(
+                missing.is_empty(),
+                "{}: fields without doc: {missing:?}",
+                c.file
+            );
         }
     }
 
@@ -118,7 +127,11 @@ mod tests {
     fn money_is_decimal_and_time_is_timestamp_millis() {
         for c in CONTRACTS {
             let text = (c.avsc)();
-            assert!(!text.contains("\"float\"") && !text.contains("\"double\""), "{}", c.file);
+            assert!(
+                !text.contains("\"float\"") && !text.contains("\"double\""),
+                "{}",
+                c.file
+            );
         }
         let order = crate::records::OrderEvent::avsc();
         assert!(order.contains("\"logicalType\": \"decimal\""));

@@ -16,9 +16,14 @@ mod shipment;
 pub use allocation::{AllocationResult, AllocationStatus, WarehouseAllocation};
 pub use common::{Address, Document, LineQty};
 pub use dlq::{DlqRecord, ErrorKind, Header};
-pub use inventory::{AlertKind, InventoryAlert, InventoryEvent, InventoryEventKind, MovementKind, StockMovement};
+pub use inventory::{
+    AlertKind, InventoryAlert, InventoryEvent, InventoryEventKind, MovementKind, StockMovement,
+};
 pub use money::Money;
-pub use order::{Cancellation, Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority, Totals};
+pub use order::{
+    Cancellation, Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority,
+    Totals,
+};
 pub use raw::{RawOrder, RawSource};
 pub use shipment::{LabeledShipment, Parcel, PlannedShipment, RateQuote};
 
@@ -47,7 +52,8 @@ macro_rules! record {
                 static SCHEMA: OnceLock<Schema> = OnceLock::new();
                 SCHEMA.get_or_init(|| {
                     // The .avsc files are checked by `every_schema_parses` and CI.
-                    Schema::parse_str(Self::avsc()).unwrap_or_else(|e| panic!("{} is not valid Avro: {e}", $file))
+                    Schema::parse_str(Self::avsc())
+                        .unwrap_or_else(|e| panic!("{} is not valid Avro: {e}", $file))
                 })
             }
         }
@@ -57,12 +63,36 @@ macro_rules! record {
 record!(RawOrder, "conveyor.RawOrder", "raw_order.avsc");
 record!(OrderEvent, "conveyor.OrderEvent", "order_event.avsc");
 record!(DlqRecord, "conveyor.DlqRecord", "dlq_record.avsc");
-record!(InventoryEvent, "conveyor.InventoryEvent", "inventory_event.avsc");
-record!(AllocationResult, "conveyor.AllocationResult", "allocation_result.avsc");
-record!(StockMovement, "conveyor.StockMovement", "stock_movement.avsc");
-record!(InventoryAlert, "conveyor.InventoryAlert", "inventory_alert.avsc");
-record!(PlannedShipment, "conveyor.PlannedShipment", "planned_shipment.avsc");
-record!(LabeledShipment, "conveyor.LabeledShipment", "labeled_shipment.avsc");
+record!(
+    InventoryEvent,
+    "conveyor.InventoryEvent",
+    "inventory_event.avsc"
+);
+record!(
+    AllocationResult,
+    "conveyor.AllocationResult",
+    "allocation_result.avsc"
+);
+record!(
+    StockMovement,
+    "conveyor.StockMovement",
+    "stock_movement.avsc"
+);
+record!(
+    InventoryAlert,
+    "conveyor.InventoryAlert",
+    "inventory_alert.avsc"
+);
+record!(
+    PlannedShipment,
+    "conveyor.PlannedShipment",
+    "planned_shipment.avsc"
+);
+record!(
+    LabeledShipment,
+    "conveyor.LabeledShipment",
+    "labeled_shipment.avsc"
+);
 
 /// Serde adapter for `Vec<u8>` as Avro `bytes`.
 pub(crate) use apache_avro::serde::bytes as avro_bytes;

@@ -1,5 +1,5 @@
 //! Money: an exact decimal amount with its currency, encoded as an Avro
-//! `decimal(20, 4)` (big-endian two's-complement bytes of the unscaled
+//! `decimal(24, 4)` (big-endian two's-complement bytes of the unscaled
 //! value). Never a float.
 
 use rust_decimal::Decimal;
@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Fractional digits of every amount on the wire.
 pub const SCALE: u32 = 4;
 /// Total digits of every amount on the wire.
-pub const PRECISION: u32 = 20;
+pub const PRECISION: u32 = 24;
 
 /// An exact amount of money in one currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ impl Money {
     }
 }
 
-/// The largest magnitude that fits `decimal(20, 4)`: 10^16 - 10^-4.
+/// The largest magnitude that fits `decimal(24, 4)`: 10^20 - 10^-4.
 pub fn max_amount() -> Decimal {
     Decimal::from_i128_with_scale(10i128.pow(PRECISION) - 1, SCALE)
 }
@@ -54,7 +54,9 @@ pub fn check_amount(d: &Decimal) -> Result<i128, String> {
     scaled.rescale(SCALE);
     let unscaled = scaled.mantissa();
     if unscaled.abs() >= 10i128.pow(PRECISION) {
-        return Err(format!("amount {d} does not fit decimal({PRECISION}, {SCALE})"));
+        return Err(format!(
+            "amount {d} does not fit decimal({PRECISION}, {SCALE})"
+        ));
     }
     Ok(unscaled)
 }
@@ -70,7 +72,7 @@ pub mod decimal_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
         struct V;
-        impl serde::de::Visitor<'_> for V {
+        impl<'de> serde::de::Visitor<'de> for V {
             type Value = Decimal;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("decimal bytes")
@@ -81,6 +83,17 @@ pub mod decimal_bytes {
             }
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Decimal, E> {
                 self.visit_bytes(&v)
+            }
+            // Formats without a bytes type (JSON) write bytes as a sequence.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Decimal, A::Error> {
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(8));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    bytes.push(b);
+                }
+                self.visit_bytes(&bytes)
             }
         }
         d.deserialize_bytes(V)
@@ -105,7 +118,10 @@ pub fn from_twos_complement(b: &[u8]) -> Result<i128, String> {
         return Ok(0);
     }
     if b.len() > 16 {
-        return Err(format!("decimal of {} bytes does not fit 128 bits", b.len()));
+        return Err(format!(
+            "decimal of {} bytes does not fit 128 bits",
+            b.len()
+        ));
     }
     let fill = if b[0] & 0x80 != 0 { 0xff } else { 0x00 };
     let mut buf = [fill; 16];
@@ -137,6 +153,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_amount_in_cents_fits(cents in any::<i64>()) {
+            prop_assert!(check_amount(&Decimal::new(cents, 2)).is_ok());
+        }
+
         #[test]
         fn bytes_round_trip(v in any::<i64>(), w in any::<i64>()) {
             let x = (i128::from(v) << 32) ^ i128::from(w);
