@@ -100,10 +100,18 @@ pub enum TopicsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SchemasCommand {
-    /// Check every schemas/*.avsc against the registry (BACKWARD).
-    Check,
-    /// Register every schemas/*.avsc.
-    Register,
+    /// Check every topic's schema against the registry's latest version (BACKWARD); exit 1 on a breaking change.
+    Check {
+        /// Read the .avsc files from DIR instead of the ones built into this binary.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Register every topic's schema under <topic>-value (TopicNameStrategy).
+    Register {
+        /// Read the .avsc files from DIR instead of the ones built into this binary.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

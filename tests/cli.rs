@@ -44,7 +44,6 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
     for args in [
         &["bench"][..],
         &["replay"],
-        &["schemas", "check"],
         &["connect", "shopify"],
         &["sink", "clickhouse"],
     ] {
@@ -189,4 +188,87 @@ async fn topics_create_twice_then_drift_exits_3() {
         .delete_topics(&names)
         .await
         .unwrap();
+}
+
+/// Copies the .avsc files to a temp dir, with `order_event.avsc` changed by
+/// adding `field` to the Order record.
+fn schemas_with_order_field(field: serde_json::Value) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(common::unique("conveyor-avsc"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "avsc") {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let path = dir.join("order_event.avsc");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let order = v["fields"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["name"] == "order")
+        .unwrap();
+    order["type"]["fields"].as_array_mut().unwrap().push(field);
+    std::fs::write(&path, v.to_string()).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemas_check_names_the_field_that_breaks_consumers() {
+    let config = common::config();
+    common::require_broker(&config).await;
+    let ns = common::unique("cli-schemas");
+    let env = [
+        ("CONVEYOR_TOPICS__NAMESPACE", ns.as_str()),
+        ("CONVEYOR_CHANNELS__ENABLED", "[\"csv\"]"),
+    ];
+
+    let o = conveyor(&["schemas", "check"], &env);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("10 new"), "{}", text(&o));
+    let o = conveyor(&["schemas", "register"], &env);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{ns}.orders.normalized-value")),
+        "{}",
+        text(&o)
+    );
+    let o = conveyor(&["schemas", "check"], &env);
+    assert!(text(&o).contains("10 unchanged"), "{}", text(&o));
+
+    // An optional field with a default: compatible, shown in the diff.
+    let ok = schemas_with_order_field(serde_json::json!({
+        "name": "loyalty_tier", "type": ["null", "string"], "default": null, "doc": "Tier."
+    }));
+    let o = conveyor(&["schemas", "check", "--dir", ok.to_str().unwrap()], &env);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("+ conveyor.Order.loyalty_tier: [null, string] (default null)"),
+        "{}",
+        text(&o)
+    );
+
+    // A required field: consumers on the new schema cannot read old data.
+    let bad = schemas_with_order_field(
+        serde_json::json!({ "name": "priority_score", "type": "int", "doc": "Score." }),
+    );
+    let o = conveyor(&["schemas", "check", "--dir", bad.to_str().unwrap()], &env);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("INCOMPATIBLE") && t.contains("orders.normalized-value"),
+        "{t}"
+    );
+    assert!(
+        t.contains("+ conveyor.Order.priority_score: int (no default)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("priority_score") && t.contains("must have a default value"),
+        "{t}"
+    );
+    assert!(t.contains("1 incompatible"), "{t}");
 }

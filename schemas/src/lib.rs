@@ -13,3 +13,5 @@ pub mod codec;
 pub mod contracts;
 pub mod records;
 pub mod registry;
+pub mod samples;
+pub mod subjects;

@@ -4,13 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer};
 use conveyor_runtime::topology::{Status, TopicSpec, Topology, NODES};
+use conveyor_schemas::codec::{split_header, Codec, Source};
+use conveyor_schemas::records::{Money, OrderEvent};
+use conveyor_schemas::samples;
 use conveyor_sinks::clickhouse as ch;
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::dev;
@@ -26,7 +31,13 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     step(2, "topics");
     super::topics::create(config).await?;
 
-    step(3, "topology");
+    step(
+        3,
+        "event contracts (Avro schemas in the registry, TopicNameStrategy)",
+    );
+    super::schemas::register(config, None).await?;
+
+    step(4, "topology");
     let topology = Topology::resolve(config);
     for n in &topology.nodes {
         let status = if n.status == Status::Built {
@@ -38,121 +49,61 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     }
 
     step(
-        4,
-        "broker round trip through the runtime (keyed records with headers)",
+        5,
+        "orders through the broker: Avro in the Confluent wire format, keyed by order id",
     );
-    let smoke = smoke_topic(config);
-    let admin = Admin::new(&config.kafka)?;
-    admin.ensure_topics(std::slice::from_ref(&smoke)).await?;
-    let producer = Producer::new(&config.kafka, "demo")?;
-    let run_id = format!("demo-{}", std::process::id());
-    let t0 = Instant::now();
-    let mut sends = Vec::with_capacity(SAMPLE_ORDERS);
-    for i in 0..SAMPLE_ORDERS {
-        let channel = ["shopify", "amazon", "tiktok", "ebay", "csv"][i % 5];
-        let order = format!("{channel}-{}", 1000 + i / 5);
-        let rec = OutRecord::new(smoke.name.clone())
-            .key(order.clone())
-            .payload(format!(
-                r#"{{"order":"{order}","seq":{i},"total_cents":{}}}"#,
-                1999 + i * 7
-            ))
-            .header("channel", channel)
-            .header("run", run_id.clone());
-        let p = producer.clone();
-        sends.push(tokio::spawn(async move { p.send(&rec).await }));
-    }
-    for s in sends {
-        s.await??;
-    }
-    let produce_secs = t0.elapsed().as_secs_f64();
-    println!(
-        "  produced {SAMPLE_ORDERS} records to {} (acks=all, idempotent) in {:.0} ms",
-        smoke.name,
-        produce_secs * 1000.0
-    );
-    let consumer = Consumer::new(
-        &config.kafka,
-        "demo",
-        &format!("{}.{run_id}", config.kafka.group_prefix),
-    )?;
-    consumer.subscribe(&[&smoke.name])?;
-    let mut rows = Vec::new();
-    let t1 = Instant::now();
-    while rows.len() < SAMPLE_ORDERS {
-        let rec = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-            .await
-            .context("timed out consuming the demo records")??;
-        if rec.header("run") != Some(run_id.as_bytes()) {
-            continue; // an earlier demo run's records
-        }
-        let channel =
-            String::from_utf8_lossy(rec.header("channel").unwrap_or_default()).into_owned();
-        let key = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default()).into_owned();
-        let total: u64 = serde_json::from_slice::<serde_json::Value>(
-            rec.payload.as_deref().unwrap_or_default(),
-        )?["total_cents"]
-            .as_u64()
-            .unwrap_or(0);
-        rows.push(DemoRow {
-            run: run_id.clone(),
-            order_key: key,
-            channel,
-            partition: rec.partition as u32,
-            offset: rec.offset as u64,
-            total_cents: total,
-        });
-        consumer.commit_after(&rec)?;
-    }
-    consumer.close();
-    println!(
-        "  consumed {} records back in {:.0} ms (group commit after each record)",
-        rows.len(),
-        t1.elapsed().as_secs_f64() * 1000.0
-    );
+    let (rows, schema_id) = round_trip(config).await?;
+    println!("  every record decoded with schema id {schema_id}, committed after processing");
 
-    step(5, "ClickHouse");
+    step(6, "ClickHouse");
     let version = ch::ensure_database(&config.clickhouse).await?;
     let client = ch::client(&config.clickhouse);
     client
         .query(
-            "CREATE TABLE IF NOT EXISTS demo_roundtrip (
-                run LowCardinality(String), order_key String, channel LowCardinality(String),
-                partition UInt32, offset UInt64, total_cents UInt64
-             ) ENGINE = ReplacingMergeTree ORDER BY (run, partition, offset)",
+            "CREATE TABLE IF NOT EXISTS demo_orders (
+                run LowCardinality(String), order_id String, channel LowCardinality(String),
+                lines UInt32, total_cents Int64, partition UInt32, offset UInt64
+             ) ENGINE = ReplacingMergeTree ORDER BY (run, order_id)",
         )
         .execute()
         .await?;
-    let mut insert = client.insert::<DemoRow>("demo_roundtrip").await?;
+    let mut insert = client.insert::<DemoRow>("demo_orders").await?;
     for r in &rows {
         insert.write(r).await?;
     }
     insert.end().await?;
     println!(
-        "  ClickHouse {version} at {}: wrote {} rows to {}.demo_roundtrip",
+        "  ClickHouse {version} at {}: wrote {} rows to {}.demo_orders",
         config.clickhouse.url,
         rows.len(),
         config.clickhouse.database
     );
-    let sql = "SELECT channel, count() AS orders, sum(total_cents) / 100 AS revenue \
-               FROM demo_roundtrip FINAL WHERE run = ? GROUP BY channel ORDER BY channel";
+    let sql = "SELECT channel, count() AS orders, sum(lines) AS lines, sum(total_cents) / 100 AS revenue \
+               FROM demo_orders FINAL WHERE run = ? GROUP BY channel ORDER BY channel";
     println!("  analyst query: {sql}");
+    let run = rows.first().map(|r| r.run.clone()).unwrap_or_default();
     let result = client
         .query(sql)
-        .bind(&run_id)
+        .bind(&run)
         .fetch_all::<ChannelRow>()
         .await?;
-    println!("    {:<10} {:>7} {:>10}", "channel", "orders", "revenue");
+    println!(
+        "    {:<10} {:>7} {:>6} {:>10}",
+        "channel", "orders", "lines", "revenue"
+    );
     for r in &result {
-        println!("    {:<10} {:>7} {:>10.2}", r.channel, r.orders, r.revenue);
+        println!(
+            "    {:<10} {:>7} {:>6} {:>10.2}",
+            r.channel, r.orders, r.lines, r.revenue
+        );
     }
     let per_partition: BTreeMap<u32, usize> = rows.iter().fold(BTreeMap::new(), |mut m, r| {
         *m.entry(r.partition).or_default() += 1;
         m
     });
-    println!("  records per partition: {per_partition:?}");
+    println!("  orders per partition: {per_partition:?}");
 
-    step(6, "what is not built yet");
+    step(7, "what is not built yet");
     let planned: Vec<_> = NODES
         .iter()
         .filter(|n| n.status == Status::Planned)
@@ -166,11 +117,91 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     Ok(())
 }
 
+/// Publishes sample order events through the codec and the idempotent
+/// producer, reads them back with a consumer group, and returns one row per
+/// order plus the schema id they were written with.
+async fn round_trip(config: &Config) -> anyhow::Result<(Vec<DemoRow>, u32)> {
+    let topic = demo_topic(config);
+    Admin::new(&config.kafka)?
+        .ensure_topics(std::slice::from_ref(&topic))
+        .await?;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
+    let producer = Producer::new(&config.kafka, "demo")?;
+    let run = format!("demo-{}-{}", std::process::id(), now_ms());
+    let base_ms = now_ms();
+    let t0 = Instant::now();
+    let mut sends = Vec::with_capacity(SAMPLE_ORDERS);
+    for i in 0..SAMPLE_ORDERS as u64 {
+        let event = samples::order_event(i, base_ms);
+        let value = codec.encode(&topic.name, &event).await?;
+        let rec = OutRecord::new(topic.name.clone())
+            .key(event.order_id.clone())
+            .payload(value)
+            .header("channel", event.order.channel.clone())
+            .header("event_id", event.event_id.clone())
+            .header("run", run.clone());
+        let p = producer.clone();
+        sends.push(tokio::spawn(async move { p.send(&rec).await }));
+    }
+    for s in sends {
+        s.await??;
+    }
+    println!(
+        "  produced {SAMPLE_ORDERS} OrderEvent records to {} (acks=all, idempotent) in {:.0} ms",
+        topic.name,
+        t0.elapsed().as_secs_f64() * 1000.0
+    );
+
+    let consumer = Consumer::new(
+        &config.kafka,
+        "demo",
+        &format!("{}.{run}", config.kafka.group_prefix),
+    )?;
+    consumer.subscribe(&[&topic.name])?;
+    let mut rows = Vec::with_capacity(SAMPLE_ORDERS);
+    let mut schema_id = 0;
+    let t1 = Instant::now();
+    while rows.len() < SAMPLE_ORDERS {
+        let rec = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .context("timed out consuming the demo records")??;
+        if rec.header("run") != Some(run.as_bytes()) {
+            continue; // an earlier demo run's records
+        }
+        let at = Source {
+            topic: &rec.topic,
+            partition: rec.partition,
+            offset: rec.offset,
+        };
+        let event: OrderEvent = codec.decode(rec.payload.as_deref(), at).await?;
+        schema_id = split_header(rec.payload.as_deref()).map_or(0, |(id, _)| id);
+        rows.push(DemoRow {
+            run: run.clone(),
+            order_id: event.order_id,
+            channel: event.order.channel,
+            lines: event.order.lines.len() as u32,
+            total_cents: cents(&event.order.totals.total),
+            partition: rec.partition as u32,
+            offset: rec.offset as u64,
+        });
+        consumer.commit_after(&rec)?;
+    }
+    consumer.close();
+    println!(
+        "  consumed and decoded {} records in {:.0} ms",
+        rows.len(),
+        t1.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok((rows, schema_id))
+}
+
 fn step(n: u32, what: &str) {
     println!("\n[{n}] {what}");
 }
 
-fn smoke_topic(config: &Config) -> TopicSpec {
+/// The demo's own topic: it carries OrderEvent like orders.normalized, but
+/// keeps sample data out of the pipeline's topics.
+fn demo_topic(config: &Config) -> TopicSpec {
     let prefix = if config.topics.namespace.is_empty() {
         String::new()
     } else {
@@ -179,7 +210,7 @@ fn smoke_topic(config: &Config) -> TopicSpec {
     TopicSpec {
         id: "demo",
         channel: None,
-        name: format!("{prefix}conveyor.demo.roundtrip"),
+        name: format!("{prefix}conveyor.demo.orders"),
         partitions: config.topics.partitions,
         replication_factor: config.topics.replication_factor,
         configs: [
@@ -192,19 +223,33 @@ fn smoke_topic(config: &Config) -> TopicSpec {
     }
 }
 
+fn cents(m: &Money) -> i64 {
+    (m.amount * Decimal::from(100))
+        .try_into()
+        .unwrap_or(i64::MAX)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 #[derive(Debug, clickhouse::Row, serde::Serialize)]
 struct DemoRow {
     run: String,
-    order_key: String,
+    order_id: String,
     channel: String,
+    lines: u32,
+    total_cents: i64,
     partition: u32,
     offset: u64,
-    total_cents: u64,
 }
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
 struct ChannelRow {
     channel: String,
     orders: u64,
+    lines: u64,
     revenue: f64,
 }

@@ -2,6 +2,7 @@
 
 mod config_cmd;
 mod demo;
+mod schemas;
 mod topics;
 
 use anyhow::Context as _;
@@ -54,15 +55,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             "the end-to-end benchmark needs the pipeline complete end to end",
         )),
         Command::Schemas { command } => {
-            load()?;
-            let what = match command {
-                SchemasCommand::Check => "schemas check",
-                SchemasCommand::Register => "schemas register",
-            };
-            Err(not_built(
-                what,
-                "the Avro contracts (schemas/*.avsc) come with the contracts issue",
-            ))
+            let config = load()?;
+            match command {
+                SchemasCommand::Check { dir } => schemas::check(&config, dir.as_deref()).await,
+                SchemasCommand::Register { dir } => {
+                    schemas::register(&config, dir.as_deref()).await.map(|_| ())
+                }
+            }
         }
         Command::Topology { json } => {
             let t = Topology::resolve(&load()?);
