@@ -62,10 +62,10 @@ pub enum Command {
     },
     /// Start the local services and run the pipeline end to end on sample data.
     Demo,
-    /// Run the end-to-end benchmark and print a table.
+    /// Benchmarks that print a table: `codec` (encode/decode per record type); the end-to-end pipeline benchmark comes with the pipeline.
     Bench {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        args: Vec<String>,
+        #[command(subcommand)]
+        what: Option<BenchCommand>,
     },
     /// Local services for development, demo and CI (broker, registry, ClickHouse).
     Dev {
@@ -82,6 +82,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Encode + decode throughput of every record type on one core (registry caches warm). Build with --release.
+    Codec {
+        /// Records per type.
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+    },
+    /// The end-to-end pipeline benchmark.
+    Pipeline,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -9,6 +9,7 @@
 //!   Production points `schema_registry.url` at Confluent Schema Registry,
 //!   Redpanda's or Karapace instead.
 
+pub mod bench;
 pub mod codec;
 pub mod contracts;
 pub mod records;

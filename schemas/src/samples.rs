@@ -134,6 +134,191 @@ pub fn order_event(i: u64, base_ms: i64) -> OrderEvent {
     }
 }
 
+fn line_qty(i: u64, n: usize) -> Vec<LineQty> {
+    (0..n)
+        .map(|l| LineQty {
+            line_id: format!("{}-{l}", 100_000 + i),
+            sku: SKUS[(i as usize + l) % SKUS.len()].0.into(),
+            quantity: 1 + (l as i32 % 3),
+        })
+        .collect()
+}
+
+fn document(kind: &str, i: u64) -> Document {
+    Document {
+        uri: format!("file:///var/lib/conveyor/documents/{kind}/{i}.pdf"),
+        content_type: "application/pdf".into(),
+        sha256: format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        pages: 1,
+    }
+}
+
+/// The `i`-th sample raw envelope (a Shopify-style JSON payload).
+pub fn raw_order(i: u64, base_ms: i64) -> RawOrder {
+    let payload = format!(
+        r##"{{"id":{},"name":"#{}","email":"customer{i}@example.com","currency":"USD","total_price":"42.00","line_items":[{{"id":1,"sku":"{}","quantity":2,"price":"21.00"}}]}}"##,
+        100_000 + i,
+        100_000 + i,
+        SKUS[(i % SKUS.len() as u64) as usize].0
+    );
+    RawOrder {
+        event_id: format!("b54557e4-{i:012}"),
+        channel: "shopify".into(),
+        external_order_id: format!("{}", 100_000 + i),
+        external_order_number: Some(format!("#{}", 100_000 + i)),
+        source: RawSource::Webhook,
+        topic_hint: Some("orders/create".into()),
+        received_at: base_ms + i as i64,
+        content_type: "application/json".into(),
+        payload: payload.into_bytes(),
+        source_headers: [(
+            "x-shopify-shop-domain".to_string(),
+            "cards.myshopify.com".to_string(),
+        )]
+        .into(),
+    }
+}
+
+pub fn dlq_record(i: u64, base_ms: i64) -> DlqRecord {
+    DlqRecord {
+        event_id: format!("normalize:orders.raw.shopify:0:{i}"),
+        stage: "normalize".into(),
+        error_kind: ErrorKind::Validation,
+        reason: "line 1: quantity must be positive, got 0".into(),
+        source_topic: "orders.raw.shopify".into(),
+        source_partition: (i % 6) as i32,
+        source_offset: i as i64,
+        source_timestamp: Some(base_ms + i as i64),
+        schema_id: Some(1),
+        original_key: Some(format!("{}", 100_000 + i).into_bytes()),
+        original_value: Some(raw_order(i, base_ms).payload),
+        original_headers: vec![Header {
+            key: "channel".into(),
+            value: b"shopify".to_vec(),
+        }],
+        attempts: 1,
+    }
+}
+
+pub fn inventory_event(i: u64, base_ms: i64) -> InventoryEvent {
+    InventoryEvent {
+        event_id: format!("wms:receipt:{i}"),
+        sku: SKUS[(i % SKUS.len() as u64) as usize].0.into(),
+        warehouse_id: ["AUS-1", "PDX-1"][(i % 2) as usize].into(),
+        kind: InventoryEventKind::Restock,
+        quantity: 24,
+        to_warehouse_id: None,
+        reason: Some("PO receipt".into()),
+        reference: Some(format!("PO-{i}")),
+        occurred_at: base_ms + i as i64,
+    }
+}
+
+pub fn allocation_result(i: u64, base_ms: i64) -> AllocationResult {
+    AllocationResult {
+        event_id: format!("shopify:{}:{i}/0", 100_000 + i),
+        order_id: format!("shopify:{}", 100_000 + i),
+        order_version: base_ms + i as i64,
+        status: AllocationStatus::Allocated,
+        allocations: vec![WarehouseAllocation {
+            warehouse_id: "AUS-1".into(),
+            lines: line_qty(i, 2),
+        }],
+        backordered: vec![],
+        policy: "ship-complete".into(),
+        config_version: "2026-11-01".into(),
+        decided_at: base_ms + i as i64,
+    }
+}
+
+pub fn stock_movement(i: u64, base_ms: i64) -> StockMovement {
+    StockMovement {
+        event_id: format!("alloc:{i}/0"),
+        sku: SKUS[(i % SKUS.len() as u64) as usize].0.into(),
+        warehouse_id: "AUS-1".into(),
+        kind: MovementKind::Reserved,
+        quantity: 2,
+        order_id: Some(format!("shopify:{}", 100_000 + i)),
+        on_hand: 100,
+        reserved: 12,
+        available: 83,
+        occurred_at: base_ms + i as i64,
+    }
+}
+
+pub fn inventory_alert(i: u64, base_ms: i64) -> InventoryAlert {
+    InventoryAlert {
+        event_id: format!("alert:{i}"),
+        sku: SKUS[(i % SKUS.len() as u64) as usize].0.into(),
+        warehouse_id: Some("AUS-1".into()),
+        kind: AlertKind::LowStock,
+        available: 4,
+        reorder_point: 5,
+        occurred_at: base_ms + i as i64,
+    }
+}
+
+pub fn planned_shipment(i: u64, base_ms: i64) -> PlannedShipment {
+    let order = order_event(i, base_ms).order;
+    let quote = |carrier: &str, service: &str, cents: i64, days: i32| RateQuote {
+        carrier: carrier.into(),
+        service: service.into(),
+        rate: usd(cents),
+        transit_days: days,
+        meets_sla: days <= 3,
+        rejected_because: None,
+    };
+    PlannedShipment {
+        event_id: format!("{}:route/0", order.order_id),
+        shipment_id: format!("{}/AUS-1/1", order.order_id),
+        order_id: order.order_id,
+        warehouse_id: "AUS-1".into(),
+        lines: line_qty(i, 2),
+        ship_to: order.shipping_address,
+        parcel: Parcel {
+            box_type: "S2".into(),
+            weight_grams: 450,
+            length_mm: 230,
+            width_mm: 150,
+            height_mm: 60,
+        },
+        carrier: "usps".into(),
+        service: "ground_advantage".into(),
+        rate: usd(545),
+        zone: Some("4".into()),
+        ship_by: Some(base_ms + 86_400_000),
+        estimated_delivery: Some(base_ms + 3 * 86_400_000),
+        meets_sla: true,
+        alternatives: vec![
+            quote("ups", "ground", 912, 3),
+            quote("fedex", "home", 987, 3),
+        ],
+        config_version: "rates-2026-11".into(),
+        planned_at: base_ms + i as i64,
+    }
+}
+
+pub fn labeled_shipment(i: u64, base_ms: i64) -> LabeledShipment {
+    LabeledShipment {
+        event_id: format!("shopify:{}:label/0", 100_000 + i),
+        shipment_id: format!("shopify:{}/AUS-1/1", 100_000 + i),
+        order_id: format!("shopify:{}", 100_000 + i),
+        carrier: "usps".into(),
+        service: "ground_advantage".into(),
+        tracking_number: format!("9400{:018}", i),
+        tracking_url: Some(format!(
+            "https://tools.usps.com/go/TrackConfirmAction?tLabels=9400{:018}",
+            i
+        )),
+        label_cost: usd(545),
+        idempotency_key: format!("label:shopify:{}/AUS-1/1", 100_000 + i),
+        label: document("labels", i),
+        packing_slip: document("slips", i),
+        combined: Some(document("combined", i)),
+        labeled_at: base_ms + i as i64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

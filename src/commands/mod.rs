@@ -11,7 +11,8 @@ use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Status, Topology};
 
 use crate::cli::{
-    Cli, Command, DevCommand, RegistryCommand, SchemasCommand, SinkTarget, TopicsCommand,
+    BenchCommand, Cli, Command, DevCommand, RegistryCommand, SchemasCommand, SinkTarget,
+    TopicsCommand,
 };
 use crate::{dev, not_built};
 
@@ -50,10 +51,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ))
         }
         Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
-        Command::Bench { .. } => Err(not_built(
-            "bench",
-            "the end-to-end benchmark needs the pipeline complete end to end",
-        )),
+        Command::Bench { what } => match what {
+            Some(BenchCommand::Codec { records }) => bench_codec(&load()?, records).await,
+            Some(BenchCommand::Pipeline) | None => Err(not_built(
+                "bench pipeline",
+                "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",
+            )),
+        },
         Command::Schemas { command } => {
             let config = load()?;
             match command {
@@ -144,4 +148,22 @@ fn run_component(component: &str) -> anyhow::Result<()> {
                 .join(", ")
         ),
     }
+}
+
+async fn bench_codec(config: &Config, records: usize) -> anyhow::Result<()> {
+    if records == 0 {
+        anyhow::bail!("--records must be at least 1");
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; numbers are only meaningful from `cargo run --release -- bench codec`");
+    }
+    let codec = conveyor_schemas::codec::Codec::new(&config.schema_registry.url)?;
+    let prefix = format!("conveyor.bench.{}", std::process::id());
+    println!(
+        "codec benchmark: {records} distinct records per type, one task on one core, registry {} (caches warm)",
+        config.schema_registry.url
+    );
+    let rows = conveyor_schemas::bench::run_all(&codec, &prefix, records).await?;
+    print!("{}", conveyor_schemas::bench::render(&rows));
+    Ok(())
 }

@@ -1,0 +1,109 @@
+//! `conveyor bench codec`: encode + decode throughput of every record type
+//! on one core, with the registry caches warm (the first record of each type
+//! registers/fetches its schema; timing starts after it).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use crate::codec::{Codec, DecodeError, EncodeError, Source};
+use crate::records::Record;
+use crate::samples;
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    pub record: &'static str,
+    pub records: usize,
+    pub bytes_per_record: f64,
+    pub encode_per_sec: f64,
+    pub decode_per_sec: f64,
+    /// Records per second when each is encoded and then decoded.
+    pub round_trip_per_sec: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// Benchmarks `n` distinct sample records of type `T` on the current task.
+pub async fn bench_type<T: Record>(
+    codec: &Codec,
+    topic: &str,
+    n: usize,
+    sample: fn(u64, i64) -> T,
+) -> Result<BenchRow, BenchError> {
+    let values: Vec<T> = (0..n as u64)
+        .map(|i| sample(i, 1_763_800_000_000))
+        .collect();
+    // Warm: register the schema and fetch it by id once.
+    let warm = codec.encode(topic, &values[0]).await?;
+    let at = Source {
+        topic,
+        partition: 0,
+        offset: 0,
+    };
+    codec.decode::<T>(Some(&warm), at).await?;
+
+    let t = Instant::now();
+    let mut encoded = Vec::with_capacity(n);
+    for v in &values {
+        encoded.push(codec.encode(topic, v).await?);
+    }
+    let encode = t.elapsed().as_secs_f64();
+    let bytes: usize = encoded.iter().map(Vec::len).sum();
+
+    let t = Instant::now();
+    for b in &encoded {
+        black_box(codec.decode::<T>(Some(b), at).await?);
+    }
+    let decode = t.elapsed().as_secs_f64();
+
+    Ok(BenchRow {
+        record: T::NAME,
+        records: n,
+        bytes_per_record: bytes as f64 / n as f64,
+        encode_per_sec: n as f64 / encode,
+        decode_per_sec: n as f64 / decode,
+        round_trip_per_sec: n as f64 / (encode + decode),
+    })
+}
+
+/// Every record type, `n` records each, topics under `prefix`.
+pub async fn run_all(codec: &Codec, prefix: &str, n: usize) -> Result<Vec<BenchRow>, BenchError> {
+    let t = |name: &str| format!("{prefix}.{name}");
+    Ok(vec![
+        bench_type(codec, &t("raw"), n, samples::raw_order).await?,
+        bench_type(codec, &t("orders"), n, samples::order_event).await?,
+        bench_type(codec, &t("dlq"), n, samples::dlq_record).await?,
+        bench_type(codec, &t("inventory"), n, samples::inventory_event).await?,
+        bench_type(codec, &t("allocated"), n, samples::allocation_result).await?,
+        bench_type(codec, &t("movements"), n, samples::stock_movement).await?,
+        bench_type(codec, &t("alerts"), n, samples::inventory_alert).await?,
+        bench_type(codec, &t("planned"), n, samples::planned_shipment).await?,
+        bench_type(codec, &t("labeled"), n, samples::labeled_shipment).await?,
+    ])
+}
+
+/// The table, as printed by `conveyor bench codec`.
+pub fn render(rows: &[BenchRow]) -> String {
+    let mut out = format!(
+        "{:<28} {:>8} {:>9} {:>12} {:>12} {:>14}\n",
+        "record", "records", "bytes/rec", "encode/s", "decode/s", "enc+dec rec/s"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<28} {:>8} {:>9.0} {:>12.0} {:>12.0} {:>14.0}\n",
+            r.record,
+            r.records,
+            r.bytes_per_record,
+            r.encode_per_sec,
+            r.decode_per_sec,
+            r.round_trip_per_sec
+        ));
+    }
+    out
+}
