@@ -28,7 +28,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
 use schema_registry_converter::async_impl::schema_registry::{post_schema, SrSettings};
@@ -136,12 +135,11 @@ impl EncodeError {
 
 struct Writer {
     id: u32,
-    datum: GenericDatumWriter<'static>,
 }
 
 enum Reader {
-    /// The writer schema is the type's own: deserialize straight from bytes.
-    Direct(GenericDatumReader<'static>),
+    /// The writer schema is the type's own: decode with [`AvroBinary`].
+    Direct,
     /// Another version: decode with the writer schema, resolve to the type's.
     Resolving(GenericDatumReader<'static>),
 }
@@ -180,13 +178,10 @@ impl Codec {
         let mut out = Vec::with_capacity(256);
         out.push(MAGIC);
         out.extend_from_slice(&writer.id.to_be_bytes());
-        writer
-            .datum
-            .write_ser(&mut out, value)
-            .map_err(|e| EncodeError::Data {
-                record: T::NAME,
-                message: concise(e),
-            })?;
+        value.write(&mut out).map_err(|e| EncodeError::Data {
+            record: T::NAME,
+            message: e.0,
+        })?;
         Ok(out)
     }
 
@@ -213,16 +208,7 @@ impl Codec {
                 message: src_message(&e),
                 retryable: e.retriable,
             })?;
-        let datum = GenericDatumWriter::builder(T::schema())
-            .build()
-            .map_err(|e| EncodeError::Data {
-                record: T::NAME,
-                message: e.to_string(),
-            })?;
-        let w = Arc::new(Writer {
-            id: registered.id,
-            datum,
-        });
+        let w = Arc::new(Writer { id: registered.id });
         write(&self.writers)
             .entry(TypeId::of::<T>())
             .or_default()
@@ -239,14 +225,16 @@ impl Codec {
         let (id, body) = split_header(bytes)
             .map_err(|m| DecodeError::new(DecodeErrorKind::Framing, at, None, m))?;
         let reader = self.reader::<T>(id, at).await?;
-        let mut cursor = Cursor::new(body);
         let data_err =
             |m: String| DecodeError::new(DecodeErrorKind::Data, at, Some(id), concise(m));
-        let value = match reader.as_ref() {
-            Reader::Direct(r) => r
-                .read_deser::<T>(&mut cursor)
-                .map_err(|e| data_err(e.to_string()))?,
+        let (value, rest) = match reader.as_ref() {
+            Reader::Direct => {
+                let mut input = body;
+                let v = T::read(&mut input).map_err(|e| data_err(e.0))?;
+                (v, input.len())
+            }
             Reader::Resolving(r) => {
+                let mut cursor = Cursor::new(body);
                 let mut v = r
                     .read_value(&mut cursor)
                     .map_err(|e| data_err(e.to_string()))?;
@@ -254,14 +242,12 @@ impl Codec {
                 let v = v
                     .resolve(T::schema())
                     .map_err(|e| data_err(e.to_string()))?;
-                apache_avro::from_value::<T>(&v).map_err(|e| data_err(e.to_string()))?
+                let v = apache_avro::from_value::<T>(&v).map_err(|e| data_err(e.to_string()))?;
+                (v, body.len() - cursor.position() as usize)
             }
         };
-        if (cursor.position() as usize) != body.len() {
-            return Err(data_err(format!(
-                "{} trailing bytes after the record",
-                body.len() - cursor.position() as usize
-            )));
+        if rest != 0 {
+            return Err(data_err(format!("{rest} trailing bytes after the record")));
         }
         Ok(value)
     }
@@ -277,11 +263,7 @@ impl Codec {
             DecodeError::new(DecodeErrorKind::Data, at, Some(id), e.to_string())
         };
         let reader = if writer_schema.canonical_form() == own.canonical_form() {
-            Reader::Direct(
-                GenericDatumReader::builder(own)
-                    .build()
-                    .map_err(build_err)?,
-            )
+            Reader::Direct
         } else {
             // Resolution to `own` happens after widening decimals, see
             // [`widen_decimals`].

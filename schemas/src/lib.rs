@@ -16,3 +16,4 @@ pub mod records;
 pub mod registry;
 pub mod samples;
 pub mod subjects;
+pub mod wire;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::LineQty;
+use crate::wire::{avro_enum, avro_record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -32,3 +33,26 @@ pub struct AllocationResult {
     pub config_version: String,
     pub decided_at: i64,
 }
+
+avro_enum!(AllocationStatus {
+    Allocated,
+    PartiallyAllocated,
+    Backordered,
+    Released,
+    FulfilledByChannel
+});
+avro_record!(WarehouseAllocation {
+    warehouse_id,
+    lines
+});
+avro_record!(AllocationResult {
+    event_id,
+    order_id,
+    order_version,
+    status,
+    allocations,
+    backordered,
+    policy,
+    config_version,
+    decided_at,
+});

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::avro_record;
+
 /// A postal address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
@@ -33,3 +35,26 @@ pub struct LineQty {
     pub sku: String,
     pub quantity: i32,
 }
+
+avro_record!(Address {
+    name,
+    company,
+    line1,
+    line2,
+    city,
+    region,
+    postal_code,
+    country,
+    phone
+});
+avro_record!(Document {
+    uri,
+    content_type,
+    sha256,
+    pages
+});
+avro_record!(LineQty {
+    line_id,
+    sku,
+    quantity
+});

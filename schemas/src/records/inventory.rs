@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wire::{avro_enum, avro_record};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InventoryEventKind {
@@ -69,3 +71,57 @@ pub struct InventoryAlert {
     pub reorder_point: i32,
     pub occurred_at: i64,
 }
+
+avro_enum!(InventoryEventKind {
+    Restock,
+    Adjustment,
+    Count,
+    Transfer
+});
+avro_enum!(MovementKind {
+    Reserved,
+    Released,
+    Shipped,
+    Received,
+    Adjusted,
+    Counted,
+    TransferredOut,
+    TransferredIn
+});
+avro_enum!(AlertKind {
+    LowStock,
+    OutOfStock,
+    Recovered
+});
+avro_record!(InventoryEvent {
+    event_id,
+    sku,
+    warehouse_id,
+    kind,
+    quantity,
+    to_warehouse_id,
+    reason,
+    reference,
+    occurred_at
+});
+avro_record!(StockMovement {
+    event_id,
+    sku,
+    warehouse_id,
+    kind,
+    quantity,
+    order_id,
+    on_hand,
+    reserved,
+    available,
+    occurred_at
+});
+avro_record!(InventoryAlert {
+    event_id,
+    sku,
+    warehouse_id,
+    kind,
+    available,
+    reorder_point,
+    occurred_at
+});

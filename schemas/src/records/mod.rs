@@ -32,7 +32,9 @@ use std::sync::OnceLock;
 use apache_avro::Schema;
 
 /// A record type with its Avro schema.
-pub trait Record: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {
+pub trait Record:
+    serde::Serialize + serde::de::DeserializeOwned + crate::wire::AvroBinary + Send + Sync + 'static
+{
     /// Full name of the Avro record, e.g. `conveyor.OrderEvent`.
     const NAME: &'static str;
     /// The `.avsc` text this type is built for.

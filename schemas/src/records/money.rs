@@ -38,6 +38,30 @@ impl Money {
     }
 }
 
+/// Avro binary: the amount as decimal bytes, then the currency.
+impl crate::wire::AvroBinary for Money {
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), crate::wire::WireError> {
+        let unscaled = check_amount(&self.amount).map_err(crate::wire::WireError)?;
+        let bytes = unscaled.to_be_bytes();
+        crate::wire::write_bytes(&bytes[minimal_start(&bytes, unscaled)..], out);
+        crate::wire::write_bytes(self.currency.as_bytes(), out);
+        Ok(())
+    }
+    fn read(input: &mut &[u8]) -> Result<Self, crate::wire::WireError> {
+        let b = crate::wire::read_bytes(input)?;
+        let unscaled = from_twos_complement(b).map_err(crate::wire::WireError)?;
+        if unscaled.abs() >= 10i128.pow(PRECISION) {
+            return Err(crate::wire::WireError(format!(
+                "decimal {unscaled}e-{SCALE} does not fit decimal({PRECISION}, {SCALE})"
+            )));
+        }
+        Ok(Money {
+            amount: Decimal::from_i128_with_scale(unscaled, SCALE),
+            currency: <String as crate::wire::AvroBinary>::read(input)?,
+        })
+    }
+}
+
 /// The largest magnitude that fits `decimal(24, 4)`: 10^20 - 10^-4.
 pub fn max_amount() -> Decimal {
     Decimal::from_i128_with_scale(10i128.pow(PRECISION) - 1, SCALE)
@@ -103,13 +127,18 @@ pub mod decimal_bytes {
 /// Minimal big-endian two's-complement bytes of `v`.
 pub fn to_twos_complement(v: i128) -> Vec<u8> {
     let bytes = v.to_be_bytes();
+    bytes[minimal_start(&bytes, v)..].to_vec()
+}
+
+/// Index of the first byte of the minimal encoding within `v.to_be_bytes()`:
+/// leading bytes that only repeat the sign are dropped.
+fn minimal_start(bytes: &[u8; 16], v: i128) -> usize {
     let sign = if v < 0 { 0xff } else { 0x00 };
-    // Drop leading bytes that only repeat the sign.
     let mut start = 0;
     while start < 15 && bytes[start] == sign && (bytes[start + 1] & 0x80) == (sign & 0x80) {
         start += 1;
     }
-    bytes[start..].to_vec()
+    start
 }
 
 /// Big-endian two's-complement bytes to an integer (at most 16 bytes).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Address, Money};
+use crate::wire::{avro_enum, avro_record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -108,3 +109,86 @@ pub struct Totals {
     pub tax: Money,
     pub total: Money,
 }
+
+avro_enum!(OrderEventKind {
+    Created,
+    Updated,
+    Cancelled
+});
+avro_enum!(OrderStatus {
+    Pending,
+    Open,
+    OnHold,
+    PartiallyFulfilled,
+    Fulfilled,
+    Cancelled
+});
+avro_enum!(Priority {
+    Standard,
+    Expedited,
+    Overnight
+});
+avro_record!(OrderEvent {
+    event_id,
+    order_id,
+    kind,
+    version,
+    occurred_at,
+    source_event_id,
+    order,
+    cancellation
+});
+avro_record!(Cancellation {
+    reason,
+    cancelled_at,
+    restock
+});
+avro_record!(Customer {
+    customer_id,
+    email,
+    name,
+    phone
+});
+avro_record!(Order {
+    order_id,
+    channel,
+    external_id,
+    external_number,
+    status,
+    currency,
+    customer,
+    shipping_address,
+    billing_address,
+    lines,
+    totals,
+    priority,
+    shipping_method,
+    ship_by,
+    deliver_by,
+    fulfilled_by_channel,
+    created_at,
+    updated_at,
+    tags,
+    note,
+    gift_message,
+    extras,
+});
+avro_record!(OrderLine {
+    line_id,
+    sku,
+    name,
+    quantity,
+    unit_price,
+    discount,
+    tax,
+    total,
+    requires_shipping,
+    properties
+});
+avro_record!(Totals {
+    subtotal,
+    discount,
+    shipping,
+    tax,
+    total
+});

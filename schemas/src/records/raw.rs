@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::avro_bytes;
+use crate::wire::{avro_enum, avro_record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -29,3 +30,22 @@ pub struct RawOrder {
     pub payload: Vec<u8>,
     pub source_headers: BTreeMap<String, String>,
 }
+
+avro_enum!(RawSource {
+    Webhook,
+    Poller,
+    Import,
+    Replay
+});
+avro_record!(RawOrder {
+    event_id,
+    channel,
+    external_order_id,
+    external_order_number,
+    source,
+    topic_hint,
+    received_at,
+    content_type,
+    payload as bytes,
+    source_headers,
+});

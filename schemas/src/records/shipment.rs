@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Address, Document, LineQty, Money};
+use crate::wire::avro_record;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parcel {
@@ -60,3 +61,53 @@ pub struct LabeledShipment {
     pub combined: Option<Document>,
     pub labeled_at: i64,
 }
+
+avro_record!(Parcel {
+    box_type,
+    weight_grams,
+    length_mm,
+    width_mm,
+    height_mm
+});
+avro_record!(RateQuote {
+    carrier,
+    service,
+    rate,
+    transit_days,
+    meets_sla,
+    rejected_because
+});
+avro_record!(PlannedShipment {
+    event_id,
+    shipment_id,
+    order_id,
+    warehouse_id,
+    lines,
+    ship_to,
+    parcel,
+    carrier,
+    service,
+    rate,
+    zone,
+    ship_by,
+    estimated_delivery,
+    meets_sla,
+    alternatives,
+    config_version,
+    planned_at,
+});
+avro_record!(LabeledShipment {
+    event_id,
+    shipment_id,
+    order_id,
+    carrier,
+    service,
+    tracking_number,
+    tracking_url,
+    label_cost,
+    idempotency_key,
+    label,
+    packing_slip,
+    combined,
+    labeled_at,
+});
