@@ -2,6 +2,12 @@
 //! dispatches to a command; errors print once, with what to do, and set the
 //! exit code (1 = failed, 2 = usage or not built yet, 3 = topic drift).
 
+/// mimalloc: the pipeline allocates and frees many small records per
+/// message; glibc's allocator spent more time on that than the codec did
+/// (see `conveyor bench codec`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod commands;
 mod dev;

@@ -118,7 +118,10 @@ fn money() -> impl Strategy<Value = Money> {
         (-99_999_999_999_999_999i128..=99_999_999_999_999_999i128)
             .prop_map(|u| Decimal::from_i128_with_scale(u * 10_000 + 9_999, 4)),
     ];
-    (amount, "[A-Z]{3}").prop_map(|(amount, currency)| Money { amount, currency })
+    (amount, "[A-Z]{3}").prop_map(|(amount, code)| Money {
+        amount,
+        currency: Currency::new(&code).unwrap(),
+    })
 }
 fn address() -> impl Strategy<Value = Address> {
     (
@@ -751,7 +754,7 @@ proptest! {
     #[test]
     fn money_is_exact_to_the_cent(cents in any::<i64>()) {
         let mut ev = sample_order_event();
-        ev.order.lines[0].unit_price = Money::from_cents(cents, "USD");
+        ev.order.lines[0].unit_price = Money::from_cents(cents, Currency::USD);
         let topic = topic("money");
         let bytes = rt().block_on(codec().encode(&topic, &ev)).unwrap();
         let back: OrderEvent = rt().block_on(codec().decode(Some(&bytes), Source { topic: &topic, partition: 0, offset: 0 })).unwrap();
@@ -762,7 +765,7 @@ proptest! {
 }
 
 fn usd(cents: i64) -> Money {
-    Money::from_cents(cents, "USD")
+    Money::from_cents(cents, Currency::USD)
 }
 
 fn sample_order_event() -> OrderEvent {

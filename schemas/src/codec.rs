@@ -133,8 +133,14 @@ impl EncodeError {
     }
 }
 
+/// The writers of one type, by topic.
+type TopicWriters = Vec<(String, Arc<Writer>)>;
+
 struct Writer {
     id: u32,
+    /// Size of the last record written: the next buffer's capacity, so a
+    /// record is written without reallocating.
+    size_hint: std::sync::atomic::AtomicUsize,
 }
 
 enum Reader {
@@ -148,8 +154,9 @@ enum Reader {
 pub struct Codec {
     settings: SrSettings,
     decoder: AvroDecoder,
-    writers: RwLock<HashMap<TypeId, HashMap<String, Arc<Writer>>>>,
-    readers: RwLock<HashMap<(u32, TypeId), Arc<Reader>>>,
+    /// Per type, the writers by topic (a type is written to few topics).
+    writers: RwLock<HashMap<TypeId, TopicWriters, KeyHasher>>,
+    readers: RwLock<HashMap<(u32, TypeId), Arc<Reader>, KeyHasher>>,
     /// Writer schemas by id, leaked once each (bounded by the number of
     /// schema ids a process ever sees) so datum readers can borrow them.
     writer_schemas: RwLock<HashMap<u32, &'static Schema>>,
@@ -175,22 +182,26 @@ impl Codec {
     /// Encodes `value` for `topic` (subject `<topic>-value`).
     pub async fn encode<T: Record>(&self, topic: &str, value: &T) -> Result<Vec<u8>, EncodeError> {
         let writer = self.writer::<T>(topic).await?;
-        let mut out = Vec::with_capacity(256);
+        let hint = writer.size_hint.load(std::sync::atomic::Ordering::Relaxed);
+        let mut out = Vec::with_capacity(hint + hint / 4 + 16);
         out.push(MAGIC);
         out.extend_from_slice(&writer.id.to_be_bytes());
         value.write(&mut out).map_err(|e| EncodeError::Data {
             record: T::NAME,
             message: e.0,
         })?;
+        writer
+            .size_hint
+            .store(out.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(out)
     }
 
     async fn writer<T: Record>(&self, topic: &str) -> Result<Arc<Writer>, EncodeError> {
         if let Some(w) = read(&self.writers)
             .get(&TypeId::of::<T>())
-            .and_then(|m| m.get(topic))
+            .and_then(|ws| ws.iter().find(|(t, _)| t == topic))
         {
-            return Ok(w.clone());
+            return Ok(w.1.clone());
         }
         let subject = crate::contracts::value_subject(topic);
         // Registered (or looked up, when already there) once per (topic,
@@ -208,11 +219,14 @@ impl Codec {
                 message: src_message(&e),
                 retryable: e.retriable,
             })?;
-        let w = Arc::new(Writer { id: registered.id });
+        let w = Arc::new(Writer {
+            id: registered.id,
+            size_hint: std::sync::atomic::AtomicUsize::new(256),
+        });
         write(&self.writers)
             .entry(TypeId::of::<T>())
             .or_default()
-            .insert(topic.to_string(), w.clone());
+            .push((topic.to_string(), w.clone()));
         Ok(w)
     }
 
@@ -398,6 +412,40 @@ fn src_message(e: &SRCError) -> String {
     match &e.cause {
         Some(c) => format!("{}: {c}", e.error),
         None => e.error.clone(),
+    }
+}
+
+/// A hasher for the codec's small in-process keys (type ids, schema ids):
+/// no untrusted input reaches these maps, so SipHash's flood resistance is
+/// not needed on this per-record path.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher;
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = MixHasher;
+    fn build_hasher(&self) -> MixHasher {
+        MixHasher(0)
+    }
+}
+
+struct MixHasher(u64);
+
+impl std::hash::Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
     }
 }
 

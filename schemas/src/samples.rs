@@ -22,7 +22,7 @@ const CITIES: &[(&str, &str, &str)] = &[
 ];
 
 fn usd(cents: i64) -> Money {
-    Money::from_cents(cents, "USD")
+    Money::from_cents(cents, Currency::USD)
 }
 
 /// The `i`-th sample order event (created at `base_ms + i`).

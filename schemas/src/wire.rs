@@ -43,6 +43,14 @@ pub fn write_long(v: i64, out: &mut Vec<u8>) {
 }
 
 pub fn read_long(input: &mut &[u8]) -> Result<i64, WireError> {
+    // Fast path: one-byte varints (lengths, indexes, small numbers).
+    if let Some((&b, rest)) = input.split_first() {
+        if b < 0x80 {
+            *input = rest;
+            let z = u64::from(b);
+            return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
+        }
+    }
     let mut z: u64 = 0;
     let mut shift = 0;
     loop {
@@ -160,34 +168,24 @@ impl<T: AvroBinary> AvroBinary for Option<T> {
     }
 }
 
-/// Reads the blocks of an array or map, calling `item` for each element.
-fn read_blocks(
-    input: &mut &[u8],
-    mut item: impl FnMut(&mut &[u8]) -> Result<(), WireError>,
-) -> Result<(), WireError> {
-    loop {
-        let mut count = read_long(input)?;
-        if count == 0 {
-            return Ok(());
-        }
-        if count < 0 {
-            count = count
-                .checked_neg()
-                .ok_or_else(|| WireError("invalid block count".into()))?;
-            read_long(input)?; // block size in bytes, not needed
-        }
-        // Every item takes at least one byte: a count larger than what is
-        // left is corrupt (and must not drive an allocation).
-        if count as u64 > input.len() as u64 {
-            return err(format!(
-                "block of {count} items but only {} bytes left",
-                input.len()
-            ));
-        }
-        for _ in 0..count {
-            item(input)?;
-        }
+/// The item count of the next block of an array or map (0 = the end).
+fn next_block(input: &mut &[u8]) -> Result<usize, WireError> {
+    let mut count = read_long(input)?;
+    if count < 0 {
+        count = count
+            .checked_neg()
+            .ok_or_else(|| WireError("invalid block count".into()))?;
+        read_long(input)?; // block size in bytes, not needed
     }
+    // Every item takes at least one byte: a count larger than what is left
+    // is corrupt (and must not drive an allocation).
+    if count as u64 > input.len() as u64 {
+        return err(format!(
+            "block of {count} items but only {} bytes left",
+            input.len()
+        ));
+    }
+    Ok(count as usize)
 }
 
 /// `{"type": "array"}`.
@@ -204,11 +202,16 @@ impl<T: AvroBinary> AvroBinary for Vec<T> {
     }
     fn read(input: &mut &[u8]) -> Result<Self, WireError> {
         let mut v = Vec::new();
-        read_blocks(input, |i| {
-            v.push(T::read(i)?);
-            Ok(())
-        })?;
-        Ok(v)
+        loop {
+            let n = next_block(input)?;
+            if n == 0 {
+                return Ok(v);
+            }
+            v.reserve(n);
+            for _ in 0..n {
+                v.push(T::read(input)?);
+            }
+        }
     }
 }
 
@@ -227,13 +230,17 @@ impl AvroBinary for BTreeMap<String, String> {
     }
     fn read(input: &mut &[u8]) -> Result<Self, WireError> {
         let mut m = BTreeMap::new();
-        read_blocks(input, |i| {
-            let k = String::read(i)?;
-            let v = String::read(i)?;
-            m.insert(k, v);
-            Ok(())
-        })?;
-        Ok(m)
+        loop {
+            let n = next_block(input)?;
+            if n == 0 {
+                return Ok(m);
+            }
+            for _ in 0..n {
+                let k = String::read(input)?;
+                let v = String::read(input)?;
+                m.insert(k, v);
+            }
+        }
     }
 }
 

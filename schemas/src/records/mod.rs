@@ -19,7 +19,7 @@ pub use dlq::{DlqRecord, ErrorKind, Header};
 pub use inventory::{
     AlertKind, InventoryAlert, InventoryEvent, InventoryEventKind, MovementKind, StockMovement,
 };
-pub use money::Money;
+pub use money::{Currency, Money};
 pub use order::{
     Cancellation, Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority,
     Totals,

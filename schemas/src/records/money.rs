@@ -15,26 +15,86 @@ pub const PRECISION: u32 = 24;
 pub struct Money {
     #[serde(with = "decimal_bytes")]
     pub amount: Decimal,
-    /// ISO 4217 code.
-    pub currency: String,
+    pub currency: Currency,
 }
 
 impl Money {
-    pub fn new(amount: Decimal, currency: impl Into<String>) -> Self {
-        Self {
-            amount,
-            currency: currency.into(),
-        }
+    pub fn new(amount: Decimal, currency: Currency) -> Self {
+        Self { amount, currency }
     }
 
     /// `cents` hundredths of `currency`.
-    pub fn from_cents(cents: i64, currency: impl Into<String>) -> Self {
+    pub fn from_cents(cents: i64, currency: Currency) -> Self {
         Self::new(Decimal::new(cents, 2), currency)
     }
 
     /// Zero in `currency`.
-    pub fn zero(currency: impl Into<String>) -> Self {
+    pub fn zero(currency: Currency) -> Self {
         Self::new(Decimal::ZERO, currency)
+    }
+}
+
+/// An ISO 4217 currency code: three ASCII capital letters. On the wire it is
+/// an Avro `string`; anything else is refused when decoded.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub const USD: Currency = Currency(*b"USD");
+    pub const EUR: Currency = Currency(*b"EUR");
+    pub const GBP: Currency = Currency(*b"GBP");
+    pub const CAD: Currency = Currency(*b"CAD");
+
+    /// Parses a code such as `USD`.
+    pub fn new(code: &str) -> Result<Currency, String> {
+        Self::from_bytes(code.as_bytes())
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<Currency, String> {
+        match b {
+            [x, y, z] if b.iter().all(u8::is_ascii_uppercase) => Ok(Currency([*x, *y, *z])),
+            _ => Err(format!(
+                "currency `{}` is not an ISO 4217 code (three capital letters)",
+                String::from_utf8_lossy(b)
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII capitals are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::str::FromStr for Currency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Currency::new(s)
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Currency, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Currency::new(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -44,7 +104,7 @@ impl crate::wire::AvroBinary for Money {
         let unscaled = check_amount(&self.amount).map_err(crate::wire::WireError)?;
         let bytes = unscaled.to_be_bytes();
         crate::wire::write_bytes(&bytes[minimal_start(&bytes, unscaled)..], out);
-        crate::wire::write_bytes(self.currency.as_bytes(), out);
+        crate::wire::write_bytes(&self.currency.0, out);
         Ok(())
     }
     fn read(input: &mut &[u8]) -> Result<Self, crate::wire::WireError> {
@@ -57,7 +117,8 @@ impl crate::wire::AvroBinary for Money {
         }
         Ok(Money {
             amount: Decimal::from_i128_with_scale(unscaled, SCALE),
-            currency: <String as crate::wire::AvroBinary>::read(input)?,
+            currency: Currency::from_bytes(crate::wire::read_bytes(input)?)
+                .map_err(crate::wire::WireError)?,
         })
     }
 }
@@ -69,7 +130,17 @@ pub fn max_amount() -> Decimal {
 
 /// Errors turning a decimal into wire bytes.
 pub fn check_amount(d: &Decimal) -> Result<i128, String> {
-    if d.scale() > SCALE && d.round_dp(SCALE) != *d {
+    if d.scale() <= SCALE {
+        // Exact: scale up by a power of ten (no rounding possible).
+        let unscaled = d.mantissa() * 10i128.pow(SCALE - d.scale());
+        if unscaled.abs() >= 10i128.pow(PRECISION) {
+            return Err(format!(
+                "amount {d} does not fit decimal({PRECISION}, {SCALE})"
+            ));
+        }
+        return Ok(unscaled);
+    }
+    if d.round_dp(SCALE) != *d {
         return Err(format!(
             "amount {d} has more than {SCALE} fractional digits; round it explicitly first"
         ));
@@ -174,6 +245,17 @@ mod tests {
     }
 
     #[test]
+    fn currency_codes_are_checked() {
+        assert_eq!(Currency::new("USD"), Ok(Currency::USD));
+        assert!(Currency::new("usd").is_err());
+        assert!(Currency::new("US").is_err());
+        assert!(Currency::new("€UR").is_err());
+        let m: Money = serde_json::from_str(r#"{"amount":[1],"currency":"EUR"}"#).unwrap();
+        assert_eq!(m.currency, Currency::EUR);
+        assert!(serde_json::from_str::<Money>(r#"{"amount":[1],"currency":"euro"}"#).is_err());
+    }
+
+    #[test]
     fn rejects_what_would_lose_precision() {
         assert!(check_amount(&Decimal::new(12345, 5)).is_err());
         assert!(check_amount(&Decimal::new(12340, 5)).is_ok());
@@ -184,7 +266,16 @@ mod tests {
     proptest! {
         #[test]
         fn any_amount_in_cents_fits(cents in any::<i64>()) {
-            prop_assert!(check_amount(&Decimal::new(cents, 2)).is_ok());
+            prop_assert_eq!(check_amount(&Decimal::new(cents, 2)), Ok(i128::from(cents) * 100));
+        }
+
+        #[test]
+        fn fast_and_general_scaling_agree(m in any::<i64>(), scale in 0u32..=8) {
+            let d = Decimal::new(m, scale);
+            let mut r = d;
+            r.rescale(SCALE);
+            let general = (r == d || d.round_dp(SCALE) == d).then(|| r.mantissa());
+            prop_assert_eq!(check_amount(&d).ok(), general.filter(|u| u.abs() < 10i128.pow(PRECISION)));
         }
 
         #[test]
