@@ -44,6 +44,12 @@ pub fn not_built(what: &str, detail: &str) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when stdout is closed early
+    // (`conveyor topology | head`) instead of panicking on a broken pipe.
+    // SAFETY: called first thing, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // The ClickHouse launcher hands the process over to libchdb: no runtime,
     // no logging setup of ours.

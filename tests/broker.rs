@@ -249,6 +249,7 @@ async fn readiness_follows_the_broker() {
         dead,
         "127.0.0.1:0".parse().unwrap(),
         axum_router(),
+        &[],
         shutdown.clone(),
     )
     .await
@@ -290,6 +291,7 @@ async fn readiness_follows_the_broker() {
         live,
         "127.0.0.1:0".parse().unwrap(),
         axum_router(),
+        &[],
         Shutdown::new(),
     )
     .await

@@ -11,15 +11,18 @@
 //! Encoding always writes with the schema compiled into this binary
 //! (registered under `<topic>-value`, TopicNameStrategy; the registry
 //! refuses it with 409 if it is incompatible). Decoding reads whatever
-//! schema the record was written with: when it is the same (canonically) as
+//! schema the record was written with: when it is the same (same normalized
+//! JSON, see [`crate::contracts::normalized_json`]) as
 //! the type's own, bytes go straight into the Rust type; otherwise the datum
 //! is resolved with Avro's schema-resolution rules (new fields take their
 //! defaults, unknown fields are skipped), so consumers and producers can be
 //! upgraded in either order within BACKWARD/FORWARD compatibility.
 //!
 //! Bad input never panics: it is a [`DecodeError`] naming the topic,
-//! partition, offset and schema id, which says whether to retry (registry
-//! unreachable) or to dead-letter the record ([`DecodeError::dlq_kind`]).
+//! partition, offset and schema id, which says whether to retry (the
+//! registry failed or is unreachable) or to dead-letter the record (bad
+//! bytes, or a schema id the registry answers 404 for;
+//! [`DecodeError::dlq_kind`]).
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -55,7 +58,7 @@ pub enum DecodeErrorKind {
     Framing,
     /// The registry does not know the schema id.
     UnknownSchema,
-    /// The registry could not be reached; retry.
+    /// The registry failed or could not be reached; retry.
     Registry,
     /// The bytes do not decode with the writer schema, or do not fit the
     /// type.
@@ -133,6 +136,9 @@ impl EncodeError {
     }
 }
 
+/// A writer schema: parsed (leaked once per id) and its normalized text.
+type WriterSchema = (&'static Schema, Arc<str>);
+
 /// The writers of one type, by topic.
 type TopicWriters = Vec<(String, Arc<Writer>)>;
 
@@ -159,7 +165,7 @@ pub struct Codec {
     readers: RwLock<HashMap<(u32, TypeId), Arc<Reader>, KeyHasher>>,
     /// Writer schemas by id, leaked once each (bounded by the number of
     /// schema ids a process ever sees) so datum readers can borrow them.
-    writer_schemas: RwLock<HashMap<u32, &'static Schema>>,
+    writer_schemas: RwLock<HashMap<u32, WriterSchema>>,
 }
 
 impl Codec {
@@ -217,7 +223,9 @@ impl Codec {
             .map_err(|e| EncodeError::Registry {
                 subject: subject.clone(),
                 message: src_message(&e),
-                retryable: e.retriable,
+                // Incompatible (409) or invalid (422) schemas need a fix;
+                // anything else (5xx, 429, auth, network) may pass later.
+                retryable: !matches!(http_status(&e), Some(409 | 422)),
             })?;
         let w = Arc::new(Writer {
             id: registered.id,
@@ -272,17 +280,16 @@ impl Codec {
             return Ok(r.clone());
         }
         let writer_schema = self.writer_schema(id, at).await?;
-        let own = T::schema();
         let build_err = |e: apache_avro::Error| {
             DecodeError::new(DecodeErrorKind::Data, at, Some(id), e.to_string())
         };
-        let reader = if writer_schema.canonical_form() == own.canonical_form() {
+        let reader = if *writer_schema.1 == crate::contracts::normalized_json(T::avsc()) {
             Reader::Direct
         } else {
             // Resolution to `own` happens after widening decimals, see
             // [`widen_decimals`].
             Reader::Resolving(
-                GenericDatumReader::builder(writer_schema)
+                GenericDatumReader::builder(writer_schema.0)
                     .build()
                     .map_err(build_err)?,
             )
@@ -292,23 +299,38 @@ impl Codec {
         Ok(reader)
     }
 
-    async fn writer_schema(&self, id: u32, at: Source<'_>) -> Result<&'static Schema, DecodeError> {
+    async fn writer_schema(&self, id: u32, at: Source<'_>) -> Result<WriterSchema, DecodeError> {
         if let Some(s) = read(&self.writer_schemas).get(&id) {
-            return Ok(s);
+            return Ok(s.clone());
         }
         let fetched = self.decoder.get_schema(id).await.map_err(|e| {
-            let kind = if e.retriable {
-                DecodeErrorKind::Registry
+            // Only "no such id" (404) condemns the record. Any other failure
+            // (5xx, 429, auth, network) is the registry's, and the record
+            // waits for it; the converter caches non-retriable errors, so
+            // forget them to fetch again on the next attempt.
+            let status = http_status(&e);
+            let unknown = status == Some(404) || (status.is_none() && !e.retriable);
+            if unknown {
+                DecodeError::new(
+                    DecodeErrorKind::UnknownSchema,
+                    at,
+                    Some(id),
+                    src_message(&e),
+                )
             } else {
-                DecodeErrorKind::UnknownSchema
-            };
-            DecodeError::new(kind, at, Some(id), src_message(&e))
+                self.decoder.remove_errors_from_cache();
+                DecodeError::new(DecodeErrorKind::Registry, at, Some(id), src_message(&e))
+            }
         })?;
         let mut map = write(&self.writer_schemas);
-        let schema: &'static Schema = map
-            .entry(id)
-            .or_insert_with(|| Box::leak(Box::new(fetched.parsed.clone())));
-        Ok(schema)
+        let entry = map.entry(id).or_insert_with(|| {
+            let parsed: &'static Schema = Box::leak(Box::new(fetched.parsed.clone()));
+            (
+                parsed,
+                crate::contracts::normalized_json(&fetched.raw).into(),
+            )
+        });
+        Ok(entry.clone())
     }
 
     /// Forgets cached registry failures (e.g. after the registry came back).
@@ -406,6 +428,14 @@ fn concise(e: impl std::fmt::Display) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The HTTP status of a failed registry call, from the converter's message
+/// ("... failed with status 404 Not Found").
+fn http_status(e: &SRCError) -> Option<u16> {
+    let text = format!("{} {}", e.error, e.cause.as_deref().unwrap_or(""));
+    let at = text.find("status ")? + "status ".len();
+    text.get(at..at + 3)?.parse().ok()
 }
 
 fn src_message(e: &SRCError) -> String {

@@ -45,6 +45,15 @@ pub const CONTRACTS: &[Contract] = &[
     contract::<LabeledShipment>("shipments_labeled", "labeled_shipment.avsc"),
 ];
 
+/// A schema's identity: its JSON with whitespace and key order normalized.
+/// Unlike Avro's Parsing Canonical Form it keeps defaults, docs and logical
+/// types, so two schemas that differ in any of those are different schemas.
+pub fn normalized_json(schema: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(schema)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| schema.to_string())
+}
+
 /// The value subject of a topic.
 pub fn value_subject(topic: &str) -> String {
     format!("{topic}-value")
@@ -70,6 +79,15 @@ mod tests {
     use conveyor_runtime::config::CleanupPolicy;
     use conveyor_runtime::topology::TOPICS;
     use serde_json::Value;
+
+    #[test]
+    fn identity_keeps_what_canonical_form_drops() {
+        let a = r#"{"type":"record","name":"R","fields":[{"name":"t","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#;
+        let b = a.replace("millis", "micros");
+        let spaced = a.replace(',', " ,\n ");
+        assert_eq!(normalized_json(a), normalized_json(&spaced));
+        assert_ne!(normalized_json(a), normalized_json(&b));
+    }
 
     #[test]
     fn every_data_topic_has_a_contract() {

@@ -231,7 +231,7 @@ fn refused(subject: &str, status: u16, v: &Value) -> ClientError {
 pub enum Verdict {
     /// Nothing registered yet.
     New,
-    /// Identical (canonically) to the latest version.
+    /// Identical (same normalized JSON) to the latest version.
     Unchanged { version: u32 },
     /// Changed, and consumers of the latest version keep working.
     Compatible { version: u32, diff: Vec<String> },
@@ -258,7 +258,7 @@ pub async fn check(client: &RegistryClient, source: &SchemaSource) -> Result<Ver
             reasons: vec!["the registered or the local schema does not parse".into()],
         });
     };
-    if old.canonical_form() == new.canonical_form() {
+    if contracts::normalized_json(&latest.schema) == contracts::normalized_json(&source.text) {
         return Ok(Verdict::Unchanged {
             version: latest.version,
         });
@@ -460,9 +460,19 @@ mod tests {
         let (compiled, none) = sources(&t, None).unwrap();
         assert_eq!(compiled.len(), crate::contracts::CONTRACTS.len());
         assert!(none.is_empty());
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let (on_disk, _) = sources(&t, Some(dir)).unwrap();
-        assert_eq!(on_disk[0].text, compiled[0].text);
+        // A directory with one contract changed: that file's text is read.
+        let dir = std::env::temp_dir().join(format!("conveyor-sources-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let changed = compiled[0]
+            .text
+            .replace("\"RawOrder\"", "\"RawOrder\", \"aliases\": [\"Raw\"]");
+        std::fs::write(dir.join("raw_order.avsc"), &changed).unwrap();
+        let (on_disk, missing) = sources(&t, Some(&dir)).unwrap();
+        assert_eq!(on_disk[0].text, changed);
+        assert_ne!(on_disk[0].text, compiled[0].text);
+        let files: std::collections::BTreeSet<_> =
+            crate::contracts::CONTRACTS.iter().map(|c| c.file).collect();
+        assert_eq!(missing.len(), files.len() - 1);
         let (found, missing) = sources(&t, Some(Path::new("/nonexistent"))).unwrap();
         assert!(found.is_empty());
         assert!(missing.contains(&"raw_order.avsc"), "{missing:?}");

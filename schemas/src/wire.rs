@@ -207,7 +207,8 @@ impl<T: AvroBinary> AvroBinary for Vec<T> {
             if n == 0 {
                 return Ok(v);
             }
-            v.reserve(n);
+            // Bounded: a hostile count must not reserve count x size_of::<T>().
+            v.reserve(n.min(64));
             for _ in 0..n {
                 v.push(T::read(input)?);
             }
@@ -308,6 +309,10 @@ macro_rules! avro_enum {
     ($t:ident { $($v:ident),* $(,)? }) => {
         impl $crate::wire::AvroBinary for $t {
             fn write(&self, out: &mut Vec<u8>) -> Result<(), $crate::wire::WireError> {
+                // Fails to compile if the list misses a variant.
+                match *self {
+                    $($t::$v)|* => {}
+                }
                 const ALL: &[$t] = &[$($t::$v),*];
                 let i = ALL.iter().position(|x| x == self).unwrap_or(0);
                 $crate::wire::write_long(i as i64, out);
@@ -343,11 +348,31 @@ mod tests {
         }
 
         #[test]
-        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            use crate::records::*;
             let mut input = bytes.as_slice();
             let _ = <Vec<BTreeMap<String, String>>>::read(&mut input);
             let mut input = bytes.as_slice();
             let _ = <Option<Vec<i64>>>::read(&mut input);
+            let mut input = bytes.as_slice();
+            let _ = Money::read(&mut input);
+            let mut input = bytes.as_slice();
+            let _ = OrderEvent::read(&mut input);
+            let mut input = bytes.as_slice();
+            let _ = PlannedShipment::read(&mut input);
+            let mut input = bytes.as_slice();
+            let _ = DlqRecord::read(&mut input);
+        }
+
+        #[test]
+        fn corrupted_orders_never_panic(i in 0u64..50, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let mut bytes = Vec::new();
+            crate::samples::order_event(i, 0).write(&mut bytes).unwrap();
+            for (at, v) in flips {
+                let n = bytes.len();
+                bytes[at % n] = v;
+            }
+            let _ = crate::records::OrderEvent::read(&mut bytes.as_slice());
         }
     }
 

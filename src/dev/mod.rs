@@ -53,13 +53,13 @@ impl Paths {
     }
 
     fn broker(&self) -> Managed {
-        Managed::new("broker", "nisshi", &self.state)
+        Managed::new("broker", "nisshi broker", &self.state)
     }
     fn clickhouse(&self) -> Managed {
-        Managed::new("clickhouse", "clickhouse-server", &self.state)
+        Managed::new("clickhouse", "dev clickhouse-server", &self.state)
     }
     fn registry(&self) -> Managed {
-        Managed::new("registry", "registry", &self.state)
+        Managed::new("registry", "registry serve", &self.state)
     }
 }
 
@@ -275,6 +275,17 @@ where
     let mut last = String::new();
     while started.elapsed() < limit {
         match check().await {
+            Ok(()) if svc.exited(pid) => {
+                // Something answers, but not the process we started.
+                let _ = std::fs::remove_file(&svc.pidfile);
+                anyhow::bail!(
+                    "{} exited during start-up while something else answers on its port: \
+                     stop that process or change the port in the config; last lines of {}:\n{}",
+                    svc.name,
+                    svc.log.display(),
+                    svc.log_tail(10)
+                );
+            }
             Ok(()) => return Ok(()),
             Err(e) => last = e,
         }

@@ -1,8 +1,9 @@
 //! Background processes owned by `conveyor dev`: started detached (own
 //! process group, output to a log file), tracked by PID files, stopped with
-//! SIGTERM then SIGKILL. A PID file only counts when its process is alive
-//! and its command line still names the expected program, so a reused PID is
-//! never signalled.
+//! SIGTERM then SIGKILL. A PID file records the process's start time (from
+//! /proc) next to its PID; it only counts when a live process has that PID,
+//! that start time and a command line naming the expected program, so a
+//! reused PID is never signalled.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::process::CommandExt;
@@ -32,12 +33,11 @@ impl Managed {
 
     /// The PID of the running process started by us, if any.
     pub fn running(&self) -> Option<i32> {
-        let pid: i32 = fs::read_to_string(&self.pidfile)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        alive_with(pid, &self.marker).then_some(pid)
+        let text = fs::read_to_string(&self.pidfile).ok()?;
+        let mut parts = text.split_whitespace();
+        let pid: i32 = parts.next()?.parse().ok()?;
+        let started: u64 = parts.next()?.parse().ok()?;
+        (alive_with(pid, &self.marker) && start_time(pid) == Some(started)).then_some(pid)
     }
 
     /// Starts `cmd` detached and records its PID.
@@ -58,7 +58,8 @@ impl Managed {
             .spawn()
             .with_context(|| format!("cannot start {}: {:?}", self.name, cmd.get_program()))?;
         let pid = child.id() as i32;
-        fs::write(&self.pidfile, format!("{pid}\n"))
+        let started = start_time(pid).context("the process exited at once")?;
+        fs::write(&self.pidfile, format!("{pid} {started}\n"))
             .with_context(|| format!("cannot write {}", self.pidfile.display()))?;
         Ok(pid)
     }
@@ -109,6 +110,15 @@ impl Managed {
     }
 }
 
+/// Start time of a process in clock ticks since boot (/proc/PID/stat
+/// field 22): with the PID, it identifies one process for good.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 fn alive(pid: i32) -> bool {
     // A zombie still answers kill(0); check /proc for its state too.
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -124,5 +134,7 @@ fn alive_with(pid: i32, marker: &str) -> bool {
         return false;
     }
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    String::from_utf8_lossy(&cmdline).contains(marker)
+    String::from_utf8_lossy(&cmdline)
+        .replace('\0', " ")
+        .contains(marker)
 }

@@ -406,6 +406,8 @@ impl Config {
                 })?,
             None => toml::Table::new(),
         };
+        let defaults = toml::Value::try_from(Config::default())
+            .unwrap_or(toml::Value::Table(toml::Table::new()));
         let mut env_fields: Vec<(String, String)> = Vec::new();
         let mut errors = Vec::new();
         let mut env: Vec<(String, String)> = env
@@ -426,7 +428,14 @@ impl Config {
                 });
                 continue;
             }
-            if let Err(problem) = set_path(&mut root, &path, parse_env_value(&value)) {
+            let parsed = if is_string_field(&defaults, &path) {
+                // Strings (and secrets) are taken verbatim: `123456` stays a
+                // password, `"x"` keeps its quotes.
+                toml::Value::String(value)
+            } else {
+                parse_env_value(&value)
+            };
+            if let Err(problem) = set_path(&mut root, &path, parsed) {
                 errors.push(FieldError {
                     field: path.join("."),
                     problem,
@@ -656,12 +665,37 @@ impl Config {
 /// librdkafka properties that conveyor sets itself and a user may not override.
 pub const MANAGED_KAFKA_PROPERTIES: &[&str] = &[
     "bootstrap.servers",
+    "metadata.broker.list",
     "enable.idempotence",
     "acks",
+    "request.required.acks",
     "enable.auto.commit",
+    "enable.auto.offset.store",
     "group.id",
     "transactional.id",
 ];
+
+/// Whether `path` names a string field: a string in the defaults, a
+/// passthrough property, or a topic override's name.
+fn is_string_field(defaults: &toml::Value, path: &[String]) -> bool {
+    if path.len() >= 3 && path[0] == "kafka" && path[1] == "properties" {
+        return true;
+    }
+    if path.len() == 5 && path[0] == "topics" && path[1] == "overrides" && path[3] == "configs" {
+        return true;
+    }
+    if path.len() == 4 && path[0] == "topics" && path[1] == "overrides" && path[3] == "name" {
+        return true;
+    }
+    let mut v = defaults;
+    for seg in path {
+        match v.get(seg.as_str()) {
+            Some(next) => v = next,
+            None => return false,
+        }
+    }
+    v.is_str()
+}
 
 fn parse_env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
@@ -874,6 +908,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("not a section"), "{err}");
+    }
+
+    #[test]
+    fn secrets_from_the_environment_are_taken_verbatim() {
+        let c = load(
+            "",
+            &[
+                ("CONVEYOR_CLICKHOUSE__PASSWORD", "123456"),
+                ("CONVEYOR_SCYLLA__PASSWORD", "\"quoted\""),
+                ("CONVEYOR_KAFKA__PROPERTIES__SASL.PASSWORD", "true"),
+                ("CONVEYOR_KAFKA__CLIENT_ID", "42"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.clickhouse.password.expose(), "123456");
+        assert_eq!(c.scylla.password.expose(), "\"quoted\"");
+        assert_eq!(c.kafka.properties["sasl.password"].expose(), "true");
+        assert_eq!(c.kafka.client_id, "42");
     }
 
     #[test]

@@ -36,19 +36,41 @@ pub enum ServiceError {
 
 impl Service {
     /// Starts the harness. `shutdown` is usually [`Shutdown::on_signals`];
-    /// tests pass their own.
+    /// tests pass their own. `checks` are the component's own readiness
+    /// checks: they start not ready, before `/readyz` is served, so it never
+    /// answers 200 before the component says so.
     pub async fn start(
         name: &str,
         config: Config,
         bind: SocketAddr,
         routes: Router,
+        checks: &[&str],
         shutdown: Shutdown,
     ) -> Result<Service, ServiceError> {
-        observability::metrics();
+        let handle = observability::metrics();
         metrics::gauge!("conveyor_component_up", "component" => name.to_string()).set(1.0);
         let health = Health::new();
+        health.set(
+            "broker",
+            false,
+            format!("connecting to {}", config.kafka.brokers),
+        );
+        for check in checks {
+            health.set(check, false, "starting");
+        }
         let watch = BrokerWatch::new(&config.kafka)?;
         let mut tasks = vec![tokio::spawn(watch.run(health.clone(), shutdown.clone()))];
+        // Histograms keep samples until upkeep drains them; without it they
+        // grow with every record when nothing scrapes /metrics.
+        let upkeep_shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = upkeep_shutdown.wait() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => handle.run_upkeep(),
+                }
+            }
+        }));
         let app = routes.merge(observability::router(health.clone()));
         let (http_addr, server) = observability::serve(bind, app, shutdown.clone()).await?;
         tasks.push(server);

@@ -109,14 +109,8 @@ impl crate::wire::AvroBinary for Money {
     }
     fn read(input: &mut &[u8]) -> Result<Self, crate::wire::WireError> {
         let b = crate::wire::read_bytes(input)?;
-        let unscaled = from_twos_complement(b).map_err(crate::wire::WireError)?;
-        if unscaled.abs() >= 10i128.pow(PRECISION) {
-            return Err(crate::wire::WireError(format!(
-                "decimal {unscaled}e-{SCALE} does not fit decimal({PRECISION}, {SCALE})"
-            )));
-        }
         Ok(Money {
-            amount: Decimal::from_i128_with_scale(unscaled, SCALE),
+            amount: decimal_from_bytes(b).map_err(crate::wire::WireError)?,
             currency: Currency::from_bytes(crate::wire::read_bytes(input)?)
                 .map_err(crate::wire::WireError)?,
         })
@@ -133,7 +127,7 @@ pub fn check_amount(d: &Decimal) -> Result<i128, String> {
     if d.scale() <= SCALE {
         // Exact: scale up by a power of ten (no rounding possible).
         let unscaled = d.mantissa() * 10i128.pow(SCALE - d.scale());
-        if unscaled.abs() >= 10i128.pow(PRECISION) {
+        if unscaled.unsigned_abs() >= 10u128.pow(PRECISION) {
             return Err(format!(
                 "amount {d} does not fit decimal({PRECISION}, {SCALE})"
             ));
@@ -148,7 +142,7 @@ pub fn check_amount(d: &Decimal) -> Result<i128, String> {
     let mut scaled = *d;
     scaled.rescale(SCALE);
     let unscaled = scaled.mantissa();
-    if unscaled.abs() >= 10i128.pow(PRECISION) {
+    if unscaled.unsigned_abs() >= 10u128.pow(PRECISION) {
         return Err(format!(
             "amount {d} does not fit decimal({PRECISION}, {SCALE})"
         ));
@@ -173,8 +167,7 @@ pub mod decimal_bytes {
                 f.write_str("decimal bytes")
             }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Decimal, E> {
-                let unscaled = from_twos_complement(v).map_err(E::custom)?;
-                Ok(Decimal::from_i128_with_scale(unscaled, SCALE))
+                decimal_from_bytes(v).map_err(E::custom)
             }
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Decimal, E> {
                 self.visit_bytes(&v)
@@ -193,6 +186,18 @@ pub mod decimal_bytes {
         }
         d.deserialize_bytes(V)
     }
+}
+
+/// Decimal wire bytes (at [`SCALE`]) to a `Decimal`, refusing values outside
+/// `decimal(PRECISION, SCALE)` instead of panicking on them.
+pub fn decimal_from_bytes(b: &[u8]) -> Result<Decimal, String> {
+    let unscaled = from_twos_complement(b)?;
+    if unscaled.unsigned_abs() >= 10u128.pow(PRECISION) {
+        return Err(format!(
+            "decimal {unscaled}e-{SCALE} does not fit decimal({PRECISION}, {SCALE})"
+        ));
+    }
+    Decimal::try_from_i128_with_scale(unscaled, SCALE).map_err(|e| e.to_string())
 }
 
 /// Minimal big-endian two's-complement bytes of `v`.
@@ -242,6 +247,41 @@ mod tests {
         assert_eq!(to_twos_complement(-1), [0xff]);
         assert_eq!(to_twos_complement(-128), [0x80]);
         assert_eq!(to_twos_complement(-129), [0xff, 0x7f]);
+    }
+
+    #[test]
+    fn known_wire_vectors() {
+        use crate::wire::AvroBinary;
+        let enc = |m: Money| {
+            let mut out = Vec::new();
+            m.write(&mut out).unwrap();
+            out
+        };
+        // 1.00 = 10000e-4 = 0x2710; length 2 zig-zags to 4; "USD" length 3 to 6.
+        assert_eq!(
+            enc(Money::from_cents(100, Currency::USD)),
+            [4, 0x27, 0x10, 6, b'U', b'S', b'D']
+        );
+        // -1.00 = -10000e-4 = 0xd8f0.
+        assert_eq!(
+            enc(Money::from_cents(-100, Currency::EUR)),
+            [4, 0xd8, 0xf0, 6, b'E', b'U', b'R']
+        );
+        // 0 is one zero byte.
+        assert_eq!(enc(Money::zero(Currency::GBP)), [2, 0, 6, b'G', b'B', b'P']);
+    }
+
+    #[test]
+    fn hostile_decimals_are_errors_not_panics() {
+        let mut min = vec![0x80];
+        min.extend([0u8; 15]);
+        assert!(decimal_from_bytes(&min).is_err(), "i128::MIN");
+        assert!(decimal_from_bytes(&[0x7f; 16]).is_err(), "beyond 96 bits");
+        assert!(
+            decimal_from_bytes(&[0x01; 17]).is_err(),
+            "more than 16 bytes"
+        );
+        assert!(serde_json::from_str::<Money>(r#"{"amount":[127,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255],"currency":"USD"}"#).is_err());
     }
 
     #[test]

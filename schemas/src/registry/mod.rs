@@ -155,6 +155,7 @@ pub async fn spawn(
         config,
         bind,
         api::router(registry.clone()),
+        &["registry"],
         shutdown,
     )
     .await?;

@@ -11,6 +11,7 @@ use apache_avro::Schema;
 use serde::{Deserialize, Serialize};
 
 use super::compat::{self, Level};
+use crate::contracts::normalized_json;
 
 /// Key of a record in the schemas topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,7 +116,8 @@ impl RegistryError {
             RegistryError::Incompatible { .. } => (409, 409),
             RegistryError::BadRequest(_) => (400, 400),
             RegistryError::NotReady(_) => (503, 50003),
-            RegistryError::Store(_) => (500, 50001),
+            // The backing topic is unavailable: retryable for clients.
+            RegistryError::Store(_) => (503, 50001),
         }
     }
 }
@@ -142,7 +144,8 @@ impl VersionSel {
 #[derive(Debug, Default)]
 pub struct State {
     schemas: BTreeMap<u32, StoredSchema>,
-    by_canonical: HashMap<String, u32>,
+    /// Schema ids by normalized JSON ([`crate::contracts::normalized_json`]).
+    by_text: HashMap<String, u32>,
     subjects: BTreeMap<String, Vec<VersionEntry>>,
     global_level: Option<Level>,
     subject_levels: BTreeMap<String, Level>,
@@ -185,7 +188,7 @@ impl State {
                 if !self.schemas.contains_key(&v.id) {
                     match Schema::parse_str(&v.schema) {
                         Ok(parsed) => {
-                            self.by_canonical.insert(parsed.canonical_form(), v.id);
+                            self.by_text.insert(normalized_json(&v.schema), v.id);
                             self.schemas.insert(
                                 v.id,
                                 StoredSchema {
@@ -322,11 +325,11 @@ impl State {
         subject: &str,
         schema: &str,
     ) -> Result<(VersionEntry, &StoredSchema), RegistryError> {
-        let parsed = parse(schema)?;
+        parse(schema)?;
         let vs = self.live_versions(subject)?;
         let id = self
-            .by_canonical
-            .get(&parsed.canonical_form())
+            .by_text
+            .get(&normalized_json(schema))
             .ok_or(RegistryError::SchemaNotFound)?;
         let entry = vs
             .iter()
@@ -377,7 +380,7 @@ impl State {
                 "subject must not be empty".into(),
             ));
         }
-        let parsed = parse(schema)?;
+        parse(schema)?;
         if let Ok((v, _)) = self.lookup(subject, schema) {
             return Ok(Registration::Existing {
                 id: v.id,
@@ -391,7 +394,7 @@ impl State {
                 messages,
             });
         }
-        let id = match self.by_canonical.get(&parsed.canonical_form()) {
+        let id = match self.by_text.get(&normalized_json(schema)) {
             Some(id) => *id,
             None => self.schemas.keys().next_back().map_or(1, |m| m + 1),
         };

@@ -46,21 +46,3 @@ pub fn client_config(cfg: &KafkaConfig, component: &str) -> ClientConfig {
     }
     c
 }
-
-/// Whether an error is worth retrying (broker or network trouble) rather
-/// than a permanent problem with the request.
-pub fn is_retryable(e: &KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    !matches!(
-        e.rdkafka_error_code(),
-        Some(
-            C::MessageSizeTooLarge
-                | C::InvalidMessageSize
-                | C::InvalidMessage
-                | C::TopicAuthorizationFailed
-                | C::ClusterAuthorizationFailed
-                | C::InvalidConfig
-                | C::InvalidRecord,
-        )
-    )
-}
