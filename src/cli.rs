@@ -91,6 +91,9 @@ pub enum BenchCommand {
         /// Records per type.
         #[arg(long, default_value_t = 100_000)]
         records: usize,
+        /// Only record types whose name contains this (e.g. OrderEvent).
+        #[arg(long)]
+        only: Option<String>,
     },
     /// The end-to-end pipeline benchmark.
     Pipeline,

@@ -94,20 +94,35 @@ pub async fn bench_type<T: Record>(
     })
 }
 
-/// Every record type, `n` records each, topics under `prefix`.
-pub async fn run_all(codec: &Codec, prefix: &str, n: usize) -> Result<Vec<BenchRow>, BenchError> {
+/// Every record type whose name contains `only` (all when None), `n`
+/// records each, topics under `prefix`.
+pub async fn run_all(
+    codec: &Codec,
+    prefix: &str,
+    n: usize,
+    only: Option<&str>,
+) -> Result<Vec<BenchRow>, BenchError> {
     let t = |name: &str| format!("{prefix}.{name}");
-    Ok(vec![
-        bench_type(codec, &t("raw"), n, samples::raw_order).await?,
-        bench_type(codec, &t("orders"), n, samples::order_event).await?,
-        bench_type(codec, &t("dlq"), n, samples::dlq_record).await?,
-        bench_type(codec, &t("inventory"), n, samples::inventory_event).await?,
-        bench_type(codec, &t("allocated"), n, samples::allocation_result).await?,
-        bench_type(codec, &t("movements"), n, samples::stock_movement).await?,
-        bench_type(codec, &t("alerts"), n, samples::inventory_alert).await?,
-        bench_type(codec, &t("planned"), n, samples::planned_shipment).await?,
-        bench_type(codec, &t("labeled"), n, samples::labeled_shipment).await?,
-    ])
+    let wanted = |name: &str| only.is_none_or(|o| name.contains(o));
+    let mut rows = Vec::new();
+    macro_rules! bench {
+        ($t:ty, $topic:literal, $sample:path) => {
+            if wanted(<$t as Record>::NAME) {
+                rows.push(bench_type::<$t>(codec, &t($topic), n, $sample).await?);
+            }
+        };
+    }
+    use crate::records::*;
+    bench!(RawOrder, "raw", samples::raw_order);
+    bench!(OrderEvent, "orders", samples::order_event);
+    bench!(DlqRecord, "dlq", samples::dlq_record);
+    bench!(InventoryEvent, "inventory", samples::inventory_event);
+    bench!(AllocationResult, "allocated", samples::allocation_result);
+    bench!(StockMovement, "movements", samples::stock_movement);
+    bench!(InventoryAlert, "alerts", samples::inventory_alert);
+    bench!(PlannedShipment, "planned", samples::planned_shipment);
+    bench!(LabeledShipment, "labeled", samples::labeled_shipment);
+    Ok(rows)
 }
 
 /// The table, as printed by `conveyor bench codec`.

@@ -52,7 +52,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
         Command::Bench { what } => match what {
-            Some(BenchCommand::Codec { records }) => bench_codec(&load()?, records).await,
+            Some(BenchCommand::Codec { records, only }) => bench_codec(&load()?, records, only.as_deref()).await,
             Some(BenchCommand::Pipeline) | None => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",
@@ -150,7 +150,7 @@ fn run_component(component: &str) -> anyhow::Result<()> {
     }
 }
 
-async fn bench_codec(config: &Config, records: usize) -> anyhow::Result<()> {
+async fn bench_codec(config: &Config, records: usize, only: Option<&str>) -> anyhow::Result<()> {
     if records == 0 {
         anyhow::bail!("--records must be at least 1");
     }
@@ -163,7 +163,7 @@ async fn bench_codec(config: &Config, records: usize) -> anyhow::Result<()> {
         "codec benchmark: {records} records per type (1024 distinct, best of 3 rounds), one task on one core, registry {} (caches warm)",
         config.schema_registry.url
     );
-    let rows = conveyor_schemas::bench::run_all(&codec, &prefix, records).await?;
+    let rows = conveyor_schemas::bench::run_all(&codec, &prefix, records, only).await?;
     print!("{}", conveyor_schemas::bench::render(&rows));
     Ok(())
 }

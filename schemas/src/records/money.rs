@@ -9,6 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const SCALE: u32 = 4;
 /// Total digits of every amount on the wire.
 pub const PRECISION: u32 = 24;
+/// 10^PRECISION: every unscaled value's magnitude stays below it.
+const LIMIT: u128 = 10u128.pow(PRECISION);
+/// 10^k for k in 0..=SCALE.
+const POW10: [i128; SCALE as usize + 1] = [1, 10, 100, 1_000, 10_000];
 
 /// An exact amount of money in one currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,15 +123,15 @@ impl crate::wire::AvroBinary for Money {
 
 /// The largest magnitude that fits `decimal(24, 4)`: 10^20 - 10^-4.
 pub fn max_amount() -> Decimal {
-    Decimal::from_i128_with_scale(10i128.pow(PRECISION) - 1, SCALE)
+    Decimal::from_i128_with_scale(LIMIT as i128 - 1, SCALE)
 }
 
 /// Errors turning a decimal into wire bytes.
 pub fn check_amount(d: &Decimal) -> Result<i128, String> {
     if d.scale() <= SCALE {
         // Exact: scale up by a power of ten (no rounding possible).
-        let unscaled = d.mantissa() * 10i128.pow(SCALE - d.scale());
-        if unscaled.unsigned_abs() >= 10u128.pow(PRECISION) {
+        let unscaled = d.mantissa() * POW10[(SCALE - d.scale()) as usize];
+        if unscaled.unsigned_abs() >= LIMIT {
             return Err(format!(
                 "amount {d} does not fit decimal({PRECISION}, {SCALE})"
             ));
@@ -142,7 +146,7 @@ pub fn check_amount(d: &Decimal) -> Result<i128, String> {
     let mut scaled = *d;
     scaled.rescale(SCALE);
     let unscaled = scaled.mantissa();
-    if unscaled.unsigned_abs() >= 10u128.pow(PRECISION) {
+    if unscaled.unsigned_abs() >= LIMIT {
         return Err(format!(
             "amount {d} does not fit decimal({PRECISION}, {SCALE})"
         ));
@@ -192,7 +196,7 @@ pub mod decimal_bytes {
 /// `decimal(PRECISION, SCALE)` instead of panicking on them.
 pub fn decimal_from_bytes(b: &[u8]) -> Result<Decimal, String> {
     let unscaled = from_twos_complement(b)?;
-    if unscaled.unsigned_abs() >= 10u128.pow(PRECISION) {
+    if unscaled.unsigned_abs() >= LIMIT {
         return Err(format!(
             "decimal {unscaled}e-{SCALE} does not fit decimal({PRECISION}, {SCALE})"
         ));
@@ -208,13 +212,14 @@ pub fn to_twos_complement(v: i128) -> Vec<u8> {
 
 /// Index of the first byte of the minimal encoding within `v.to_be_bytes()`:
 /// leading bytes that only repeat the sign are dropped.
-fn minimal_start(bytes: &[u8; 16], v: i128) -> usize {
-    let sign = if v < 0 { 0xff } else { 0x00 };
-    let mut start = 0;
-    while start < 15 && bytes[start] == sign && (bytes[start + 1] & 0x80) == (sign & 0x80) {
-        start += 1;
-    }
-    start
+fn minimal_start(_bytes: &[u8; 16], v: i128) -> usize {
+    // Redundant sign bits, keeping one: whole bytes of them can go.
+    let sign_bits = if v < 0 {
+        (!v).leading_zeros()
+    } else {
+        v.leading_zeros()
+    };
+    (((sign_bits - 1) / 8) as usize).min(15)
 }
 
 /// Big-endian two's-complement bytes to an integer (at most 16 bytes).
