@@ -128,6 +128,21 @@ impl RegistryClient {
         Ok((status, body))
     }
 
+    /// POSTs a `{"schema": ...}` body.
+    async fn post_schema_body(
+        &self,
+        subject: &str,
+        url: String,
+        body: String,
+    ) -> Result<(u16, Value), ClientError> {
+        let req = self
+            .http
+            .post(url)
+            .header("content-type", CONTENT_TYPE)
+            .body(body);
+        self.call(subject, req).await
+    }
+
     /// The latest version of `subject`, if it has any.
     pub async fn latest(&self, subject: &str) -> Result<Option<Registered>, ClientError> {
         let url = format!("{}/subjects/{subject}/versions/latest", self.base);
@@ -147,28 +162,12 @@ impl RegistryClient {
     pub async fn register(&self, subject: &str, schema: &str) -> Result<Registered, ClientError> {
         let body = json!({ "schema": schema }).to_string();
         let url = format!("{}/subjects/{subject}/versions", self.base);
-        let (status, v) = self
-            .call(
-                subject,
-                self.http
-                    .post(url)
-                    .header("content-type", CONTENT_TYPE)
-                    .body(body.clone()),
-            )
-            .await?;
+        let (status, v) = self.post_schema_body(subject, url, body.clone()).await?;
         if status != 200 {
             return Err(refused(subject, status, &v));
         }
         let url = format!("{}/subjects/{subject}", self.base);
-        let (status, v) = self
-            .call(
-                subject,
-                self.http
-                    .post(url)
-                    .header("content-type", CONTENT_TYPE)
-                    .body(body),
-            )
-            .await?;
+        let (status, v) = self.post_schema_body(subject, url, body).await?;
         if status != 200 {
             return Err(refused(subject, status, &v));
         }
@@ -191,15 +190,7 @@ impl RegistryClient {
             self.base
         );
         let body = json!({ "schema": schema }).to_string();
-        let (status, v) = self
-            .call(
-                subject,
-                self.http
-                    .post(url)
-                    .header("content-type", CONTENT_TYPE)
-                    .body(body),
-            )
-            .await?;
+        let (status, v) = self.post_schema_body(subject, url, body).await?;
         match status {
             200 => Ok((
                 v["is_compatible"].as_bool().unwrap_or(false),
