@@ -203,16 +203,8 @@ fn schemas_with_order_field(field: serde_json::Value) -> std::path::PathBuf {
         }
     }
     let path = dir.join("order_event.avsc");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let order = v["fields"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|f| f["name"] == "order")
-        .unwrap();
-    order["type"]["fields"].as_array_mut().unwrap().push(field);
-    std::fs::write(&path, v.to_string()).unwrap();
+    let text = common::with_order_field(&std::fs::read_to_string(&path).unwrap(), field);
+    std::fs::write(&path, text).unwrap();
     dir
 }
 

@@ -842,23 +842,15 @@ fn sample_order_event() -> OrderEvent {
 fn order_event_v2_avsc() -> &'static str {
     static AVSC: OnceLock<String> = OnceLock::new();
     AVSC.get_or_init(|| {
-        let mut v: serde_json::Value = serde_json::from_str(OrderEvent::avsc()).unwrap();
-        let order = v["fields"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|f| f["name"] == "order")
-            .unwrap();
-        order["type"]["fields"]
-            .as_array_mut()
-            .unwrap()
-            .push(serde_json::json!({
+        common::with_order_field(
+            OrderEvent::avsc(),
+            serde_json::json!({
                 "name": "loyalty_tier",
                 "type": ["null", "string"],
                 "default": null,
                 "doc": "Loyalty tier of the customer (added in v2)."
-            }));
-        v.to_string()
+            }),
+        )
     })
 }
 

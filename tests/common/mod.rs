@@ -69,3 +69,16 @@ pub async fn becomes_ready(http: &reqwest::Client, base: &str, limit: Duration) 
     }
     false
 }
+
+/// `order_event.avsc` text with `field` appended to the Order record.
+pub fn with_order_field(order_event_avsc: &str, field: serde_json::Value) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(order_event_avsc).unwrap();
+    let order = v["fields"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["name"] == "order")
+        .unwrap();
+    order["type"]["fields"].as_array_mut().unwrap().push(field);
+    v.to_string()
+}
