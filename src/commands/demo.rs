@@ -36,6 +36,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         "event contracts (Avro schemas in the registry, TopicNameStrategy)",
     );
     super::schemas::register(config, None).await?;
+    super::schemas::check(config, None).await?;
 
     step(4, "topology");
     let topology = Topology::resolve(config);
