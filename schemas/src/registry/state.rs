@@ -21,7 +21,10 @@ pub enum LogKey {
     Config { subject: Option<String> },
 }
 
-/// Value of a SCHEMA record (a null value is a hard delete).
+/// Value of a SCHEMA record. A hard delete is written as `permanent: true`
+/// rather than a tombstone, so the schema text (and so the highest id ever
+/// assigned) survives compaction and an id is never reused for another
+/// schema. Tombstones written by other registries are still understood.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaValue {
     pub subject: String,
@@ -30,6 +33,8 @@ pub struct SchemaValue {
     pub schema: String,
     #[serde(default)]
     pub deleted: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub permanent: bool,
 }
 
 /// Value of a CONFIG record (a null value removes a subject's level).
@@ -169,14 +174,7 @@ impl State {
     /// so one bad record cannot keep the registry from starting.
     pub fn apply(&mut self, rec: &LogRecord) {
         match (&rec.key, &rec.value) {
-            (LogKey::Schema { subject, version }, None) => {
-                if let Some(vs) = self.subjects.get_mut(subject) {
-                    vs.retain(|v| v.version != *version);
-                    if vs.is_empty() {
-                        self.subjects.remove(subject);
-                    }
-                }
-            }
+            (LogKey::Schema { subject, version }, None) => self.remove_version(subject, *version),
             (LogKey::Schema { .. }, Some(json)) => {
                 let v: SchemaValue = match serde_json::from_str(json) {
                     Ok(v) => v,
@@ -203,6 +201,10 @@ impl State {
                             return;
                         }
                     }
+                }
+                if v.permanent {
+                    self.remove_version(&v.subject, v.version);
+                    return;
                 }
                 let vs = self.subjects.entry(v.subject.clone()).or_default();
                 let entry = VersionEntry {
@@ -234,6 +236,15 @@ impl State {
                         }
                     },
                 }
+            }
+        }
+    }
+
+    fn remove_version(&mut self, subject: &str, version: u32) {
+        if let Some(vs) = self.subjects.get_mut(subject) {
+            vs.retain(|v| v.version != version);
+            if vs.is_empty() {
+                self.subjects.remove(subject);
             }
         }
     }
@@ -410,6 +421,7 @@ impl State {
             id,
             schema: schema.to_string(),
             deleted: false,
+            permanent: false,
         };
         Ok(Registration::New {
             id,
@@ -462,21 +474,18 @@ impl State {
                 subject: subject.into(),
                 version: v.version,
             };
-            let value = if permanent {
-                None
-            } else {
-                let s = self.schema(v.id)?;
-                Some(
-                    serde_json::to_string(&SchemaValue {
-                        subject: subject.into(),
-                        version: v.version,
-                        id: v.id,
-                        schema: s.text.clone(),
-                        deleted: true,
-                    })
-                    .map_err(|e| RegistryError::Store(e.to_string()))?,
-                )
-            };
+            let stored = self.schema(v.id)?;
+            let value = Some(
+                serde_json::to_string(&SchemaValue {
+                    subject: subject.into(),
+                    version: v.version,
+                    id: v.id,
+                    schema: stored.text.clone(),
+                    deleted: true,
+                    permanent,
+                })
+                .map_err(|e| RegistryError::Store(e.to_string()))?,
+            );
             records.push(LogRecord { key, value });
         }
         Ok((targets.iter().map(|v| v.version).collect(), records))
@@ -554,6 +563,40 @@ mod tests {
                 .0,
             422
         );
+    }
+
+    #[test]
+    fn ids_are_never_reused_after_a_hard_delete() {
+        let mut st = State::default();
+        let mut log = Vec::new();
+        if let Registration::New { record, .. } = st.plan_registration("s", V1).unwrap() {
+            st.apply(&record);
+            log.push(record);
+        }
+        for permanent in [false, true] {
+            let (_, recs) = st.plan_delete("s", None, permanent).unwrap();
+            for r in recs {
+                st.apply(&r);
+                log.push(r);
+            }
+        }
+        // Compaction keeps the last record per key.
+        let mut last = std::collections::BTreeMap::new();
+        for r in &log {
+            last.insert(r.key_bytes(), r.clone());
+        }
+        let mut replayed = State::default();
+        for r in last.values() {
+            replayed.apply(r);
+        }
+        assert!(
+            replayed.subjects(true).is_empty(),
+            "hard-deleted subject is gone"
+        );
+        match replayed.plan_registration("t", V2).unwrap() {
+            Registration::New { id, .. } => assert_eq!(id, 2, "id 1 stays V1's"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
