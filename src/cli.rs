@@ -65,7 +65,7 @@ pub enum Command {
     /// Benchmarks that print a table: `codec` (encode/decode per record type); the end-to-end pipeline benchmark comes with the pipeline.
     Bench {
         #[command(subcommand)]
-        what: Option<BenchCommand>,
+        what: BenchCommand,
     },
     /// Local services for development, demo and CI (broker, registry, ClickHouse).
     Dev {

@@ -37,10 +37,15 @@ pub fn not_built(what: &str, detail: &str) -> anyhow::Error {
     Exit {
         code: 2,
         message: format!(
-            "`conveyor {what}` is not built yet: {detail}\n`conveyor topology` shows every component and whether it is built."
+            "`conveyor {what}` is not built yet: {detail}\nThe README's Status section lists what is built; `conveyor topology` shows each component."
         ),
     }
     .into()
+}
+
+/// A usage mistake (unknown name, bad value): exits 2.
+pub fn usage(message: String) -> anyhow::Error {
+    Exit { code: 2, message }.into()
 }
 
 fn main() -> ExitCode {

@@ -109,7 +109,7 @@ fn ts() -> impl Strategy<Value = i64> {
 fn map() -> impl Strategy<Value = BTreeMap<String, String>> {
     btree_map(text(), text(), 0..3)
 }
-/// Arbitrary amounts: any 4-decimal value that fits decimal(20,4), and any
+/// Arbitrary amounts: any 4-decimal value that fits decimal(24,4), and any
 /// amount in cents.
 fn money() -> impl Strategy<Value = Money> {
     let amount = prop_oneof![
@@ -760,7 +760,6 @@ proptest! {
         let back: OrderEvent = rt().block_on(codec().decode(Some(&bytes), Source { topic: &topic, partition: 0, offset: 0 })).unwrap();
         let amount = &back.order.lines[0].unit_price.amount;
         prop_assert_eq!(*amount, Decimal::new(cents, 2));
-        prop_assert_eq!(format!("{amount:.2}"), format!("{:.2}", Decimal::new(cents, 2)));
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use conveyor_runtime::config::Config;
-use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer};
+use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer, TopicState};
 use conveyor_runtime::topology::{Status, TopicSpec, Topology, NODES};
 use conveyor_schemas::codec::{split_header, Codec, Source};
 use conveyor_schemas::records::{Money, OrderEvent};
@@ -123,9 +123,12 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
 /// order plus the schema id they were written with.
 async fn round_trip(config: &Config) -> anyhow::Result<(Vec<DemoRow>, u32)> {
     let topic = demo_topic(config);
-    Admin::new(&config.kafka)?
+    let report = Admin::new(&config.kafka)?
         .ensure_topics(std::slice::from_ref(&topic))
         .await?;
+    if let Some(TopicState::Failed(e)) = report.first().map(|r| &r.state) {
+        anyhow::bail!("cannot create the demo topic {}: {e}", topic.name);
+    }
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
     let producer = Producer::new(&config.kafka, "demo")?;
     let run = format!("demo-{}-{}", std::process::id(), now_ms());

@@ -14,7 +14,7 @@ use crate::cli::{
     BenchCommand, Cli, Command, DevCommand, RegistryCommand, SchemasCommand, SinkTarget,
     TopicsCommand,
 };
-use crate::{dev, not_built};
+use crate::{dev, not_built, usage};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let load = || Config::load(cli.config.as_deref()).map_err(anyhow::Error::from);
@@ -26,10 +26,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Connect { channel } => {
             let config = load()?;
             if !topology::CHANNELS.contains(&channel.as_str()) {
-                anyhow::bail!(
+                return Err(usage(format!(
                     "unknown channel `{channel}`; known: {}",
                     topology::CHANNELS.join(", ")
-                );
+                )));
             }
             if !config.channels.enabled.contains(&channel) {
                 anyhow::bail!("channel `{channel}` is not in channels.enabled of the config");
@@ -52,8 +52,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
         Command::Bench { what } => match what {
-            Some(BenchCommand::Codec { records, only }) => bench_codec(&load()?, records, only.as_deref()).await,
-            Some(BenchCommand::Pipeline) | None => Err(not_built(
+            BenchCommand::Codec { records, only } => bench_codec(&load()?, records, only.as_deref()).await,
+            BenchCommand::Pipeline => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",
             )),
@@ -85,14 +85,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo => demo::run(&load()?, cli.config.as_deref()).await,
         Command::Dev { command } => {
-            let config = load()?;
             let paths = dev::Paths::from_env()?;
             match command {
-                DevCommand::Up => dev::up(&config, &paths, cli.config.as_deref())
+                DevCommand::Up => dev::up(&load()?, &paths, cli.config.as_deref())
                     .await
                     .map(|_| ()),
+                // Stopping needs no config: a broken one must not keep the
+                // services running.
                 DevCommand::Down => dev::down(&paths),
-                DevCommand::Status => dev::status(&config, &paths).await,
+                DevCommand::Status => dev::status(&load()?, &paths).await,
                 DevCommand::ClickhouseServer { .. } => {
                     anyhow::bail!("the ClickHouse launcher runs before the async runtime starts")
                 }
@@ -128,9 +129,9 @@ fn run_component(component: &str) -> anyhow::Result<()> {
         ));
     }
     match topology::node(component) {
-        Some(n) if n.name == "connect" => {
-            anyhow::bail!("connectors run with `conveyor connect <channel>`")
-        }
+        Some(n) if n.name == "connect" => Err(usage(
+            "connectors run with `conveyor connect <channel>`".into(),
+        )),
         Some(n) if n.status == Status::Planned => {
             Err(not_built(&format!("run {component}"), n.doc))
         }
@@ -138,7 +139,7 @@ fn run_component(component: &str) -> anyhow::Result<()> {
             "component `{}` has no runner wired into this binary",
             n.name
         ),
-        None => anyhow::bail!(
+        None => Err(usage(format!(
             "unknown component `{component}`; known: {}, all",
             topology::NODES
                 .iter()
@@ -146,13 +147,13 @@ fn run_component(component: &str) -> anyhow::Result<()> {
                 .map(|n| n.name)
                 .collect::<Vec<_>>()
                 .join(", ")
-        ),
+        ))),
     }
 }
 
 async fn bench_codec(config: &Config, records: usize, only: Option<&str>) -> anyhow::Result<()> {
     if records == 0 {
-        anyhow::bail!("--records must be at least 1");
+        return Err(usage("--records must be at least 1".into()));
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; numbers are only meaningful from `cargo run --release -- bench codec`");

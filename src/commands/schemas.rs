@@ -9,9 +9,20 @@ use conveyor_schemas::subjects::{self, Registered, RegistryClient, Verdict};
 use crate::Exit;
 
 fn load(config: &Config, dir: Option<&Path>) -> anyhow::Result<Vec<subjects::SchemaSource>> {
+    if let Some(d) = dir {
+        if !d.is_dir() {
+            anyhow::bail!("{} is not a directory", d.display());
+        }
+    }
     let (sources, missing) =
         subjects::sources(&Topology::resolve(config), dir).map_err(anyhow::Error::msg)?;
     if let Some(d) = dir {
+        if sources.is_empty() {
+            anyhow::bail!(
+                "no schema files (*.avsc of the contracts) in {}",
+                d.display()
+            );
+        }
         for file in missing {
             println!("  (skipped {file}: not in {})", d.display());
         }

@@ -12,11 +12,11 @@ pub async fn create(config: &Config) -> anyhow::Result<()> {
     let admin = Admin::new(&config.kafka)?;
     let reports = admin.ensure_topics(&topology.topics).await.map_err(|e| {
         anyhow::anyhow!(
-            "cannot reach the broker at {}: {e} (is it up? `conveyor dev up`)",
+            "topic administration on the broker at {} failed: {e} (is it up? `conveyor dev up`)",
             config.kafka.brokers
         )
     })?;
-    let (mut created, mut matched, mut problems) = (0, 0, 0);
+    let (mut created, mut matched, mut drifted, mut failed) = (0, 0, 0, 0);
     for r in &reports {
         match &r.state {
             TopicState::Created => {
@@ -28,26 +28,29 @@ pub async fn create(config: &Config) -> anyhow::Result<()> {
                 println!("  exists   {}", r.name);
             }
             TopicState::Drift(diffs) => {
-                problems += 1;
+                drifted += 1;
                 println!("  DRIFT    {}", r.name);
                 for d in diffs {
                     println!("             {d}");
                 }
             }
             TopicState::Failed(e) => {
-                problems += 1;
+                failed += 1;
                 println!("  FAILED   {}: {e}", r.name);
             }
         }
     }
     println!(
-        "topics: {created} created, {matched} already as configured, {problems} with problems"
+        "topics: {created} created, {matched} already as configured, {drifted} differ, {failed} failed"
     );
-    if problems > 0 {
+    if failed > 0 {
+        anyhow::bail!("{failed} topic(s) could not be created (see FAILED above)");
+    }
+    if drifted > 0 {
         return Err(Exit {
             code: 3,
             message: format!(
-                "{problems} topic(s) differ from the config or could not be created; nothing was changed on them. \
+                "{drifted} topic(s) differ from the config; nothing was changed on them. \
                  Fix the config, or change the topic with your Kafka tooling (adding partitions moves keys between partitions)."
             ),
         }
@@ -61,10 +64,12 @@ pub async fn describe(config: &Config) -> anyhow::Result<()> {
     let topology = Topology::resolve(config);
     let admin = Admin::new(&config.kafka)?;
     let names: Vec<String> = topology.topics.iter().map(|t| t.name.clone()).collect();
-    let infos = admin
-        .describe(&names)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the broker at {}: {e}", config.kafka.brokers))?;
+    let infos = admin.describe(&names).await.map_err(|e| {
+        anyhow::anyhow!(
+            "broker at {}: {e} (is it up? `conveyor dev up`)",
+            config.kafka.brokers
+        )
+    })?;
     let w = names.iter().map(String::len).max().unwrap_or(5);
     println!(
         "{:<w$}  {:>5}  {:>3}  {:<8}  {:>14}  {:>10}  STATUS",

@@ -35,8 +35,9 @@ pub fn ensure_installed(cache: &Path) -> anyhow::Result<PathBuf> {
     match nightly {
         Ok(o) if o.status.success() => {}
         _ => anyhow::bail!(
-            "building the Nisshi broker needs the nightly toolchain (rustc >= 1.96); \
-             install it with `rustup toolchain install nightly`, or point kafka.brokers at an existing broker"
+            "building the local Nisshi broker needs the nightly toolchain (rustc >= 1.96): \
+             install it with `rustup toolchain install nightly`. Without `conveyor dev`, run your own \
+             Kafka-compatible broker and point kafka.brokers at it"
         ),
     }
     std::fs::create_dir_all(cache.join("logs"))?;

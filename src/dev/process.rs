@@ -58,7 +58,8 @@ impl Managed {
             .spawn()
             .with_context(|| format!("cannot start {}: {:?}", self.name, cmd.get_program()))?;
         let pid = child.id() as i32;
-        let started = start_time(pid).context("the process exited at once")?;
+        let started = start_time(pid)
+            .with_context(|| format!("{} exited at once; see {}", self.name, self.log.display()))?;
         fs::write(&self.pidfile, format!("{pid} {started}\n"))
             .with_context(|| format!("cannot write {}", self.pidfile.display()))?;
         Ok(pid)

@@ -809,9 +809,44 @@ mod tests {
     #[test]
     fn example_file_is_valid_and_complete() {
         let text = include_str!("../../../conveyor.example.toml");
-        let c = load(text, &[]).unwrap();
-        assert_eq!(c.kafka.brokers, "127.0.0.1:9092");
-        assert!(c.topics.overrides.contains_key("orders_dlq"));
+        let mut c = load(text, &[]).unwrap();
+        // Every setting the example shows is the default, apart from the
+        // sample topic overrides.
+        assert_eq!(
+            c.topics.overrides["orders_dlq"].retention_ms,
+            Some(2_592_000_000)
+        );
+        c.topics.overrides.clear();
+        assert_eq!(c, Config::default());
+        // And it shows every field.
+        fn walk(
+            default: &toml::Value,
+            example: &toml::Value,
+            path: &str,
+            missing: &mut Vec<String>,
+        ) {
+            if let toml::Value::Table(t) = default {
+                for (k, v) in t {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    match example.get(k) {
+                        None => missing.push(p),
+                        Some(e) => walk(v, e, &p, missing),
+                    }
+                }
+            }
+        }
+        let default = toml::Value::try_from(Config::default()).unwrap();
+        let example: toml::Value = toml::from_str(text).unwrap();
+        let mut missing = Vec::new();
+        walk(&default, &example, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "conveyor.example.toml lacks {missing:?}"
+        );
     }
 
     #[test]
