@@ -50,6 +50,7 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub scylla: ScyllaConfig,
     pub http: HttpConfig,
+    pub state: StateConfig,
     pub dev: DevConfig,
 }
 
@@ -243,6 +244,34 @@ impl Default for HttpConfig {
             observability_bind: ([127, 0, 0, 1], 9464).into(),
             webhooks_bind: ([127, 0, 0, 1], 8090).into(),
             status_api_bind: ([127, 0, 0, 1], 8080).into(),
+        }
+    }
+}
+
+/// Stream processors' local state and batching.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory of the state stores (one redb file per processor, store and
+    /// partition). Losing it costs a restore from the changelogs, not data.
+    pub dir: String,
+    /// Most records a processor handles per batch (one store commit and one
+    /// changelog marker per batch).
+    pub batch_max_records: usize,
+    /// How long a batch waits for more records after its first, in ms.
+    pub batch_max_wait_ms: u64,
+    /// Store commits are made durable at most this often, in ms; after a
+    /// crash the changelog replays what a non-durable commit lost.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            dir: ".conveyor/state".into(),
+            batch_max_records: 2000,
+            batch_max_wait_ms: 20,
+            flush_interval_ms: 1000,
         }
     }
 }
@@ -646,6 +675,15 @@ impl Config {
         }
         if self.scylla.replication_factor < 1 {
             bad("scylla.replication_factor", "must be >= 1".into());
+        }
+        if self.state.dir.trim().is_empty() {
+            bad("state.dir", "must be a directory path".into());
+        }
+        if self.state.batch_max_records == 0 {
+            bad("state.batch_max_records", "must be >= 1".into());
+        }
+        if self.state.flush_interval_ms == 0 {
+            bad("state.flush_interval_ms", "must be >= 1".into());
         }
         if self.dev.clickhouse_tcp_port == 0 {
             bad(

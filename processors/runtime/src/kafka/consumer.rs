@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::{client_config, KafkaError};
 use crate::config::KafkaConfig;
@@ -22,6 +22,27 @@ pub struct InRecord {
 }
 
 impl InRecord {
+    /// Copies a consumed message out of the client's buffers.
+    pub fn from_message<M: Message>(m: &M) -> Self {
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        InRecord {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp_ms: m.timestamp().to_millis(),
+        }
+    }
+
     /// The first header named `key`.
     pub fn header(&self, key: &str) -> Option<&[u8]> {
         self.headers
@@ -41,19 +62,25 @@ pub struct Consumer {
     component: String,
 }
 
+/// Settings of every conveyor consumer: group member, auto-commit off,
+/// a new group starts at the earliest record.
+pub fn consumer_config(cfg: &KafkaConfig, component: &str, group_id: &str) -> ClientConfig {
+    let mut c = client_config(cfg, component);
+    c.set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    if !cfg.properties.contains_key("session.timeout.ms") {
+        c.set("session.timeout.ms", "6000");
+    }
+    c
+}
+
 impl Consumer {
     pub fn new(cfg: &KafkaConfig, component: &str, group_id: &str) -> Result<Self, KafkaError> {
-        let mut c = client_config(cfg, component);
-        c.set("group.id", group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false");
-        if !cfg.properties.contains_key("session.timeout.ms") {
-            c.set("session.timeout.ms", "6000");
-        }
         Ok(Self {
-            inner: c.create()?,
+            inner: consumer_config(cfg, component, group_id).create()?,
             group: group_id.to_string(),
             component: component.to_string(),
         })
@@ -82,29 +109,13 @@ impl Consumer {
     /// decides whether to back off and retry.
     pub async fn recv(&self) -> Result<InRecord, KafkaError> {
         let m = self.inner.recv().await?;
-        let headers = m
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
         metrics::counter!(
             "conveyor_kafka_consumed_total",
             "component" => self.component.clone(),
             "topic" => m.topic().to_string()
         )
         .increment(1);
-        Ok(InRecord {
-            topic: m.topic().to_string(),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().map(<[u8]>::to_vec),
-            headers,
-            timestamp_ms: m.timestamp().to_millis(),
-        })
+        Ok(InRecord::from_message(&m))
     }
 
     /// Commits, synchronously, `next_offset` for each `(topic, partition)`:

@@ -22,7 +22,7 @@ mod producer;
 mod watch;
 
 pub use admin::{Admin, TopicReport, TopicState};
-pub use consumer::{Consumer, InRecord};
+pub use consumer::{consumer_config, Consumer, InRecord};
 pub use producer::{Delivered, OutRecord, Producer};
 pub use watch::BrokerWatch;
 

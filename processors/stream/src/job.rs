@@ -1,0 +1,694 @@
+//! The job loop: consume a batch, process it, produce outputs, write the
+//! changelog, commit the store, commit the consumer offsets. See the crate
+//! docs for the protocol and the failures it covers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conveyor_runtime::backoff::Backoff;
+use conveyor_runtime::config::KafkaConfig;
+use conveyor_runtime::kafka::{consumer_config, InRecord, KafkaError, OutRecord, Producer};
+use conveyor_schemas::codec::{Codec, DecodeError};
+use conveyor_schemas::records::{DlqRecord, ErrorKind};
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::changelog::{self, RestoreError};
+use crate::processor::{Input, Output, Payload, ProcessError, Processor, EVENT_ID_HEADER};
+use crate::rebalance::{Event, JobContext};
+use crate::state::{PartitionStore, Reader, State, StoreError, Writes};
+
+/// What a job runs.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The processor's name: DLQ stage, metrics label, client id.
+    pub name: String,
+    pub group_id: String,
+    /// Input topics (exactly one for a stateful job: one log per state).
+    pub inputs: Vec<String>,
+    pub store: Option<StoreSpec>,
+    /// Where rejected records go.
+    pub dlq_topic: String,
+    pub batch: BatchSpec,
+}
+
+/// A stateful job's store.
+#[derive(Debug, Clone)]
+pub struct StoreSpec {
+    /// `<processor>.<store>`, as `conveyor state get` names it.
+    pub name: String,
+    /// Changelog topic (compacted, as many partitions as the input).
+    pub changelog: String,
+    /// Directory of the partition files (`p<partition>.redb`).
+    pub dir: PathBuf,
+}
+
+impl StoreSpec {
+    pub fn partition_path(&self, partition: i32) -> PathBuf {
+        partition_path(&self.dir, partition)
+    }
+}
+
+/// The file of `partition` in a store directory.
+pub fn partition_path(dir: &std::path::Path, partition: i32) -> PathBuf {
+    dir.join(format!("p{partition}.redb"))
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSpec {
+    /// Most records per batch.
+    pub max_records: usize,
+    /// How long to wait for more records once a batch has one.
+    pub max_wait: Duration,
+    /// Durable store commits at most this far apart (the changelog covers
+    /// the rest after a crash).
+    pub flush_interval: Duration,
+}
+
+impl Default for BatchSpec {
+    fn default() -> Self {
+        Self {
+            max_records: 2000,
+            max_wait: Duration::from_millis(20),
+            flush_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job {0}: a stateful job reads exactly one input topic (one log per state)")]
+    Inputs(String),
+    #[error("job {job}: kafka client: {source}")]
+    Kafka { job: String, source: KafkaError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("job {job}: state: {message}")]
+    State { job: String, message: String },
+    #[error("job {job}: cannot write to the DLQ {topic}: {message}")]
+    Dlq {
+        job: String,
+        topic: String,
+        message: String,
+    },
+}
+
+/// Totals of a finished run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub processed: u64,
+    pub skipped: u64,
+    pub dead_lettered: u64,
+    pub outputs: u64,
+    pub batches: u64,
+    pub restores: u64,
+}
+
+struct Part {
+    store: PartitionStore,
+    position: Option<i64>,
+    last_flush: Instant,
+}
+
+/// Runs `processor` until `shutdown` fires, then finishes the batch in
+/// hand, flushes and commits.
+pub async fn run<P: Processor>(
+    kafka: &KafkaConfig,
+    codec: Arc<Codec>,
+    spec: JobSpec,
+    processor: P,
+    shutdown: CancellationToken,
+) -> Result<Summary, JobError> {
+    if spec.store.is_some() && spec.inputs.len() != 1 {
+        return Err(JobError::Inputs(spec.name.clone()));
+    }
+    let kerr = |source| JobError::Kafka {
+        job: spec.name.clone(),
+        source,
+    };
+    let mut cc = consumer_config(kafka, &spec.name, &spec.group_id);
+    if !kafka.properties.contains_key("statistics.interval.ms") {
+        cc.set("statistics.interval.ms", "5000");
+    }
+    let consumer: StreamConsumer<JobContext> = cc
+        .create_with_context(JobContext::new(&spec.name))
+        .map_err(kerr)?;
+    let topics: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).map_err(kerr)?;
+    let producer = Producer::new(kafka, &spec.name).map_err(kerr)?;
+    let mut job = Job {
+        kafka: kafka.clone(),
+        codec,
+        spec,
+        processor,
+        consumer,
+        producer,
+        parts: HashMap::new(),
+        summary: Summary::default(),
+        shutdown,
+    };
+    let res = job.run_loop().await;
+    job.finish();
+    res.map(|()| job.summary)
+}
+
+struct Job<P: Processor> {
+    kafka: KafkaConfig,
+    codec: Arc<Codec>,
+    spec: JobSpec,
+    processor: P,
+    consumer: StreamConsumer<JobContext>,
+    producer: Producer,
+    /// Open stores by input partition (stateful jobs only).
+    parts: HashMap<i32, Part>,
+    summary: Summary,
+    shutdown: CancellationToken,
+}
+
+/// Why a batch did not complete.
+enum BatchFailure {
+    /// Broker or registry trouble: back off and run the same batch again.
+    Retry(String),
+    /// Shutdown arrived while retrying: leave the batch unprocessed.
+    Interrupted,
+    Fatal(JobError),
+}
+
+impl<P: Processor> Job<P> {
+    async fn run_loop(&mut self) -> Result<(), JobError> {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        while !self.shutdown.is_cancelled() {
+            let batch = self.gather().await?;
+            if batch.is_empty() {
+                continue;
+            }
+            loop {
+                match self.process_batch(&batch).await {
+                    Ok(()) => {
+                        backoff.reset();
+                        break;
+                    }
+                    Err(BatchFailure::Retry(why)) => {
+                        let d = backoff.next_delay();
+                        tracing::warn!(processor = %self.spec.name, error = %why, retry_in = ?d, "batch failed; retrying it");
+                        metrics::counter!("conveyor_processor_batch_retries_total", "processor" => self.spec.name.clone()).increment(1);
+                        if self.sleep(d).await {
+                            return Ok(());
+                        }
+                    }
+                    Err(BatchFailure::Interrupted) => return Ok(()),
+                    Err(BatchFailure::Fatal(e)) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps `d`; true if shutdown fired meanwhile.
+    async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => true,
+            _ = tokio::time::sleep(d) => false,
+        }
+    }
+
+    /// Up to `max_records` records, applying rebalance events as they come.
+    async fn gather(&mut self) -> Result<Vec<InRecord>, JobError> {
+        let mut buf: Vec<InRecord> = Vec::new();
+        let mut deadline = None;
+        loop {
+            let wait = match deadline {
+                None => Duration::from_millis(250),
+                Some(d) => {
+                    let left = d - Instant::now().min(d);
+                    if left.is_zero() {
+                        break;
+                    }
+                    left
+                }
+            };
+            let got = tokio::select! {
+                _ = self.shutdown.cancelled(), if buf.is_empty() => None,
+                r = tokio::time::timeout(wait, self.consumer.recv()) => {
+                    Some(r.map(|r| r.map(|m| InRecord::from_message(&m))))
+                }
+            };
+            match got {
+                None => break,
+                Some(Err(_elapsed)) => break,
+                Some(Ok(Err(e))) => {
+                    tracing::warn!(processor = %self.spec.name, error = %e, "consume error");
+                    self.apply_events(&mut buf).await?;
+                    if buf.is_empty() && self.sleep(Duration::from_millis(200)).await {
+                        break;
+                    }
+                    break;
+                }
+                Some(Ok(Ok(m))) => {
+                    self.apply_events(&mut buf).await?;
+                    buf.push(m);
+                    deadline.get_or_insert_with(|| Instant::now() + self.spec.batch.max_wait);
+                    if buf.len() >= self.spec.batch.max_records {
+                        break;
+                    }
+                }
+            }
+        }
+        self.apply_events(&mut buf).await?;
+        Ok(buf)
+    }
+
+    async fn apply_events(&mut self, buf: &mut Vec<InRecord>) -> Result<(), JobError> {
+        for ev in self.consumer.context().take_events() {
+            match ev {
+                Event::Revoked(parts) => {
+                    buf.retain(|r| !parts.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
+                    for (_, p) in parts {
+                        if let Some(part) = self.parts.remove(&p) {
+                            part.store.flush()?;
+                        }
+                    }
+                }
+                Event::Assigned(parts) => {
+                    if self.spec.store.is_some() {
+                        for (_, p) in parts {
+                            if let Err(e) = self.open_partition(p).await {
+                                return Err(e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens (restoring as needed) the store of input partition `p`.
+    async fn open_partition(&mut self, p: i32) -> Result<(), JobError> {
+        let Some(store) = self.spec.store.clone() else {
+            return Ok(());
+        };
+        if self.parts.contains_key(&p) {
+            return Ok(());
+        }
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        loop {
+            match changelog::restore(
+                &self.kafka,
+                &self.spec.group_id,
+                &store.name,
+                &store.partition_path(p),
+                &store.changelog,
+                p,
+            )
+            .await
+            {
+                Ok((s, restored)) => {
+                    tracing::info!(
+                        store = %store.name,
+                        partition = p,
+                        kind = ?restored.kind,
+                        changelog_records = restored.records,
+                        position = ?restored.position,
+                        elapsed_ms = restored.elapsed.as_millis() as u64,
+                        "state store ready"
+                    );
+                    self.summary.restores += u64::from(restored.records > 0);
+                    self.parts.insert(
+                        p,
+                        Part {
+                            store: s,
+                            position: restored.position,
+                            last_flush: Instant::now(),
+                        },
+                    );
+                    return Ok(());
+                }
+                Err(RestoreError::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    let d = backoff.next_delay();
+                    tracing::warn!(store = %store.name, partition = p, error = %e, retry_in = ?d, "restore failed; retrying");
+                    if self.sleep(d).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn process_batch(&mut self, batch: &[InRecord]) -> Result<(), BatchFailure> {
+        let started = Instant::now();
+        let stateful = self.spec.store.is_some();
+        if stateful {
+            let mut missing: Vec<i32> = batch.iter().map(|r| r.partition).collect();
+            missing.sort_unstable();
+            missing.dedup();
+            for p in missing {
+                self.open_partition(p).await.map_err(BatchFailure::Fatal)?;
+                if !self.parts.contains_key(&p) {
+                    return Err(BatchFailure::Interrupted);
+                }
+            }
+        }
+        let readers: HashMap<i32, Reader> = if stateful {
+            let mut m = HashMap::new();
+            for (p, part) in &self.parts {
+                m.insert(*p, part.store.reader().map_err(|e| BatchFailure::Fatal(e.into()))?);
+            }
+            m
+        } else {
+            HashMap::new()
+        };
+        let mut writes: BTreeMap<i32, Writes> = BTreeMap::new();
+        // Next offset per (topic, partition) covered by this batch.
+        let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut last_ts: BTreeMap<i32, Option<i64>> = BTreeMap::new();
+        let mut outputs: Vec<OutRecord> = Vec::new();
+        let (mut processed, mut skipped, mut dlq) = (0u64, 0u64, 0u64);
+        let name = self.spec.name.clone();
+        for rec in batch {
+            let p = rec.partition;
+            if stateful {
+                let pos = self.parts.get(&p).and_then(|x| x.position);
+                if pos.is_some_and(|pos| rec.offset < pos) {
+                    // Already applied to the store (a re-delivery after a
+                    // restart or rebalance): its outputs were confirmed.
+                    skipped += 1;
+                    continue;
+                }
+            }
+            next.insert((rec.topic.clone(), p), rec.offset + 1);
+            last_ts.insert(p, rec.timestamp_ms);
+            let input = match self.decode(rec).await? {
+                Ok(v) => v,
+                Err(e) => {
+                    let d = DlqRecord::for_decode_error(&name, &e, rec);
+                    outputs.push(self.dlq_record(rec, d).await?);
+                    dlq += 1;
+                    dlq_metric(&name, p, "decode");
+                    continue;
+                }
+            };
+            let batch_writes = writes.entry(p).or_default();
+            let mut attempt = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+            loop {
+                let mut state = State::new(readers.get(&p), batch_writes);
+                let mut outs = Vec::new();
+                let res = self.processor.process(&input, rec, &mut state, &mut outs);
+                let record_writes = state.into_writes();
+                let rejected = match res {
+                    Ok(()) => match self.encode_outputs(rec, outs).await? {
+                        Ok(encoded) => {
+                            outputs.extend(encoded);
+                            batch_writes.extend(record_writes);
+                            processed += 1;
+                            None
+                        }
+                        Err(reason) => Some((ErrorKind::Processing, reason)),
+                    },
+                    Err(ProcessError::Invalid(m)) => Some((ErrorKind::Validation, m)),
+                    Err(ProcessError::Failed(m)) => Some((ErrorKind::Processing, m)),
+                    Err(ProcessError::Retry(m)) => {
+                        let d = attempt.next_delay();
+                        tracing::warn!(processor = %name, partition = p, offset = rec.offset, error = %m, retry_in = ?d, "retryable processing error");
+                        if self.sleep(d).await {
+                            return Err(BatchFailure::Interrupted);
+                        }
+                        continue;
+                    }
+                    Err(ProcessError::State(e)) => {
+                        return Err(BatchFailure::Fatal(JobError::State {
+                            job: name.clone(),
+                            message: e.to_string(),
+                        }))
+                    }
+                };
+                if let Some((kind, reason)) = rejected {
+                    let label = match kind {
+                        ErrorKind::Validation => "validation",
+                        _ => "processing",
+                    };
+                    let d = DlqRecord::for_record(&name, kind, reason, rec, None, 1);
+                    outputs.push(self.dlq_record(rec, d).await?);
+                    dlq += 1;
+                    dlq_metric(&name, p, label);
+                }
+                break;
+            }
+        }
+
+        // 1. Outputs (and DLQ records), all acknowledged.
+        self.produce_all(&outputs).await?;
+        // 2. Changelog entries, then one marker per partition.
+        let mut changelog_end: BTreeMap<i32, i64> = BTreeMap::new();
+        if let Some(store) = &self.spec.store {
+            let mut entries = Vec::new();
+            let mut markers = Vec::new();
+            for ((_, p), pos) in &next {
+                let empty = Writes::new();
+                let w = writes.get(p).unwrap_or(&empty);
+                let ts = last_ts.get(p).copied().flatten();
+                let (e, m) = changelog::batch_records(&store.changelog, *p, w, *pos, ts);
+                entries.extend(e);
+                markers.push((*p, m));
+            }
+            self.produce_all(&entries).await?;
+            let ms: Vec<OutRecord> = markers.iter().map(|(_, m)| m.clone()).collect();
+            let delivered = self.produce_all(&ms).await?;
+            for ((p, _), d) in markers.iter().zip(delivered) {
+                changelog_end.insert(*p, d + 1);
+            }
+            // 3. The store: writes, position and changelog end in one commit.
+            for ((_, p), pos) in &next {
+                let part = self.parts.get_mut(p).ok_or_else(|| {
+                    BatchFailure::Fatal(JobError::State {
+                        job: name.clone(),
+                        message: format!("partition {p} has no open store"),
+                    })
+                })?;
+                let durable = part.last_flush.elapsed() >= self.spec.batch.flush_interval;
+                let empty = Writes::new();
+                part.store
+                    .commit(
+                        writes.get(p).unwrap_or(&empty),
+                        Some(*pos),
+                        changelog_end.get(p).copied(),
+                        durable,
+                    )
+                    .map_err(|e| BatchFailure::Fatal(e.into()))?;
+                if durable {
+                    part.last_flush = Instant::now();
+                }
+                part.position = Some(*pos);
+            }
+        }
+        // 4. The group's offsets (a hint for where fetching resumes; the
+        // store's position is the truth for stateful jobs).
+        self.commit_offsets(&next, CommitMode::Async);
+
+        let secs = started.elapsed().as_secs_f64();
+        metrics::histogram!("conveyor_processor_batch_seconds", "processor" => name.clone())
+            .record(secs);
+        metrics::histogram!("conveyor_processor_batch_records", "processor" => name.clone())
+            .record(batch.len() as f64);
+        let now_ms = now_ms();
+        let mut per_part: BTreeMap<i32, u64> = BTreeMap::new();
+        for rec in batch {
+            *per_part.entry(rec.partition).or_default() += 1;
+            if let Some(ts) = rec.timestamp_ms {
+                metrics::histogram!("conveyor_processor_latency_seconds", "processor" => name.clone())
+                    .record((now_ms - ts).max(0) as f64 / 1000.0);
+            }
+        }
+        for (p, n) in per_part {
+            metrics::counter!("conveyor_processor_records_total", "processor" => name.clone(), "partition" => p.to_string())
+                .increment(n);
+        }
+        if skipped > 0 {
+            metrics::counter!("conveyor_processor_skipped_total", "processor" => name.clone())
+                .increment(skipped);
+        }
+        metrics::counter!("conveyor_processor_outputs_total", "processor" => name.clone())
+            .increment(outputs.len() as u64);
+        self.summary.processed += processed;
+        self.summary.skipped += skipped;
+        self.summary.dead_lettered += dlq;
+        self.summary.outputs += outputs.len() as u64;
+        self.summary.batches += 1;
+        Ok(())
+    }
+
+    /// Decodes with retries for registry trouble; `Ok(Err)` is a record for
+    /// the DLQ.
+    async fn decode(&self, rec: &InRecord) -> Result<Result<P::In, DecodeError>, BatchFailure> {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        loop {
+            match P::In::decode(&self.codec, rec).await {
+                Ok(v) => return Ok(Ok(v)),
+                Err(e) if e.is_retryable() => {
+                    let d = backoff.next_delay();
+                    tracing::warn!(processor = %self.spec.name, error = %e, retry_in = ?d, "decode needs the registry; retrying");
+                    if self.sleep(d).await {
+                        return Err(BatchFailure::Interrupted);
+                    }
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+
+    /// Encodes a record's outputs; `Ok(Err(reason))` rejects the record.
+    async fn encode_outputs(
+        &self,
+        rec: &InRecord,
+        outs: Vec<Output>,
+    ) -> Result<Result<Vec<OutRecord>, String>, BatchFailure> {
+        let mut encoded = Vec::with_capacity(outs.len());
+        for o in outs {
+            let payload = match o.payload {
+                Payload::Bytes(b) => Some(b),
+                Payload::Tombstone => None,
+                Payload::Avro(v) => {
+                    let mut backoff =
+                        Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+                    loop {
+                        match v.encode(&self.codec, &o.topic).await {
+                            Ok(b) => break Some(b),
+                            Err(e) if e.is_retryable() => {
+                                let d = backoff.next_delay();
+                                tracing::warn!(processor = %self.spec.name, error = %e, retry_in = ?d, "encode needs the registry; retrying");
+                                if self.sleep(d).await {
+                                    return Err(BatchFailure::Interrupted);
+                                }
+                            }
+                            Err(e) => return Ok(Err(format!("output to {}: {e}", o.topic))),
+                        }
+                    }
+                }
+            };
+            encoded.push(OutRecord {
+                topic: o.topic,
+                key: Some(o.key),
+                payload,
+                headers: o.headers,
+                timestamp_ms: rec.timestamp_ms,
+                partition: None,
+            });
+        }
+        Ok(Ok(encoded))
+    }
+
+    async fn dlq_record(&self, rec: &InRecord, d: DlqRecord) -> Result<OutRecord, BatchFailure> {
+        tracing::warn!(
+            processor = %self.spec.name,
+            topic = %rec.topic,
+            partition = rec.partition,
+            offset = rec.offset,
+            kind = ?d.error_kind,
+            reason = %d.reason,
+            "record dead-lettered"
+        );
+        let topic = self.spec.dlq_topic.clone();
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        let payload = loop {
+            match self.codec.encode(&topic, &d).await {
+                Ok(b) => break b,
+                Err(e) if e.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    if self.sleep(delay).await {
+                        return Err(BatchFailure::Interrupted);
+                    }
+                }
+                Err(e) => {
+                    return Err(BatchFailure::Fatal(JobError::Dlq {
+                        job: self.spec.name.clone(),
+                        topic,
+                        message: e.to_string(),
+                    }))
+                }
+            }
+        };
+        let key = rec
+            .key
+            .clone()
+            .unwrap_or_else(|| d.event_id.clone().into_bytes());
+        Ok(OutRecord {
+            topic,
+            key: Some(key),
+            payload: Some(payload),
+            headers: vec![(EVENT_ID_HEADER.to_string(), d.event_id.into_bytes())],
+            timestamp_ms: rec.timestamp_ms,
+            partition: None,
+        })
+    }
+
+    /// Produces `records` (pipelined) and waits for every acknowledgement;
+    /// returns their offsets. Any failure fails the batch, which is then
+    /// produced again in full and in order (identical records).
+    async fn produce_all(&self, records: &[OutRecord]) -> Result<Vec<i64>, BatchFailure> {
+        let sends = records.iter().map(|r| self.producer.send(r));
+        let results = futures::future::join_all(sends).await;
+        let mut offsets = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(d) => offsets.push(d.offset),
+                Err(e) => return Err(BatchFailure::Retry(format!("produce: {e}"))),
+            }
+        }
+        Ok(offsets)
+    }
+
+    fn commit_offsets(&self, next: &BTreeMap<(String, i32), i64>, mode: CommitMode) {
+        if next.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in next {
+            if tpl.add_partition_offset(t, *p, Offset::Offset(*o)).is_err() {
+                return;
+            }
+        }
+        if let Err(e) = self.consumer.commit(&tpl, mode) {
+            tracing::debug!(processor = %self.spec.name, error = %e, "offset commit failed (the next batch commits again)");
+        }
+    }
+
+    /// Graceful end: durable stores, committed positions, leave the group.
+    fn finish(&mut self) {
+        let mut positions = BTreeMap::new();
+        for (p, part) in &self.parts {
+            if let Err(e) = part.store.flush() {
+                tracing::error!(error = %e, "final store flush failed");
+            }
+            if let (Some(pos), Some(input)) = (part.position, self.spec.inputs.first()) {
+                positions.insert((input.clone(), *p), pos);
+            }
+        }
+        self.commit_offsets(&positions, CommitMode::Sync);
+        self.consumer.unsubscribe();
+        if let Err(e) = self.producer.flush(Duration::from_secs(10)) {
+            tracing::warn!(error = %e, "producer flush at shutdown");
+        }
+        self.parts.clear();
+    }
+}
+
+fn dlq_metric(processor: &str, partition: i32, kind: &'static str) {
+    metrics::counter!(
+        "conveyor_processor_dlq_total",
+        "processor" => processor.to_string(),
+        "partition" => partition.to_string(),
+        "kind" => kind
+    )
+    .increment(1);
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,78 @@
+//! conveyor's stream engine: runs a [`Processor`] over Kafka topics with
+//! keyed state, effectively-once effects, a DLQ and crash safety, on any
+//! Kafka-compatible broker (no transactions needed).
+//!
+//! # The protocol
+//!
+//! A job consumes its input in batches (up to `max_records`, or what
+//! arrives within `max_wait` of the first record). For each batch:
+//!
+//! 1. **Process.** Each record is decoded (failures go to the DLQ), then
+//!    handed to the processor with a [`State`] view. Its writes land in an
+//!    in-memory overlay; a record the processor rejects (or whose outputs do
+//!    not encode) leaves no state and no outputs, only a DLQ record.
+//! 2. **Produce outputs**, DLQ records included, through the idempotent
+//!    `acks=all` producer, pipelined, and wait for every acknowledgement.
+//! 3. **Write the changelog** (stateful jobs): one record per changed key,
+//!    then, once those are acknowledged, one position marker per input
+//!    partition (the next input offset). See [`changelog`].
+//! 4. **Commit the store**: the batch's writes, the new position and the
+//!    changelog offset after the marker, in one atomic redb commit.
+//! 5. **Commit the group offsets** (asynchronously): only a hint for where
+//!    fetching resumes; the store's position is the truth.
+//!
+//! Outputs are deterministic (the processor contract in [`processor`]): the
+//! same record and state give byte-identical outputs with the same event
+//! ids, stamped with the input's timestamp. So any step repeated after a
+//! failure emits exact duplicates, which consumers drop by event id (or by
+//! the input position, as the next stateful stage does).
+//!
+//! # Failures covered
+//!
+//! - *Crash (SIGKILL) during step 1 or 2*: nothing committed; the restarted
+//!   job resumes from the store's position and reprocesses the batch;
+//!   outputs already produced are duplicated identically.
+//! - *Crash during step 3*: the changelog holds the batch's entries without
+//!   a marker, or with it. The local store (step 4 not done) is behind, so
+//!   on restart it catches up from the changelog, applying entries only up
+//!   to the last marker; an unfinished batch is reprocessed.
+//! - *Crash after step 3 with the store commit not yet durable* (commits are
+//!   made durable once per `flush_interval`): redb reopens at its last
+//!   durable commit, atomically consistent, and catches up from the
+//!   changelog as above.
+//! - *Disk lost, or the partition moves to another instance (rebalance)*:
+//!   the new owner rebuilds the store from the changelog (state + position);
+//!   records before the position are skipped as already applied.
+//! - *Revocation*: callbacks run only inside `recv()`, between batches, so a
+//!   revoked partition has no batch in flight; fetched-but-unprocessed
+//!   records of it are dropped and the store is flushed and closed.
+//! - *Poison record*: a decode failure, a validation or processing error
+//!   goes to the DLQ with reason, kind, coordinates and original bytes; the
+//!   partition moves on.
+//! - *Broker or registry outage*: produce, encode and decode failures that
+//!   may pass are retried with backoff; a failed batch is redone in full
+//!   and in order, so no record is skipped and per-key order holds (G5).
+//!
+//! Not covered: a zombie instance that keeps processing a partition after
+//! the group gave it to another (paused longer than the session timeout,
+//! then resumed mid-batch) can interleave changelog writes; without broker
+//! transactions there is no fencing. The window is one batch. Compaction
+//! hazard: see [`changelog`].
+//!
+//! Stateless jobs skip steps 3-4: the group offsets are committed after the
+//! outputs are acknowledged (at-least-once delivery of identical records).
+
+pub mod changelog;
+pub mod examples;
+pub mod inspect;
+pub mod job;
+pub mod processor;
+pub mod rebalance;
+pub mod state;
+
+pub use job::{run, BatchSpec, JobError, JobSpec, StoreSpec, Summary};
+pub use processor::{
+    event_id, source_id, Avro, Input, Output, Payload, ProcessError, Processor, Raw,
+    EVENT_ID_HEADER,
+};
+pub use state::State;
