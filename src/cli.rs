@@ -77,6 +77,11 @@ pub enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Inspect the processors' local state stores (also while they run).
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Validate or print the effective configuration.
     Config {
         #[command(subcommand)]
@@ -97,6 +102,42 @@ pub enum BenchCommand {
     },
     /// The end-to-end pipeline benchmark.
     Pipeline,
+    /// Stream runtime throughput: pass-through and stateful processors next to the broker's raw consume+produce rate. Build with --release.
+    Runtime {
+        /// Records to push through each stage.
+        #[arg(long, default_value_t = 200_000)]
+        records: usize,
+        /// Distinct keys (the stateful processor keeps one count per key).
+        #[arg(long, default_value_t = 10_000)]
+        keys: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Stores on this machine with each partition's position, changelog offset, key count and size.
+    List {
+        /// One store (`<processor>.<store>`); default: all.
+        store: Option<String>,
+    },
+    /// A key's value in a store, from whichever local partition holds it.
+    Get {
+        /// `<processor>.<store>`, as `state list` shows.
+        store: String,
+        key: String,
+        /// Only this table of the store (default: every table).
+        #[arg(long)]
+        table: Option<String>,
+    },
+}
+
+/// The stream runtime's example processors.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Example {
+    /// Stateless: copies each record to the output.
+    Passthrough,
+    /// Stateful: counts records per key (store `<name>.counts`), emits `key=count`.
+    Counter,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -137,6 +178,20 @@ pub enum DevCommand {
     Down,
     /// Show what runs, where, and where its logs are.
     Status,
+    /// Run an example processor of the stream runtime (smoke test; used by the runtime's tests and benchmark).
+    RunExample {
+        #[arg(value_enum)]
+        example: Example,
+        /// Input topic (must exist).
+        #[arg(long)]
+        input: String,
+        /// Output topic (created with the input's partition count).
+        #[arg(long)]
+        output: String,
+        /// Processor name: consumer group, store and DLQ stage. Default: the example's name.
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Internal: run ClickHouse from libchdb in this process (started by `up`).
     #[command(hide = true)]
     ClickhouseServer {

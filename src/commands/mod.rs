@@ -3,6 +3,8 @@
 mod config_cmd;
 mod demo;
 mod schemas;
+mod stream;
+mod bench_runtime;
 mod topics;
 
 use anyhow::Context as _;
@@ -12,7 +14,7 @@ use conveyor_runtime::topology::{self, Status, Topology};
 
 use crate::cli::{
     BenchCommand, Cli, Command, DevCommand, RegistryCommand, SchemasCommand, SinkTarget,
-    TopicsCommand,
+    StateCommand, TopicsCommand,
 };
 use crate::{dev, not_built, usage};
 
@@ -53,6 +55,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
         Command::Bench { what } => match what {
             BenchCommand::Codec { records, only } => bench_codec(&load()?, records, only.as_deref()).await,
+            BenchCommand::Runtime { records, keys } => {
+                bench_runtime::run(&load()?, records, keys).await
+            }
             BenchCommand::Pipeline => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",
@@ -94,6 +99,27 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 // services running.
                 DevCommand::Down => dev::down(&paths),
                 DevCommand::Status => dev::status(&load()?, &paths).await,
+                DevCommand::RunExample {
+                    example,
+                    input,
+                    output,
+                    name,
+                } => {
+                    let config = load()?;
+                    let name = name.unwrap_or_else(|| {
+                        format!("{example:?}").to_lowercase()
+                    });
+                    let args = stream::ExampleArgs {
+                        which: example,
+                        input,
+                        output,
+                        name,
+                    };
+                    let shutdown = Shutdown::on_signals();
+                    let summary = stream::run_example(&config, &args, &shutdown).await?;
+                    println!("{}", serde_json::to_string(&summary_json(&summary))?);
+                    Ok(())
+                }
                 DevCommand::ClickhouseServer { .. } => {
                     anyhow::bail!("the ClickHouse launcher runs before the async runtime starts")
                 }
@@ -113,7 +139,27 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config { command } => config_cmd::run(command, cli.config.as_deref()),
+        Command::State { command } => {
+            let config = load()?;
+            match command {
+                StateCommand::List { store } => stream::list(&config, store.as_deref()),
+                StateCommand::Get { store, key, table } => {
+                    stream::get(&config, &store, &key, table.as_deref())
+                }
+            }
+        }
     }
+}
+
+fn summary_json(s: &conveyor_stream::Summary) -> serde_json::Value {
+    serde_json::json!({
+        "processed": s.processed,
+        "skipped": s.skipped,
+        "dead_lettered": s.dead_lettered,
+        "outputs": s.outputs,
+        "batches": s.batches,
+        "restores": s.restores,
+    })
 }
 
 fn run_component(component: &str) -> anyhow::Result<()> {

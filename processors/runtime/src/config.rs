@@ -260,9 +260,6 @@ pub struct StateConfig {
     pub batch_max_records: usize,
     /// How long a batch waits for more records after its first, in ms.
     pub batch_max_wait_ms: u64,
-    /// Store commits are made durable at most this often, in ms; after a
-    /// crash the changelog replays what a non-durable commit lost.
-    pub flush_interval_ms: u64,
 }
 
 impl Default for StateConfig {
@@ -271,7 +268,6 @@ impl Default for StateConfig {
             dir: ".conveyor/state".into(),
             batch_max_records: 2000,
             batch_max_wait_ms: 20,
-            flush_interval_ms: 1000,
         }
     }
 }
@@ -681,9 +677,6 @@ impl Config {
         }
         if self.state.batch_max_records == 0 {
             bad("state.batch_max_records", "must be >= 1".into());
-        }
-        if self.state.flush_interval_ms == 0 {
-            bad("state.flush_interval_ms", "must be >= 1".into());
         }
         if self.dev.clickhouse_tcp_port == 0 {
             bad(

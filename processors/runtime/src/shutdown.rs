@@ -37,6 +37,11 @@ impl Shutdown {
         self.0.is_cancelled()
     }
 
+    /// The underlying token, for tasks that take a `CancellationToken`.
+    pub fn token(&self) -> CancellationToken {
+        self.0.clone()
+    }
+
     /// Resolves once shutdown was requested.
     pub async fn wait(&self) {
         self.0.cancelled().await

@@ -481,6 +481,13 @@ fn resolve_topic(config: &Config, decl: &TopicDecl, channel: Option<&str>) -> To
         "retention.ms".into(),
         ov.retention_ms.unwrap_or(decl.retention_ms).to_string(),
     );
+    if cleanup == CleanupPolicy::Compact {
+        // A changelog's unfinished batch must not shadow older values
+        // before it is redone (see conveyor_stream::changelog).
+        configs
+            .entry("min.compaction.lag.ms".into())
+            .or_insert_with(|| (7 * DAY_MS).to_string());
+    }
     let touches = |ids: &[&str]| ids.contains(&decl.id);
     TopicSpec {
         id: decl.id,

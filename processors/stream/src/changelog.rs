@@ -131,10 +131,9 @@ pub async fn restore(
     // A group id is required by the client; this reader never commits.
     let reader = Consumer::new(kafka, "restore", &format!("{group_id}.restore")).map_err(kerr)?;
     let wm_reader = &reader;
-    let (low, high) = tokio::task::block_in_place(|| {
-        wm_reader.watermarks(changelog, partition, Duration::from_secs(10))
-    })
-    .map_err(kerr)?;
+    let (low, high) = wm_reader
+        .watermarks(changelog, partition, Duration::from_secs(10))
+        .map_err(kerr)?;
 
     let existed = path.exists();
     let mut store = PartitionStore::open(path)?;
@@ -206,7 +205,7 @@ pub async fn restore(
                     ready.append(&mut tail);
                     ready_marker = Some((p, rec.offset + 1));
                     if ready.len() >= RESTORE_COMMIT_EVERY {
-                        store.commit(&ready, Some(p), Some(rec.offset + 1), false)?;
+                        store.commit(&ready, Some(p), Some(rec.offset + 1))?;
                         ready.clear();
                         position = Some(p);
                     }
@@ -219,7 +218,7 @@ pub async fn restore(
             }
         }
         if let Some((p, end)) = ready_marker {
-            store.commit(&ready, Some(p), Some(end), false)?;
+            store.commit(&ready, Some(p), Some(end))?;
             position = Some(p);
         }
         if !tail.is_empty() {
@@ -230,7 +229,6 @@ pub async fn restore(
                 "changelog ends with an unfinished batch; it will be processed again"
             );
         }
-        store.flush()?;
     }
     remaining.set(0.0);
     reader.close();

@@ -1,7 +1,6 @@
 //! Reading stores from outside their processor: `conveyor state list|get`.
 //! Opens each partition file read-only (redb's single-writer mode), so it
-//! works while the processor runs; it sees the last durable commit (at most
-//! `state.flush_interval_ms` old).
+//! works while the processor runs; it sees the last committed batch.
 
 use std::path::{Path, PathBuf};
 

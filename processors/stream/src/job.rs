@@ -63,9 +63,6 @@ pub struct BatchSpec {
     pub max_records: usize,
     /// How long to wait for more records once a batch has one.
     pub max_wait: Duration,
-    /// Durable store commits at most this far apart (the changelog covers
-    /// the rest after a crash).
-    pub flush_interval: Duration,
 }
 
 impl Default for BatchSpec {
@@ -73,7 +70,6 @@ impl Default for BatchSpec {
         Self {
             max_records: 2000,
             max_wait: Duration::from_millis(20),
-            flush_interval: Duration::from_secs(1),
         }
     }
 }
@@ -110,7 +106,6 @@ pub struct Summary {
 struct Part {
     store: PartitionStore,
     position: Option<i64>,
-    last_flush: Instant,
 }
 
 /// Runs `processor` until `shutdown` fires, then finishes the batch in
@@ -267,9 +262,8 @@ impl<P: Processor> Job<P> {
                 Event::Revoked(parts) => {
                     buf.retain(|r| !parts.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
                     for (_, p) in parts {
-                        if let Some(part) = self.parts.remove(&p) {
-                            part.store.flush()?;
-                        }
+                        // Every batch is committed: closing is dropping.
+                        self.parts.remove(&p);
                     }
                 }
                 Event::Assigned(parts) => {
@@ -322,7 +316,6 @@ impl<P: Processor> Job<P> {
                         Part {
                             store: s,
                             position: restored.position,
-                            last_flush: Instant::now(),
                         },
                     );
                     return Ok(());
@@ -469,19 +462,14 @@ impl<P: Processor> Job<P> {
                         message: format!("partition {p} has no open store"),
                     })
                 })?;
-                let durable = part.last_flush.elapsed() >= self.spec.batch.flush_interval;
                 let empty = Writes::new();
                 part.store
                     .commit(
                         writes.get(p).unwrap_or(&empty),
                         Some(*pos),
                         changelog_end.get(p).copied(),
-                        durable,
                     )
                     .map_err(|e| BatchFailure::Fatal(e.into()))?;
-                if durable {
-                    part.last_flush = Instant::now();
-                }
                 part.position = Some(*pos);
             }
         }
@@ -660,9 +648,6 @@ impl<P: Processor> Job<P> {
     fn finish(&mut self) {
         let mut positions = BTreeMap::new();
         for (p, part) in &self.parts {
-            if let Err(e) = part.store.flush() {
-                tracing::error!(error = %e, "final store flush failed");
-            }
             if let (Some(pos), Some(input)) = (part.position, self.spec.inputs.first()) {
                 positions.insert((input.clone(), *p), pos);
             }

@@ -36,16 +36,14 @@
 //!   a marker, or with it. The local store (step 4 not done) is behind, so
 //!   on restart it catches up from the changelog, applying entries only up
 //!   to the last marker; an unfinished batch is reprocessed.
-//! - *Crash after step 3 with the store commit not yet durable* (commits are
-//!   made durable once per `flush_interval`): redb reopens at its last
-//!   durable commit, atomically consistent, and catches up from the
-//!   changelog as above.
+//! - *Crash during step 4*: redb reopens at its last commit (atomic and
+//!   durable), behind the changelog, and catches up from it as above.
 //! - *Disk lost, or the partition moves to another instance (rebalance)*:
 //!   the new owner rebuilds the store from the changelog (state + position);
 //!   records before the position are skipped as already applied.
 //! - *Revocation*: callbacks run only inside `recv()`, between batches, so a
 //!   revoked partition has no batch in flight; fetched-but-unprocessed
-//!   records of it are dropped and the store is flushed and closed.
+//!   records of it are dropped and its store is closed.
 //! - *Poison record*: a decode failure, a validation or processing error
 //!   goes to the DLQ with reason, kind, coordinates and original bytes; the
 //!   partition moves on.

@@ -9,11 +9,11 @@
 //! ([`ConcurrencyMode::SingleWriter`]), which is what `conveyor state get`
 //! does. Its cost is write amplification: a B-tree rewrites the pages on a
 //! key's path per commit, where an LSM (fjall, RocksDB) appends. The
-//! runtime commits once per batch (hundreds of keys per page write), and
-//! makes most commits non-durable ([`Durability::None`]) with a durable one
-//! per flush interval, so that cost is paid per batch, not per record. The
-//! changelog, not this file, is the durable copy: losing non-durable commits
-//! only means catching up from the changelog on restart.
+//! runtime commits once per batch (up to thousands of records, one fsync),
+//! so that cost is paid per batch, not per record. Every commit is durable:
+//! redb refuses non-durable commits on a file shared with a reader process,
+//! and sharing is what makes `conveyor state get` work on a live store. The
+//! changelog, not this file, is the copy that survives losing the disk.
 //!
 //! Layout: table `data` holds the processor's keys (`<table> NUL <key>`,
 //! the same bytes as the changelog key); table `meta` holds the partition's
@@ -86,7 +86,7 @@ impl PartitionStore {
             path: path.to_path_buf(),
         };
         // Create the tables so readers never see a file without them.
-        s.write(Durability::Immediate, |_, _| Ok(()))?;
+        s.write(|_, _| Ok(()))?;
         Ok(s)
     }
 
@@ -128,21 +128,14 @@ impl PartitionStore {
     }
 
     /// Applies `writes` and moves the position and changelog end, in one
-    /// atomic commit. `durable` forces it (and every earlier non-durable
-    /// commit) to disk before returning.
+    /// atomic, durable commit.
     pub fn commit(
         &self,
         writes: &Writes,
         position: Option<i64>,
         changelog_end: Option<i64>,
-        durable: bool,
     ) -> Result<(), StoreError> {
-        let durability = if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        };
-        self.write(durability, |data, meta| {
+        self.write(|data, meta| {
             for (k, v) in writes {
                 match v {
                     Some(v) => {
@@ -163,14 +156,8 @@ impl PartitionStore {
         })
     }
 
-    /// Makes every earlier commit durable.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.write(Durability::Immediate, |_, _| Ok(()))
-    }
-
     fn write(
         &self,
-        durability: Durability,
         f: impl FnOnce(
             &mut redb::Table<&[u8], &[u8]>,
             &mut redb::Table<&str, i64>,
@@ -178,7 +165,7 @@ impl PartitionStore {
     ) -> Result<(), StoreError> {
         let err = |e: redb::Error| StoreError::at(&self.path, e);
         let mut tx = self.db.begin_write().map_err(|e| err(e.into()))?;
-        tx.set_durability(durability)
+        tx.set_durability(Durability::Immediate)
             .map_err(|e| StoreError::at(&self.path, e))?;
         {
             let mut data = tx.open_table(DATA).map_err(|e| err(e.into()))?;
@@ -204,8 +191,8 @@ impl Reader {
     }
 }
 
-/// A store file opened read-only, beside a running processor (its durable
-/// commits are visible; the last flush interval's may not be yet).
+/// A store file opened read-only, beside a running processor (it sees each
+/// committed batch).
 pub struct Inspector {
     db: ReadOnlyDatabase,
     path: PathBuf,
@@ -284,10 +271,10 @@ mod tests {
             let mut w = Writes::new();
             w.insert(b"t\0a".to_vec(), Some(b"1".to_vec()));
             w.insert(b"t\0b".to_vec(), Some(b"2".to_vec()));
-            s.commit(&w, Some(10), Some(3), false).unwrap();
+            s.commit(&w, Some(10), Some(3)).unwrap();
             let mut w = Writes::new();
             w.insert(b"t\0a".to_vec(), None);
-            s.commit(&w, Some(11), Some(5), true).unwrap();
+            s.commit(&w, Some(11), Some(5)).unwrap();
         }
         let s = PartitionStore::open(&path).unwrap();
         assert_eq!(
