@@ -1,0 +1,486 @@
+//! The stream runtime against the real broker and registry: a stateful
+//! processor killed with SIGKILL again and again ends with exactly the
+//! crash-free state and outputs; a second instance takes over a leaving
+//! one's partitions by restoring their state from the changelog; poison
+//! records land in the DLQ with their coordinates while the rest flows.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::{Admin, Consumer, InRecord, OutRecord, Producer, TopicState};
+use conveyor_runtime::topology::{TopicSpec, Topology};
+use conveyor_schemas::codec::{Codec, Source};
+use conveyor_schemas::records::{DlqRecord, ErrorKind, InventoryEvent};
+use conveyor_stream::examples::COUNT_TABLE;
+use conveyor_stream::state::{table_key, Inspector};
+use conveyor_stream::{Avro, BatchSpec, JobSpec, Output, ProcessError, Processor, State};
+use tokio_util::sync::CancellationToken;
+
+const PARTITIONS: i32 = 6;
+
+fn topic_spec(name: &str) -> TopicSpec {
+    TopicSpec {
+        id: "test",
+        channel: None,
+        name: name.into(),
+        partitions: PARTITIONS,
+        replication_factor: 1,
+        configs: [("cleanup.policy".to_string(), "delete".to_string())].into(),
+        writers: vec![],
+        readers: vec![],
+    }
+}
+
+async fn create(config: &Config, names: &[&str]) {
+    let admin = Admin::new(&config.kafka).unwrap();
+    let mut specs: Vec<TopicSpec> = names.iter().map(|n| topic_spec(n)).collect();
+    let topo = Topology::resolve(config);
+    specs.extend(topo.topics.iter().filter(|t| t.id == "orders_dlq").cloned());
+    for r in admin.ensure_topics(&specs).await.unwrap() {
+        assert!(!matches!(r.state, TopicState::Failed(_)), "{r:?}");
+    }
+}
+
+/// Produces `n` keyed text records (keys `k0..k{keys}`, seeded) to `topic`.
+async fn produce_keyed(config: &Config, topic: &str, from: usize, n: usize, keys: usize) {
+    let producer = Producer::new(&config.kafka, "test").unwrap();
+    let mut rng = fastrand::Rng::with_seed(from as u64 + 1);
+    let mut i = from;
+    while i < from + n {
+        let m = (from + n - i).min(5000);
+        let batch: Vec<OutRecord> = (i..i + m)
+            .map(|j| {
+                OutRecord::new(topic)
+                    .key(format!("k{}", rng.usize(..keys)))
+                    .payload(format!("record {j}"))
+            })
+            .collect();
+        for r in futures::future::join_all(batch.iter().map(|r| producer.send(r))).await {
+            r.unwrap();
+        }
+        i += m;
+    }
+}
+
+/// Every record of `topic`, read from the beginning to the high watermarks.
+async fn read_all(config: &Config, topic: &str) -> Vec<InRecord> {
+    let c = Consumer::new(&config.kafka, "test-reader", &common::unique("reader")).unwrap();
+    let mut highs = BTreeMap::new();
+    let mut parts = Vec::new();
+    for p in 0..PARTITIONS {
+        let (_, high) = c.watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        if high > 0 {
+            highs.insert(p, high);
+            parts.push((topic, p, None));
+        }
+    }
+    let total: i64 = highs.values().sum();
+    let mut out = Vec::with_capacity(total as usize);
+    if total == 0 {
+        return out;
+    }
+    c.assign(&parts).unwrap();
+    let mut done: BTreeSet<i32> = BTreeSet::new();
+    while done.len() < highs.len() {
+        let r = tokio::time::timeout(Duration::from_secs(30), c.recv())
+            .await
+            .expect("records up to the high watermark")
+            .unwrap();
+        if r.offset + 1 >= highs[&r.partition] {
+            done.insert(r.partition);
+        }
+        if r.offset < highs[&r.partition] {
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn high_sum(config: &Config, topic: &str) -> i64 {
+    let c = Consumer::new(&config.kafka, "test-probe", "test-probe").unwrap();
+    (0..PARTITIONS)
+        .map(|p| c.watermarks(topic, p, Duration::from_secs(10)).unwrap().1)
+        .sum()
+}
+
+fn event_id(r: &InRecord) -> String {
+    String::from_utf8(r.header("event_id").expect("event_id header").to_vec()).unwrap()
+}
+
+/// What a crash-free counter run emits for `input`: `k=<n>` where n is the
+/// key's occurrence number in its partition's order, by event id.
+fn expected_outputs(input: &[InRecord]) -> (BTreeMap<String, String>, HashMap<String, u64>) {
+    let mut sorted: Vec<&InRecord> = input.iter().collect();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for r in sorted {
+        let k = String::from_utf8(r.key.clone().unwrap()).unwrap();
+        let c = counts.entry(k.clone()).or_default();
+        *c += 1;
+        out.insert(
+            format!("{}:{}:{}", r.topic, r.partition, r.offset),
+            format!("{k}={c}"),
+        );
+    }
+    (out, counts)
+}
+
+/// Checks the counter's output against the crash-free run: every input has
+/// exactly one distinct output (duplicates are byte-identical), with the
+/// crash-free value.
+fn check_outputs(output: &[InRecord], expected: &BTreeMap<String, String>) {
+    let mut seen: BTreeMap<String, (Vec<u8>, Vec<u8>)> = BTreeMap::new();
+    let mut dups = 0usize;
+    for r in output {
+        let id = event_id(r);
+        let this = (r.key.clone().unwrap(), r.payload.clone().unwrap());
+        if let Some(prev) = seen.get(&id) {
+            assert_eq!(prev, &this, "duplicate of {id} differs");
+            dups += 1;
+        } else {
+            seen.insert(id, this);
+        }
+    }
+    let missing: Vec<_> = expected.keys().filter(|k| !seen.contains_key(*k)).take(5).collect();
+    assert!(missing.is_empty(), "inputs without output (skipped): {missing:?}...");
+    assert_eq!(seen.len(), expected.len(), "outputs for unknown inputs");
+    let mut wrong = 0;
+    for (id, want) in expected {
+        let got = String::from_utf8(seen[id].1.clone()).unwrap();
+        if &got != want {
+            wrong += 1;
+            assert!(wrong > 3, "{id}: got {got}, crash-free run gives {want}");
+        }
+    }
+    assert_eq!(wrong, 0, "outputs differing from the crash-free run");
+    eprintln!(
+        "{} outputs, {} distinct, {dups} identical duplicates",
+        output.len(),
+        seen.len()
+    );
+}
+
+/// The final counts in the store files under `dir`, per key.
+fn stored_counts(dir: &Path, keys: usize) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for p in 0..PARTITIONS {
+        let path = dir.join(format!("p{p}.redb"));
+        if !path.exists() {
+            continue;
+        }
+        let i = Inspector::open(&path).unwrap();
+        for k in 0..keys {
+            let key = format!("k{k}");
+            if let Some(v) = i.get(&table_key(COUNT_TABLE, key.as_bytes()).unwrap()).unwrap() {
+                let n: u64 = String::from_utf8(v).unwrap().parse().unwrap();
+                assert!(out.insert(key.clone(), n).is_none(), "{key} in two partitions");
+            }
+        }
+    }
+    out
+}
+
+struct Instance {
+    child: Child,
+}
+
+impl Instance {
+    /// `conveyor dev run-example counter` as its own process.
+    fn start(ns: &str, state_dir: &Path, input: &str, output: &str, log: &Path) -> Self {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_conveyor"))
+            .args([
+                "dev",
+                "run-example",
+                "counter",
+                "--input",
+                input,
+                "--output",
+                output,
+                "--name",
+                "counter",
+            ])
+            .env("CONVEYOR_TOPICS__NAMESPACE", ns)
+            .env("CONVEYOR_STATE__DIR", state_dir)
+            .env("CONVEYOR_STATE__BATCH_MAX_RECORDS", "500")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+
+    fn kill9(mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, wait for the graceful exit, return its summary line.
+    fn stop(self) -> serde_json::Value {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let out = self.child.wait_with_output().unwrap();
+        assert!(out.status.success(), "graceful stop failed: {:?}", out.status);
+        serde_json::from_slice(&out.stdout).expect("summary JSON on stdout")
+    }
+}
+
+async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Distinct event ids in `topic` (via a full read).
+async fn distinct_outputs(config: &Config, topic: &str) -> usize {
+    read_all(config, topic)
+        .await
+        .iter()
+        .map(event_id)
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_random_points_changes_nothing() {
+    const N: usize = 100_000;
+    const KEYS: usize = 1000;
+    let ns = common::unique("crash");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
+    create(&config, &[&input, &output]).await;
+    produce_keyed(&config, &input, 0, N, KEYS).await;
+    let state = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+
+    let mut rng = fastrand::Rng::with_seed(42);
+    let kills = 6;
+    for k in 0..kills {
+        let inst = Instance::start(
+            &ns,
+            state.path(),
+            &input,
+            &output,
+            &logs.path().join(format!("run{k}.log")),
+        );
+        // Kill somewhere in the next stretch of progress (outputs written so
+        // far include duplicates, so the target keeps moving forward).
+        let now = high_sum(&config, &output);
+        let target = now + (N as i64 / (kills + 2)) * rng.i64(5..15) / 10;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while high_sum(&config, &output) < target {
+            assert!(Instant::now() < deadline, "no progress in run {k}");
+            tokio::time::sleep(Duration::from_millis(rng.u64(5..60))).await;
+        }
+        inst.kill9();
+        eprintln!("run {k}: killed at ~{target} outputs");
+    }
+    let last = Instance::start(
+        &ns,
+        state.path(),
+        &input,
+        &output,
+        &logs.path().join("final.log"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while distinct_outputs(&config, &output).await < N {
+        assert!(Instant::now() < deadline, "the final run did not finish");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let summary = last.stop();
+    eprintln!("final run: {summary}");
+
+    let input_records = read_all(&config, &input).await;
+    assert_eq!(input_records.len(), N);
+    let (expected, totals) = expected_outputs(&input_records);
+    check_outputs(&read_all(&config, &output).await, &expected);
+    let stored = stored_counts(&state.path().join("counter.counts"), KEYS);
+    assert_eq!(stored, totals, "final state differs from the crash-free run");
+    assert_eq!(summary["dead_lettered"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
+    const KEYS: usize = 200;
+    let ns = common::unique("rebalance");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
+    create(&config, &[&input, &output]).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let logs = tempfile::tempdir().unwrap();
+    let a = Instance::start(&ns, dir_a.path(), &input, &output, &logs.path().join("a.log"));
+    let b = Instance::start(&ns, dir_b.path(), &input, &output, &logs.path().join("b.log"));
+    let files = |d: &Path| -> usize {
+        std::fs::read_dir(d.join("counter.counts"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
+    // Both members own partitions (each opens its stores on assignment).
+    wait_until("both instances to own partitions", Duration::from_secs(60), || {
+        files(dir_a.path()) > 0 && files(dir_b.path()) > 0
+    })
+    .await;
+    let owned_by_a = files(dir_a.path());
+    produce_keyed(&config, &input, 0, 20_000, KEYS).await;
+    let cfg = config.clone();
+    wait_until("the first 20k to be processed", Duration::from_secs(120), || {
+        high_sum(&cfg, &output) >= 20_000
+    })
+    .await;
+    // A leaves mid-stream, while more records arrive.
+    let producing = {
+        let (config, input) = (config.clone(), input.clone());
+        tokio::spawn(async move { produce_keyed(&config, &input, 20_000, 30_000, KEYS).await })
+    };
+    let summary_a = a.stop();
+    producing.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while distinct_outputs(&config, &output).await < 50_000 {
+        assert!(Instant::now() < deadline, "B did not finish the stream");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let summary_b = b.stop();
+    eprintln!("A: {summary_a}\nB: {summary_b}");
+
+    let input_records = read_all(&config, &input).await;
+    let (expected, totals) = expected_outputs(&input_records);
+    check_outputs(&read_all(&config, &output).await, &expected);
+    // B now holds every partition, A's restored from the changelog.
+    assert_eq!(files(dir_b.path()), PARTITIONS as usize);
+    assert!(owned_by_a > 0 && summary_b["restores"].as_u64().unwrap() > 0, "B restored nothing");
+    assert_eq!(stored_counts(&dir_b.path().join("counter.counts"), KEYS), totals);
+}
+
+/// Forwards inventory events; rejects those with a negative quantity.
+struct Forward {
+    output: String,
+}
+
+impl Processor for Forward {
+    type In = Avro<InventoryEvent>;
+
+    fn process(
+        &mut self,
+        input: &Self::In,
+        rec: &InRecord,
+        _: &mut State<'_>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ProcessError> {
+        if input.0.quantity < 0 {
+            return Err(ProcessError::Invalid(format!(
+                "quantity {} is negative",
+                input.0.quantity
+            )));
+        }
+        let key = rec.key.clone().unwrap_or_default();
+        out.push(Output::avro(self.output.clone(), key, input.0.clone()));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
+    let ns = common::unique("poison");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
+    create(&config, &[&input, &output]).await;
+    let dlq = Topology::resolve(&config)
+        .topic_name("orders_dlq")
+        .unwrap()
+        .to_string();
+    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let good = |i: u64| {
+        let mut e = conveyor_schemas::samples::inventory_event(i, now);
+        e.quantity = 5;
+        e
+    };
+    let mut negative = good(3);
+    negative.quantity = -2;
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    payloads.push(codec.encode(&input, &good(0)).await.unwrap());
+    payloads.push(b"\xde\xad\xbe\xef garbage".to_vec()); // not the wire format
+    payloads.push(codec.encode(&input, &good(1)).await.unwrap());
+    payloads.push(vec![0, 0x7f, 0xff, 0xff, 0xf0, 1, 2, 3]); // unknown schema id
+    payloads.push(codec.encode(&input, &negative).await.unwrap());
+    payloads.push(codec.encode(&input, &good(2)).await.unwrap());
+    // All on one partition (one key), so the good ones must pass the bad.
+    let producer = Producer::new(&config.kafka, "test").unwrap();
+    let mut offsets = Vec::new();
+    for p in &payloads {
+        let d = producer
+            .send(&OutRecord::new(&input).key("sku-1").payload(p.clone()).timestamp_ms(now))
+            .await
+            .unwrap();
+        offsets.push((d.partition, d.offset));
+    }
+    let spec = JobSpec {
+        name: "forward".into(),
+        group_id: format!("{ns}.forward"),
+        inputs: vec![input.clone()],
+        store: None,
+        dlq_topic: dlq.clone(),
+        batch: BatchSpec::default(),
+    };
+    let token = CancellationToken::new();
+    let job = {
+        let (k, c, t, o) = (config.kafka.clone(), codec.clone(), token.clone(), output.clone());
+        tokio::spawn(async move { conveyor_stream::run(&k, c, spec, Forward { output: o }, t).await })
+    };
+    let cfg = config.clone();
+    wait_until("3 outputs", Duration::from_secs(60), || high_sum(&cfg, &output) >= 3).await;
+    token.cancel();
+    let summary = job.await.unwrap().unwrap();
+    assert_eq!(summary.processed, 3);
+    assert_eq!(summary.dead_lettered, 3);
+
+    let outs = read_all(&config, &output).await;
+    assert_eq!(outs.len(), 3);
+    let mut dead = Vec::new();
+    for r in read_all(&config, &dlq).await {
+        let at = Source {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+        };
+        let d: DlqRecord = codec.decode(r.payload.as_deref(), at).await.unwrap();
+        if d.source_topic == input {
+            dead.push(d);
+        }
+    }
+    dead.sort_by_key(|d| d.source_offset);
+    let kinds: Vec<ErrorKind> = dead.iter().map(|d| d.error_kind).collect();
+    assert_eq!(
+        kinds,
+        [ErrorKind::Decode, ErrorKind::UnknownSchema, ErrorKind::Validation]
+    );
+    for (d, i) in dead.iter().zip([1usize, 3, 4]) {
+        assert_eq!((d.source_partition, d.source_offset), offsets[i]);
+        assert_eq!(d.original_value.as_deref(), Some(payloads[i].as_slice()));
+        assert_eq!(d.original_key.as_deref(), Some(&b"sku-1"[..]));
+        assert_eq!(d.stage, "forward");
+        assert!(!d.reason.is_empty());
+    }
+    assert!(dead[2].reason.contains("quantity -2 is negative"), "{}", dead[2].reason);
+}
