@@ -191,6 +191,9 @@ pub enum DevCommand {
         /// Processor name: consumer group, store and DLQ stage. Default: the example's name.
         #[arg(long)]
         name: Option<String>,
+        /// Where /metrics, /healthz, /readyz listen (port 0: any free port, logged). Default: http.observability_bind.
+        #[arg(long)]
+        observability_bind: Option<SocketAddr>,
     },
     /// Internal: run ClickHouse from libchdb in this process (started by `up`).
     #[command(hide = true)]

@@ -206,6 +206,8 @@ impl Instance {
                 output,
                 "--name",
                 "counter",
+                "--observability-bind",
+                "127.0.0.1:0",
             ])
             .env("CONVEYOR_TOPICS__NAMESPACE", ns)
             .env("CONVEYOR_STATE__DIR", state_dir)
@@ -354,6 +356,22 @@ async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
     while distinct_outputs(&config, &output).await < 50_000 {
         assert!(Instant::now() < deadline, "B did not finish the stream");
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // B's /metrics shows per-partition throughput and the restore it did.
+    let log_b = std::fs::read_to_string(logs.path().join("b.log")).unwrap();
+    let addr = log_b
+        .lines()
+        .find_map(|l| l.split("http_addr=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("B logs where it serves /metrics")
+        .to_string();
+    let metrics = common::get_text(&reqwest::Client::new(), &format!("http://{addr}/metrics")).await;
+    for want in [
+        "conveyor_processor_records_total{processor=\"counter\",partition=\"",
+        "conveyor_state_restore_records_total{store=\"counter.counts\",partition=\"",
+        "conveyor_processor_batch_seconds",
+    ] {
+        assert!(metrics.contains(want), "B's /metrics lacks {want}");
     }
     let summary_b = b.stop();
     eprintln!("A: {summary_a}\nB: {summary_b}");

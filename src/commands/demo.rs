@@ -56,7 +56,14 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     let (rows, schema_id) = round_trip(config).await?;
     println!("  every record decoded with schema id {schema_id}, committed after processing");
 
-    step(6, "ClickHouse");
+    step(
+        6,
+        "stream runtime: a stateful processor with a local store, a changelog and a DLQ",
+    );
+    let run_id = format!("{}-{}", std::process::id(), now_ms());
+    super::demo_stream::run(config, &run_id, SAMPLE_ORDERS).await?;
+
+    step(7, "ClickHouse");
     let version = ch::ensure_database(&config.clickhouse).await?;
     let client = ch::client(&config.clickhouse);
     client
@@ -104,7 +111,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     });
     println!("  orders per partition: {per_partition:?}");
 
-    step(7, "what is not built yet");
+    step(8, "what is not built yet");
     let planned: Vec<_> = NODES
         .iter()
         .filter(|n| n.status == Status::Planned)

@@ -2,6 +2,7 @@
 
 mod config_cmd;
 mod demo;
+mod demo_stream;
 mod schemas;
 mod stream;
 mod bench_runtime;
@@ -104,6 +105,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     input,
                     output,
                     name,
+                    observability_bind,
                 } => {
                     let config = load()?;
                     let name = name.unwrap_or_else(|| {
@@ -115,8 +117,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         output,
                         name,
                     };
-                    let shutdown = Shutdown::on_signals();
-                    let summary = stream::run_example(&config, &args, &shutdown).await?;
+                    let bind = observability_bind.unwrap_or(config.http.observability_bind);
+                    let service = conveyor_runtime::service::Service::start(
+                        &args.name,
+                        config.clone(),
+                        bind,
+                        axum::Router::new(),
+                        &[],
+                        Shutdown::on_signals(),
+                    )
+                    .await?;
+                    let summary = stream::run_example(&config, &args, &service.shutdown).await;
+                    service.finish().await;
+                    let summary = summary?;
                     println!("{}", serde_json::to_string(&summary_json(&summary))?);
                     Ok(())
                 }

@@ -433,9 +433,11 @@ impl<P: Processor> Job<P> {
             }
         }
 
-        // 1. Outputs (and DLQ records), all acknowledged.
-        self.produce_all(&outputs).await?;
-        // 2. Changelog entries, then one marker per partition.
+        // 1-2. Outputs (DLQ records included) and changelog entries, all
+        // acknowledged; then one changelog marker per partition. Entries
+        // may go out beside the outputs: without their marker they are
+        // ignored by a restore. The marker must wait for both.
+        let output_count = outputs.len();
         let mut changelog_end: BTreeMap<i32, i64> = BTreeMap::new();
         if let Some(store) = &self.spec.store {
             let mut entries = Vec::new();
@@ -448,7 +450,9 @@ impl<P: Processor> Job<P> {
                 entries.extend(e);
                 markers.push((*p, m));
             }
-            self.produce_all(&entries).await?;
+            outputs.extend(entries);
+            self.produce_all(&outputs).await?;
+            outputs.truncate(output_count);
             let ms: Vec<OutRecord> = markers.iter().map(|(_, m)| m.clone()).collect();
             let delivered = self.produce_all(&ms).await?;
             for ((p, _), d) in markers.iter().zip(delivered) {
@@ -472,6 +476,9 @@ impl<P: Processor> Job<P> {
                     .map_err(|e| BatchFailure::Fatal(e.into()))?;
                 part.position = Some(*pos);
             }
+        }
+        if self.spec.store.is_none() {
+            self.produce_all(&outputs).await?;
         }
         // 4. The group's offsets (a hint for where fetching resumes; the
         // store's position is the truth for stateful jobs).

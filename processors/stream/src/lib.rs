@@ -13,9 +13,13 @@
 //!    not encode) leaves no state and no outputs, only a DLQ record.
 //! 2. **Produce outputs**, DLQ records included, through the idempotent
 //!    `acks=all` producer, pipelined, and wait for every acknowledgement.
-//! 3. **Write the changelog** (stateful jobs): one record per changed key,
-//!    then, once those are acknowledged, one position marker per input
-//!    partition (the next input offset). See [`changelog`].
+//!    A stateful job produces its changelog entries (one record per key the
+//!    batch changed) in the same pipelined wave.
+//! 3. **Write the marker** (stateful jobs): once outputs and entries are all
+//!    acknowledged, one position marker per input partition (the next input
+//!    offset). A restore applies entries only up to the last marker, so
+//!    entries of a batch that never got its marker are ignored. See
+//!    [`changelog`].
 //! 4. **Commit the store**: the batch's writes, the new position and the
 //!    changelog offset after the marker, in one atomic redb commit.
 //! 5. **Commit the group offsets** (asynchronously): only a hint for where
@@ -29,11 +33,11 @@
 //!
 //! # Failures covered
 //!
-//! - *Crash (SIGKILL) during step 1 or 2*: nothing committed; the restarted
+//! - *Crash (SIGKILL) during step 1 or 2*: nothing committed locally; the restarted
 //!   job resumes from the store's position and reprocesses the batch;
 //!   outputs already produced are duplicated identically.
-//! - *Crash during step 3*: the changelog holds the batch's entries without
-//!   a marker, or with it. The local store (step 4 not done) is behind, so
+//! - *Crash during step 2 or 3*: the changelog holds some of the batch's
+//!   entries without a marker, or all of them with it. The local store (step 4 not done) is behind, so
 //!   on restart it catches up from the changelog, applying entries only up
 //!   to the last marker; an unfinished batch is reprocessed.
 //! - *Crash during step 4*: redb reopens at its last commit (atomic and
