@@ -54,6 +54,37 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
 }
 
 #[test]
+fn state_commands_explain_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = conveyor(&["state", "list"], &[("CONVEYOR_STATE__DIR", d)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("no state stores under"), "{}", text(&o));
+    std::fs::create_dir(dir.path().join("allocate.inventory")).unwrap();
+    let o = conveyor(
+        &["state", "get", "allocate.stock", "SKU-1"],
+        &[("CONVEYOR_STATE__DIR", d)],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no store `allocate.stock`") && text(&o).contains("known: allocate.inventory"),
+        "{}",
+        text(&o)
+    );
+    let o = conveyor(
+        &["state", "get", "../etc", "x"],
+        &[("CONVEYOR_STATE__DIR", d)],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = conveyor(
+        &["state", "get", "allocate.inventory", "SKU-1"],
+        &[("CONVEYOR_STATE__DIR", d)],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("key `SKU-1` not found"), "{}", text(&o));
+}
+
+#[test]
 fn bad_config_names_the_field_and_the_problem() {
     let dir = std::env::temp_dir().join(common::unique("conveyor-cli"));
     std::fs::create_dir_all(&dir).unwrap();

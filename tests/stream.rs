@@ -383,6 +383,25 @@ async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
     assert_eq!(files(dir_b.path()), PARTITIONS as usize);
     assert!(owned_by_a > 0 && summary_b["restores"].as_u64().unwrap() > 0, "B restored nothing");
     assert_eq!(stored_counts(&dir_b.path().join("counter.counts"), KEYS), totals);
+    // The operator's view of the same state.
+    let out = Command::new(env!("CARGO_BIN_EXE_conveyor"))
+        .args(["state", "get", "counter.counts", "k7", "--table", "count"])
+        .env("CONVEYOR_STATE__DIR", dir_b.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("count/k7  {}", totals["k7"])),
+        "state get printed {stdout}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_conveyor"))
+        .args(["state", "list", "counter.counts"])
+        .env("CONVEYOR_STATE__DIR", dir_b.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2 + PARTITIONS as usize, "{stdout}");
 }
 
 /// Forwards inventory events; rejects those with a negative quantity.

@@ -57,6 +57,9 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
     };
     let mut spec = example_spec(&demo_config, &args);
     spec.group_id = format!("{}.demo.{run}", config.kafka.group_prefix);
+    if let Some(store) = spec.store.as_mut() {
+        store.changelog = format!("{prefix}conveyor.demo.{run}.sku-counts.changelog");
+    }
     ensure_example_topics(config, &spec, &output).await?;
     let store = spec.store.clone().expect("the counter is stateful");
 
@@ -124,13 +127,11 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
                 .first()
                 .map(|h| inspect::display_value(&h.value))
                 .unwrap_or_else(|| "-".into());
-            println!(
-                "    {label} `conveyor state get {} {sku}` -> {got} (lines sent: {want})",
-                store.name
-            );
+            println!("    {label}count/{sku} = {got} (lines sent: {want})");
         }
         Ok(())
     };
+    println!("  state as `conveyor state get {} <sku>` reads it:", store.name);
     show("")?;
 
     // Lose the store; the next run rebuilds it from the changelog.
@@ -138,10 +139,21 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
     let t1 = Instant::now();
     let partitions = config.topics.partitions as usize;
     let dir = store.dir.clone();
-    let again = run_until(config, &codec, &spec, &args, |_| {
-        Ok(inspect::partitions(&dir)
-            .map(|ps| ps.len() == partitions && ps.iter().all(|p| p.meta.changelog_end.is_some()))
-            .unwrap_or(false))
+    let again = run_until(config, &codec, &spec, &args, |probe| {
+        // Restored: every partition's store has applied its whole changelog.
+        let Ok(parts) = inspect::partitions(&dir) else {
+            return Ok(false);
+        };
+        if parts.len() < partitions {
+            return Ok(false);
+        }
+        for p in parts {
+            let (_, high) = probe.watermarks(&store.changelog, p.partition, Duration::from_secs(5))?;
+            if p.meta.changelog_end.unwrap_or(0) != high {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     })
     .await?;
     println!(
@@ -150,7 +162,7 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
         again.restores,
         again.processed
     );
-    show("restored:")?;
+    show("restored ")?;
     let _ = admin
         .delete_topics(&[&input, &output, &store.changelog])
         .await;
@@ -182,10 +194,14 @@ async fn run_until(
     let probe = Consumer::new(&config.kafka, "demo", &format!("{}.probe", spec.group_id))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done(&probe)? {
-        if job.is_finished() || Instant::now() > deadline {
-            token.cancel();
+        if job.is_finished() {
             let res = job.await?;
             anyhow::bail!("the demo processor stopped early: {res:?}");
+        }
+        if Instant::now() > deadline {
+            token.cancel();
+            let res = job.await?;
+            anyhow::bail!("the demo processor did not get there within 60 s: {res:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
