@@ -6,16 +6,19 @@
 //! `<table> NUL <key>`, value = the new value, or a tombstone for a
 //! delete), then one position marker (key [`MARKER_KEY`], value = the next
 //! input offset, 8 bytes big-endian). The marker is produced only after every
-//! entry of the batch is acknowledged, so a marker vouches for everything
-//! before it.
+//! entry of the batch (and every output) is acknowledged. Every entry
+//! carries its batch's end position in a header ([`VERSION_HEADER`]).
 //!
 //! Restoring reads the changelog partition up to its high watermark and
-//! applies entries only up to the last marker: entries after it belong to a
-//! batch whose producer crashed before finishing; they are not applied, and
-//! the batch is processed again from the marker's position (re-writing the
-//! same entries, since processing is deterministic). Compaction keeps the
-//! last value per key, including the last marker, so a compacted changelog
-//! restores the same state as the full one.
+//! applies an entry only once a marker at or past its batch end has been
+//! read ([`Replay`]). A batch whose producer crashed before its marker
+//! leaves entries that no marker vouches for yet; the batch is processed
+//! again from the last marker (possibly cut into different batches), which
+//! rewrites the same keys later in the log with the same values, so those
+//! stale entries either wait until a marker reaches their batch end (and
+//! are then superseded) or are dropped at the end of the log. Compaction
+//! keeps the last value per key, including the last marker, so a compacted
+//! changelog restores the same state as the full one.
 //!
 //! Hazard, documented rather than hidden: if compaction ran while a crashed
 //! batch's entries were still after the last marker, it could drop an older
@@ -34,6 +37,10 @@ use crate::state::{PartitionStore, StoreError, Writes};
 /// The key of the position marker (no table name starts with NUL).
 pub const MARKER_KEY: &[u8] = b"\0position";
 
+/// Header of every changelog record: the position its batch ends at
+/// (8 bytes big-endian), i.e. the marker that vouches for it.
+pub const VERSION_HEADER: &str = "conveyor.batch_end";
+
 /// Entries applied per store commit while restoring.
 const RESTORE_COMMIT_EVERY: usize = 20_000;
 
@@ -45,11 +52,12 @@ pub fn batch_records(
     next_position: i64,
     timestamp_ms: Option<i64>,
 ) -> (Vec<OutRecord>, OutRecord) {
+    let version = next_position.to_be_bytes().to_vec();
     let entry = |key: &[u8], value: Option<&Vec<u8>>| OutRecord {
         topic: topic.to_string(),
         key: Some(key.to_vec()),
         payload: value.cloned(),
-        headers: Vec::new(),
+        headers: vec![(VERSION_HEADER.to_string(), version.clone())],
         timestamp_ms,
         partition: Some(partition),
     };
@@ -59,6 +67,54 @@ pub fn batch_records(
         .collect();
     let marker = entry(MARKER_KEY, Some(&next_position.to_be_bytes().to_vec()));
     (entries, marker)
+}
+
+/// Applies changelog records in log order under the marker rule: an entry
+/// takes effect at the first marker whose position is at least the entry's
+/// batch end. Entries of a batch that crashed before its marker have a
+/// batch end beyond the markers the redo writes next, so they wait; by the
+/// time a marker reaches their batch end, the redo has rewritten every key
+/// they touch later in the log (processing is deterministic), so applying
+/// them then, in log order, changes nothing. Entries still waiting at the end
+/// are dropped: their batch will be processed again.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Entries not yet vouched for, in log order: key, value, batch end.
+    pending: Vec<(Vec<u8>, Option<Vec<u8>>, i64)>,
+    /// Vouched entries not yet written to the store.
+    pub ready: Writes,
+    /// The last marker: (position, changelog offset after it).
+    pub marker: Option<(i64, i64)>,
+}
+
+impl Replay {
+    /// One changelog record at `offset`.
+    pub fn record(&mut self, offset: i64, key: Vec<u8>, value: Option<Vec<u8>>, version: Option<i64>) {
+        if key == MARKER_KEY {
+            let Some(p) = marker_position(value.as_deref()) else {
+                return;
+            };
+            let mut waiting = Vec::new();
+            for (k, v, ver) in self.pending.drain(..) {
+                if ver <= p {
+                    self.ready.insert(k, v);
+                } else {
+                    waiting.push((k, v, ver));
+                }
+            }
+            self.pending = waiting;
+            self.marker = Some((p, offset + 1));
+        } else {
+            // Without a version (not written by this runtime), the next
+            // marker vouches for it.
+            self.pending.push((key, value, version.unwrap_or(i64::MIN)));
+        }
+    }
+
+    /// Entries no marker has vouched for yet.
+    pub fn unfinished(&self) -> usize {
+        self.pending.len()
+    }
 }
 
 fn marker_position(value: Option<&[u8]>) -> Option<i64> {
@@ -177,11 +233,7 @@ pub async fn restore(
         reader
             .assign(&[(changelog, partition, Some(from))])
             .map_err(kerr)?;
-        // Entries since the last marker (not yet vouched for).
-        let mut tail = Writes::new();
-        // Entries vouched for by a marker, not yet committed to the store.
-        let mut ready = Writes::new();
-        let mut ready_marker: Option<(i64, i64)> = None;
+        let mut replay = Replay::default();
         let stall = Duration::from_secs(30);
         let counter = metrics::counter!("conveyor_state_restore_records_total", &labels);
         loop {
@@ -199,33 +251,29 @@ pub async fn restore(
             records += 1;
             counter.increment(1);
             remaining.set((high - rec.offset - 1).max(0) as f64);
-            let Some(key) = rec.key else { continue };
-            if key == MARKER_KEY {
-                if let Some(p) = marker_position(rec.payload.as_deref()) {
-                    ready.append(&mut tail);
-                    ready_marker = Some((p, rec.offset + 1));
-                    if ready.len() >= RESTORE_COMMIT_EVERY {
-                        store.commit(&ready, Some(p), Some(rec.offset + 1))?;
-                        ready.clear();
-                        position = Some(p);
-                    }
+            let version = rec.header(VERSION_HEADER).and_then(|v| marker_position(Some(v)));
+            if let Some(key) = rec.key {
+                replay.record(rec.offset, key, rec.payload, version);
+            }
+            if replay.ready.len() >= RESTORE_COMMIT_EVERY {
+                if let Some((p, end)) = replay.marker {
+                    store.commit(&std::mem::take(&mut replay.ready), Some(p), Some(end))?;
+                    position = Some(p);
                 }
-            } else {
-                tail.insert(key, rec.payload);
             }
             if rec.offset + 1 >= high {
                 break;
             }
         }
-        if let Some((p, end)) = ready_marker {
-            store.commit(&ready, Some(p), Some(end))?;
+        if let Some((p, end)) = replay.marker {
+            store.commit(&replay.ready, Some(p), Some(end))?;
             position = Some(p);
         }
-        if !tail.is_empty() {
+        if replay.unfinished() > 0 {
             tracing::info!(
                 store = store_label,
                 partition,
-                entries = tail.len(),
+                entries = replay.unfinished(),
                 "changelog ends with an unfinished batch; it will be processed again"
             );
         }
@@ -248,6 +296,50 @@ pub async fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(r: &mut Replay, off: i64, k: &str, v: &str, batch_end: i64) {
+        r.record(off, k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()), Some(batch_end));
+    }
+    fn marker(r: &mut Replay, off: i64, pos: i64) {
+        r.record(off, MARKER_KEY.to_vec(), Some(pos.to_be_bytes().to_vec()), None);
+    }
+
+    #[test]
+    fn an_unfinished_batch_waits_for_a_marker_past_its_end() {
+        // Batch [0,10) done; batch [10,30) crashed after writing a=3 (its
+        // value after offset 25); the redo goes in smaller batches.
+        let mut r = Replay::default();
+        entry(&mut r, 0, "a", "1", 10);
+        marker(&mut r, 1, 10);
+        entry(&mut r, 2, "a", "3", 30); // unfinished
+        entry(&mut r, 3, "b", "1", 20); // redo [10,20)
+        marker(&mut r, 4, 20);
+        // Restoring here must not see a=3: position 20 is before offset 25.
+        assert_eq!(r.ready.get(&b"a"[..]), Some(&Some(b"1".to_vec())));
+        assert_eq!(r.marker, Some((20, 5)));
+        assert_eq!(r.unfinished(), 1);
+        entry(&mut r, 5, "a", "3", 30); // redo [20,30) rewrites a
+        entry(&mut r, 6, "b", "2", 30);
+        marker(&mut r, 7, 30);
+        assert_eq!(r.ready.get(&b"a"[..]), Some(&Some(b"3".to_vec())));
+        assert_eq!(r.ready.get(&b"b"[..]), Some(&Some(b"2".to_vec())));
+        assert_eq!(r.unfinished(), 0);
+        // A trailing unfinished batch is left out.
+        entry(&mut r, 8, "c", "9", 40);
+        assert_eq!(r.ready.get(&b"c"[..]), None);
+        assert_eq!(r.marker, Some((30, 8)));
+    }
+
+    #[test]
+    fn after_compaction_later_markers_vouch_for_earlier_batches() {
+        // Compaction removed the marker of batch [0,10) (a later one
+        // exists); its entry must still apply.
+        let mut r = Replay::default();
+        entry(&mut r, 0, "a", "1", 10);
+        entry(&mut r, 5, "b", "1", 20);
+        marker(&mut r, 6, 20);
+        assert_eq!(r.ready.len(), 2);
+    }
 
     #[test]
     fn a_batch_is_its_entries_then_its_marker() {
