@@ -110,6 +110,9 @@ pub enum BenchCommand {
         /// Distinct keys (the stateful processor keeps one count per key).
         #[arg(long, default_value_t = 10_000)]
         keys: usize,
+        /// Rounds of the three stages; the table shows the median.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 

@@ -56,9 +56,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
         Command::Bench { what } => match what {
             BenchCommand::Codec { records, only } => bench_codec(&load()?, records, only.as_deref()).await,
-            BenchCommand::Runtime { records, keys } => {
-                bench_runtime::run(&load()?, records, keys).await
-            }
+            BenchCommand::Runtime {
+                records,
+                keys,
+                rounds,
+            } => bench_runtime::run(&load()?, records, keys, rounds).await,
             BenchCommand::Pipeline => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",
