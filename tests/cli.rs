@@ -67,7 +67,8 @@ fn state_commands_explain_a_missing_store() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("no store `allocate.stock`") && text(&o).contains("known: allocate.inventory"),
+        text(&o).contains("no store `allocate.stock`")
+            && text(&o).contains("known: allocate.inventory"),
         "{}",
         text(&o)
     );

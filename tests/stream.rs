@@ -148,8 +148,15 @@ fn check_outputs(output: &[InRecord], expected: &BTreeMap<String, String>) {
             seen.insert(id, this);
         }
     }
-    let missing: Vec<_> = expected.keys().filter(|k| !seen.contains_key(*k)).take(5).collect();
-    assert!(missing.is_empty(), "inputs without output (skipped): {missing:?}...");
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !seen.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "inputs without output (skipped): {missing:?}..."
+    );
     assert_eq!(seen.len(), expected.len(), "outputs for unknown inputs");
     let mut wrong = 0;
     for (id, want) in expected {
@@ -178,9 +185,15 @@ fn stored_counts(dir: &Path, keys: usize) -> HashMap<String, u64> {
         let i = Inspector::open(&path).unwrap();
         for k in 0..keys {
             let key = format!("k{k}");
-            if let Some(v) = i.get(&table_key(COUNT_TABLE, key.as_bytes()).unwrap()).unwrap() {
+            if let Some(v) = i
+                .get(&table_key(COUNT_TABLE, key.as_bytes()).unwrap())
+                .unwrap()
+            {
                 let n: u64 = String::from_utf8(v).unwrap().parse().unwrap();
-                assert!(out.insert(key.clone(), n).is_none(), "{key} in two partitions");
+                assert!(
+                    out.insert(key.clone(), n).is_none(),
+                    "{key} in two partitions"
+                );
             }
         }
     }
@@ -232,7 +245,11 @@ impl Instance {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let out = self.child.wait_with_output().unwrap();
-        assert!(out.status.success(), "graceful stop failed: {:?}", out.status);
+        assert!(
+            out.status.success(),
+            "graceful stop failed: {:?}",
+            out.status
+        );
         serde_json::from_slice(&out.stdout).expect("summary JSON on stdout")
     }
 }
@@ -311,7 +328,10 @@ async fn sigkill_at_random_points_changes_nothing() {
     let (expected, totals) = expected_outputs(&input_records);
     check_outputs(&read_all(&config, &output).await, &expected);
     let stored = stored_counts(&state.path().join("counter.counts"), KEYS);
-    assert_eq!(stored, totals, "final state differs from the crash-free run");
+    assert_eq!(
+        stored, totals,
+        "final state differs from the crash-free run"
+    );
     assert_eq!(summary["dead_lettered"], 0);
 
     // The changelog those crashes left behind (unfinished batches and all)
@@ -325,16 +345,26 @@ async fn sigkill_at_random_points_changes_nothing() {
         &logs.path().join("rebuild.log"),
     );
     let dir = fresh.path().join("counter.counts");
-    wait_until("a full restore on a fresh machine", Duration::from_secs(120), || {
-        conveyor_stream::inspect::partitions(&dir).is_ok_and(|ps| {
-            ps.len() == PARTITIONS as usize
-                && ps.iter().all(|p| p.meta.position.is_some())
-        })
-    })
+    wait_until(
+        "a full restore on a fresh machine",
+        Duration::from_secs(120),
+        || {
+            conveyor_stream::inspect::partitions(&dir).is_ok_and(|ps| {
+                ps.len() == PARTITIONS as usize && ps.iter().all(|p| p.meta.position.is_some())
+            })
+        },
+    )
     .await;
     let summary = rebuilt.stop();
-    assert_eq!(summary["processed"], 0, "nothing left to process: {summary}");
-    assert_eq!(stored_counts(&dir, KEYS), totals, "state rebuilt from the changelog differs");
+    assert_eq!(
+        summary["processed"], 0,
+        "nothing left to process: {summary}"
+    );
+    assert_eq!(
+        stored_counts(&dir, KEYS),
+        totals,
+        "state rebuilt from the changelog differs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -348,24 +378,40 @@ async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
     create(&config, &[&input, &output]).await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let logs = tempfile::tempdir().unwrap();
-    let a = Instance::start(&ns, dir_a.path(), &input, &output, &logs.path().join("a.log"));
-    let b = Instance::start(&ns, dir_b.path(), &input, &output, &logs.path().join("b.log"));
+    let a = Instance::start(
+        &ns,
+        dir_a.path(),
+        &input,
+        &output,
+        &logs.path().join("a.log"),
+    );
+    let b = Instance::start(
+        &ns,
+        dir_b.path(),
+        &input,
+        &output,
+        &logs.path().join("b.log"),
+    );
     let files = |d: &Path| -> usize {
         std::fs::read_dir(d.join("counter.counts"))
             .map(|r| r.count())
             .unwrap_or(0)
     };
     // Both members own partitions (each opens its stores on assignment).
-    wait_until("both instances to own partitions", Duration::from_secs(60), || {
-        files(dir_a.path()) > 0 && files(dir_b.path()) > 0
-    })
+    wait_until(
+        "both instances to own partitions",
+        Duration::from_secs(60),
+        || files(dir_a.path()) > 0 && files(dir_b.path()) > 0,
+    )
     .await;
     let owned_by_a = files(dir_a.path());
     produce_keyed(&config, &input, 0, 20_000, KEYS).await;
     let cfg = config.clone();
-    wait_until("the first 20k to be processed", Duration::from_secs(120), || {
-        high_sum(&cfg, &output) >= 20_000
-    })
+    wait_until(
+        "the first 20k to be processed",
+        Duration::from_secs(120),
+        || high_sum(&cfg, &output) >= 20_000,
+    )
     .await;
     // A leaves mid-stream, while more records arrive.
     let producing = {
@@ -387,7 +433,8 @@ async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("B logs where it serves /metrics")
         .to_string();
-    let metrics = common::get_text(&reqwest::Client::new(), &format!("http://{addr}/metrics")).await;
+    let metrics =
+        common::get_text(&reqwest::Client::new(), &format!("http://{addr}/metrics")).await;
     for want in [
         "conveyor_processor_records_total{processor=\"counter\",partition=\"",
         "conveyor_state_restore_records_total{store=\"counter.counts\",partition=\"",
@@ -403,15 +450,25 @@ async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
     check_outputs(&read_all(&config, &output).await, &expected);
     // B now holds every partition, A's restored from the changelog.
     assert_eq!(files(dir_b.path()), PARTITIONS as usize);
-    assert!(owned_by_a > 0 && summary_b["restores"].as_u64().unwrap() > 0, "B restored nothing");
-    assert_eq!(stored_counts(&dir_b.path().join("counter.counts"), KEYS), totals);
+    assert!(
+        owned_by_a > 0 && summary_b["restores"].as_u64().unwrap() > 0,
+        "B restored nothing"
+    );
+    assert_eq!(
+        stored_counts(&dir_b.path().join("counter.counts"), KEYS),
+        totals
+    );
     // The operator's view of the same state.
     let out = Command::new(env!("CARGO_BIN_EXE_conveyor"))
         .args(["state", "get", "counter.counts", "k7", "--table", "count"])
         .env("CONVEYOR_STATE__DIR", dir_b.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.contains(&format!("count/k7  {}", totals["k7"])),
@@ -489,7 +546,12 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
     let mut offsets = Vec::new();
     for p in &payloads {
         let d = producer
-            .send(&OutRecord::new(&input).key("sku-1").payload(p.clone()).timestamp_ms(now))
+            .send(
+                &OutRecord::new(&input)
+                    .key("sku-1")
+                    .payload(p.clone())
+                    .timestamp_ms(now),
+            )
             .await
             .unwrap();
         offsets.push((d.partition, d.offset));
@@ -504,11 +566,21 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
     };
     let token = CancellationToken::new();
     let job = {
-        let (k, c, t, o) = (config.kafka.clone(), codec.clone(), token.clone(), output.clone());
-        tokio::spawn(async move { conveyor_stream::run(&k, c, spec, Forward { output: o }, t).await })
+        let (k, c, t, o) = (
+            config.kafka.clone(),
+            codec.clone(),
+            token.clone(),
+            output.clone(),
+        );
+        tokio::spawn(
+            async move { conveyor_stream::run(&k, c, spec, Forward { output: o }, t).await },
+        )
     };
     let cfg = config.clone();
-    wait_until("3 outputs", Duration::from_secs(60), || high_sum(&cfg, &output) >= 3).await;
+    wait_until("3 outputs", Duration::from_secs(60), || {
+        high_sum(&cfg, &output) >= 3
+    })
+    .await;
     token.cancel();
     let summary = job.await.unwrap().unwrap();
     assert_eq!(summary.processed, 3);
@@ -532,7 +604,11 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
     let kinds: Vec<ErrorKind> = dead.iter().map(|d| d.error_kind).collect();
     assert_eq!(
         kinds,
-        [ErrorKind::Decode, ErrorKind::UnknownSchema, ErrorKind::Validation]
+        [
+            ErrorKind::Decode,
+            ErrorKind::UnknownSchema,
+            ErrorKind::Validation
+        ]
     );
     for (d, i) in dead.iter().zip([1usize, 3, 4]) {
         assert_eq!((d.source_partition, d.source_offset), offsets[i]);
@@ -541,5 +617,9 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
         assert_eq!(d.stage, "forward");
         assert!(!d.reason.is_empty());
     }
-    assert!(dead[2].reason.contains("quantity -2 is negative"), "{}", dead[2].reason);
+    assert!(
+        dead[2].reason.contains("quantity -2 is negative"),
+        "{}",
+        dead[2].reason
+    );
 }

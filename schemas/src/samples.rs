@@ -114,15 +114,22 @@ pub fn order_event(i: u64, base_ms: i64) -> OrderEvent {
                 tax: usd(tax),
                 total: usd(subtotal + tax + shipping),
             },
-            priority: if i % 10 == 0 {
+            priority: if i.is_multiple_of(10) {
                 Priority::Expedited
             } else {
                 Priority::Standard
             },
-            shipping_method: Some(if i % 10 == 0 { "Express" } else { "Standard" }.into()),
+            shipping_method: Some(
+                if i.is_multiple_of(10) {
+                    "Express"
+                } else {
+                    "Standard"
+                }
+                .into(),
+            ),
             ship_by: Some(at + 86_400_000),
             deliver_by: None,
-            fulfilled_by_channel: channel == "amazon" && i % 7 == 0,
+            fulfilled_by_channel: channel == "amazon" && i.is_multiple_of(7),
             created_at: at,
             updated_at: at,
             tags: vec![],

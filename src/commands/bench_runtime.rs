@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use conveyor_runtime::config::{CleanupPolicy, Config};
 use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer, TopicState};
-use conveyor_runtime::topology::{Topology, TopicSpec};
+use conveyor_runtime::topology::{TopicSpec, Topology};
 use conveyor_stream::examples::{KeyCounter, PassThrough};
 use conveyor_stream::{BatchSpec, JobSpec, StoreSpec};
 use tokio_util::sync::CancellationToken;
@@ -145,8 +145,14 @@ pub async fn run(
     let mut count = Vec::new();
     let mut changelog_records = 0;
     for round in 0..rounds {
-        let (n, secs) =
-            raw_stage(config, &input, &raw_out, &format!("{run_id}.r{round}"), records).await?;
+        let (n, secs) = raw_stage(
+            config,
+            &input,
+            &raw_out,
+            &format!("{run_id}.r{round}"),
+            records,
+        )
+        .await?;
         raw.push(n as f64 / secs);
         let (n, secs) = timed_job(&probe, &pass_out, partitions, records, |token| {
             let p = PassThrough {
@@ -159,7 +165,10 @@ pub async fn run(
         .await?;
         pass.push(n as f64 / secs);
         let changelog_r = format!("{changelog}.{round}");
-        for r in admin.ensure_topics(&[mk(&changelog_r, CleanupPolicy::Compact)]).await? {
+        for r in admin
+            .ensure_topics(&[mk(&changelog_r, CleanupPolicy::Compact)])
+            .await?
+        {
             if let TopicState::Failed(e) = r.state {
                 anyhow::bail!("cannot create {}: {e}", r.name);
             }
@@ -292,8 +301,9 @@ async fn timed_job<F>(
 where
     F: FnOnce(
         CancellationToken,
-    )
-        -> tokio::task::JoinHandle<Result<conveyor_stream::Summary, conveyor_stream::JobError>>,
+    ) -> tokio::task::JoinHandle<
+        Result<conveyor_stream::Summary, conveyor_stream::JobError>,
+    >,
 {
     let base = high_sum(probe, output, partitions)?;
     let records = base + records as u64;

@@ -131,7 +131,10 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
         }
         Ok(())
     };
-    println!("  state as `conveyor state get {} <sku>` reads it:", store.name);
+    println!(
+        "  state as `conveyor state get {} <sku>` reads it:",
+        store.name
+    );
     show("")?;
 
     // Lose the store; the next run rebuilds it from the changelog.
@@ -148,7 +151,8 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
             return Ok(false);
         }
         for p in parts {
-            let (_, high) = probe.watermarks(&store.changelog, p.partition, Duration::from_secs(5))?;
+            let (_, high) =
+                probe.watermarks(&store.changelog, p.partition, Duration::from_secs(5))?;
             if p.meta.changelog_end.unwrap_or(0) != high {
                 return Ok(false);
             }

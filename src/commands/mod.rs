@@ -1,11 +1,11 @@
 //! One module per subcommand; [`dispatch`] routes the parsed command line.
 
+mod bench_runtime;
 mod config_cmd;
 mod demo;
 mod demo_stream;
 mod schemas;
 mod stream;
-mod bench_runtime;
 mod topics;
 
 use anyhow::Context as _;

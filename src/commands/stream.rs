@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use conveyor_runtime::config::{CleanupPolicy, Config};
 use conveyor_runtime::kafka::Admin;
 use conveyor_runtime::shutdown::Shutdown;
-use conveyor_runtime::topology::{self, Topology, TopicSpec};
+use conveyor_runtime::topology::{self, TopicSpec, Topology};
 use conveyor_stream::examples::{KeyCounter, PassThrough};
 use conveyor_stream::{inspect, BatchSpec, JobSpec, StoreSpec, Summary};
 
@@ -153,7 +153,10 @@ pub async fn ensure_example_topics(
         let mut configs = BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), cleanup.as_str().to_string());
         if cleanup == CleanupPolicy::Compact {
-            configs.insert("min.compaction.lag.ms".into(), (7 * 86_400_000i64).to_string());
+            configs.insert(
+                "min.compaction.lag.ms".into(),
+                (7 * 86_400_000i64).to_string(),
+            );
         } else {
             configs.insert("retention.ms".into(), (7 * 86_400_000i64).to_string());
         }
@@ -190,7 +193,9 @@ pub async fn run_example(
 ) -> anyhow::Result<Summary> {
     let spec = example_spec(config, a);
     ensure_example_topics(config, &spec, &a.output).await?;
-    let codec = Arc::new(conveyor_schemas::codec::Codec::new(&config.schema_registry.url)?);
+    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
+        &config.schema_registry.url,
+    )?);
     let token = shutdown.token();
     let summary = match a.which {
         Example::Passthrough => {

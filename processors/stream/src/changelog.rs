@@ -61,10 +61,7 @@ pub fn batch_records(
         timestamp_ms,
         partition: Some(partition),
     };
-    let entries = writes
-        .iter()
-        .map(|(k, v)| entry(k, v.as_ref()))
-        .collect();
+    let entries = writes.iter().map(|(k, v)| entry(k, v.as_ref())).collect();
     let marker = entry(MARKER_KEY, Some(&next_position.to_be_bytes().to_vec()));
     (entries, marker)
 }
@@ -89,7 +86,13 @@ pub struct Replay {
 
 impl Replay {
     /// One changelog record at `offset`.
-    pub fn record(&mut self, offset: i64, key: Vec<u8>, value: Option<Vec<u8>>, version: Option<i64>) {
+    pub fn record(
+        &mut self,
+        offset: i64,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        version: Option<i64>,
+    ) {
         if key == MARKER_KEY {
             let Some(p) = marker_position(value.as_deref()) else {
                 return;
@@ -202,9 +205,7 @@ pub async fn restore(
                 (RestoreKind::CatchUp, end)
             }
         }
-        None if existed && meta.position.is_none() && low == high => {
-            (RestoreKind::UpToDate, high)
-        }
+        None if existed && meta.position.is_none() && low == high => (RestoreKind::UpToDate, high),
         _ => {
             // Missing, empty or from another life of the changelog.
             drop(store);
@@ -251,7 +252,9 @@ pub async fn restore(
             records += 1;
             counter.increment(1);
             remaining.set((high - rec.offset - 1).max(0) as f64);
-            let version = rec.header(VERSION_HEADER).and_then(|v| marker_position(Some(v)));
+            let version = rec
+                .header(VERSION_HEADER)
+                .and_then(|v| marker_position(Some(v)));
             if let Some(key) = rec.key {
                 replay.record(rec.offset, key, rec.payload, version);
             }
@@ -298,10 +301,20 @@ mod tests {
     use super::*;
 
     fn entry(r: &mut Replay, off: i64, k: &str, v: &str, batch_end: i64) {
-        r.record(off, k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()), Some(batch_end));
+        r.record(
+            off,
+            k.as_bytes().to_vec(),
+            Some(v.as_bytes().to_vec()),
+            Some(batch_end),
+        );
     }
     fn marker(r: &mut Replay, off: i64, pos: i64) {
-        r.record(off, MARKER_KEY.to_vec(), Some(pos.to_be_bytes().to_vec()), None);
+        r.record(
+            off,
+            MARKER_KEY.to_vec(),
+            Some(pos.to_be_bytes().to_vec()),
+            None,
+        );
     }
 
     #[test]

@@ -39,7 +39,11 @@ pub fn partitions(dir: &Path) -> Result<Vec<PartitionInfo>, StoreError> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_string();
-            let p = name.strip_prefix('p')?.strip_suffix(".redb")?.parse().ok()?;
+            let p = name
+                .strip_prefix('p')?
+                .strip_suffix(".redb")?
+                .parse()
+                .ok()?;
             Some((p, e.path()))
         })
         .collect();

@@ -265,7 +265,11 @@ impl<P: Processor> Job<P> {
         for ev in self.consumer.context().take_events() {
             match ev {
                 Event::Revoked(parts) => {
-                    buf.retain(|r| !parts.iter().any(|(t, p)| *t == r.topic && *p == r.partition));
+                    buf.retain(|r| {
+                        !parts
+                            .iter()
+                            .any(|(t, p)| *t == r.topic && *p == r.partition)
+                    });
                     for (_, p) in parts {
                         // Every batch is committed: closing is dropping.
                         self.parts.remove(&p);
@@ -274,9 +278,7 @@ impl<P: Processor> Job<P> {
                 Event::Assigned(parts) => {
                     if self.spec.store.is_some() {
                         for (_, p) in parts {
-                            if let Err(e) = self.open_partition(p).await {
-                                return Err(e);
-                            }
+                            self.open_partition(p).await?
                         }
                     }
                 }
@@ -354,7 +356,12 @@ impl<P: Processor> Job<P> {
         let readers: HashMap<i32, Reader> = if stateful {
             let mut m = HashMap::new();
             for (p, part) in &self.parts {
-                m.insert(*p, part.store.reader().map_err(|e| BatchFailure::Fatal(e.into()))?);
+                m.insert(
+                    *p,
+                    part.store
+                        .reader()
+                        .map_err(|e| BatchFailure::Fatal(e.into()))?,
+                );
             }
             m
         } else {

@@ -50,7 +50,10 @@ impl<T: Record> Input for Avro<T> {
             partition: rec.partition,
             offset: rec.offset,
         };
-        codec.decode::<T>(rec.payload.as_deref(), at).await.map(Avro)
+        codec
+            .decode::<T>(rec.payload.as_deref(), at)
+            .await
+            .map(Avro)
     }
 }
 

@@ -74,7 +74,7 @@ impl BrokerWatch {
                 }
                 Err(e) => {
                     let delay = backoff.next_delay();
-                    if up != Some(false) || backoff.attempts() % 10 == 0 {
+                    if up != Some(false) || backoff.attempts().is_multiple_of(10) {
                         tracing::warn!(
                             brokers = %self.brokers,
                             error = %e,

@@ -105,13 +105,15 @@ impl<'a> State<'a> {
     ) -> Result<Option<T>, StateError> {
         match self.get(table, key)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StateError::Corrupt {
-                    table: table.to_string(),
-                    key: String::from_utf8_lossy(key).into_owned(),
-                    message: e.to_string(),
-                }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StateError::Corrupt {
+                        table: table.to_string(),
+                        key: String::from_utf8_lossy(key).into_owned(),
+                        message: e.to_string(),
+                    })
+            }
         }
     }
 

@@ -191,6 +191,9 @@ impl Reader {
     }
 }
 
+/// A stored key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A store file opened read-only, beside a running processor (it sees each
 /// committed batch).
 pub struct Inspector {
@@ -237,11 +240,7 @@ impl Inspector {
     }
 
     /// Up to `limit` entries whose key starts with `prefix`, in key order.
-    pub fn scan(
-        &self,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan(&self, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         let err = |e: redb::Error| StoreError::at(&self.path, e);
         let rt = self.db.begin_read().map_err(|e| err(e.into()))?;
         let t = rt.open_table(DATA).map_err(|e| err(e.into()))?;
