@@ -82,6 +82,8 @@ pub struct Replay {
     pub ready: Writes,
     /// The last marker: (position, changelog offset after it).
     pub marker: Option<(i64, i64)>,
+    /// Records ignored as written behind the position (zombie writes).
+    pub stale: u64,
 }
 
 impl Replay {
@@ -93,10 +95,17 @@ impl Replay {
         value: Option<Vec<u8>>,
         version: Option<i64>,
     ) {
+        let current = self.marker.map(|(p, _)| p);
         if key == MARKER_KEY {
             let Some(p) = marker_position(value.as_deref()) else {
                 return;
             };
+            if current.is_some_and(|c| p < c) {
+                // A writer behind the log (a zombie that lost the
+                // partition): its marker does not move the position back.
+                self.stale += 1;
+                return;
+            }
             let mut waiting = Vec::new();
             for (k, v, ver) in self.pending.drain(..) {
                 if ver <= p {
@@ -108,6 +117,14 @@ impl Replay {
             self.pending = waiting;
             self.marker = Some((p, offset + 1));
         } else {
+            // A live writer's batch always ends past the current marker;
+            // an entry that does not was written by a zombie: ignore it.
+            if let (Some(v), Some(c)) = (version, current) {
+                if v <= c {
+                    self.stale += 1;
+                    return;
+                }
+            }
             // Without a version (not written by this runtime), the next
             // marker vouches for it.
             self.pending.push((key, value, version.unwrap_or(i64::MIN)));
@@ -235,6 +252,10 @@ pub async fn restore(
             .assign(&[(changelog, partition, Some(from))])
             .map_err(kerr)?;
         let mut replay = Replay::default();
+        if kind == RestoreKind::CatchUp {
+            // Entries written behind the store's own position are stale.
+            replay.marker = position.map(|p| (p, from));
+        }
         let stall = Duration::from_secs(30);
         let counter = metrics::counter!("conveyor_state_restore_records_total", &labels);
         loop {
@@ -341,6 +362,21 @@ mod tests {
         entry(&mut r, 8, "c", "9", 40);
         assert_eq!(r.ready.get(&b"c"[..]), None);
         assert_eq!(r.marker, Some((30, 8)));
+    }
+
+    #[test]
+    fn writes_behind_the_position_are_ignored() {
+        let mut r = Replay::default();
+        entry(&mut r, 0, "a", "5", 50);
+        marker(&mut r, 1, 50);
+        // A zombie that still thinks it is at 30 finishes a batch.
+        entry(&mut r, 2, "a", "3", 40);
+        marker(&mut r, 3, 40);
+        assert_eq!(r.marker, Some((50, 2)));
+        assert_eq!(r.stale, 2);
+        entry(&mut r, 4, "a", "6", 60);
+        marker(&mut r, 5, 60);
+        assert_eq!(r.ready.get(&b"a"[..]), Some(&Some(b"6".to_vec())));
     }
 
     #[test]

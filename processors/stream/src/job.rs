@@ -84,6 +84,8 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error("job {job}: state: {message}")]
     State { job: String, message: String },
+    #[error("job {job}: {message}")]
+    Producer { job: String, message: String },
     #[error("job {job}: cannot write to the DLQ {topic}: {message}")]
     Dlq {
         job: String,
@@ -174,6 +176,8 @@ enum BatchFailure {
     Retry(String),
     /// Shutdown arrived while retrying: leave the batch unprocessed.
     Interrupted,
+    /// The group revoked the partitions meanwhile: drop the batch, rejoin.
+    Lost,
     Fatal(JobError),
 }
 
@@ -200,6 +204,7 @@ impl<P: Processor> Job<P> {
                         }
                     }
                     Err(BatchFailure::Interrupted) => return Ok(()),
+                    Err(BatchFailure::Lost) => break,
                     Err(BatchFailure::Fatal(e)) => return Err(e),
                 }
             }
@@ -341,6 +346,7 @@ impl<P: Processor> Job<P> {
 
     async fn process_batch(&mut self, batch: &[InRecord]) -> Result<(), BatchFailure> {
         let started = Instant::now();
+        self.check_assignment()?;
         let stateful = self.spec.store.is_some();
         if stateful {
             let mut missing: Vec<i32> = batch.iter().map(|r| r.partition).collect();
@@ -465,6 +471,7 @@ impl<P: Processor> Job<P> {
             outputs.extend(entries);
             self.produce_all(&outputs).await?;
             outputs.truncate(output_count);
+            self.check_assignment()?;
             let ms: Vec<OutRecord> = markers.iter().map(|(_, m)| m.clone()).collect();
             let delivered = self.produce_all(&ms).await?;
             for ((p, _), d) in markers.iter().zip(delivered) {
@@ -503,11 +510,12 @@ impl<P: Processor> Job<P> {
             .record(batch.len() as f64);
         let now_ms = now_ms();
         let mut per_part: BTreeMap<i32, u64> = BTreeMap::new();
+        let latency =
+            metrics::histogram!("conveyor_processor_latency_seconds", "processor" => name.clone());
         for rec in batch {
             *per_part.entry(rec.partition).or_default() += 1;
             if let Some(ts) = rec.timestamp_ms {
-                metrics::histogram!("conveyor_processor_latency_seconds", "processor" => name.clone())
-                    .record((now_ms - ts).max(0) as f64 / 1000.0);
+                latency.record(now_ms.saturating_sub(ts).max(0) as f64 / 1000.0);
             }
         }
         for (p, n) in per_part {
@@ -636,16 +644,45 @@ impl<P: Processor> Job<P> {
     /// returns their offsets. Any failure fails the batch, which is then
     /// produced again in full and in order (identical records).
     async fn produce_all(&self, records: &[OutRecord]) -> Result<Vec<i64>, BatchFailure> {
-        let sends = records.iter().map(|r| self.producer.send(r));
-        let results = futures::future::join_all(sends).await;
+        let results = self.producer.send_batch(records).await;
         let mut offsets = Vec::with_capacity(results.len());
-        for r in results {
+        for (rec, r) in records.iter().zip(results) {
             match r {
                 Ok(d) => offsets.push(d.offset),
-                Err(e) => return Err(BatchFailure::Retry(format!("produce: {e}"))),
+                Err(e) => {
+                    if let Some(fatal) = self.producer.fatal_error() {
+                        return Err(BatchFailure::Fatal(JobError::Producer {
+                            job: self.spec.name.clone(),
+                            message: format!("fatal producer error (restart the process): {fatal}"),
+                        }));
+                    }
+                    if let Some(why) = permanent(&e) {
+                        return Err(BatchFailure::Fatal(JobError::Producer {
+                            job: self.spec.name.clone(),
+                            message: format!("cannot write to {}: {why} ({e})", rec.topic),
+                        }));
+                    }
+                    return Err(BatchFailure::Retry(format!(
+                        "produce to {}: {e}",
+                        rec.topic
+                    )));
+                }
             }
         }
         Ok(offsets)
+    }
+
+    /// Stops here if the group took the partitions away while this batch
+    /// was being retried (a member that does not poll for
+    /// `max.poll.interval.ms` is removed): the new owner redoes the batch,
+    /// and this one must not write a marker or commit behind it.
+    fn check_assignment(&mut self) -> Result<(), BatchFailure> {
+        if self.consumer.assignment_lost() {
+            tracing::warn!(processor = %self.spec.name, "assignment lost while the batch was retried; abandoning it");
+            self.parts.clear();
+            return Err(BatchFailure::Lost);
+        }
+        Ok(())
     }
 
     fn commit_offsets(&self, next: &BTreeMap<(String, i32), i64>, mode: CommitMode) {
@@ -695,4 +732,16 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Why a produce error will not pass by retrying, if it will not.
+fn permanent(e: &KafkaError) -> Option<&'static str> {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    match e.rdkafka_error_code()? {
+        C::MessageSizeTooLarge => Some("the record is larger than the broker accepts (message.max.bytes)"),
+        C::UnknownPartition => Some("the partition does not exist (does the changelog have as many partitions as the input?)"),
+        C::TopicAuthorizationFailed => Some("not authorized to write to the topic"),
+        C::InvalidRecord | C::InvalidMessage => Some("the broker rejected the record as invalid"),
+        _ => None,
+    }
 }

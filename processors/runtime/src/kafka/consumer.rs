@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::{client_config, KafkaError};
@@ -22,16 +22,11 @@ pub struct InRecord {
 }
 
 impl InRecord {
-    /// Copies a consumed message out of the client's buffers.
-    pub fn from_message<M: Message>(m: &M) -> Self {
-        let headers = m
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Copies a consumed message out of the client's buffers. Header names
+    /// that are not UTF-8 (another producer's) are kept, lossily converted,
+    /// instead of panicking as rdkafka's header accessor does.
+    pub fn from_message(m: &BorrowedMessage<'_>) -> Self {
+        let headers = read_headers(m);
         InRecord {
             topic: m.topic().to_string(),
             partition: m.partition(),
@@ -169,4 +164,42 @@ impl Consumer {
     pub fn close(self) {
         self.inner.unsubscribe();
     }
+}
+
+/// A message's headers through librdkafka directly (see `from_message`).
+fn read_headers(m: &BorrowedMessage<'_>) -> Vec<(String, Vec<u8>)> {
+    use rdkafka::bindings as rd;
+    let mut out = Vec::new();
+    let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
+    // SAFETY: `m.ptr()` is the live message `m` borrows; librdkafka owns
+    // the headers and everything read here is copied before `m` goes away.
+    unsafe {
+        if rd::rd_kafka_message_headers(m.ptr(), &mut hdrs)
+            != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+            || hdrs.is_null()
+        {
+            return out;
+        }
+        let mut idx = 0;
+        loop {
+            let mut name: *const std::os::raw::c_char = std::ptr::null();
+            let mut value: *const std::os::raw::c_void = std::ptr::null();
+            let mut size: usize = 0;
+            let err = rd::rd_kafka_header_get_all(hdrs, idx, &mut name, &mut value, &mut size);
+            if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+                break;
+            }
+            let key = std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned();
+            let v = if value.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(value.cast::<u8>(), size).to_vec()
+            };
+            out.push((key, v));
+            idx += 1;
+        }
+    }
+    out
 }

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use super::{client_config, KafkaError};
@@ -80,26 +81,7 @@ impl Producer {
     /// Publishes one record and waits for the broker's acknowledgement.
     pub async fn send(&self, rec: &OutRecord) -> Result<Delivered, KafkaError> {
         let started = Instant::now();
-        let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
-        for (k, v) in &rec.headers {
-            headers = headers.insert(Header {
-                key: k.as_str(),
-                value: Some(v.as_slice()),
-            });
-        }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&rec.topic).headers(headers);
-        if let Some(k) = &rec.key {
-            fr = fr.key(k.as_slice());
-        }
-        if let Some(p) = &rec.payload {
-            fr = fr.payload(p.as_slice());
-        }
-        if let Some(ts) = rec.timestamp_ms {
-            fr = fr.timestamp(ts);
-        }
-        if let Some(p) = rec.partition {
-            fr = fr.partition(p);
-        }
+        let fr = future_record(rec);
         let res = self.inner.send(fr, Timeout::Never).await;
         let labels = [
             ("component", self.component.clone()),
@@ -122,8 +104,114 @@ impl Producer {
         }
     }
 
+    /// Publishes `records` and waits for every acknowledgement, one result
+    /// per record in order. Records are handed to the client strictly in
+    /// order (a full local queue is waited out on the same record before
+    /// the next is queued), so records of one partition keep their order;
+    /// acknowledgements are then awaited together, so the batch costs one
+    /// round trip, not one per record.
+    pub async fn send_batch(&self, records: &[OutRecord]) -> Vec<Result<Delivered, KafkaError>> {
+        let started = Instant::now();
+        let mut pending = Vec::with_capacity(records.len());
+        for rec in records {
+            let mut fr = future_record(rec);
+            loop {
+                match self.inner.send_result(fr) {
+                    Ok(f) => {
+                        pending.push(Ok(f));
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        fr = back;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    Err((e, _)) => {
+                        pending.push(Err(e));
+                        break;
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Ok(f) => match f.await {
+                    Ok(Ok(d)) => Ok(Delivered {
+                        partition: d.partition,
+                        offset: d.offset,
+                    }),
+                    Ok(Err((e, _))) => Err(e),
+                    Err(_canceled) => Err(KafkaError::Canceled),
+                },
+                Err(e) => Err(e),
+            });
+        }
+        // Metrics per topic, once per batch.
+        let mut per_topic: Vec<(&str, u64, u64)> = Vec::new();
+        for (rec, r) in records.iter().zip(&out) {
+            let i = match per_topic.iter().position(|(t, _, _)| *t == rec.topic) {
+                Some(i) => i,
+                None => {
+                    per_topic.push((&rec.topic, 0, 0));
+                    per_topic.len() - 1
+                }
+            };
+            if r.is_ok() {
+                per_topic[i].1 += 1;
+            } else {
+                per_topic[i].2 += 1;
+            }
+        }
+        for (topic, ok, failed) in per_topic {
+            let labels = [
+                ("component", self.component.clone()),
+                ("topic", topic.to_string()),
+            ];
+            metrics::counter!("conveyor_kafka_produced_total", &labels).increment(ok);
+            if failed > 0 {
+                metrics::counter!("conveyor_kafka_produce_errors_total", &labels).increment(failed);
+            }
+            metrics::histogram!("conveyor_kafka_produce_batch_seconds", &labels)
+                .record(started.elapsed().as_secs_f64());
+        }
+        out
+    }
+
+    /// The client's fatal error, if it has one (the idempotent producer
+    /// then refuses every record: the process must restart it).
+    pub fn fatal_error(&self) -> Option<String> {
+        self.inner
+            .client()
+            .fatal_error()
+            .map(|(code, msg)| format!("{code:?}: {msg}"))
+    }
+
     /// Waits until every queued record is acknowledged (or `timeout`).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.inner.flush(timeout)
     }
+}
+
+fn future_record(rec: &OutRecord) -> FutureRecord<'_, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
+    for (k, v) in &rec.headers {
+        headers = headers.insert(Header {
+            key: k.as_str(),
+            value: Some(v.as_slice()),
+        });
+    }
+    let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&rec.topic).headers(headers);
+    if let Some(k) = &rec.key {
+        fr = fr.key(k.as_slice());
+    }
+    if let Some(p) = &rec.payload {
+        fr = fr.payload(p.as_slice());
+    }
+    if let Some(ts) = rec.timestamp_ms {
+        fr = fr.timestamp(ts);
+    }
+    if let Some(p) = rec.partition {
+        fr = fr.partition(p);
+    }
+    fr
 }
