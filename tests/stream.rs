@@ -623,3 +623,84 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
         dead[2].reason
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
+    use conveyor_stream::dedup::SOURCE_HEADER;
+    let ns = common::unique("dedup");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let (input, output, changelog) = (
+        format!("{ns}.in"),
+        format!("{ns}.out"),
+        format!("{ns}.changelog"),
+    );
+    create(&config, &[&input, &output]).await;
+    let admin = Admin::new(&config.kafka).unwrap();
+    let mut cl = topic_spec(&changelog);
+    cl.configs
+        .insert("cleanup.policy".to_string(), "compact".to_string());
+    admin.ensure_topics(&[cl]).await.unwrap();
+    // What an upstream job that crashed and redid a batch leaves behind:
+    // its record for input offset 5 twice, at two offsets of our input.
+    let producer = Producer::new(&config.kafka, "test").unwrap();
+    for src in [
+        "up/orders/0/5/0",
+        "up/orders/0/6/0",
+        "up/orders/0/5/0", // the re-emission
+        "up/orders/1/5/0", // another upstream partition: not a duplicate
+        "up/orders/0/7/0",
+    ] {
+        producer
+            .send(
+                &OutRecord::new(&input)
+                    .key("sku-1")
+                    .payload("line")
+                    .header(SOURCE_HEADER, src),
+            )
+            .await
+            .unwrap();
+    }
+    let state = tempfile::tempdir().unwrap();
+    let spec = JobSpec {
+        name: "counter".into(),
+        group_id: format!("{ns}.counter"),
+        inputs: vec![input.clone()],
+        store: Some(conveyor_stream::StoreSpec {
+            name: "counter.counts".into(),
+            changelog: changelog.clone(),
+            dir: state.path().join("counter.counts"),
+        }),
+        dlq_topic: Topology::resolve(&config)
+            .topic_name("orders_dlq")
+            .unwrap()
+            .to_string(),
+        batch: BatchSpec::default(),
+    };
+    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
+    let token = CancellationToken::new();
+    let job = {
+        let (k, c, t, o) = (config.kafka.clone(), codec.clone(), token.clone(), output.clone());
+        tokio::spawn(async move {
+            let p = conveyor_stream::examples::KeyCounter { output: o };
+            conveyor_stream::run(&k, c, spec, p, t).await
+        })
+    };
+    let cfg = config.clone();
+    wait_until("4 outputs", Duration::from_secs(60), || high_sum(&cfg, &output) >= 4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    token.cancel();
+    let summary = job.await.unwrap().unwrap();
+    assert_eq!((summary.processed, summary.duplicates), (4, 1), "{summary:?}");
+    let values: Vec<String> = read_all(&config, &output)
+        .await
+        .iter()
+        .map(|r| String::from_utf8(r.payload.clone().unwrap()).unwrap())
+        .collect();
+    assert_eq!(values, ["sku-1=1", "sku-1=2", "sku-1=3", "sku-1=4"]);
+    // Every output names its own source for the next job downstream.
+    let out = read_all(&config, &output).await;
+    let src = std::str::from_utf8(out[0].header(SOURCE_HEADER).unwrap()).unwrap();
+    assert!(src.starts_with(&format!("counter/{input}/")), "{src}");
+}

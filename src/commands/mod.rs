@@ -170,6 +170,7 @@ fn summary_json(s: &conveyor_stream::Summary) -> serde_json::Value {
     serde_json::json!({
         "processed": s.processed,
         "skipped": s.skipped,
+        "duplicates": s.duplicates,
         "dead_lettered": s.dead_lettered,
         "outputs": s.outputs,
         "batches": s.batches,

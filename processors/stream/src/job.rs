@@ -17,6 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::changelog::{self, RestoreError};
+use crate::dedup;
 use crate::processor::{Input, Output, Payload, ProcessError, Processor, EVENT_ID_HEADER};
 use crate::rebalance::{Event, JobContext};
 use crate::state::{PartitionStore, Reader, State, StoreError, Writes};
@@ -98,7 +99,10 @@ pub enum JobError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
     pub processed: u64,
+    /// Re-deliveries dropped by position (offsets already applied).
     pub skipped: u64,
+    /// Re-emissions dropped by source high-water mark (see [`crate::dedup`]).
+    pub duplicates: u64,
     pub dead_lettered: u64,
     pub outputs: u64,
     pub batches: u64,
@@ -378,7 +382,7 @@ impl<P: Processor> Job<P> {
         let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
         let mut last_ts: BTreeMap<i32, Option<i64>> = BTreeMap::new();
         let mut outputs: Vec<OutRecord> = Vec::new();
-        let (mut processed, mut skipped, mut dlq) = (0u64, 0u64, 0u64);
+        let (mut processed, mut skipped, mut dlq, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
         let name = self.spec.name.clone();
         for rec in batch {
             let p = rec.partition;
@@ -393,6 +397,35 @@ impl<P: Processor> Job<P> {
             }
             next.insert((rec.topic.clone(), p), rec.offset + 1);
             last_ts.insert(p, rec.timestamp_ms);
+            // A re-emission by the upstream job: already applied.
+            let source = if stateful {
+                rec.header(dedup::SOURCE_HEADER).and_then(dedup::parse)
+            } else {
+                None
+            };
+            if let Some((src, mark)) = source {
+                let key =
+                    dedup::state_key(src).map_err(|e| BatchFailure::Fatal(state_err(&name, e)))?;
+                let seen = match writes.get(&p).and_then(|w| w.get(&key)) {
+                    Some(v) => v.clone(),
+                    None => match readers.get(&p) {
+                        Some(r) => r.get(&key).map_err(|e| BatchFailure::Fatal(e.into()))?,
+                        None => None,
+                    },
+                };
+                if seen
+                    .as_deref()
+                    .and_then(dedup::decode_mark)
+                    .is_some_and(|m| mark <= m)
+                {
+                    duplicates += 1;
+                    continue;
+                }
+                writes
+                    .entry(p)
+                    .or_default()
+                    .insert(key, Some(dedup::encode_mark(mark)));
+            }
             let input = match self.decode(rec).await? {
                 Ok(v) => v,
                 Err(e) => {
@@ -526,10 +559,15 @@ impl<P: Processor> Job<P> {
             metrics::counter!("conveyor_processor_skipped_total", "processor" => name.clone())
                 .increment(skipped);
         }
+        if duplicates > 0 {
+            metrics::counter!("conveyor_processor_duplicates_total", "processor" => name.clone())
+                .increment(duplicates);
+        }
         metrics::counter!("conveyor_processor_outputs_total", "processor" => name.clone())
             .increment(outputs.len() as u64);
         self.summary.processed += processed;
         self.summary.skipped += skipped;
+        self.summary.duplicates += duplicates;
         self.summary.dead_lettered += dlq;
         self.summary.outputs += outputs.len() as u64;
         self.summary.batches += 1;
@@ -562,7 +600,18 @@ impl<P: Processor> Job<P> {
         outs: Vec<Output>,
     ) -> Result<Result<Vec<OutRecord>, String>, BatchFailure> {
         let mut encoded = Vec::with_capacity(outs.len());
-        for o in outs {
+        for (index, mut o) in outs.into_iter().enumerate() {
+            o.headers.retain(|(k, _)| k != dedup::SOURCE_HEADER);
+            o.headers.push((
+                dedup::SOURCE_HEADER.to_string(),
+                dedup::header_value(
+                    &self.spec.name,
+                    &rec.topic,
+                    rec.partition,
+                    rec.offset,
+                    index,
+                ),
+            ));
             let payload = match o.payload {
                 Payload::Bytes(b) => Some(b),
                 Payload::Tombstone => None,
@@ -634,7 +683,13 @@ impl<P: Processor> Job<P> {
             topic,
             key: Some(key),
             payload: Some(payload),
-            headers: vec![(EVENT_ID_HEADER.to_string(), d.event_id.into_bytes())],
+            headers: vec![
+                (EVENT_ID_HEADER.to_string(), d.event_id.into_bytes()),
+                (
+                    dedup::SOURCE_HEADER.to_string(),
+                    dedup::header_value(&self.spec.name, &rec.topic, rec.partition, rec.offset, 0),
+                ),
+            ],
             timestamp_ms: rec.timestamp_ms,
             partition: None,
         })
@@ -743,5 +798,12 @@ fn permanent(e: &KafkaError) -> Option<&'static str> {
         C::TopicAuthorizationFailed => Some("not authorized to write to the topic"),
         C::InvalidRecord | C::InvalidMessage => Some("the broker rejected the record as invalid"),
         _ => None,
+    }
+}
+
+fn state_err(job: &str, e: crate::state::StateError) -> JobError {
+    JobError::State {
+        job: job.to_string(),
+        message: e.to_string(),
     }
 }

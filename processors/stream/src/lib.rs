@@ -28,8 +28,9 @@
 //! Outputs are deterministic (the processor contract in [`processor`]): the
 //! same record and state give byte-identical outputs with the same event
 //! ids, stamped with the input's timestamp. So any step repeated after a
-//! failure emits exact duplicates, which consumers drop by event id (or by
-//! the input position, as the next stateful stage does).
+//! failure emits exact duplicates, which consumers drop: a stateful job by
+//! its input position (re-deliveries) and by the source high-water marks of
+//! [`dedup`] (re-emissions at new offsets); sinks by natural key.
 //!
 //! # Failures covered
 //!
@@ -65,6 +66,7 @@
 //! outputs are acknowledged (at-least-once delivery of identical records).
 
 pub mod changelog;
+pub mod dedup;
 pub mod examples;
 pub mod inspect;
 pub mod job;

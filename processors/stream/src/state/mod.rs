@@ -48,6 +48,16 @@ pub fn table_key(table: &str, key: &[u8]) -> Result<Vec<u8>, StateError> {
     Ok(k)
 }
 
+/// Tables starting with `__` belong to the runtime.
+fn reserved(table: &str) -> Result<(), StateError> {
+    if table.starts_with("__") {
+        return Err(StateError::BadTable(format!(
+            "{table} (names starting with __ are the runtime's)"
+        )));
+    }
+    Ok(())
+}
+
 /// Splits a stored key into `(table, key)`.
 pub fn split_key(stored: &[u8]) -> Option<(&str, &[u8])> {
     let nul = stored.iter().position(|b| *b == 0)?;
@@ -87,12 +97,14 @@ impl<'a> State<'a> {
 
     pub fn put(&mut self, table: &str, key: &[u8], value: Vec<u8>) -> Result<(), StateError> {
         self.reader.ok_or(StateError::Stateless)?;
+        reserved(table)?;
         self.record.insert(table_key(table, key)?, Some(value));
         Ok(())
     }
 
     pub fn delete(&mut self, table: &str, key: &[u8]) -> Result<(), StateError> {
         self.reader.ok_or(StateError::Stateless)?;
+        reserved(table)?;
         self.record.insert(table_key(table, key)?, None);
         Ok(())
     }
