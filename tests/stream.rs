@@ -681,18 +681,30 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
     let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
     let token = CancellationToken::new();
     let job = {
-        let (k, c, t, o) = (config.kafka.clone(), codec.clone(), token.clone(), output.clone());
+        let (k, c, t, o) = (
+            config.kafka.clone(),
+            codec.clone(),
+            token.clone(),
+            output.clone(),
+        );
         tokio::spawn(async move {
             let p = conveyor_stream::examples::KeyCounter { output: o };
             conveyor_stream::run(&k, c, spec, p, t).await
         })
     };
     let cfg = config.clone();
-    wait_until("4 outputs", Duration::from_secs(60), || high_sum(&cfg, &output) >= 4).await;
+    wait_until("4 outputs", Duration::from_secs(60), || {
+        high_sum(&cfg, &output) >= 4
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     token.cancel();
     let summary = job.await.unwrap().unwrap();
-    assert_eq!((summary.processed, summary.duplicates), (4, 1), "{summary:?}");
+    assert_eq!(
+        (summary.processed, summary.duplicates),
+        (4, 1),
+        "{summary:?}"
+    );
     let values: Vec<String> = read_all(&config, &output)
         .await
         .iter()

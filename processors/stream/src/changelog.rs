@@ -30,7 +30,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use conveyor_runtime::config::KafkaConfig;
-use conveyor_runtime::kafka::{Consumer, KafkaError, OutRecord};
+use conveyor_runtime::kafka::{consumer_config, InRecord, KafkaError, OutRecord};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::state::{PartitionStore, StoreError, Writes};
 
@@ -40,6 +42,10 @@ pub const MARKER_KEY: &[u8] = b"\0position";
 /// Header of every changelog record: the position its batch ends at
 /// (8 bytes big-endian), i.e. the marker that vouches for it.
 pub const VERSION_HEADER: &str = "conveyor.batch_end";
+
+/// A local store untouched for longer than this is rebuilt from the
+/// changelog instead of caught up (well inside `min.compaction.lag.ms`).
+const STALE_STORE_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Entries applied per store commit while restoring.
 const RESTORE_COMMIT_EVERY: usize = 20_000;
@@ -204,14 +210,23 @@ pub async fn restore(
         partition,
         source,
     };
-    // A group id is required by the client; this reader never commits.
-    let reader = Consumer::new(kafka, "restore", &format!("{group_id}.restore")).map_err(kerr)?;
-    let wm_reader = &reader;
-    let (low, high) = wm_reader
-        .watermarks(changelog, partition, Duration::from_secs(10))
+    // A group id is required by the client; this reader never commits. It
+    // reports the end of the partition, so a compacted-away last record
+    // does not leave it waiting for an offset that no longer exists.
+    let mut cc = consumer_config(kafka, "restore", &format!("{group_id}.restore"));
+    cc.set("enable.partition.eof", "true");
+    let reader: StreamConsumer = cc.create().map_err(kerr)?;
+    let (low, high) = reader
+        .fetch_watermarks(changelog, partition, Duration::from_secs(10))
         .map_err(kerr)?;
 
-    let existed = path.exists();
+    // A store left alone for long may predate compactions that removed
+    // tombstones it never saw: rebuild it rather than catch it up.
+    let age = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    let existed = path.exists() && age.is_none_or(|a| a < STALE_STORE_AGE);
     let mut store = PartitionStore::open(path)?;
     let meta = store.meta()?;
     let (kind, from) = match meta.changelog_end {
@@ -238,7 +253,11 @@ pub async fn restore(
     let remaining = metrics::gauge!("conveyor_state_restore_remaining_records", &labels);
     remaining.set((high - from) as f64);
     let mut records = 0u64;
-    let mut position = meta.position;
+    let mut position = if kind == RestoreKind::Full {
+        None
+    } else {
+        meta.position
+    };
     if from < high {
         tracing::info!(
             store = store_label,
@@ -248,9 +267,10 @@ pub async fn restore(
             kind = ?kind,
             "restoring state from changelog"
         );
-        reader
-            .assign(&[(changelog, partition, Some(from))])
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(changelog, partition, Offset::Offset(from))
             .map_err(kerr)?;
+        reader.assign(&tpl).map_err(kerr)?;
         let mut replay = Replay::default();
         if kind == RestoreKind::CatchUp {
             // Entries written behind the store's own position are stale.
@@ -260,7 +280,9 @@ pub async fn restore(
         let counter = metrics::counter!("conveyor_state_restore_records_total", &labels);
         loop {
             let rec = match tokio::time::timeout(stall, reader.recv()).await {
-                Ok(r) => r.map_err(kerr)?,
+                Ok(Ok(m)) => InRecord::from_message(&m),
+                Ok(Err(KafkaError::PartitionEOF(_))) => break,
+                Ok(Err(e)) => return Err(kerr(e)),
                 Err(_) => {
                     return Err(RestoreError::Stalled {
                         topic: changelog.to_string(),
@@ -303,7 +325,7 @@ pub async fn restore(
         }
     }
     remaining.set(0.0);
-    reader.close();
+    reader.unsubscribe();
     let elapsed = started.elapsed();
     metrics::counter!("conveyor_state_restores_total", "store" => store_label.to_string(), "kind" => format!("{kind:?}")).increment(1);
     Ok((

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use conveyor_runtime::backoff::Backoff;
 use conveyor_runtime::config::KafkaConfig;
-use conveyor_runtime::kafka::{consumer_config, InRecord, KafkaError, OutRecord, Producer};
+use conveyor_runtime::kafka::{consumer_config, Admin, InRecord, KafkaError, OutRecord, Producer};
 use conveyor_schemas::codec::{Codec, DecodeError};
 use conveyor_schemas::records::{DlqRecord, ErrorKind};
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
@@ -87,6 +87,8 @@ pub enum JobError {
     State { job: String, message: String },
     #[error("job {job}: {message}")]
     Producer { job: String, message: String },
+    #[error("{0}")]
+    Changelog(String),
     #[error("job {job}: cannot write to the DLQ {topic}: {message}")]
     Dlq {
         job: String,
@@ -130,6 +132,31 @@ pub async fn run<P: Processor>(
         job: spec.name.clone(),
         source,
     };
+    if let Some(store) = &spec.store {
+        // Changelog partition p backs input partition p: check it before
+        // the first restore instead of retrying a missing one forever.
+        let topics = Admin::new(kafka)
+            .map_err(kerr)?
+            .list_topics()
+            .await
+            .map_err(kerr)?;
+        let input = topics.get(&spec.inputs[0]).map(|t| t.0);
+        match (input, topics.get(&store.changelog).map(|t| t.0)) {
+            (_, None) => {
+                return Err(JobError::Changelog(format!(
+                    "changelog topic {} does not exist (create it with `conveyor topics create`)",
+                    store.changelog
+                )))
+            }
+            (Some(i), Some(c)) if c < i => {
+                return Err(JobError::Changelog(format!(
+                    "changelog {} has {c} partitions but input {} has {i}: give the changelog as many partitions as the input",
+                    store.changelog, spec.inputs[0]
+                )))
+            }
+            _ => {}
+        }
+    }
     let mut cc = consumer_config(kafka, &spec.name, &spec.group_id);
     // Backpressure: the loop takes a batch only once the previous one is
     // produced and committed, and librdkafka fetches ahead of it at most

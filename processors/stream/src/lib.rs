@@ -54,13 +54,25 @@
 //!   partition moves on.
 //! - *Broker or registry outage*: produce, encode and decode failures that
 //!   may pass are retried with backoff; a failed batch is redone in full
-//!   and in order, so no record is skipped and per-key order holds (G5).
+//!   and in order (records are queued strictly in order, so per-key order
+//!   holds, G5), so no record is skipped. Errors that cannot pass (a record
+//!   larger than the broker accepts, a missing partition, a fatal producer
+//!   error) stop the job with the reason instead of retrying forever.
+//! - *Kicked out of the group while retrying* (no poll for
+//!   `max.poll.interval.ms`): the job checks that it still owns its
+//!   partitions before it writes a marker; if not, it abandons the batch,
+//!   drops its stores and rejoins. The new owner redoes the batch.
+//! - *Writes behind the position* (a zombie finishing a batch after the
+//!   partition moved): restore ignores markers that go backwards and
+//!   entries whose batch ends at or before the current marker.
+//! - *A local store left unused for a day or more* is rebuilt from the
+//!   changelog rather than caught up, since compaction may have removed
+//!   tombstones it never saw.
 //!
-//! Not covered: a zombie instance that keeps processing a partition after
-//! the group gave it to another (paused longer than the session timeout,
-//! then resumed mid-batch) can interleave changelog writes; without broker
-//! transactions there is no fencing. The window is one batch. Compaction
-//! hazard: see [`changelog`].
+//! Not covered: a zombie that writes entries for batches *ahead* of the
+//! live owner's position can still interleave with it; without broker
+//! transactions there is no fencing. The window is one batch after the
+//! ownership check. Compaction hazard: see [`changelog`].
 //!
 //! Stateless jobs skip steps 3-4: the group offsets are committed after the
 //! outputs are acknowledged (at-least-once delivery of identical records).
