@@ -109,8 +109,13 @@ fn high_sum(config: &Config, topic: &str) -> i64 {
         .sum()
 }
 
+/// An output's id: the runtime's source header (job, input coordinates,
+/// output index), the same on every re-emission.
 fn event_id(r: &InRecord) -> String {
-    String::from_utf8(r.header("event_id").expect("event_id header").to_vec()).unwrap()
+    let h = r
+        .header(conveyor_stream::dedup::SOURCE_HEADER)
+        .expect("source header");
+    String::from_utf8(h.to_vec()).unwrap()
 }
 
 /// What a crash-free counter run emits for `input`: `k=<n>` where n is the
@@ -125,7 +130,7 @@ fn expected_outputs(input: &[InRecord]) -> (BTreeMap<String, String>, HashMap<St
         let c = counts.entry(k.clone()).or_default();
         *c += 1;
         out.insert(
-            format!("{}:{}:{}", r.topic, r.partition, r.offset),
+            format!("counter/{}/{}/{}/0", r.topic, r.partition, r.offset),
             format!("{k}={c}"),
         );
     }

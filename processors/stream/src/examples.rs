@@ -3,14 +3,18 @@
 //! business logic in the way.
 //!
 //! - [`PassThrough`]: stateless; copies each record to the output topic.
+//!
+//! Neither sets an event id of its own: the runtime's `conveyor.src`
+//! header (job, input coordinates, output index) identifies each output,
+//! identically on every re-emission.
 //! - [`KeyCounter`]: stateful; counts records per key in table `count` and
-//!   emits `<key>=<count>` for each, with the event id of its input. A crash
+//!   emits `<key>=<count>` for each. A crash
 //!   or rebalance that double-applied or skipped a record would show in the
 //!   counts, which is what the crash tests check.
 
 use conveyor_runtime::kafka::InRecord;
 
-use crate::processor::{source_id, Output, ProcessError, Processor, Raw, EVENT_ID_HEADER};
+use crate::processor::{Output, ProcessError, Processor, Raw};
 use crate::state::State;
 
 /// Copies each record (key, value, headers) to `output`.
@@ -34,7 +38,7 @@ impl Processor for PassThrough {
             rec.payload.clone().unwrap_or_default(),
         );
         o.headers = rec.headers.clone();
-        out.push(o.header(EVENT_ID_HEADER, source_id(rec)));
+        out.push(o);
         Ok(())
     }
 }
@@ -75,10 +79,7 @@ impl Processor for KeyCounter {
         let mut body = key.to_vec();
         body.push(b'=');
         body.extend_from_slice(count.to_string().as_bytes());
-        out.push(
-            Output::bytes(self.output.clone(), key.to_vec(), body)
-                .header(EVENT_ID_HEADER, source_id(rec)),
-        );
+        out.push(Output::bytes(self.output.clone(), key.to_vec(), body));
         Ok(())
     }
 }
@@ -121,7 +122,6 @@ mod tests {
                 Payload::Bytes(b) => bodies.push(String::from_utf8(b.clone()).unwrap()),
                 _ => panic!("bytes expected"),
             }
-            assert_eq!(out[0].headers[0].1, format!("in:0:{i}").into_bytes());
         }
         assert_eq!(bodies, ["a=1", "b=1", "a=2"]);
         let mut s = State::new(Some(&reader), &batch);
