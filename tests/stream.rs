@@ -650,6 +650,7 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
     // What an upstream job that crashed and redid a batch leaves behind:
     // its record for input offset 5 twice, at two offsets of our input.
     let producer = Producer::new(&config.kafka, "test").unwrap();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     for src in [
         "up/orders/0/5/0",
         "up/orders/0/6/0",
@@ -662,7 +663,8 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
                 &OutRecord::new(&input)
                     .key("sku-1")
                     .payload("line")
-                    .header(SOURCE_HEADER, src),
+                    .header(SOURCE_HEADER, src)
+                    .header("traceparent", traceparent),
             )
             .await
             .unwrap();
@@ -720,4 +722,6 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
     let out = read_all(&config, &output).await;
     let src = std::str::from_utf8(out[0].header(SOURCE_HEADER).unwrap()).unwrap();
     assert!(src.starts_with(&format!("counter/{input}/")), "{src}");
+    // ...and carries the trace on.
+    assert_eq!(out[0].header("traceparent"), Some(traceparent.as_bytes()));
 }

@@ -627,8 +627,16 @@ impl<P: Processor> Job<P> {
         outs: Vec<Output>,
     ) -> Result<Result<Vec<OutRecord>, String>, BatchFailure> {
         let mut encoded = Vec::with_capacity(outs.len());
+        let traceparent = rec.header(TRACEPARENT_HEADER);
         for (index, mut o) in outs.into_iter().enumerate() {
             o.headers.retain(|(k, _)| k != dedup::SOURCE_HEADER);
+            // The trace continues through this stage (W3C trace context).
+            if let Some(tp) = traceparent {
+                if !o.headers.iter().any(|(k, _)| k == TRACEPARENT_HEADER) {
+                    o.headers
+                        .push((TRACEPARENT_HEADER.to_string(), tp.to_vec()));
+                }
+            }
             o.headers.push((
                 dedup::SOURCE_HEADER.to_string(),
                 dedup::header_value(
@@ -798,6 +806,9 @@ impl<P: Processor> Job<P> {
         self.parts.clear();
     }
 }
+
+/// W3C trace context header, copied from each input to its outputs.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 fn dlq_metric(processor: &str, partition: i32, kind: &'static str) {
     metrics::counter!(
