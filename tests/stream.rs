@@ -447,6 +447,11 @@ async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
     ] {
         assert!(metrics.contains(want), "B's /metrics lacks {want}");
     }
+    // Ready once its stores are restored, with the state check listed.
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body = ready.text().await.unwrap();
+    assert!(body.contains("state"), "{body}");
     let summary_b = b.stop();
     eprintln!("A: {summary_a}\nB: {summary_b}");
 
@@ -568,6 +573,7 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
         store: None,
         dlq_topic: dlq.clone(),
         batch: BatchSpec::default(),
+        health: None,
     };
     let token = CancellationToken::new();
     let job = {
@@ -684,6 +690,7 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
             .unwrap()
             .to_string(),
         batch: BatchSpec::default(),
+        health: None,
     };
     let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
     let token = CancellationToken::new();

@@ -132,6 +132,7 @@ pub async fn run(
         store,
         dlq_topic: dlq.clone(),
         batch,
+        health: None,
     };
     let probe = Consumer::new(&config.kafka, "bench-probe", &format!("{run_id}.probe"))?;
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(

@@ -125,11 +125,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         config.clone(),
                         bind,
                         axum::Router::new(),
-                        &[],
+                        &[conveyor_stream::job::STATE_CHECK],
                         Shutdown::on_signals(),
                     )
                     .await?;
-                    let summary = stream::run_example(&config, &args, &service.shutdown).await;
+                    let health = Some(service.health.clone());
+                    let summary =
+                        stream::run_example(&config, &args, &service.shutdown, health).await;
                     service.finish().await;
                     let summary = summary?;
                     println!("{}", serde_json::to_string(&summary_json(&summary))?);

@@ -133,6 +133,7 @@ pub fn example_spec(config: &Config, a: &ExampleArgs) -> JobSpec {
             max_records: config.state.batch_max_records,
             max_wait: Duration::from_millis(config.state.batch_max_wait_ms),
         },
+        health: None,
     }
 }
 
@@ -190,8 +191,10 @@ pub async fn run_example(
     config: &Config,
     a: &ExampleArgs,
     shutdown: &Shutdown,
+    health: Option<conveyor_runtime::observability::Health>,
 ) -> anyhow::Result<Summary> {
-    let spec = example_spec(config, a);
+    let mut spec = example_spec(config, a);
+    spec.health = health;
     ensure_example_topics(config, &spec, &a.output).await?;
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
         &config.schema_registry.url,

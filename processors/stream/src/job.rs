@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use conveyor_runtime::backoff::Backoff;
 use conveyor_runtime::config::KafkaConfig;
 use conveyor_runtime::kafka::{consumer_config, Admin, InRecord, KafkaError, OutRecord, Producer};
+use conveyor_runtime::observability::Health;
 use conveyor_schemas::codec::{Codec, DecodeError};
 use conveyor_schemas::records::{DlqRecord, ErrorKind};
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
@@ -34,6 +35,9 @@ pub struct JobSpec {
     /// Where rejected records go.
     pub dlq_topic: String,
     pub batch: BatchSpec,
+    /// Readiness to report to (check `state`: not ready while a store is
+    /// being restored, so an orchestrator sees a restoring instance).
+    pub health: Option<Health>,
 }
 
 /// A stateful job's store.
@@ -213,7 +217,14 @@ enum BatchFailure {
 }
 
 impl<P: Processor> Job<P> {
+    fn set_state_health(&self, ready: bool, detail: String) {
+        if let Some(h) = &self.spec.health {
+            h.set(STATE_CHECK, ready, detail);
+        }
+    }
+
     async fn run_loop(&mut self) -> Result<(), JobError> {
+        self.set_state_health(true, "no partition restoring".into());
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         while !self.shutdown.is_cancelled() {
             let batch = self.gather().await?;
@@ -331,6 +342,7 @@ impl<P: Processor> Job<P> {
         if self.parts.contains_key(&p) {
             return Ok(());
         }
+        self.set_state_health(false, format!("restoring {} partition {p}", store.name));
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             match changelog::restore(
@@ -354,6 +366,10 @@ impl<P: Processor> Job<P> {
                         "state store ready"
                     );
                     self.summary.restores += u64::from(restored.records > 0);
+                    self.set_state_health(
+                        true,
+                        format!("{} partitions open", self.parts.len() + 1),
+                    );
                     self.parts.insert(
                         p,
                         Part {
@@ -806,6 +822,9 @@ impl<P: Processor> Job<P> {
         self.parts.clear();
     }
 }
+
+/// The readiness check a job reports to (see [`JobSpec::health`]).
+pub const STATE_CHECK: &str = "state";
 
 /// W3C trace context header, copied from each input to its outputs.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
