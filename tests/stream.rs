@@ -732,3 +732,89 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
     // ...and carries the trace on.
     assert_eq!(out[0].header("traceparent"), Some(traceparent.as_bytes()));
 }
+
+/// Fails the record with payload "flaky" with a retryable error twice.
+struct Flaky {
+    output: String,
+    failures: u32,
+}
+
+impl Processor for Flaky {
+    type In = conveyor_stream::Raw;
+
+    fn process(
+        &mut self,
+        _: &conveyor_stream::Raw,
+        rec: &InRecord,
+        _: &mut State<'_>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ProcessError> {
+        let body = rec.payload.clone().unwrap_or_default();
+        if body == b"flaky" && self.failures < 2 {
+            self.failures += 1;
+            return Err(ProcessError::Retry("carrier API timed out".into()));
+        }
+        out.push(Output::bytes(self.output.clone(), b"k".to_vec(), body));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retryable_error_is_retried_in_place_without_skipping() {
+    let ns = common::unique("retry");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
+    create(&config, &[&input, &output]).await;
+    let producer = Producer::new(&config.kafka, "test").unwrap();
+    for body in ["a", "flaky", "b"] {
+        producer
+            .send(&OutRecord::new(&input).key("k").payload(body))
+            .await
+            .unwrap();
+    }
+    let spec = JobSpec {
+        name: "flaky".into(),
+        group_id: format!("{ns}.flaky"),
+        inputs: vec![input.clone()],
+        store: None,
+        dlq_topic: Topology::resolve(&config)
+            .topic_name("orders_dlq")
+            .unwrap()
+            .to_string(),
+        batch: BatchSpec::default(),
+        health: None,
+    };
+    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
+    let token = CancellationToken::new();
+    let job = {
+        let (k, c, t, o) = (
+            config.kafka.clone(),
+            codec.clone(),
+            token.clone(),
+            output.clone(),
+        );
+        tokio::spawn(async move {
+            let p = Flaky {
+                output: o,
+                failures: 0,
+            };
+            conveyor_stream::run(&k, c, spec, p, t).await
+        })
+    };
+    let cfg = config.clone();
+    wait_until("3 outputs", Duration::from_secs(60), || {
+        high_sum(&cfg, &output) >= 3
+    })
+    .await;
+    token.cancel();
+    let summary = job.await.unwrap().unwrap();
+    assert_eq!((summary.processed, summary.dead_lettered), (3, 0));
+    let bodies: Vec<Vec<u8>> = read_all(&config, &output)
+        .await
+        .into_iter()
+        .map(|r| r.payload.unwrap())
+        .collect();
+    assert_eq!(bodies, [b"a".to_vec(), b"flaky".to_vec(), b"b".to_vec()]);
+}

@@ -238,6 +238,11 @@ impl<P: Processor> Job<P> {
                         break;
                     }
                     Err(BatchFailure::Retry(why)) => {
+                        if self.consumer.assignment_lost() {
+                            tracing::warn!(processor = %self.spec.name, "assignment lost while retrying; rejoining");
+                            self.parts.clear();
+                            break;
+                        }
                         let d = backoff.next_delay();
                         tracing::warn!(processor = %self.spec.name, error = %why, retry_in = ?d, "batch failed; retrying it");
                         metrics::counter!("conveyor_processor_batch_retries_total", "processor" => self.spec.name.clone()).increment(1);
@@ -499,6 +504,7 @@ impl<P: Processor> Job<P> {
                     Err(ProcessError::Invalid(m)) => Some((ErrorKind::Validation, m)),
                     Err(ProcessError::Failed(m)) => Some((ErrorKind::Processing, m)),
                     Err(ProcessError::Retry(m)) => {
+                        self.check_assignment()?;
                         let d = attempt.next_delay();
                         tracing::warn!(processor = %name, partition = p, offset = rec.offset, error = %m, retry_in = ?d, "retryable processing error");
                         if self.sleep(d).await {
