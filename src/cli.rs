@@ -62,7 +62,7 @@ pub enum Command {
     },
     /// Start the local services and run the pipeline end to end on sample data.
     Demo,
-    /// Benchmarks that print a table: `codec` (encode/decode per record type); the end-to-end pipeline benchmark comes with the pipeline.
+    /// Benchmarks that print a table: `codec` (encode/decode per record type), `runtime` (stream runtime vs the raw broker); the end-to-end pipeline benchmark comes with the pipeline.
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
