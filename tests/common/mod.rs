@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod stream;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conveyor_runtime::config::Config;

@@ -1,0 +1,269 @@
+//! Helpers for the stream runtime's integration tests: topics, keyed input,
+//! reading topics back, the crash-free expectation of the example counter,
+//! and the counter run as a child process.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::{Admin, Consumer, InRecord, OutRecord, Producer, TopicState};
+use conveyor_runtime::topology::{TopicSpec, Topology};
+use conveyor_stream::examples::COUNT_TABLE;
+use conveyor_stream::state::{table_key, Inspector};
+
+pub const PARTITIONS: i32 = 6;
+
+pub fn topic_spec(name: &str) -> TopicSpec {
+    TopicSpec {
+        id: "test",
+        channel: None,
+        name: name.into(),
+        partitions: PARTITIONS,
+        replication_factor: 1,
+        configs: [("cleanup.policy".to_string(), "delete".to_string())].into(),
+        writers: vec![],
+        readers: vec![],
+    }
+}
+
+pub async fn create(config: &Config, names: &[&str]) {
+    let admin = Admin::new(&config.kafka).unwrap();
+    let mut specs: Vec<TopicSpec> = names.iter().map(|n| topic_spec(n)).collect();
+    let topo = Topology::resolve(config);
+    specs.extend(topo.topics.iter().filter(|t| t.id == "orders_dlq").cloned());
+    for r in admin.ensure_topics(&specs).await.unwrap() {
+        assert!(!matches!(r.state, TopicState::Failed(_)), "{r:?}");
+    }
+}
+
+/// Produces `n` keyed text records (keys `k0..k{keys}`, seeded) to `topic`.
+pub async fn produce_keyed(config: &Config, topic: &str, from: usize, n: usize, keys: usize) {
+    let producer = Producer::new(&config.kafka, "test").unwrap();
+    let mut rng = fastrand::Rng::with_seed(from as u64 + 1);
+    let mut i = from;
+    while i < from + n {
+        let m = (from + n - i).min(5000);
+        let batch: Vec<OutRecord> = (i..i + m)
+            .map(|j| {
+                OutRecord::new(topic)
+                    .key(format!("k{}", rng.usize(..keys)))
+                    .payload(format!("record {j}"))
+            })
+            .collect();
+        for r in futures::future::join_all(batch.iter().map(|r| producer.send(r))).await {
+            r.unwrap();
+        }
+        i += m;
+    }
+}
+
+/// Every record of `topic`, read from the beginning to the high watermarks.
+pub async fn read_all(config: &Config, topic: &str) -> Vec<InRecord> {
+    let c = Consumer::new(&config.kafka, "test-reader", &super::unique("reader")).unwrap();
+    let mut highs = BTreeMap::new();
+    let mut parts = Vec::new();
+    for p in 0..PARTITIONS {
+        let (_, high) = c.watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        if high > 0 {
+            highs.insert(p, high);
+            parts.push((topic, p, None));
+        }
+    }
+    let total: i64 = highs.values().sum();
+    let mut out = Vec::with_capacity(total as usize);
+    if total == 0 {
+        return out;
+    }
+    c.assign(&parts).unwrap();
+    let mut done: BTreeSet<i32> = BTreeSet::new();
+    while done.len() < highs.len() {
+        let r = tokio::time::timeout(Duration::from_secs(30), c.recv())
+            .await
+            .expect("records up to the high watermark")
+            .unwrap();
+        if r.offset + 1 >= highs[&r.partition] {
+            done.insert(r.partition);
+        }
+        if r.offset < highs[&r.partition] {
+            out.push(r);
+        }
+    }
+    out
+}
+
+pub fn high_sum(config: &Config, topic: &str) -> i64 {
+    let c = Consumer::new(&config.kafka, "test-probe", "test-probe").unwrap();
+    (0..PARTITIONS)
+        .map(|p| c.watermarks(topic, p, Duration::from_secs(10)).unwrap().1)
+        .sum()
+}
+
+/// An output's id: the runtime's source header (job, input coordinates,
+/// output index), the same on every re-emission.
+pub fn event_id(r: &InRecord) -> String {
+    let h = r
+        .header(conveyor_stream::dedup::SOURCE_HEADER)
+        .expect("source header");
+    String::from_utf8(h.to_vec()).unwrap()
+}
+
+/// What a crash-free counter run emits for `input`: `k=<n>` where n is the
+/// key's occurrence number in its partition's order, by event id.
+pub fn expected_outputs(input: &[InRecord]) -> (BTreeMap<String, String>, HashMap<String, u64>) {
+    let mut sorted: Vec<&InRecord> = input.iter().collect();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut out = BTreeMap::new();
+    for r in sorted {
+        let k = String::from_utf8(r.key.clone().unwrap()).unwrap();
+        let c = counts.entry(k.clone()).or_default();
+        *c += 1;
+        out.insert(
+            format!("counter/{}/{}/{}/0", r.topic, r.partition, r.offset),
+            format!("{k}={c}"),
+        );
+    }
+    (out, counts)
+}
+
+/// Checks the counter's output against the crash-free run: every input has
+/// exactly one distinct output (duplicates are byte-identical), with the
+/// crash-free value.
+pub fn check_outputs(output: &[InRecord], expected: &BTreeMap<String, String>) {
+    let mut seen: BTreeMap<String, (Vec<u8>, Vec<u8>)> = BTreeMap::new();
+    let mut dups = 0usize;
+    for r in output {
+        let id = event_id(r);
+        let this = (r.key.clone().unwrap(), r.payload.clone().unwrap());
+        if let Some(prev) = seen.get(&id) {
+            assert_eq!(prev, &this, "duplicate of {id} differs");
+            dups += 1;
+        } else {
+            seen.insert(id, this);
+        }
+    }
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !seen.contains_key(*k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "inputs without output (skipped): {missing:?}..."
+    );
+    assert_eq!(seen.len(), expected.len(), "outputs for unknown inputs");
+    let mut wrong = 0;
+    for (id, want) in expected {
+        let got = String::from_utf8(seen[id].1.clone()).unwrap();
+        if &got != want {
+            wrong += 1;
+            assert!(wrong > 3, "{id}: got {got}, crash-free run gives {want}");
+        }
+    }
+    assert_eq!(wrong, 0, "outputs differing from the crash-free run");
+    eprintln!(
+        "{} outputs, {} distinct, {dups} identical duplicates",
+        output.len(),
+        seen.len()
+    );
+}
+
+/// The final counts in the store files under `dir`, per key.
+pub fn stored_counts(dir: &Path, keys: usize) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for p in 0..PARTITIONS {
+        let path = dir.join(format!("p{p}.redb"));
+        if !path.exists() {
+            continue;
+        }
+        let i = Inspector::open(&path).unwrap();
+        for k in 0..keys {
+            let key = format!("k{k}");
+            if let Some(v) = i
+                .get(&table_key(COUNT_TABLE, key.as_bytes()).unwrap())
+                .unwrap()
+            {
+                let n: u64 = String::from_utf8(v).unwrap().parse().unwrap();
+                assert!(
+                    out.insert(key.clone(), n).is_none(),
+                    "{key} in two partitions"
+                );
+            }
+        }
+    }
+    out
+}
+
+pub struct Instance {
+    pub child: Child,
+}
+
+impl Instance {
+    /// `conveyor dev run-example counter` as its own process.
+    pub fn start(ns: &str, state_dir: &Path, input: &str, output: &str, log: &Path) -> Self {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_conveyor"))
+            .args([
+                "dev",
+                "run-example",
+                "counter",
+                "--input",
+                input,
+                "--output",
+                output,
+                "--name",
+                "counter",
+                "--observability-bind",
+                "127.0.0.1:0",
+            ])
+            .env("CONVEYOR_TOPICS__NAMESPACE", ns)
+            .env("CONVEYOR_STATE__DIR", state_dir)
+            .env("CONVEYOR_STATE__BATCH_MAX_RECORDS", "500")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+
+    pub fn kill9(mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, wait for the graceful exit, return its summary line.
+    pub fn stop(self) -> serde_json::Value {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let out = self.child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "graceful stop failed: {:?}",
+            out.status
+        );
+        serde_json::from_slice(&out.stdout).expect("summary JSON on stdout")
+    }
+}
+
+pub async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Distinct event ids in `topic` (via a full read).
+pub async fn distinct_outputs(config: &Config, topic: &str) -> usize {
+    read_all(config, topic)
+        .await
+        .iter()
+        .map(event_id)
+        .collect::<BTreeSet<_>>()
+        .len()
+}
