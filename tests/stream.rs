@@ -12,23 +12,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::stream::*;
+use conveyor_runtime::config::CleanupPolicy;
 use conveyor_runtime::kafka::{Admin, InRecord, OutRecord, Producer};
-use conveyor_runtime::topology::Topology;
+use conveyor_runtime::topology::{TopicSpec, Topology};
 use conveyor_schemas::codec::{Codec, Source};
 use conveyor_schemas::records::{DlqRecord, ErrorKind, InventoryEvent};
-use conveyor_stream::{Avro, BatchSpec, JobSpec, Output, ProcessError, Processor, State};
-use tokio_util::sync::CancellationToken;
+use conveyor_stream::{Avro, Output, ProcessError, Processor, State};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_random_points_changes_nothing() {
     const N: usize = 100_000;
     const KEYS: usize = 1000;
-    let ns = common::unique("crash");
-    let mut config = common::config();
-    config.topics.namespace = ns.clone();
-    common::require_broker(&config).await;
-    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
-    create(&config, &[&input, &output]).await;
+    let s = Setup::new("crash").await;
+    let (ns, config, input, output) = (
+        s.ns.clone(),
+        s.config.clone(),
+        s.input.clone(),
+        s.output.clone(),
+    );
     produce_keyed(&config, &input, 0, N, KEYS).await;
     let state = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
@@ -45,10 +46,10 @@ async fn sigkill_at_random_points_changes_nothing() {
         );
         // Kill somewhere in the next stretch of progress (outputs written so
         // far include duplicates, so the target keeps moving forward).
-        let now = high_sum(&config, &output);
+        let now = s.count(&output);
         let target = now + (N as i64 / (kills + 2)) * rng.i64(5..15) / 10;
         let deadline = Instant::now() + Duration::from_secs(120);
-        while high_sum(&config, &output) < target {
+        while s.count(&output) < target {
             assert!(Instant::now() < deadline, "no progress in run {k}");
             tokio::time::sleep(Duration::from_millis(rng.u64(5..60))).await;
         }
@@ -117,12 +118,13 @@ async fn sigkill_at_random_points_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
     const KEYS: usize = 200;
-    let ns = common::unique("rebalance");
-    let mut config = common::config();
-    config.topics.namespace = ns.clone();
-    common::require_broker(&config).await;
-    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
-    create(&config, &[&input, &output]).await;
+    let s = Setup::new("rebalance").await;
+    let (ns, config, input, output) = (
+        s.ns.clone(),
+        s.config.clone(),
+        s.input.clone(),
+        s.output.clone(),
+    );
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let logs = tempfile::tempdir().unwrap();
     let a = Instance::start(
@@ -153,11 +155,10 @@ async fn a_leaving_instance_hands_its_state_over_through_the_changelog() {
     .await;
     let owned_by_a = files(dir_a.path());
     produce_keyed(&config, &input, 0, 20_000, KEYS).await;
-    let cfg = config.clone();
     wait_until(
         "the first 20k to be processed",
         Duration::from_secs(120),
-        || high_sum(&cfg, &output) >= 20_000,
+        || s.count(&output) >= 20_000,
     )
     .await;
     // A leaves mid-stream, while more records arrive.
@@ -264,13 +265,9 @@ impl Processor for Forward {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
-    let ns = common::unique("poison");
-    let mut config = common::config();
-    config.topics.namespace = ns.clone();
-    common::require_broker(&config).await;
-    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
-    create(&config, &[&input, &output]).await;
-    let dlq = Topology::resolve(&config)
+    let s = Setup::new("poison").await;
+    let (config, input, output) = (&s.config, &s.input, &s.output);
+    let dlq = Topology::resolve(config)
         .topic_name("orders_dlq")
         .unwrap()
         .to_string();
@@ -287,19 +284,19 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
     let mut negative = good(3);
     negative.quantity = -2;
     let mut payloads: Vec<Vec<u8>> = Vec::new();
-    payloads.push(codec.encode(&input, &good(0)).await.unwrap());
+    payloads.push(codec.encode(input, &good(0)).await.unwrap());
     payloads.push(b"\xde\xad\xbe\xef garbage".to_vec()); // not the wire format
-    payloads.push(codec.encode(&input, &good(1)).await.unwrap());
+    payloads.push(codec.encode(input, &good(1)).await.unwrap());
     payloads.push(vec![0, 0x7f, 0xff, 0xff, 0xf0, 1, 2, 3]); // unknown schema id
-    payloads.push(codec.encode(&input, &negative).await.unwrap());
-    payloads.push(codec.encode(&input, &good(2)).await.unwrap());
+    payloads.push(codec.encode(input, &negative).await.unwrap());
+    payloads.push(codec.encode(input, &good(2)).await.unwrap());
     // All on one partition (one key), so the good ones must pass the bad.
     let producer = Producer::new(&config.kafka, "test").unwrap();
     let mut offsets = Vec::new();
     for p in &payloads {
         let d = producer
             .send(
-                &OutRecord::new(&input)
+                &OutRecord::new(input.as_str())
                     .key("sku-1")
                     .payload(p.clone())
                     .timestamp_ms(now),
@@ -308,48 +305,24 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
             .unwrap();
         offsets.push((d.partition, d.offset));
     }
-    let spec = JobSpec {
-        name: "forward".into(),
-        group_id: format!("{ns}.forward"),
-        inputs: vec![input.clone()],
-        store: None,
-        dlq_topic: dlq.clone(),
-        batch: BatchSpec::default(),
-        health: None,
+    let forward = Forward {
+        output: output.clone(),
     };
-    let token = CancellationToken::new();
-    let job = {
-        let (k, c, t, o) = (
-            config.kafka.clone(),
-            codec.clone(),
-            token.clone(),
-            output.clone(),
-        );
-        tokio::spawn(
-            async move { conveyor_stream::run(&k, c, spec, Forward { output: o }, t).await },
-        )
-    };
-    let cfg = config.clone();
-    wait_until("3 outputs", Duration::from_secs(60), || {
-        high_sum(&cfg, &output) >= 3
-    })
-    .await;
-    token.cancel();
-    let summary = job.await.unwrap().unwrap();
+    let summary = s.run_until("forward", None, forward, 3).await;
     assert_eq!(summary.processed, 3);
     assert_eq!(summary.dead_lettered, 3);
 
-    let outs = read_all(&config, &output).await;
+    let outs = read_all(config, output).await;
     assert_eq!(outs.len(), 3);
     let mut dead = Vec::new();
-    for r in read_all(&config, &dlq).await {
+    for r in read_all(config, &dlq).await {
         let at = Source {
             topic: &r.topic,
             partition: r.partition,
             offset: r.offset,
         };
         let d: DlqRecord = codec.decode(r.payload.as_deref(), at).await.unwrap();
-        if d.source_topic == input {
+        if d.source_topic == *input {
             dead.push(d);
         }
     }
@@ -380,20 +353,16 @@ async fn poison_records_go_to_the_dlq_and_the_partition_moves_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
     use conveyor_stream::dedup::SOURCE_HEADER;
-    let ns = common::unique("dedup");
-    let mut config = common::config();
-    config.topics.namespace = ns.clone();
-    common::require_broker(&config).await;
-    let (input, output, changelog) = (
-        format!("{ns}.in"),
-        format!("{ns}.out"),
-        format!("{ns}.changelog"),
+    let s = Setup::new("dedup").await;
+    let (ns, config, input, output) = (
+        s.ns.clone(),
+        s.config.clone(),
+        s.input.clone(),
+        s.output.clone(),
     );
-    create(&config, &[&input, &output]).await;
+    let changelog = format!("{ns}.changelog");
+    let cl = TopicSpec::adhoc(&changelog, PARTITIONS, 1, CleanupPolicy::Compact);
     let admin = Admin::new(&config.kafka).unwrap();
-    let mut cl = topic_spec(&changelog);
-    cl.configs
-        .insert("cleanup.policy".to_string(), "compact".to_string());
     admin.ensure_topics(&[cl]).await.unwrap();
     // What an upstream job that crashed and redid a batch leaves behind:
     // its record for input offset 5 twice, at two offsets of our input.
@@ -408,7 +377,7 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
     ] {
         producer
             .send(
-                &OutRecord::new(&input)
+                &OutRecord::new(input.as_str())
                     .key("sku-1")
                     .payload("line")
                     .header(SOURCE_HEADER, src)
@@ -418,44 +387,15 @@ async fn a_reemitted_duplicate_at_a_new_offset_is_applied_once() {
             .unwrap();
     }
     let state = tempfile::tempdir().unwrap();
-    let spec = JobSpec {
-        name: "counter".into(),
-        group_id: format!("{ns}.counter"),
-        inputs: vec![input.clone()],
-        store: Some(conveyor_stream::StoreSpec {
-            name: "counter.counts".into(),
-            changelog: changelog.clone(),
-            dir: state.path().join("counter.counts"),
-        }),
-        dlq_topic: Topology::resolve(&config)
-            .topic_name("orders_dlq")
-            .unwrap()
-            .to_string(),
-        batch: BatchSpec::default(),
-        health: None,
+    let store = conveyor_stream::StoreSpec {
+        name: "counter.counts".into(),
+        changelog: changelog.clone(),
+        dir: state.path().join("counter.counts"),
     };
-    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
-    let token = CancellationToken::new();
-    let job = {
-        let (k, c, t, o) = (
-            config.kafka.clone(),
-            codec.clone(),
-            token.clone(),
-            output.clone(),
-        );
-        tokio::spawn(async move {
-            let p = conveyor_stream::examples::KeyCounter { output: o };
-            conveyor_stream::run(&k, c, spec, p, t).await
-        })
+    let counter = conveyor_stream::examples::KeyCounter {
+        output: output.clone(),
     };
-    let cfg = config.clone();
-    wait_until("4 outputs", Duration::from_secs(60), || {
-        high_sum(&cfg, &output) >= 4
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    token.cancel();
-    let summary = job.await.unwrap().unwrap();
+    let summary = s.run_until("counter", Some(store), counter, 4).await;
     assert_eq!(
         (summary.processed, summary.duplicates),
         (4, 1),
@@ -503,57 +443,22 @@ impl Processor for Flaky {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retryable_error_is_retried_in_place_without_skipping() {
-    let ns = common::unique("retry");
-    let mut config = common::config();
-    config.topics.namespace = ns.clone();
-    common::require_broker(&config).await;
-    let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
-    create(&config, &[&input, &output]).await;
+    let s = Setup::new("retry").await;
+    let (config, input, output) = (&s.config, &s.input, &s.output);
     let producer = Producer::new(&config.kafka, "test").unwrap();
     for body in ["a", "flaky", "b"] {
         producer
-            .send(&OutRecord::new(&input).key("k").payload(body))
+            .send(&OutRecord::new(input.as_str()).key("k").payload(body))
             .await
             .unwrap();
     }
-    let spec = JobSpec {
-        name: "flaky".into(),
-        group_id: format!("{ns}.flaky"),
-        inputs: vec![input.clone()],
-        store: None,
-        dlq_topic: Topology::resolve(&config)
-            .topic_name("orders_dlq")
-            .unwrap()
-            .to_string(),
-        batch: BatchSpec::default(),
-        health: None,
+    let flaky = Flaky {
+        output: output.clone(),
+        failures: 0,
     };
-    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
-    let token = CancellationToken::new();
-    let job = {
-        let (k, c, t, o) = (
-            config.kafka.clone(),
-            codec.clone(),
-            token.clone(),
-            output.clone(),
-        );
-        tokio::spawn(async move {
-            let p = Flaky {
-                output: o,
-                failures: 0,
-            };
-            conveyor_stream::run(&k, c, spec, p, t).await
-        })
-    };
-    let cfg = config.clone();
-    wait_until("3 outputs", Duration::from_secs(60), || {
-        high_sum(&cfg, &output) >= 3
-    })
-    .await;
-    token.cancel();
-    let summary = job.await.unwrap().unwrap();
+    let summary = s.run_until("flaky", None, flaky, 3).await;
     assert_eq!((summary.processed, summary.dead_lettered), (3, 0));
-    let bodies: Vec<Vec<u8>> = read_all(&config, &output)
+    let bodies: Vec<Vec<u8>> = read_all(config, output)
         .await
         .into_iter()
         .map(|r| r.payload.unwrap())

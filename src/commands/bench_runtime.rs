@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use conveyor_runtime::config::{CleanupPolicy, Config};
-use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer, TopicState};
+use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer};
 use conveyor_runtime::topology::{TopicSpec, Topology};
 use conveyor_stream::examples::{KeyCounter, PassThrough};
 use conveyor_stream::{BatchSpec, JobSpec, StoreSpec};
@@ -60,31 +60,14 @@ pub async fn run(
         t("counts.changelog"),
     );
     let admin = Admin::new(&config.kafka)?;
-    let mk = |name: &str, cleanup: CleanupPolicy| {
-        let mut configs = BTreeMap::new();
-        configs.insert("cleanup.policy".to_string(), cleanup.as_str().to_string());
-        TopicSpec {
-            id: "bench",
-            channel: None,
-            name: name.to_string(),
-            partitions,
-            replication_factor: config.topics.replication_factor,
-            configs,
-            writers: vec![],
-            readers: vec![],
-        }
-    };
-    let mut specs: Vec<TopicSpec> = [&input, &raw_out, &pass_out, &count_out]
+    let rf = config.topics.replication_factor;
+    let mk = |name: &str, cleanup| TopicSpec::adhoc(name, partitions, rf, cleanup);
+    let specs: Vec<TopicSpec> = [&input, &raw_out, &pass_out, &count_out]
         .iter()
         .map(|n| mk(n, CleanupPolicy::Delete))
         .collect();
+    super::stream::ensure_job_topics(config, &admin, specs).await?;
     let topo = Topology::resolve(config);
-    specs.extend(topo.topics.iter().filter(|t| t.id == "orders_dlq").cloned());
-    for r in admin.ensure_topics(&specs).await? {
-        if let TopicState::Failed(e) = r.state {
-            anyhow::bail!("cannot create {}: {e}", r.name);
-        }
-    }
     println!(
         "runtime benchmark: {records} records (~200 B, {keys} keys) on {partitions} partitions, broker {}",
         config.kafka.brokers
@@ -166,14 +149,8 @@ pub async fn run(
         .await?;
         pass.push(n as f64 / secs);
         let changelog_r = format!("{changelog}.{round}");
-        for r in admin
-            .ensure_topics(&[mk(&changelog_r, CleanupPolicy::Compact)])
-            .await?
-        {
-            if let TopicState::Failed(e) = r.state {
-                anyhow::bail!("cannot create {}: {e}", r.name);
-            }
-        }
+        let cl = mk(&changelog_r, CleanupPolicy::Compact);
+        super::stream::ensure_job_topics(config, &admin, vec![cl]).await?;
         let store = StoreSpec {
             name: "count.counts".into(),
             changelog: changelog_r.clone(),
@@ -189,7 +166,8 @@ pub async fn run(
         })
         .await?;
         count.push(n as f64 / secs);
-        changelog_records = high_sum(&probe, &changelog_r, partitions)?;
+        changelog_records =
+            probe.end_offsets_total(&changelog_r, partitions, Duration::from_secs(5))? as u64;
         let _ = admin.delete_topics(&[&changelog_r]).await;
         println!(
             "round {}: raw {:.0}/s, pass-through {:.0}/s, stateful {:.0}/s",
@@ -306,7 +284,7 @@ where
         Result<conveyor_stream::Summary, conveyor_stream::JobError>,
     >,
 {
-    let base = high_sum(probe, output, partitions)?;
+    let base = probe.end_offsets_total(output, partitions, Duration::from_secs(5))? as u64;
     let records = base + records as u64;
     let token = CancellationToken::new();
     let handle = start(token.clone());
@@ -316,9 +294,10 @@ where
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         // A busy broker may time a probe out; the next tick asks again.
-        let Ok(n) = high_sum(probe, output, partitions) else {
+        let Ok(n) = probe.end_offsets_total(output, partitions, Duration::from_secs(5)) else {
             continue;
         };
+        let n = n as u64;
         if n > base && first.is_none() {
             first = Some((Instant::now(), n));
         }
@@ -340,13 +319,4 @@ where
     token.cancel();
     handle.await??;
     Ok((records - n0, secs))
-}
-
-/// Records in `topic` (sum of high watermarks).
-fn high_sum(probe: &Consumer, topic: &str, partitions: i32) -> anyhow::Result<u64> {
-    let mut total = 0i64;
-    for p in 0..partitions {
-        total += probe.watermarks(topic, p, Duration::from_secs(5))?.1;
-    }
-    Ok(total as u64)
 }

@@ -240,7 +240,7 @@ fn cents(m: &Money) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -3,12 +3,14 @@
 //! poison records, then loses its store and restores it from the changelog.
 
 use std::collections::HashMap;
+
+use anyhow::Context as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conveyor_runtime::config::Config;
-use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer, TopicState};
+use conveyor_runtime::config::{CleanupPolicy, Config};
+use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer};
 use conveyor_runtime::topology::TopicSpec;
 use conveyor_schemas::codec::Codec;
 use conveyor_schemas::samples;
@@ -16,6 +18,7 @@ use conveyor_stream::examples::{KeyCounter, COUNT_TABLE};
 use conveyor_stream::{inspect, Summary};
 use tokio_util::sync::CancellationToken;
 
+use super::demo::now_ms;
 use super::stream::{ensure_example_topics, example_spec, ExampleArgs};
 use crate::cli::Example;
 
@@ -28,24 +31,13 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
     let input = format!("{prefix}conveyor.demo.{run}.lines");
     let output = format!("{prefix}conveyor.demo.{run}.sku-counts");
     let admin = Admin::new(&config.kafka)?;
-    let spec_in = TopicSpec {
-        id: "demo",
-        channel: None,
-        name: input.clone(),
-        partitions: config.topics.partitions,
-        replication_factor: config.topics.replication_factor,
-        configs: [("cleanup.policy".to_string(), "delete".to_string())].into(),
-        writers: vec!["demo"],
-        readers: vec!["demo"],
-    };
-    if let Some(TopicState::Failed(e)) = admin
-        .ensure_topics(&[spec_in])
-        .await?
-        .first()
-        .map(|r| r.state.clone())
-    {
-        anyhow::bail!("cannot create {input}: {e}");
-    }
+    let spec_in = TopicSpec::adhoc(
+        &input,
+        config.topics.partitions,
+        config.topics.replication_factor,
+        CleanupPolicy::Delete,
+    );
+    super::stream::ensure_job_topics(config, &admin, vec![spec_in]).await?;
     let mut demo_config = config.clone();
     let state_root = Path::new(&config.state.dir).join(format!("demo-{run}"));
     demo_config.state.dir = state_root.to_string_lossy().into_owned();
@@ -61,7 +53,10 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
         store.changelog = format!("{prefix}conveyor.demo.{run}.sku-counts.changelog");
     }
     ensure_example_topics(config, &spec, &output).await?;
-    let store = spec.store.clone().expect("the counter is stateful");
+    let store = spec
+        .store
+        .clone()
+        .context("the counter example declares no store")?;
 
     // Order lines keyed by SKU, and two poison records.
     let producer = Producer::new(&config.kafka, "demo")?;
@@ -98,7 +93,10 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
     let t0 = Instant::now();
     let summary = run_until(config, &codec, &spec, &args, |probe| {
-        Ok(high_sum(probe, &output, config.topics.partitions)? >= valid as i64)
+        Ok(
+            probe.end_offsets_total(&output, config.topics.partitions, Duration::from_secs(5))?
+                >= valid as i64,
+        )
     })
     .await?;
     println!(
@@ -115,7 +113,11 @@ pub async fn run(config: &Config, run: &str, orders: usize) -> anyhow::Result<()
         "  state: store {} in {} ({} changelog records in {})",
         store.name,
         store.dir.display(),
-        high_sum(&probe, &store.changelog, config.topics.partitions)?,
+        probe.end_offsets_total(
+            &store.changelog,
+            config.topics.partitions,
+            Duration::from_secs(5)
+        )?,
         store.changelog
     );
     let mut top: Vec<(&String, &u64)> = expected.iter().collect();
@@ -211,18 +213,4 @@ async fn run_until(
     }
     token.cancel();
     Ok(job.await??)
-}
-
-fn high_sum(probe: &Consumer, topic: &str, partitions: i32) -> anyhow::Result<i64> {
-    let mut n = 0;
-    for p in 0..partitions {
-        n += probe.watermarks(topic, p, Duration::from_secs(5))?.1;
-    }
-    Ok(n)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

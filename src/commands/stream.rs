@@ -2,7 +2,6 @@
 //! run-example` (run the stream runtime's example processors: the tests'
 //! and the benchmark's workhorse, and a smoke test of a deployment).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,32 +149,29 @@ pub async fn ensure_example_topics(
     let (partitions, rf) = *topics
         .get(input)
         .with_context(|| format!("input topic `{input}` does not exist; create it first"))?;
-    let mk = |name: &str, cleanup: CleanupPolicy| {
-        let mut configs = BTreeMap::new();
-        configs.insert("cleanup.policy".to_string(), cleanup.as_str().to_string());
-        if cleanup == CleanupPolicy::Compact {
-            configs.insert(
-                "min.compaction.lag.ms".into(),
-                (7 * 86_400_000i64).to_string(),
-            );
-        } else {
-            configs.insert("retention.ms".into(), (7 * 86_400_000i64).to_string());
-        }
-        TopicSpec {
-            id: "example",
-            channel: None,
-            name: name.to_string(),
-            partitions,
-            replication_factor: rf,
-            configs,
-            writers: vec![],
-            readers: vec![],
-        }
-    };
-    let mut specs = vec![mk(output, CleanupPolicy::Delete)];
+    let mut output_spec = TopicSpec::adhoc(output, partitions, rf, CleanupPolicy::Delete);
+    output_spec
+        .configs
+        .insert("retention.ms".into(), (7 * 86_400_000i64).to_string());
+    let mut specs = vec![output_spec];
     if let Some(s) = &spec.store {
-        specs.push(mk(&s.changelog, CleanupPolicy::Compact));
+        specs.push(TopicSpec::adhoc(
+            &s.changelog,
+            partitions,
+            rf,
+            CleanupPolicy::Compact,
+        ));
     }
+    ensure_job_topics(config, &admin, specs).await
+}
+
+/// Creates `specs` and the topology's DLQ topic (where a job's rejected
+/// records go); fails naming any topic that could not be created.
+pub async fn ensure_job_topics(
+    config: &Config,
+    admin: &Admin,
+    mut specs: Vec<TopicSpec>,
+) -> anyhow::Result<()> {
     let topo = Topology::resolve(config);
     specs.extend(topo.topics.iter().filter(|t| t.id == "orders_dlq").cloned());
     for r in admin.ensure_topics(&specs).await? {

@@ -7,30 +7,100 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conveyor_runtime::config::Config;
+use std::sync::Arc;
+
+use conveyor_runtime::config::{CleanupPolicy, Config};
 use conveyor_runtime::kafka::{Admin, Consumer, InRecord, OutRecord, Producer, TopicState};
 use conveyor_runtime::topology::{TopicSpec, Topology};
+use conveyor_schemas::codec::Codec;
 use conveyor_stream::examples::COUNT_TABLE;
 use conveyor_stream::state::{table_key, Inspector};
+use conveyor_stream::{BatchSpec, JobSpec, Processor, StoreSpec, Summary};
+use tokio_util::sync::CancellationToken;
 
 pub const PARTITIONS: i32 = 6;
 
-pub fn topic_spec(name: &str) -> TopicSpec {
-    TopicSpec {
-        id: "test",
-        channel: None,
-        name: name.into(),
-        partitions: PARTITIONS,
-        replication_factor: 1,
-        configs: [("cleanup.policy".to_string(), "delete".to_string())].into(),
-        writers: vec![],
-        readers: vec![],
+/// A test's own namespace, with its input and output topics (and the
+/// namespace's DLQ) created, and a probe to count records.
+pub struct Setup {
+    pub ns: String,
+    pub config: Config,
+    pub input: String,
+    pub output: String,
+    probe: Consumer,
+}
+
+impl Setup {
+    pub async fn new(prefix: &str) -> Setup {
+        let ns = super::unique(prefix);
+        let mut config = super::config();
+        config.topics.namespace = ns.clone();
+        super::require_broker(&config).await;
+        let (input, output) = (format!("{ns}.in"), format!("{ns}.out"));
+        create(&config, &[&input, &output]).await;
+        let probe = Consumer::new(&config.kafka, "test-probe", &format!("{ns}.probe")).unwrap();
+        Setup {
+            ns,
+            config,
+            input,
+            output,
+            probe,
+        }
+    }
+
+    /// Records written to `topic` so far (0 while the broker does not
+    /// answer, e.g. during an outage test).
+    pub fn count(&self, topic: &str) -> i64 {
+        self.probe
+            .end_offsets_total(topic, PARTITIONS, Duration::from_secs(10))
+            .unwrap_or(0)
+    }
+
+    /// Runs `processor` in this process (reading the input, DLQ of the
+    /// namespace) until the output holds `outputs` records, then stops it
+    /// the graceful way and returns its totals.
+    pub async fn run_until<P: Processor>(
+        &self,
+        name: &str,
+        store: Option<StoreSpec>,
+        processor: P,
+        outputs: i64,
+    ) -> Summary {
+        let spec = JobSpec {
+            name: name.into(),
+            group_id: format!("{}.{name}", self.ns),
+            inputs: vec![self.input.clone()],
+            store,
+            dlq_topic: Topology::resolve(&self.config)
+                .topic_name("orders_dlq")
+                .unwrap()
+                .to_string(),
+            batch: BatchSpec::default(),
+            health: None,
+        };
+        let codec = Arc::new(Codec::new(&self.config.schema_registry.url).unwrap());
+        let token = CancellationToken::new();
+        let job = {
+            let (k, t) = (self.config.kafka.clone(), token.clone());
+            tokio::spawn(async move { conveyor_stream::run(&k, codec, spec, processor, t).await })
+        };
+        let what = format!("{outputs} outputs");
+        wait_until(&what, Duration::from_secs(60), || {
+            self.count(&self.output) >= outputs
+        })
+        .await;
+        token.cancel();
+        job.await.unwrap().unwrap()
     }
 }
 
+/// Creates delete-policy topics with [`PARTITIONS`] partitions, and the DLQ.
 pub async fn create(config: &Config, names: &[&str]) {
     let admin = Admin::new(&config.kafka).unwrap();
-    let mut specs: Vec<TopicSpec> = names.iter().map(|n| topic_spec(n)).collect();
+    let mut specs: Vec<TopicSpec> = names
+        .iter()
+        .map(|n| TopicSpec::adhoc(n, PARTITIONS, 1, CleanupPolicy::Delete))
+        .collect();
     let topo = Topology::resolve(config);
     specs.extend(topo.topics.iter().filter(|t| t.id == "orders_dlq").cloned());
     for r in admin.ensure_topics(&specs).await.unwrap() {
@@ -91,13 +161,6 @@ pub async fn read_all(config: &Config, topic: &str) -> Vec<InRecord> {
         }
     }
     out
-}
-
-pub fn high_sum(config: &Config, topic: &str) -> i64 {
-    let c = Consumer::new(&config.kafka, "test-probe", "test-probe").unwrap();
-    (0..PARTITIONS)
-        .map(|p| c.watermarks(topic, p, Duration::from_secs(10)).unwrap().1)
-        .sum()
 }
 
 /// An output's id: the runtime's source header (job, input coordinates,

@@ -299,6 +299,41 @@ pub struct TopicSpec {
     pub readers: Vec<&'static str>,
 }
 
+impl TopicSpec {
+    /// A topic outside the topology (demo data, benchmarks, examples):
+    /// compacted ones get [`MIN_COMPACTION_LAG_MS`] like the changelogs.
+    pub fn adhoc(
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        cleanup: CleanupPolicy,
+    ) -> TopicSpec {
+        let mut configs = BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), cleanup.as_str().to_string());
+        if cleanup == CleanupPolicy::Compact {
+            configs.insert(
+                "min.compaction.lag.ms".into(),
+                MIN_COMPACTION_LAG_MS.to_string(),
+            );
+        }
+        TopicSpec {
+            id: "adhoc",
+            channel: None,
+            name: name.to_string(),
+            partitions,
+            replication_factor,
+            configs,
+            writers: vec![],
+            readers: vec![],
+        }
+    }
+}
+
+/// `min.compaction.lag.ms` of compacted topics: a changelog's unfinished
+/// batch must not let compaction drop older values before the batch is
+/// redone (see conveyor_stream::changelog).
+pub const MIN_COMPACTION_LAG_MS: i64 = 7 * DAY_MS;
+
 /// The topology with the config applied.
 #[derive(Debug, Clone, Serialize)]
 pub struct Topology {
@@ -482,11 +517,9 @@ fn resolve_topic(config: &Config, decl: &TopicDecl, channel: Option<&str>) -> To
         ov.retention_ms.unwrap_or(decl.retention_ms).to_string(),
     );
     if cleanup == CleanupPolicy::Compact {
-        // A changelog's unfinished batch must not shadow older values
-        // before it is redone (see conveyor_stream::changelog).
         configs
             .entry("min.compaction.lag.ms".into())
-            .or_insert_with(|| (7 * DAY_MS).to_string());
+            .or_insert_with(|| MIN_COMPACTION_LAG_MS.to_string());
     }
     let touches = |ids: &[&str]| ids.contains(&decl.id);
     TopicSpec {

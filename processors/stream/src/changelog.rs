@@ -194,11 +194,21 @@ pub struct Restored {
     pub elapsed: Duration,
 }
 
+/// The client that reads changelogs for restores. It never joins the
+/// group or commits (the group id is only required by the client), and it
+/// reports the end of a partition, so a compacted-away last record does not
+/// leave a restore waiting for an offset that no longer exists.
+pub fn reader(kafka: &KafkaConfig, group_id: &str) -> Result<StreamConsumer, KafkaError> {
+    let mut cc = consumer_config(kafka, "restore", &format!("{group_id}.restore"));
+    cc.set("enable.partition.eof", "true");
+    cc.create()
+}
+
 /// Opens the store at `path` for `changelog[partition]`, restoring or
-/// catching it up from the changelog as needed (see module docs).
+/// catching it up from the changelog as needed (see module docs), reading
+/// with `reader` (see [`reader`]).
 pub async fn restore(
-    kafka: &KafkaConfig,
-    group_id: &str,
+    reader: &StreamConsumer,
     store_label: &str,
     path: &Path,
     changelog: &str,
@@ -210,12 +220,6 @@ pub async fn restore(
         partition,
         source,
     };
-    // A group id is required by the client; this reader never commits. It
-    // reports the end of the partition, so a compacted-away last record
-    // does not leave it waiting for an offset that no longer exists.
-    let mut cc = consumer_config(kafka, "restore", &format!("{group_id}.restore"));
-    cc.set("enable.partition.eof", "true");
-    let reader: StreamConsumer = cc.create().map_err(kerr)?;
     let (low, high) = reader
         .fetch_watermarks(changelog, partition, Duration::from_secs(10))
         .map_err(kerr)?;
@@ -325,7 +329,10 @@ pub async fn restore(
         }
     }
     remaining.set(0.0);
-    reader.unsubscribe();
+    if from < high {
+        // Best effort: the next restore assigns its own partition anyway.
+        let _ = reader.unassign();
+    }
     let elapsed = started.elapsed();
     metrics::counter!("conveyor_state_restores_total", "store" => store_label.to_string(), "kind" => format!("{kind:?}")).increment(1);
     Ok((

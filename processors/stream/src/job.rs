@@ -176,8 +176,9 @@ pub async fn run<P: Processor>(
     let topics: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(kerr)?;
     let producer = Producer::new(kafka, &spec.name).map_err(kerr)?;
+    let restorer = changelog::reader(kafka, &spec.group_id).map_err(kerr)?;
     let mut job = Job {
-        kafka: kafka.clone(),
+        restorer,
         codec,
         spec,
         processor,
@@ -193,7 +194,9 @@ pub async fn run<P: Processor>(
 }
 
 struct Job<P: Processor> {
-    kafka: KafkaConfig,
+    /// Reads changelogs when a partition's store is restored (one client
+    /// for the job's life, assigned one changelog partition at a time).
+    restorer: StreamConsumer,
     codec: Arc<Codec>,
     spec: JobSpec,
     processor: P,
@@ -238,9 +241,7 @@ impl<P: Processor> Job<P> {
                         break;
                     }
                     Err(BatchFailure::Retry(why)) => {
-                        if self.consumer.assignment_lost() {
-                            tracing::warn!(processor = %self.spec.name, "assignment lost while retrying; rejoining");
-                            self.parts.clear();
+                        if self.check_assignment().is_err() {
                             break;
                         }
                         let d = backoff.next_delay();
@@ -270,18 +271,15 @@ impl<P: Processor> Job<P> {
     /// Up to `max_records` records, applying rebalance events as they come.
     async fn gather(&mut self) -> Result<Vec<InRecord>, JobError> {
         let mut buf: Vec<InRecord> = Vec::new();
-        let mut deadline = None;
+        let mut deadline: Option<Instant> = None;
         loop {
             let wait = match deadline {
                 None => Duration::from_millis(250),
-                Some(d) => {
-                    let left = d - Instant::now().min(d);
-                    if left.is_zero() {
-                        break;
-                    }
-                    left
-                }
+                Some(d) => d.saturating_duration_since(Instant::now()),
             };
+            if wait.is_zero() {
+                break;
+            }
             let got = tokio::select! {
                 _ = self.shutdown.cancelled(), if buf.is_empty() => None,
                 r = tokio::time::timeout(wait, self.consumer.recv()) => {
@@ -293,9 +291,8 @@ impl<P: Processor> Job<P> {
                 Some(Err(_elapsed)) => break,
                 Some(Ok(Err(e))) => {
                     tracing::warn!(processor = %self.spec.name, error = %e, "consume error");
-                    self.apply_events(&mut buf).await?;
-                    if buf.is_empty() && self.sleep(Duration::from_millis(200)).await {
-                        break;
+                    if buf.is_empty() {
+                        self.sleep(Duration::from_millis(200)).await;
                     }
                     break;
                 }
@@ -341,18 +338,17 @@ impl<P: Processor> Job<P> {
 
     /// Opens (restoring as needed) the store of input partition `p`.
     async fn open_partition(&mut self, p: i32) -> Result<(), JobError> {
-        let Some(store) = self.spec.store.clone() else {
-            return Ok(());
-        };
         if self.parts.contains_key(&p) {
             return Ok(());
         }
+        let Some(store) = self.spec.store.clone() else {
+            return Ok(());
+        };
         self.set_state_health(false, format!("restoring {} partition {p}", store.name));
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             match changelog::restore(
-                &self.kafka,
-                &self.spec.group_id,
+                &self.restorer,
                 &store.name,
                 &store.partition_path(p),
                 &store.changelog,
@@ -400,11 +396,11 @@ impl<P: Processor> Job<P> {
         let started = Instant::now();
         self.check_assignment()?;
         let stateful = self.spec.store.is_some();
+        let mut in_batch: Vec<i32> = batch.iter().map(|r| r.partition).collect();
+        in_batch.sort_unstable();
+        in_batch.dedup();
         if stateful {
-            let mut missing: Vec<i32> = batch.iter().map(|r| r.partition).collect();
-            missing.sort_unstable();
-            missing.dedup();
-            for p in missing {
+            for &p in &in_batch {
                 self.open_partition(p).await.map_err(BatchFailure::Fatal)?;
                 if !self.parts.contains_key(&p) {
                     return Err(BatchFailure::Interrupted);
@@ -413,7 +409,7 @@ impl<P: Processor> Job<P> {
         }
         let readers: HashMap<i32, Reader> = if stateful {
             let mut m = HashMap::new();
-            for (p, part) in &self.parts {
+            for (p, part) in self.parts.iter().filter(|(p, _)| in_batch.contains(p)) {
                 m.insert(
                     *p,
                     part.store

@@ -158,7 +158,8 @@ pub enum ProcessError {
 
 /// A stream processor. One instance handles every partition the job is
 /// assigned; per-partition state lives in [`State`], never in `self`.
-pub trait Processor: Send + 'static {
+/// `Sync` so that a running job can be spawned onto any runtime thread.
+pub trait Processor: Send + Sync + 'static {
     type In: Input;
 
     /// Handles one record: reads and writes `state`, pushes outputs to `out`.

@@ -188,19 +188,7 @@ impl Admin {
                 continue;
             };
             let configs = self.topic_configs(name).await?;
-            let inner = self.inner.clone();
-            let topic = name.clone();
-            let records = blocking(move || {
-                let mut total = 0i64;
-                for p in 0..partitions {
-                    let (lo, hi) = inner
-                        .inner()
-                        .fetch_watermarks(&topic, p, METADATA_TIMEOUT)?;
-                    total += (hi - lo).max(0);
-                }
-                Ok(total)
-            })
-            .await?;
+            let records = self.records_in(name, partitions).await?;
             out.push((
                 name.clone(),
                 Some(TopicInfo {
@@ -213,6 +201,23 @@ impl Admin {
             ));
         }
         Ok(out)
+    }
+
+    /// Records in `topic` (sum over its partitions of high minus low watermark).
+    async fn records_in(&self, topic: &str, partitions: i32) -> Result<i64, KafkaError> {
+        let inner = self.inner.clone();
+        let topic = topic.to_string();
+        blocking(move || {
+            let mut total = 0i64;
+            for p in 0..partitions {
+                let (lo, hi) = inner
+                    .inner()
+                    .fetch_watermarks(&topic, p, METADATA_TIMEOUT)?;
+                total += (hi - lo).max(0);
+            }
+            Ok(total)
+        })
+        .await
     }
 
     /// Deletes topics (tests and sandboxes only).

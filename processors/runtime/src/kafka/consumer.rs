@@ -160,6 +160,21 @@ impl Consumer {
         self.inner.fetch_watermarks(topic, partition, timeout)
     }
 
+    /// The sum of the high watermarks of `topic`'s partitions `0..partitions`:
+    /// how many records were ever written to a topic nothing deleted from.
+    pub fn end_offsets_total(
+        &self,
+        topic: &str,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Result<i64, KafkaError> {
+        let mut total = 0;
+        for p in 0..partitions {
+            total += self.watermarks(topic, p, timeout)?.1;
+        }
+        Ok(total)
+    }
+
     /// Leaves the group cleanly so its partitions move at once.
     pub fn close(self) {
         self.inner.unsubscribe();
