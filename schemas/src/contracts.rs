@@ -6,7 +6,7 @@
 use conveyor_runtime::topology::Topology;
 
 use crate::records::{
-    AllocationResult, DlqRecord, InventoryAlert, InventoryEvent, LabeledShipment, OrderEvent,
+    AllocationResult, CatalogSku, DlqRecord, InventoryAlert, InventoryEvent, LabeledShipment, OrderEvent,
     PlannedShipment, RawOrder, Record, StockMovement,
 };
 
@@ -43,6 +43,7 @@ pub const CONTRACTS: &[Contract] = &[
     contract::<InventoryAlert>("inventory_alerts", "inventory_alert.avsc"),
     contract::<PlannedShipment>("shipments_planned", "planned_shipment.avsc"),
     contract::<LabeledShipment>("shipments_labeled", "labeled_shipment.avsc"),
+    contract::<CatalogSku>("catalog_skus", "catalog_sku.avsc"),
 ];
 
 /// A schema's identity: its JSON with whitespace and key order normalized.

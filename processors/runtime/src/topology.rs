@@ -128,6 +128,24 @@ pub const TOPICS: &[TopicDecl] = &[
         retention_ms: 14 * DAY_MS,
     },
     TopicDecl {
+        id: "catalog_skus",
+        default_name: "catalog.skus",
+        per_channel: false,
+        key: "sku",
+        value: "SKU master data: weight, dimensions, declared value, hazmat, channel listing ids",
+        cleanup: CleanupPolicy::Compact,
+        retention_ms: -1,
+    },
+    TopicDecl {
+        id: "changelog_normalize_versions",
+        default_name: "conveyor.normalize.versions.{channel}.changelog",
+        per_channel: true,
+        key: "order_id",
+        value: "state store `versions` of normalize: latest version and content hash per order (changelog)",
+        cleanup: CleanupPolicy::Compact,
+        retention_ms: -1,
+    },
+    TopicDecl {
         id: "changelog_allocate_inventory",
         default_name: "conveyor.allocate.inventory.changelog",
         per_channel: false,
@@ -214,10 +232,13 @@ pub const NODES: &[NodeDecl] = &[
     NodeDecl {
         name: "normalize",
         kind: NodeKind::Processor,
-        reads: &["orders_raw"],
+        reads: &["orders_raw", "catalog_skus"],
         writes: &["orders_normalized", "orders_dlq"],
-        stores: &[],
-        status: Status::Planned,
+        stores: &[StoreDecl {
+            name: "versions",
+            changelog: "changelog_normalize_versions",
+        }],
+        status: Status::Built,
         doc: "raw channel payloads -> canonical Order; invalid input -> DLQ",
     },
     NodeDecl {

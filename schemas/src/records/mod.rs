@@ -5,6 +5,7 @@
 //! amounts are [`Money`].
 
 mod allocation;
+mod catalog;
 mod common;
 mod dlq;
 mod inventory;
@@ -14,6 +15,7 @@ mod raw;
 mod shipment;
 
 pub use allocation::{AllocationResult, AllocationStatus, WarehouseAllocation};
+pub use catalog::{CatalogSku, ChannelListing};
 pub use common::{Address, Document, LineQty};
 pub use dlq::{DlqRecord, ErrorKind, Header};
 pub use inventory::{
@@ -95,6 +97,7 @@ record!(
     "conveyor.LabeledShipment",
     "labeled_shipment.avsc"
 );
+record!(CatalogSku, "conveyor.CatalogSku", "catalog_sku.avsc");
 
 /// Serde adapter for `Vec<u8>` as Avro `bytes`.
 pub(crate) use apache_avro::serde::bytes as avro_bytes;

@@ -1,0 +1,1 @@
+//! The normalize stream processor (being written).
