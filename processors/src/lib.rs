@@ -5,6 +5,8 @@
 //! `processors/stream` (`conveyor-stream`). The topology that wires them is
 //! declared in [`conveyor_runtime::topology`].
 
+#![recursion_limit = "256"]
+
 pub mod catalog;
 pub mod normalize;
 
