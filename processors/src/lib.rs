@@ -8,6 +8,7 @@
 #![recursion_limit = "256"]
 
 pub mod catalog;
+pub mod catalog_feed;
 pub mod normalize;
 
 pub use conveyor_runtime::topology::{NodeKind, NODES};
