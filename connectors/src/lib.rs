@@ -1,12 +1,18 @@
-//! Channel connectors: Shopify, Amazon SP-API, TikTok Shop, eBay and CSV
-//! import, each publishing payloads exactly as received to
-//! `orders.raw.<channel>` through [`conveyor_runtime::kafka::Producer`]
-//! (idempotent, `acks=all`; a webhook is answered 2xx only after the broker
-//! acknowledged, guarantee G1).
+//! Channel connectors: each publishes payloads exactly as received to
+//! `orders.raw.<channel>` through [`publish::RawPublisher`] (idempotent,
+//! `acks=all`; a webhook is answered 2xx only after the broker
+//! acknowledged, a poller's cursor moves only after publishing: G1).
 //!
-//! One folder per channel (`shopify/`, `amazon/`, ...) with its config,
-//! source loop, API client and integration tests, as in Vector's layout.
-//! No channel is built yet: `conveyor connect <channel>` says so and exits
-//! non-zero.
+//! One folder per channel, as in Vector's layout: `shopify/` (webhook
+//! receiver + Admin REST poller). CSV exports come in through
+//! [`csv_import`], SKU master data through [`catalog_load`]. The local API
+//! simulators the demo and the tests drive are in [`simulate`].
+
+pub mod catalog_load;
+pub mod csv_import;
+pub mod publish;
+pub mod shopify;
+pub mod signature;
+pub mod simulate;
 
 pub use conveyor_runtime::topology::CHANNELS;

@@ -171,12 +171,53 @@ impl CleanupPolicy {
 pub struct ChannelsConfig {
     /// Sales channels with a raw topic and a connector.
     pub enabled: Vec<String>,
+    pub shopify: ShopifyConfig,
 }
 
 impl Default for ChannelsConfig {
     fn default() -> Self {
         Self {
             enabled: topology::CHANNELS.iter().map(|c| c.to_string()).collect(),
+            shopify: ShopifyConfig::default(),
+        }
+    }
+}
+
+/// The Shopify connector: webhook receiver and Admin REST poller.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShopifyConfig {
+    /// The app's webhook signing secrets, newest first. Two during a
+    /// rotation: a webhook signed with either is accepted. Empty: the
+    /// receiver refuses to start.
+    pub webhook_secrets: Vec<Secret>,
+    /// Admin API base URL: `https://<shop>.myshopify.com` (default: the
+    /// local simulator, `conveyor simulate shopify`).
+    pub api_url: String,
+    /// Admin REST API version in request paths.
+    pub api_version: String,
+    /// Admin API access token (`X-Shopify-Access-Token`).
+    pub access_token: Secret,
+    /// How often the poller asks for orders updated since its cursor; 0
+    /// turns the poller off (webhooks only).
+    pub poll_interval_ms: u64,
+    /// Where a poller without a cursor starts: this far before now.
+    pub backfill_hours: u64,
+    /// How long a webhook waits for the broker's acknowledgement before it
+    /// answers 503 (Shopify waits 5 s, then retries).
+    pub ack_timeout_ms: u64,
+}
+
+impl Default for ShopifyConfig {
+    fn default() -> Self {
+        Self {
+            webhook_secrets: Vec::new(),
+            api_url: "http://127.0.0.1:8091".into(),
+            api_version: "2025-01".into(),
+            access_token: Secret::default(),
+            poll_interval_ms: 0,
+            backfill_hours: 24,
+            ack_timeout_ms: 4000,
         }
     }
 }
@@ -650,6 +691,22 @@ impl Config {
             if !seen.insert(c) {
                 bad("channels.enabled", format!("`{c}` is listed twice"));
             }
+        }
+        let shopify = &self.channels.shopify;
+        if let Err(p) = check_url(&shopify.api_url) {
+            bad("channels.shopify.api_url", p);
+        }
+        if shopify.webhook_secrets.len() > 2 {
+            bad(
+                "channels.shopify.webhook_secrets",
+                "at most two (the current one and, during a rotation, the previous one)".into(),
+            );
+        }
+        if shopify.webhook_secrets.iter().any(Secret::is_empty) {
+            bad("channels.shopify.webhook_secrets", "an empty secret is not a secret".into());
+        }
+        if shopify.ack_timeout_ms == 0 {
+            bad("channels.shopify.ack_timeout_ms", "must be at least 1".into());
         }
 
         if let Err(p) = check_url(&self.clickhouse.url) {

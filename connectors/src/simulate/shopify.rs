@@ -1,0 +1,335 @@
+//! A local Shopify: the parts of the Admin REST API and the webhook
+//! delivery the connector uses, in the shapes Shopify documents, so the
+//! demo and the tests run the real client code.
+//!
+//! - `GET /admin/api/<version>/orders.json` with `updated_at_min`,
+//!   `status`, `order=updated_at asc`, `limit` (max 250) and cursor
+//!   pagination (`Link: <...page_info=...>; rel="next"`; a `page_info`
+//!   request accepts no other filter, like Shopify's); `401` without the
+//!   access token; the leaky-bucket rate limit (bucket 40, leak 2/s),
+//!   reported in `X-Shopify-Shop-Api-Call-Limit`, with `429` and
+//!   `Retry-After` when the bucket is full.
+//! - [`fire_webhooks`]: delivers orders/create webhooks signed with
+//!   `X-Shopify-Hmac-Sha256`, retrying non-2xx answers like Shopify does.
+//!
+//! Orders are `conveyor_processors::normalize::shopify::example(n)`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use conveyor_processors::normalize::shopify::example;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::signature::sign_base64;
+
+/// Bucket size and leak rate of the REST Admin API (standard plans).
+pub const BUCKET: f64 = 40.0;
+pub const LEAK_PER_SEC: f64 = 2.0;
+
+pub struct Sim {
+    orders: Vec<Value>,
+    access_token: String,
+    bucket: Mutex<(f64, Instant)>,
+    /// Total requests and 429s answered (tests read them).
+    pub stats: Mutex<(u64, u64)>,
+}
+
+impl Sim {
+    /// A shop with orders `example(0..n)`.
+    pub fn new(n: u64, access_token: &str) -> Sim {
+        let mut orders: Vec<Value> = (0..n).map(example).collect();
+        orders.sort_by(|a, b| {
+            let k = |v: &Value| v["updated_at"].as_str().unwrap_or_default().to_string();
+            k(a).cmp(&k(b))
+        });
+        Sim {
+            orders,
+            access_token: access_token.to_string(),
+            bucket: Mutex::new((0.0, Instant::now())),
+            stats: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Takes one call from the bucket: `Err(retry_after_secs)` when full.
+    fn take(&self) -> Result<f64, f64> {
+        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let leaked = now.duration_since(b.1).as_secs_f64() * LEAK_PER_SEC;
+        b.0 = (b.0 - leaked).max(0.0);
+        b.1 = now;
+        if b.0 + 1.0 > BUCKET {
+            return Err(1.0 / LEAK_PER_SEC);
+        }
+        b.0 += 1.0;
+        Ok(b.0)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct OrdersQuery {
+    limit: Option<usize>,
+    updated_at_min: Option<String>,
+    page_info: Option<String>,
+    status: Option<String>,
+    order: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct PageInfo {
+    from: usize,
+    min: Option<String>,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "errors": message }))).into_response()
+}
+
+async fn orders(
+    State(sim): State<Arc<Sim>>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<OrdersQuery>,
+) -> Response {
+    if let Ok(mut s) = sim.stats.lock() {
+        s.0 += 1;
+    }
+    let token = headers
+        .get("x-shopify-access-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if token != sim.access_token {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "[API] Invalid API key or access token (unrecognized login or wrong password)",
+        );
+    }
+    let used = match sim.take() {
+        Ok(used) => used,
+        Err(retry) => {
+            if let Ok(mut s) = sim.stats.lock() {
+                s.1 += 1;
+            }
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.");
+            r.headers_mut().insert(
+                "retry-after",
+                HeaderValue::from_str(&format!("{retry:.1}")).unwrap_or(HeaderValue::from_static("1.0")),
+            );
+            return r;
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > 250 {
+        return error(StatusCode::BAD_REQUEST, "limit must be between 1 and 250");
+    }
+    let (from, min) = match &q.page_info {
+        Some(p) => {
+            if q.updated_at_min.is_some() || q.status.is_some() || q.order.is_some() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "page_info cannot be combined with other filters",
+                );
+            }
+            let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<PageInfo>(&b).ok());
+            match decoded {
+                Some(pi) => (pi.from, pi.min),
+                None => return error(StatusCode::BAD_REQUEST, "Invalid value for page_info"),
+            }
+        }
+        None => (0, q.updated_at_min.clone()),
+    };
+    let min_ms = match min.as_deref().map(|m| conveyor_processors::normalize::fields::timestamp("updated_at_min", m)) {
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.0),
+        Some(Ok(ms)) => Some(ms),
+        None => None,
+    };
+    let matching: Vec<&Value> = sim
+        .orders
+        .iter()
+        .filter(|o| {
+            min_ms.is_none_or(|m| {
+                o["updated_at"]
+                    .as_str()
+                    .and_then(|t| conveyor_processors::normalize::fields::timestamp("u", t).ok())
+                    .is_some_and(|t| t >= m)
+            })
+        })
+        .collect();
+    let page: Vec<&Value> = matching.iter().skip(from).take(limit).copied().collect();
+    let mut resp = Json(json!({ "orders": page })).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        "x-shopify-shop-api-call-limit",
+        HeaderValue::from_str(&format!("{}/{}", used.ceil() as u64, BUCKET as u64))
+            .unwrap_or(HeaderValue::from_static("1/40")),
+    );
+    if from + limit < matching.len() {
+        let info = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&PageInfo {
+                from: from + limit,
+                min,
+            })
+            .unwrap_or_default(),
+        );
+        let link = format!(
+            "</admin/api/{version}/orders.json?limit={limit}&page_info={info}>; rel=\"next\""
+        );
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            h.insert("link", v);
+        }
+    }
+    resp
+}
+
+/// Absolute `Link` URLs, as Shopify sends them: the handler writes a path,
+/// this layer prefixes the request's host.
+async fn absolute_links(
+    headers: HeaderMap,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let mut resp = next.run(req).await;
+    if let Some(link) = resp.headers().get("link").and_then(|v| v.to_str().ok()) {
+        let abs = link.replacen("</", &format!("<http://{host}/"), 1);
+        if let Ok(v) = HeaderValue::from_str(&abs) {
+            resp.headers_mut().insert("link", v);
+        }
+    }
+    resp
+}
+
+pub fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/admin/api/{version}/orders.json", get(orders))
+        .layer(axum::middleware::from_fn(absolute_links))
+        .with_state(sim)
+}
+
+/// Serves the simulator on `bind` until `shutdown`; returns the bound
+/// address (port 0 picks a free one) and the server task.
+pub async fn serve(
+    sim: Arc<Sim>,
+    bind: SocketAddr,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router(sim))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    });
+    Ok((addr, task))
+}
+
+/// What a webhook burst achieved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FireStats {
+    /// Webhooks answered 2xx (the receiver acknowledged them).
+    pub acked: u64,
+    /// Deliveries answered otherwise or not answered, then retried.
+    pub retries: u64,
+    /// Webhooks never acknowledged within the attempts.
+    pub failed: u64,
+}
+
+/// The signed webhook request for order `n` (body, headers).
+pub fn webhook_request(n: u64, secret: &str, topic: &str) -> (Vec<u8>, Vec<(&'static str, String)>) {
+    let body = serde_json::to_vec(&example(n)).unwrap_or_default();
+    let sig = sign_base64(secret.as_bytes(), &body);
+    let headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("x-shopify-topic", topic.to_string()),
+        ("x-shopify-hmac-sha256", sig),
+        ("x-shopify-shop-domain", "conveyor-demo.myshopify.com".to_string()),
+        ("x-shopify-webhook-id", format!("b54557e4-bdd9-4b37-8a5f-{n:012}")),
+        ("x-shopify-api-version", "2025-01".to_string()),
+        ("x-shopify-triggered-at", "2025-01-01T00:00:00.000Z".to_string()),
+    ];
+    (body, headers)
+}
+
+/// Delivers orders/create webhooks for orders `range` to `url`, `concurrency`
+/// at a time, retrying each (up to `attempts`, 200 ms apart) until 2xx.
+pub async fn fire_webhooks(
+    url: &str,
+    secret: &str,
+    range: std::ops::Range<u64>,
+    concurrency: usize,
+    attempts: u32,
+) -> FireStats {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(range.start));
+    let stats = Arc::new(Mutex::new(FireStats::default()));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, next, stats, url, secret) = (
+            client.clone(),
+            next.clone(),
+            stats.clone(),
+            url.to_string(),
+            secret.to_string(),
+        );
+        let end = range.end;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= end {
+                    break;
+                }
+                let (body, headers) = webhook_request(n, &secret, "orders/create");
+                let mut ok = false;
+                for attempt in 0..attempts.max(1) {
+                    let mut req = client.post(&url).body(body.clone());
+                    for (k, v) in &headers {
+                        req = req.header(*k, v);
+                    }
+                    match req.send().await {
+                        Ok(r) if r.status().is_success() => {
+                            ok = true;
+                            break;
+                        }
+                        _ => {
+                            if let Ok(mut s) = stats.lock() {
+                                s.retries += 1;
+                            }
+                            let wait = 200 * (attempt as u64 + 1).min(5);
+                            tokio::time::sleep(Duration::from_millis(wait)).await;
+                        }
+                    }
+                }
+                if let Ok(mut s) = stats.lock() {
+                    if ok {
+                        s.acked += 1;
+                    } else {
+                        s.failed += 1;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let s = *stats.lock().unwrap_or_else(|e| e.into_inner());
+    s
+}
