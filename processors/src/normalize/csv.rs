@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(n.order.order_id, "tcgplayer:1001");
         // 10:30 at -05:00 is 15:30 UTC.
         assert_eq!(n.order.created_at, 1_795_188_600_000);
-        assert_eq!(n.order.totals.total.amount, Decimal::new(5703, 2));
+        assert_eq!(n.order.totals.total.amount, Decimal::new(5802, 2));
         assert_eq!(n.order.extras["csv.lines"], "2,3");
         let mut bad = doc();
         bad["lines"][0]["sku"] = json!("UNKNOWN");
