@@ -28,11 +28,35 @@ pub enum Command {
     Run {
         /// normalize, allocate, route, label, sink-scylla, sink-clickhouse, or all
         component: String,
+        /// Where /metrics, /healthz and /readyz listen (default: http.observability_bind).
+        #[arg(long, value_name = "ADDR")]
+        observability_bind: Option<SocketAddr>,
     },
     /// Run a channel connector (webhooks / pollers) publishing raw orders.
     Connect {
         /// shopify, amazon, tiktok, ebay
         channel: String,
+        /// Where webhooks are received (default: http.webhooks_bind).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+        /// Where /metrics, /healthz and /readyz listen (default: http.observability_bind).
+        #[arg(long, value_name = "ADDR")]
+        observability_bind: Option<SocketAddr>,
+    },
+    /// Local simulators of the channel APIs (for the demo, tests and trying things out).
+    Simulate {
+        #[command(subcommand)]
+        what: SimulateCommand,
+    },
+    /// Import order exports (CSV from POS systems and marketplaces).
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// SKU master data on the catalog.skus topic.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
     },
     /// Run a sink.
     Sink {
@@ -87,6 +111,57 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// Shopify: serves the Admin REST orders endpoint (pagination, rate limits); with --webhooks, delivers signed orders/create webhooks instead.
+    Shopify {
+        /// Where the Admin API simulator listens.
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        bind: SocketAddr,
+        /// Orders in the simulated shop.
+        #[arg(long, default_value_t = 1000)]
+        orders: u64,
+        /// Deliver this many webhooks (orders 0..N) and exit.
+        #[arg(long)]
+        webhooks: Option<u64>,
+        /// First order number of the webhooks.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Webhook URL (default: http://<http.webhooks_bind>/webhooks/shopify).
+        #[arg(long)]
+        target: Option<String>,
+        /// Webhooks in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a CSV export: rows grouped into orders by order number; a bad row imports nothing (or only the good orders with --skip-bad-orders).
+    Csv {
+        file: PathBuf,
+        /// The source the orders come from, e.g. tcgplayer, binderpos, manual (order ids become <source>:<number>).
+        #[arg(long)]
+        channel: String,
+        /// The column mapping (TOML; see docs/connectors.md).
+        #[arg(long)]
+        mapping: PathBuf,
+        /// Import the orders whose rows are all good; report the rest.
+        #[arg(long)]
+        skip_bad_orders: bool,
+        /// Check and report only; publish nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Publish SKUs from a CSV (sku, name, weight_grams, ...; see docs/connectors.md).
+    Load { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

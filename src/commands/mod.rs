@@ -2,8 +2,10 @@
 
 mod bench_runtime;
 mod config_cmd;
+mod connectors;
 mod demo;
 mod demo_stream;
+mod normalize;
 mod schemas;
 mod stream;
 mod topics;
@@ -14,19 +16,29 @@ use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Status, Topology};
 
 use crate::cli::{
-    BenchCommand, Cli, Command, DevCommand, RegistryCommand, SchemasCommand, SinkTarget,
-    StateCommand, TopicsCommand,
+    BenchCommand, CatalogCommand, Cli, Command, DevCommand, ImportCommand, RegistryCommand,
+    SchemasCommand, SimulateCommand, SinkTarget, StateCommand, TopicsCommand,
 };
 use crate::{dev, not_built, usage};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let load = || Config::load(cli.config.as_deref()).map_err(anyhow::Error::from);
     match cli.command {
-        Command::Run { component } => {
-            load()?;
+        Command::Run {
+            component,
+            observability_bind,
+        } => {
+            let config = load()?;
+            if component == "normalize" {
+                return run_normalize(&config, observability_bind).await;
+            }
             run_component(&component)
         }
-        Command::Connect { channel } => {
+        Command::Connect {
+            channel,
+            bind,
+            observability_bind,
+        } => {
             let config = load()?;
             if !topology::CHANNELS.contains(&channel.as_str()) {
                 return Err(usage(format!(
@@ -37,11 +49,39 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if !config.channels.enabled.contains(&channel) {
                 anyhow::bail!("channel `{channel}` is not in channels.enabled of the config");
             }
-            Err(not_built(
-                &format!("connect {channel}"),
-                "channel connectors come with the connectors issue",
-            ))
+            if channel == "csv" {
+                return Err(usage(
+                    "CSV exports come in with `conveyor import csv FILE --channel NAME --mapping FILE`".into(),
+                ));
+            }
+            connectors::connect(&config, &channel, bind, observability_bind).await
         }
+        Command::Simulate { what } => match what {
+            SimulateCommand::Shopify {
+                bind,
+                orders,
+                webhooks,
+                from,
+                target,
+                concurrency,
+            } => {
+                connectors::simulate_shopify(&load()?, bind, orders, webhooks, from, target, concurrency)
+                    .await
+            }
+        },
+        Command::Import {
+            what:
+                ImportCommand::Csv {
+                    file,
+                    channel,
+                    mapping,
+                    skip_bad_orders,
+                    dry_run,
+                },
+        } => connectors::import_csv(&load()?, &file, &channel, &mapping, skip_bad_orders, dry_run).await,
+        Command::Catalog {
+            command: CatalogCommand::Load { file },
+        } => connectors::catalog_load(&load()?, &file).await,
         Command::Sink { target } => {
             load()?;
             let name = match target {
@@ -120,12 +160,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         name,
                     };
                     let bind = observability_bind.unwrap_or(config.http.observability_bind);
+                    let check = conveyor_stream::job::state_check(&args.name);
                     let service = conveyor_runtime::service::Service::start(
                         &args.name,
                         config.clone(),
                         bind,
                         axum::Router::new(),
-                        &[conveyor_stream::job::STATE_CHECK],
+                        &[check.as_str()],
                         Shutdown::on_signals(),
                     )
                     .await?;
@@ -178,6 +219,29 @@ fn summary_json(s: &conveyor_stream::Summary) -> serde_json::Value {
         "batches": s.batches,
         "restores": s.restores,
     })
+}
+
+async fn run_normalize(
+    config: &Config,
+    observability_bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let checks = normalize::checks(config);
+    let check_refs: Vec<&str> = checks.iter().map(String::as_str).collect();
+    let service = conveyor_runtime::service::Service::start(
+        "normalize",
+        config.clone(),
+        observability_bind.unwrap_or(config.http.observability_bind),
+        axum::Router::new(),
+        &check_refs,
+        Shutdown::on_signals(),
+    )
+    .await?;
+    let result = normalize::run(config, &service.shutdown, Some(service.health.clone())).await;
+    service.finish().await;
+    for (name, s) in result? {
+        println!("{name}: {}", serde_json::to_string(&summary_json(&s))?);
+    }
+    Ok(())
 }
 
 fn run_component(component: &str) -> anyhow::Result<()> {

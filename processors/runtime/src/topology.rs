@@ -429,10 +429,22 @@ impl Topology {
 
     /// Resolved name of a channel's raw topic.
     pub fn raw_topic(&self, channel: &str) -> Option<&str> {
+        self.channel_topic("orders_raw", channel)
+    }
+
+    /// Resolved name of a per-channel topic for `channel`.
+    pub fn channel_topic(&self, id: &str, channel: &str) -> Option<&str> {
         self.topics
             .iter()
-            .find(|t| t.id == "orders_raw" && t.channel.as_deref() == Some(channel))
+            .find(|t| t.id == id && t.channel.as_deref() == Some(channel))
             .map(|t| t.name.as_str())
+    }
+
+    /// The resolved spec of a topic (`channel` for per-channel ones).
+    pub fn spec(&self, id: &str, channel: Option<&str>) -> Option<&TopicSpec> {
+        self.topics
+            .iter()
+            .find(|t| t.id == id && t.channel.as_deref() == channel)
     }
 
     /// Renders the topology as text: topics with their writers and readers,

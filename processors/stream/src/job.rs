@@ -222,7 +222,7 @@ enum BatchFailure {
 impl<P: Processor> Job<P> {
     fn set_state_health(&self, ready: bool, detail: String) {
         if let Some(h) = &self.spec.health {
-            h.set(STATE_CHECK, ready, detail);
+            h.set(&state_check(&self.spec.name), ready, detail);
         }
     }
 
@@ -825,8 +825,11 @@ impl<P: Processor> Job<P> {
     }
 }
 
-/// The readiness check a job reports to (see [`JobSpec::health`]).
-pub const STATE_CHECK: &str = "state";
+/// The readiness check job `job` reports to (see [`JobSpec::health`]):
+/// `state:<job>`, so several jobs in one process each have their own.
+pub fn state_check(job: &str) -> String {
+    format!("state:{job}")
+}
 
 /// W3C trace context header, copied from each input to its outputs.
 pub const TRACEPARENT_HEADER: &str = "traceparent";

@@ -1,0 +1,189 @@
+//! `conveyor connect`, `simulate`, `import csv` and `catalog load`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use conveyor_connectors::simulate::shopify as sim;
+use conveyor_connectors::{catalog_load, csv_import, publish, shopify};
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::Admin;
+use conveyor_runtime::service::Service;
+use conveyor_runtime::shutdown::Shutdown;
+use conveyor_runtime::topology::Topology;
+use conveyor_schemas::codec::Codec;
+
+use crate::{not_built, usage};
+
+/// Creates the topics a connector or loader writes.
+async fn ensure_topics(config: &Config, ids: &[&str]) -> anyhow::Result<()> {
+    let topo = Topology::resolve(config);
+    let specs: Vec<_> = topo.topics.iter().filter(|t| ids.contains(&t.id)).cloned().collect();
+    for r in Admin::new(&config.kafka)?.ensure_topics(&specs).await? {
+        if let conveyor_runtime::kafka::TopicState::Failed(e) = &r.state {
+            anyhow::bail!("cannot create topic {}: {e}", r.name);
+        }
+    }
+    Ok(())
+}
+
+pub async fn connect(
+    config: &Config,
+    channel: &str,
+    bind: Option<SocketAddr>,
+    observability_bind: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    if channel != "shopify" {
+        return Err(not_built(
+            &format!("connect {channel}"),
+            "only the Shopify connector is built so far (Amazon, TikTok Shop and eBay pollers are next)",
+        ));
+    }
+    ensure_topics(config, &["orders_raw"]).await?;
+    let service = Service::start(
+        "connect-shopify",
+        config.clone(),
+        observability_bind.unwrap_or(config.http.observability_bind),
+        axum::Router::new(),
+        &[],
+        Shutdown::on_signals(),
+    )
+    .await?;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
+    let r = shopify::run(
+        config,
+        codec,
+        bind.unwrap_or(config.http.webhooks_bind),
+        service.shutdown.token(),
+    )
+    .await;
+    service.finish().await;
+    Ok(r?)
+}
+
+pub async fn simulate_shopify(
+    config: &Config,
+    bind: SocketAddr,
+    orders: u64,
+    webhooks: Option<u64>,
+    from: u64,
+    target: Option<String>,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    if let Some(n) = webhooks {
+        let secret = config
+            .channels
+            .shopify
+            .webhook_secrets
+            .first()
+            .context("channels.shopify.webhook_secrets is empty: the simulator signs with the first secret")?;
+        let url = target.unwrap_or_else(|| {
+            format!("http://{}/webhooks/shopify", config.http.webhooks_bind)
+        });
+        println!("delivering {n} signed orders/create webhooks to {url} ({concurrency} at a time)");
+        let started = std::time::Instant::now();
+        let s = sim::fire_webhooks(&url, secret.expose(), from..from + n, concurrency, 50).await;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "acknowledged {} of {n} in {secs:.1} s ({:.0}/s), {} retried deliveries, {} never acknowledged",
+            s.acked,
+            s.acked as f64 / secs.max(1e-9),
+            s.retries,
+            s.failed
+        );
+        if s.failed > 0 {
+            anyhow::bail!("{} webhooks were never acknowledged", s.failed);
+        }
+        return Ok(());
+    }
+    let shutdown = Shutdown::on_signals();
+    let shop = Arc::new(sim::Sim::new(orders, config.channels.shopify.access_token.expose()));
+    let (addr, task) = sim::serve(shop, bind, shutdown.token()).await?;
+    println!(
+        "simulated Shopify Admin API with {orders} orders: http://{addr}/admin/api/{}/orders.json (Ctrl-C stops)",
+        config.channels.shopify.api_version
+    );
+    let _ = task.await;
+    Ok(())
+}
+
+pub async fn import_csv(
+    config: &Config,
+    file: &Path,
+    source: &str,
+    mapping: &Path,
+    skip_bad_orders: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    if source.is_empty() || !source.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(usage(format!(
+            "--channel `{source}`: use letters, digits, - and _ (it becomes part of order ids)"
+        )));
+    }
+    if !config.channels.enabled.iter().any(|c| c == "csv") {
+        anyhow::bail!("channel `csv` is not in channels.enabled");
+    }
+    let m = csv_import::Mapping::load(mapping)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let p = csv_import::prepare(&bytes, &name, source, &m, publish::now_ms(), skip_bad_orders)?;
+    println!(
+        "{}: {} rows, {} orders ready, {} bad rows",
+        file.display(),
+        p.rows,
+        p.orders.len(),
+        p.bad.len()
+    );
+    if !p.bad.is_empty() {
+        print!("{}", csv_import::render_report(&p.bad));
+    }
+    if !p.bad.is_empty() && !skip_bad_orders {
+        anyhow::bail!(
+            "nothing imported: fix the rows above, or pass --skip-bad-orders to import every order \
+             except the {} with bad rows ({})",
+            p.skipped_orders.len(),
+            p.skipped_orders.join(", ")
+        );
+    }
+    if dry_run {
+        println!("dry run: nothing published");
+        return Ok(());
+    }
+    ensure_topics(config, &["orders_raw"]).await?;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
+    let publisher = publish::RawPublisher::new(config, codec, "csv", "import-csv")?;
+    publisher.publish_all(&p.orders).await?;
+    println!(
+        "imported {} orders from {source} into {}{}",
+        p.orders.len(),
+        publisher.topic(),
+        if p.skipped_orders.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} orders skipped: {})", p.skipped_orders.len(), p.skipped_orders.join(", "))
+        }
+    );
+    Ok(())
+}
+
+pub async fn catalog_load(config: &Config, file: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let skus = match catalog_load::parse(&bytes, publish::now_ms()) {
+        Ok(s) => s,
+        Err(bad) => {
+            print!("{}", csv_import::render_report(&bad));
+            anyhow::bail!("nothing loaded: {} bad rows in {}", bad.len(), file.display());
+        }
+    };
+    ensure_topics(config, &["catalog_skus"]).await?;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
+    catalog_load::publish(config, codec, &skus)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("loaded {} SKUs into the catalog", skus.len());
+    Ok(())
+}
