@@ -31,7 +31,11 @@ pub fn parse(bytes: &[u8], updated_at: i64) -> Result<Vec<CatalogSku>, Vec<BadRo
             }])
         }
     };
-    let idx = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let idx = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
     let missing: Vec<&str> = ["sku", "name", "weight_grams"]
         .into_iter()
         .filter(|c| idx(c).is_none())
@@ -40,7 +44,10 @@ pub fn parse(bytes: &[u8], updated_at: i64) -> Result<Vec<CatalogSku>, Vec<BadRo
         return Err(vec![BadRow {
             line: 1,
             order_number: None,
-            problems: vec![format!("header lacks required column(s): {}", missing.join(", "))],
+            problems: vec![format!(
+                "header lacks required column(s): {}",
+                missing.join(", ")
+            )],
         }]);
     }
     let mut skus = Vec::new();
@@ -83,7 +90,11 @@ pub fn parse(bytes: &[u8], updated_at: i64) -> Result<Vec<CatalogSku>, Vec<BadRo
             }
         };
         let weight = int("weight_grams", true);
-        let (l, w, h) = (int("length_mm", false), int("width_mm", false), int("height_mm", false));
+        let (l, w, h) = (
+            int("length_mm", false),
+            int("width_mm", false),
+            int("height_mm", false),
+        );
         let sku = cell("sku").unwrap_or_default().to_string();
         if sku.is_empty() {
             problems.push("sku is empty".into());
@@ -98,9 +109,9 @@ pub fn parse(bytes: &[u8], updated_at: i64) -> Result<Vec<CatalogSku>, Vec<BadRo
             None => None,
             Some(v) => {
                 let cur = cell("currency").unwrap_or("USD");
-                match conveyor_processors::normalize::fields::currency("currency", cur).and_then(|c| {
-                    conveyor_processors::normalize::fields::money_str("declared_value", v, c)
-                }) {
+                match conveyor_processors::normalize::fields::currency("currency", cur).and_then(
+                    |c| conveyor_processors::normalize::fields::money_str("declared_value", v, c),
+                ) {
                     Ok(m) => Some(m),
                     Err(e) => {
                         problems.push(e.0);
@@ -110,12 +121,19 @@ pub fn parse(bytes: &[u8], updated_at: i64) -> Result<Vec<CatalogSku>, Vec<BadRo
             }
         };
         let mut listings = Vec::new();
-        for pair in cell("listings").unwrap_or_default().split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        for pair in cell("listings")
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             match pair.split_once(':') {
-                Some((c, id)) if !c.trim().is_empty() && !id.trim().is_empty() => listings.push(ChannelListing {
-                    channel: c.trim().to_string(),
-                    listing_id: id.trim().to_string(),
-                }),
+                Some((c, id)) if !c.trim().is_empty() && !id.trim().is_empty() => {
+                    listings.push(ChannelListing {
+                        channel: c.trim().to_string(),
+                        listing_id: id.trim().to_string(),
+                    })
+                }
                 _ => problems.push(format!("listing `{pair}` is not channel:id")),
             }
         }
@@ -149,7 +167,11 @@ pub fn parse(bytes: &[u8], updated_at: i64) -> Result<Vec<CatalogSku>, Vec<BadRo
 }
 
 /// Publishes `skus` to the catalog topic; returns once all are acknowledged.
-pub async fn publish(config: &Config, codec: Arc<Codec>, skus: &[CatalogSku]) -> Result<(), String> {
+pub async fn publish(
+    config: &Config,
+    codec: Arc<Codec>,
+    skus: &[CatalogSku],
+) -> Result<(), String> {
     let topic = Topology::resolve(config)
         .topic_name("catalog_skus")
         .unwrap_or("catalog.skus")
@@ -176,7 +198,8 @@ mod tests {
 
     #[test]
     fn parses_listings_and_refuses_bad_rows() {
-        let good = "sku,name,weight_grams,length_mm,declared_value,currency,listings,bin_location\n\
+        let good =
+            "sku,name,weight_grams,length_mm,declared_value,currency,listings,bin_location\n\
 A,Alpha,120,100,4.99,USD,shopify:1;amazon:B0A,A-01\nB,Beta,80,,,,,\n";
         let skus = parse(good.as_bytes(), 7).unwrap();
         assert_eq!(skus.len(), 2);
@@ -187,7 +210,10 @@ A,Alpha,120,100,4.99,USD,shopify:1;amazon:B0A,A-01\nB,Beta,80,,,,,\n";
         let rows = parse(bad.as_bytes(), 7).unwrap_err();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].line, 2);
-        assert!(rows[1].problems.iter().any(|p| p.contains("also on line 2")));
+        assert!(rows[1]
+            .problems
+            .iter()
+            .any(|p| p.contains("also on line 2")));
         assert!(parse(b"name\nx\n", 1).unwrap_err()[0].problems[0].contains("sku"));
     }
 }

@@ -126,7 +126,8 @@ impl Mapping {
     pub fn load(path: &Path) -> Result<Mapping, ImportError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ImportError::Read(path.display().to_string(), e))?;
-        toml::from_str(&text).map_err(|e| ImportError::Mapping(path.display().to_string(), e.to_string()))
+        toml::from_str(&text)
+            .map_err(|e| ImportError::Mapping(path.display().to_string(), e.to_string()))
     }
 }
 
@@ -139,8 +140,10 @@ impl Dates {
     fn new(m: &Mapping) -> Result<Dates, String> {
         let offset = UtcOffset::parse(
             &m.utc_offset,
-            &time::format_description::parse_owned::<2>("[offset_hour sign:mandatory]:[offset_minute]")
-                .map_err(|e| e.to_string())?,
+            &time::format_description::parse_owned::<2>(
+                "[offset_hour sign:mandatory]:[offset_minute]",
+            )
+            .map_err(|e| e.to_string())?,
         )
         .map_err(|e| format!("utc_offset `{}`: {e} (write it like -05:00)", m.utc_offset))?;
         let mut formats = Vec::new();
@@ -200,8 +203,12 @@ pub fn prepare(
         message,
     };
     let dates = Dates::new(mapping).map_err(|e| ImportError::Mapping(file_name.into(), e))?;
-    let delimiter = u8::try_from(mapping.delimiter)
-        .map_err(|_| ImportError::Mapping(file_name.into(), "delimiter must be one ASCII character".into()))?;
+    let delimiter = u8::try_from(mapping.delimiter).map_err(|_| {
+        ImportError::Mapping(
+            file_name.into(),
+            "delimiter must be one ASCII character".into(),
+        )
+    })?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -210,7 +217,11 @@ pub fn prepare(
         .headers()
         .map_err(|e| csv_err(format!("no header row: {e}")))?
         .clone();
-    let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h.trim(), i)).collect();
+    let index: HashMap<&str, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim(), i))
+        .collect();
     let c = &mapping.columns;
     let col = |field: &str, name: &Option<String>| -> Result<Option<usize>, ImportError> {
         match name {
@@ -218,16 +229,22 @@ pub fn prepare(
             Some(n) => index.get(n.as_str()).copied().map(Some).ok_or_else(|| {
                 ImportError::Mapping(
                     file_name.into(),
-                    format!("column `{n}` (for {field}) is not in the file's header: {}", headers.iter().collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "column `{n}` (for {field}) is not in the file's header: {}",
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    ),
                 )
             }),
         }
     };
-    let req = |field: &str, name: &String| Some(name.clone()).filter(|n| !n.is_empty()).ok_or_else(|| {
-        ImportError::Mapping(file_name.into(), format!("columns.{field} is required"))
-    });
+    let req = |field: &str, name: &String| {
+        Some(name.clone()).filter(|n| !n.is_empty()).ok_or_else(|| {
+            ImportError::Mapping(file_name.into(), format!("columns.{field} is required"))
+        })
+    };
     let cols = ColumnIdx {
-        order_number: col("order_number", &Some(req("order_number", &c.order_number)?))?.unwrap_or(0),
+        order_number: col("order_number", &Some(req("order_number", &c.order_number)?))?
+            .unwrap_or(0),
         created_at: col("created_at", &Some(req("created_at", &c.created_at)?))?.unwrap_or(0),
         sku: col("sku", &Some(req("sku", &c.sku)?))?.unwrap_or(0),
         quantity: col("quantity", &Some(req("quantity", &c.quantity)?))?.unwrap_or(0),
@@ -262,7 +279,11 @@ pub fn prepare(
         .collect(),
     };
 
-    let file_hash: String = Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let file_hash: String = Sha256::digest(bytes)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut groups: Vec<(String, Vec<Row>)> = Vec::new();
     let mut by_number: HashMap<String, usize> = HashMap::new();
     let mut out = Prepared::default();
@@ -275,9 +296,10 @@ pub fn prepare(
             .map_err(|e| csv_err(format!("unreadable CSV: {e}")))?;
         let here = reader.position().byte();
         if let Some((line, start, rec)) = pending.take() {
-            let text = String::from_utf8_lossy(&bytes[start as usize..(here as usize).min(bytes.len())])
-                .trim_end_matches(['\r', '\n'])
-                .to_string();
+            let text =
+                String::from_utf8_lossy(&bytes[start as usize..(here as usize).min(bytes.len())])
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
             out.rows += 1;
             let row = map_row(&rec, &cols, &dates, mapping, line, text);
             let number = row.number.clone();
@@ -300,7 +322,9 @@ pub fn prepare(
             break;
         }
         let pos = record.position().cloned();
-        let (line, start) = pos.map(|p| (p.line(), p.byte())).unwrap_or(prev.unwrap_or((0, 0)));
+        let (line, start) = pos
+            .map(|p| (p.line(), p.byte()))
+            .unwrap_or(prev.unwrap_or((0, 0)));
         prev = Some((line, start));
         pending = Some((line, start, record.clone()));
     }
@@ -317,12 +341,19 @@ pub fn prepare(
             .collect();
         // Order-level fields must agree across an order's rows.
         for field in ORDER_FIELDS {
-            let values: Vec<&str> = rows.iter().filter_map(|r| r.get(field)).filter(|v| !v.is_empty()).collect();
+            let values: Vec<&str> = rows
+                .iter()
+                .filter_map(|r| r.get(field))
+                .filter(|v| !v.is_empty())
+                .collect();
             if values.windows(2).any(|w| w[0] != w[1]) {
                 problems.push(BadRow {
                     line: rows.last().map_or(0, |r| r.line),
                     order_number: Some(number.clone()),
-                    problems: vec![format!("rows of order {number} disagree on {field}: {}", values.join(" / "))],
+                    problems: vec![format!(
+                        "rows of order {number} disagree on {field}: {}",
+                        values.join(" / ")
+                    )],
                 });
             }
         }
@@ -331,7 +362,15 @@ pub fn prepare(
             out.skipped_orders.push(number);
             continue;
         }
-        out.orders.push(raw_order(&number, &rows, source, file_name, &file_hash, mapping, received_at));
+        out.orders.push(raw_order(
+            &number,
+            &rows,
+            source,
+            file_name,
+            &file_hash,
+            mapping,
+            received_at,
+        ));
     }
     out.bad.sort_by_key(|b| b.line);
     if !out.bad.is_empty() && !skip_bad_orders {
@@ -341,9 +380,24 @@ pub fn prepare(
 }
 
 const ORDER_FIELDS: &[&str] = &[
-    "created_at", "updated_at", "currency", "status", "customer_name", "email", "phone", "ship_name",
-    "company", "line1", "line2", "city", "region", "postal_code", "country", "shipping",
-    "shipping_method", "note",
+    "created_at",
+    "updated_at",
+    "currency",
+    "status",
+    "customer_name",
+    "email",
+    "phone",
+    "ship_name",
+    "company",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "shipping",
+    "shipping_method",
+    "note",
 ];
 
 struct ColumnIdx {
@@ -369,7 +423,14 @@ impl Row {
     }
 }
 
-fn map_row(rec: &csv::StringRecord, c: &ColumnIdx, dates: &Dates, m: &Mapping, line: u64, text: String) -> Row {
+fn map_row(
+    rec: &csv::StringRecord,
+    c: &ColumnIdx,
+    dates: &Dates,
+    m: &Mapping,
+    line: u64,
+    text: String,
+) -> Row {
     let cell = |i: usize| rec.get(i).map(str::trim).unwrap_or_default().to_string();
     let mut problems = Vec::new();
     let mut fields = BTreeMap::new();
@@ -411,8 +472,13 @@ fn map_row(rec: &csv::StringRecord, c: &ColumnIdx, dates: &Dates, m: &Mapping, l
         .filter(|c| !c.is_empty())
         .cloned()
         .or_else(|| m.currency.clone());
-    match currency.as_deref().map(|c| conveyor_processors::normalize::fields::currency("currency", c)) {
-        None => problems.push("no currency: add a currency column or `currency` to the mapping".into()),
+    match currency
+        .as_deref()
+        .map(|c| conveyor_processors::normalize::fields::currency("currency", c))
+    {
+        None => {
+            problems.push("no currency: add a currency column or `currency` to the mapping".into())
+        }
         Some(Err(e)) => problems.push(e.0),
         Some(Ok(cur)) => {
             fields.insert("currency", cur.to_string());
@@ -422,7 +488,9 @@ fn map_row(rec: &csv::StringRecord, c: &ColumnIdx, dates: &Dates, m: &Mapping, l
                 ("line_tax", fields.get("line_tax").cloned()),
                 ("shipping", fields.get("shipping").cloned()),
             ] {
-                let Some(v) = v.filter(|v| !v.is_empty()) else { continue };
+                let Some(v) = v.filter(|v| !v.is_empty()) else {
+                    continue;
+                };
                 let cleaned = v.trim_start_matches('$').replace(',', "");
                 match conveyor_processors::normalize::fields::money_str(f, &cleaned, cur) {
                     Ok(money) => {
@@ -514,7 +582,10 @@ pub fn render_report(bad: &[BadRow]) -> String {
         s.push_str(&format!(
             "  line {:>5}{}: {}\n",
             b.line,
-            b.order_number.as_deref().map(|n| format!(" (order {n})")).unwrap_or_default(),
+            b.order_number
+                .as_deref()
+                .map(|n| format!(" (order {n})"))
+                .unwrap_or_default(),
             b.problems.join("; ")
         ));
     }
@@ -557,26 +628,57 @@ shipping = "Shipping"
 
     #[test]
     fn bad_rows_are_reported_with_lines_and_nothing_is_half_imported() {
-        let p = prepare(GOOD_AND_BAD.as_bytes(), "x.csv", "tcgplayer", &mapping(), 1, false).unwrap();
+        let p = prepare(
+            GOOD_AND_BAD.as_bytes(),
+            "x.csv",
+            "tcgplayer",
+            &mapping(),
+            1,
+            false,
+        )
+        .unwrap();
         assert_eq!(p.rows, 5);
         assert_eq!(p.bad.iter().map(|b| b.line).collect::<Vec<_>>(), [4, 5]);
         assert!(p.bad[0].problems[0].contains("quantity `zero`"));
         assert!(p.bad[1].problems[0].contains("created_at"));
         assert!(p.orders.is_empty(), "strict import publishes nothing");
 
-        let p = prepare(GOOD_AND_BAD.as_bytes(), "x.csv", "tcgplayer", &mapping(), 1, true).unwrap();
+        let p = prepare(
+            GOOD_AND_BAD.as_bytes(),
+            "x.csv",
+            "tcgplayer",
+            &mapping(),
+            1,
+            true,
+        )
+        .unwrap();
         assert_eq!(p.skipped_orders, ["1002", "1003"]);
-        let ids: Vec<_> = p.orders.iter().map(|o| o.external_order_id.as_str()).collect();
+        let ids: Vec<_> = p
+            .orders
+            .iter()
+            .map(|o| o.external_order_id.as_str())
+            .collect();
         assert_eq!(ids, ["tcgplayer:1001", "tcgplayer:1004"]);
         let doc: Value = serde_json::from_slice(&p.orders[0].payload).unwrap();
         assert_eq!(doc["lines"].as_array().unwrap().len(), 2);
         assert_eq!(doc["created_at"], "2026-11-20T10:30:00-05:00");
         assert_eq!(doc["lines"][0]["unit_price"], "12.99");
         assert_eq!(doc["rows"][1]["line"], 3);
-        assert!(doc["rows"][1]["text"].as_str().unwrap().contains("\"Binder, 9 pocket\""));
+        assert!(doc["rows"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("\"Binder, 9 pocket\""));
         assert_eq!(p.orders[0].source_headers["lines"], "2,3");
         // Same file, same ids: a re-import is a no-op downstream.
-        let again = prepare(GOOD_AND_BAD.as_bytes(), "x.csv", "tcgplayer", &mapping(), 2, true).unwrap();
+        let again = prepare(
+            GOOD_AND_BAD.as_bytes(),
+            "x.csv",
+            "tcgplayer",
+            &mapping(),
+            2,
+            true,
+        )
+        .unwrap();
         assert_eq!(again.orders[0].event_id, p.orders[0].event_id);
     }
 

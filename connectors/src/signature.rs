@@ -51,10 +51,14 @@ mod tests {
         let body = br#"{"id":1}"#;
         let sig = sign_base64(b"old-secret", body);
         assert!(verify_base64(&[new.clone(), old.clone()], body, &sig));
-        assert!(!verify_base64(&[new.clone()], body, &sig));
-        assert!(!verify_base64(&[new.clone(), old.clone()], b"{\"id\":2}", &sig));
-        assert!(!verify_base64(&[old.clone()], body, "not base64!"));
-        assert!(!verify_base64(&[old.clone()], body, ""));
+        assert!(!verify_base64(std::slice::from_ref(&new), body, &sig));
+        assert!(!verify_base64(
+            &[new.clone(), old.clone()],
+            b"{\"id\":2}",
+            &sig
+        ));
+        assert!(!verify_base64(std::slice::from_ref(&old), body, "not base64!"));
+        assert!(!verify_base64(std::slice::from_ref(&old), body, ""));
         assert!(!verify_base64(&[], body, &sig));
     }
 }

@@ -137,14 +137,22 @@ mod tests {
         let mut c = Catalog::from_skus([sku("A", 10, &[("amazon", "B0A")])]);
         assert_eq!(c.resolve("amazon", Some("A"), &[]).unwrap().sku, "A");
         assert_eq!(
-            c.resolve("amazon", Some("nope"), &["B0A".into()]).unwrap().sku,
+            c.resolve("amazon", Some("nope"), &["B0A".into()])
+                .unwrap()
+                .sku,
             "A"
         );
         assert!(c.resolve("ebay", None, &["B0A".into()]).is_none());
         c.apply(sku("A", 5, &[("amazon", "OLD")]));
-        assert!(c.by_listing("amazon", "OLD").is_none(), "older version applied");
+        assert!(
+            c.by_listing("amazon", "OLD").is_none(),
+            "older version applied"
+        );
         c.apply(sku("A", 20, &[("amazon", "B0B")]));
-        assert!(c.by_listing("amazon", "B0A").is_none(), "stale listing kept");
+        assert!(
+            c.by_listing("amazon", "B0A").is_none(),
+            "stale listing kept"
+        );
         assert_eq!(c.by_listing("amazon", "B0B").unwrap().sku, "A");
         assert_eq!(c.version(), 20);
         c.remove("A");

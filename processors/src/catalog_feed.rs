@@ -56,8 +56,8 @@ impl CatalogFeed {
             source,
         };
         // Assigned, not subscribed: every instance reads the whole catalog.
-        let consumer = Consumer::new(kafka, component, &format!("{component}.catalog-reader"))
-            .map_err(err)?;
+        let consumer =
+            Consumer::new(kafka, component, &format!("{component}.catalog-reader")).map_err(err)?;
         let parts: Vec<(&str, i32, Option<i64>)> =
             (0..partitions).map(|p| (topic, p, None)).collect();
         consumer.assign(&parts).map_err(err)?;
@@ -81,7 +81,10 @@ impl CatalogFeed {
                 })?
                 .map_err(err)?;
             apply(&catalog, &codec, &rec).await;
-            if behind.get(&rec.partition).is_some_and(|end| rec.offset + 1 >= *end) {
+            if behind
+                .get(&rec.partition)
+                .is_some_and(|end| rec.offset + 1 >= *end)
+            {
                 behind.remove(&rec.partition);
             }
         }
@@ -112,7 +115,11 @@ impl CatalogFeed {
 
 async fn apply(catalog: &SharedCatalog, codec: &Codec, rec: &InRecord) {
     let Some(key) = rec.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()) else {
-        tracing::warn!(partition = rec.partition, offset = rec.offset, "catalog record without a UTF-8 key skipped");
+        tracing::warn!(
+            partition = rec.partition,
+            offset = rec.offset,
+            "catalog record without a UTF-8 key skipped"
+        );
         return;
     };
     if rec.payload.is_none() {

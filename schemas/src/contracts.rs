@@ -6,8 +6,8 @@
 use conveyor_runtime::topology::Topology;
 
 use crate::records::{
-    AllocationResult, CatalogSku, DlqRecord, InventoryAlert, InventoryEvent, LabeledShipment, OrderEvent,
-    PlannedShipment, RawOrder, Record, StockMovement,
+    AllocationResult, CatalogSku, DlqRecord, InventoryAlert, InventoryEvent, LabeledShipment,
+    OrderEvent, PlannedShipment, RawOrder, Record, StockMovement,
 };
 
 /// A topic's value contract.

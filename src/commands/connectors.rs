@@ -19,7 +19,12 @@ use crate::{not_built, usage};
 /// Creates the topics a connector or loader writes.
 async fn ensure_topics(config: &Config, ids: &[&str]) -> anyhow::Result<()> {
     let topo = Topology::resolve(config);
-    let specs: Vec<_> = topo.topics.iter().filter(|t| ids.contains(&t.id)).cloned().collect();
+    let specs: Vec<_> = topo
+        .topics
+        .iter()
+        .filter(|t| ids.contains(&t.id))
+        .cloned()
+        .collect();
     for r in Admin::new(&config.kafka)?.ensure_topics(&specs).await? {
         if let conveyor_runtime::kafka::TopicState::Failed(e) = &r.state {
             anyhow::bail!("cannot create topic {}: {e}", r.name);
@@ -72,15 +77,11 @@ pub async fn simulate_shopify(
     concurrency: usize,
 ) -> anyhow::Result<()> {
     if let Some(n) = webhooks {
-        let secret = config
-            .channels
-            .shopify
-            .webhook_secrets
-            .first()
-            .context("channels.shopify.webhook_secrets is empty: the simulator signs with the first secret")?;
-        let url = target.unwrap_or_else(|| {
-            format!("http://{}/webhooks/shopify", config.http.webhooks_bind)
-        });
+        let secret = config.channels.shopify.webhook_secrets.first().context(
+            "channels.shopify.webhook_secrets is empty: the simulator signs with the first secret",
+        )?;
+        let url = target
+            .unwrap_or_else(|| format!("http://{}/webhooks/shopify", config.http.webhooks_bind));
         println!("delivering {n} signed orders/create webhooks to {url} ({concurrency} at a time)");
         let started = std::time::Instant::now();
         let s = sim::fire_webhooks(&url, secret.expose(), from..from + n, concurrency, 50).await;
@@ -98,7 +99,10 @@ pub async fn simulate_shopify(
         return Ok(());
     }
     let shutdown = Shutdown::on_signals();
-    let shop = Arc::new(sim::Sim::new(orders, config.channels.shopify.access_token.expose()));
+    let shop = Arc::new(sim::Sim::new(
+        orders,
+        config.channels.shopify.access_token.expose(),
+    ));
     let (addr, task) = sim::serve(shop, bind, shutdown.token()).await?;
     println!(
         "simulated Shopify Admin API with {orders} orders: http://{addr}/admin/api/{}/orders.json (Ctrl-C stops)",
@@ -116,7 +120,11 @@ pub async fn import_csv(
     skip_bad_orders: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    if source.is_empty() || !source.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if source.is_empty()
+        || !source
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(usage(format!(
             "--channel `{source}`: use letters, digits, - and _ (it becomes part of order ids)"
         )));
@@ -130,7 +138,14 @@ pub async fn import_csv(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let p = csv_import::prepare(&bytes, &name, source, &m, publish::now_ms(), skip_bad_orders)?;
+    let p = csv_import::prepare(
+        &bytes,
+        &name,
+        source,
+        &m,
+        publish::now_ms(),
+        skip_bad_orders,
+    )?;
     println!(
         "{}: {} rows, {} orders ready, {} bad rows",
         file.display(),
@@ -164,7 +179,11 @@ pub async fn import_csv(
         if p.skipped_orders.is_empty() {
             String::new()
         } else {
-            format!(" ({} orders skipped: {})", p.skipped_orders.len(), p.skipped_orders.join(", "))
+            format!(
+                " ({} orders skipped: {})",
+                p.skipped_orders.len(),
+                p.skipped_orders.join(", ")
+            )
         }
     );
     Ok(())
@@ -176,7 +195,11 @@ pub async fn catalog_load(config: &Config, file: &Path) -> anyhow::Result<()> {
         Ok(s) => s,
         Err(bad) => {
             print!("{}", csv_import::render_report(&bad));
-            anyhow::bail!("nothing loaded: {} bad rows in {}", bad.len(), file.display());
+            anyhow::bail!(
+                "nothing loaded: {} bad rows in {}",
+                bad.len(),
+                file.display()
+            );
         }
     };
     ensure_topics(config, &["catalog_skus"]).await?;

@@ -63,7 +63,13 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     let run_id = format!("{}-{}", std::process::id(), now_ms());
     super::demo_stream::run(config, &run_id, SAMPLE_ORDERS).await?;
 
-    step(7, "ClickHouse");
+    step(
+        7,
+        "channels in: catalog, Shopify webhooks + poller (simulated shop), a CSV export, normalize",
+    );
+    super::demo_channels::run(config).await?;
+
+    step(8, "ClickHouse");
     let version = ch::ensure_database(&config.clickhouse).await?;
     let client = ch::client(&config.clickhouse);
     client
@@ -111,7 +117,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     });
     println!("  orders per partition: {per_partition:?}");
 
-    step(8, "what is not built yet");
+    step(9, "what is not built yet");
     let planned: Vec<_> = NODES
         .iter()
         .filter(|n| n.status == Status::Planned)

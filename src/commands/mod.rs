@@ -4,6 +4,7 @@ mod bench_runtime;
 mod config_cmd;
 mod connectors;
 mod demo;
+mod demo_channels;
 mod demo_stream;
 mod normalize;
 mod schemas;

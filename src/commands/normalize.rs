@@ -33,7 +33,10 @@ pub fn job_spec(config: &Config, channel: &str) -> anyhow::Result<JobSpec> {
             changelog: changelog.to_string(),
             dir: Path::new(&config.state.dir).join(format!("{name}.versions")),
         }),
-        dlq_topic: topo.topic_name("orders_dlq").unwrap_or("orders.dlq").to_string(),
+        dlq_topic: topo
+            .topic_name("orders_dlq")
+            .unwrap_or("orders.dlq")
+            .to_string(),
         batch: BatchSpec {
             max_records: config.state.batch_max_records,
             max_wait: Duration::from_millis(config.state.batch_max_wait_ms),
@@ -69,7 +72,11 @@ pub async fn run(
         .filter(|t| {
             matches!(
                 t.id,
-                "orders_raw" | "orders_normalized" | "orders_dlq" | "catalog_skus" | "changelog_normalize_versions"
+                "orders_raw"
+                    | "orders_normalized"
+                    | "orders_dlq"
+                    | "catalog_skus"
+                    | "changelog_normalize_versions"
             )
         })
         .cloned()
@@ -79,8 +86,12 @@ pub async fn run(
             anyhow::bail!("cannot create topic {}: {e}", r.name);
         }
     }
-    let codec = Arc::new(conveyor_schemas::codec::Codec::new(&config.schema_registry.url)?);
-    let catalog_spec = topo.spec("catalog_skus", None).context("no catalog topic")?;
+    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
+        &config.schema_registry.url,
+    )?);
+    let catalog_spec = topo
+        .spec("catalog_skus", None)
+        .context("no catalog topic")?;
     let feed = CatalogFeed::start(
         &config.kafka,
         codec.clone(),
@@ -106,7 +117,12 @@ pub async fn run(
         let p = Normalize::new(channel, &output, feed.catalog.clone());
         let (kafka, codec, token) = (config.kafka.clone(), codec.clone(), shutdown.token());
         let name = spec.name.clone();
-        jobs.spawn(async move { (name, conveyor_stream::run(&kafka, codec, spec, p, token).await) });
+        jobs.spawn(async move {
+            (
+                name,
+                conveyor_stream::run(&kafka, codec, spec, p, token).await,
+            )
+        });
     }
     // One job failing stops them all: a half-running normalize would look
     // healthy while a channel piles up.

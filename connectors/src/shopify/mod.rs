@@ -33,6 +33,19 @@ pub async fn run(
     bind: SocketAddr,
     shutdown: CancellationToken,
 ) -> Result<(), ConnectError> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| ConnectError::Bind(bind, e))?;
+    serve(config, codec, listener, shutdown).await
+}
+
+/// [`run`] on a listener the caller bound (port 0 in the demo and tests).
+pub async fn serve(
+    config: &Config,
+    codec: Arc<Codec>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ConnectError> {
     let sc = &config.channels.shopify;
     if sc.webhook_secrets.is_empty() {
         return Err(ConnectError::NoSecret);
@@ -44,14 +57,14 @@ pub async fn run(
         ack_timeout: Duration::from_millis(sc.ack_timeout_ms),
         recent: Arc::new(webhook::RecentIds::new(100_000)),
     };
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| ConnectError::Bind(bind, e))?;
-    let addr = listener.local_addr().unwrap_or(bind);
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ConnectError::Bind(([0, 0, 0, 0], 0).into(), e))?;
     tracing::info!(%addr, topic = publisher.topic(), "shopify webhooks: POST /webhooks/shopify");
     println!("shopify webhooks listening on http://{addr}/webhooks/shopify");
     let poll = (sc.poll_interval_ms > 0).then(|| {
-        let poller = poller::Poller::new(sc.clone(), publisher.clone(), Path::new(&config.state.dir));
+        let poller =
+            poller::Poller::new(sc.clone(), publisher.clone(), Path::new(&config.state.dir));
         let token = shutdown.clone();
         tokio::spawn(async move { poller.run(token).await })
     });

@@ -30,7 +30,9 @@ use crate::publish::{now_ms, RawPublisher};
 pub enum PollError {
     #[error("Shopify API: {0}")]
     Http(String),
-    #[error("Shopify API refused the access token (HTTP {0}); check channels.shopify.access_token")]
+    #[error(
+        "Shopify API refused the access token (HTTP {0}); check channels.shopify.access_token"
+    )]
     Auth(u16),
     #[error("Shopify API answered something that is not an orders page: {0}")]
     Shape(String),
@@ -53,10 +55,12 @@ pub fn cursor_path(state_dir: &Path) -> PathBuf {
 
 pub fn load_cursor(path: &Path) -> Result<Option<Cursor>, PollError> {
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| PollError::Cursor {
-            path: path.to_path_buf(),
-            message: format!("unreadable ({e}); fix or delete it to backfill"),
-        }),
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| PollError::Cursor {
+                path: path.to_path_buf(),
+                message: format!("unreadable ({e}); fix or delete it to backfill"),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(PollError::Cursor {
             path: path.to_path_buf(),
@@ -118,7 +122,9 @@ impl Poller {
         let every = Duration::from_millis(self.config.poll_interval_ms.max(1000));
         loop {
             match self.pass(&shutdown).await {
-                Ok(s) => tracing::info!(pages = s.pages, orders = s.orders, "shopify poll pass done"),
+                Ok(s) => {
+                    tracing::info!(pages = s.pages, orders = s.orders, "shopify poll pass done")
+                }
                 Err(e) => tracing::warn!(error = %e, "shopify poll pass failed; next pass retries"),
             }
             tokio::select! {
@@ -165,8 +171,14 @@ impl Poller {
                     tracing::warn!("shopify orders.json entry without an id skipped");
                     continue;
                 };
-                let updated = o.get("updated_at").and_then(Value::as_str).unwrap_or_default().to_string();
-                if let Ok(ms) = conveyor_processors::normalize::fields::timestamp("updated_at", &updated) {
+                let updated = o
+                    .get("updated_at")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Ok(ms) =
+                    conveyor_processors::normalize::fields::timestamp("updated_at", &updated)
+                {
                     if newest.as_ref().is_none_or(|(n, _)| ms >= *n) {
                         newest = Some((ms, updated.clone()));
                     }
@@ -183,13 +195,21 @@ impl Poller {
                     // One order object of the page, re-serialized: the page
                     // is split per order, each published as its own record.
                     payload: serde_json::to_vec(&o).unwrap_or_default(),
-                    source_headers: BTreeMap::from([("api_url".to_string(), url.path().to_string())]),
+                    source_headers: BTreeMap::from([(
+                        "api_url".to_string(),
+                        url.path().to_string(),
+                    )]),
                 });
             }
             self.publisher.publish_all(&raws).await?;
             stats.orders += raws.len() as u64;
             if let Some((_, text)) = newest {
-                store_cursor(&self.cursor_file, &Cursor { updated_at_min: text })?;
+                store_cursor(
+                    &self.cursor_file,
+                    &Cursor {
+                        updated_at_min: text,
+                    },
+                )?;
             }
             match next {
                 Some(n) => url = n,
@@ -244,7 +264,10 @@ impl Poller {
             }
             if !(200..300).contains(&status) {
                 let body = resp.text().await.unwrap_or_default();
-                return Err(PollError::Http(format!("HTTP {status}: {}", truncate(&body))));
+                return Err(PollError::Http(format!(
+                    "HTTP {status}: {}",
+                    truncate(&body)
+                )));
             }
             if let Some((used, size)) = resp
                 .headers()
@@ -254,7 +277,8 @@ impl Poller {
             {
                 if used * 5 >= size * 4 {
                     // Past 80 % of the bucket: let it leak (2 calls/s).
-                    tokio::time::sleep(Duration::from_millis(500 * (used + 1 - size * 4 / 5))).await;
+                    tokio::time::sleep(Duration::from_millis(500 * (used + 1 - size * 4 / 5)))
+                        .await;
                 }
             }
             let next = resp
@@ -334,6 +358,9 @@ mod tests {
         store_cursor(&p, &c).unwrap();
         assert_eq!(load_cursor(&p).unwrap(), Some(c));
         std::fs::write(&p, b"{").unwrap();
-        assert!(load_cursor(&p).unwrap_err().to_string().contains("delete it"));
+        assert!(load_cursor(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("delete it"));
     }
 }

@@ -89,12 +89,18 @@ async fn receive(State(st): State<WebhookState>, headers: HeaderMap, body: Bytes
     };
     let Some(sig) = header(&headers, "x-shopify-hmac-sha256") else {
         outcome("unauthorized");
-        return reply(StatusCode::UNAUTHORIZED, "missing or invalid webhook signature");
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "missing or invalid webhook signature",
+        );
     };
     if !verify_base64(&st.secrets, &body, sig) {
         outcome("unauthorized");
         tracing::warn!("shopify webhook with an invalid signature refused");
-        return reply(StatusCode::UNAUTHORIZED, "missing or invalid webhook signature");
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "missing or invalid webhook signature",
+        );
     }
     let topic = header(&headers, "x-shopify-topic").unwrap_or_default();
     if !TOPICS.contains(&topic) {
@@ -103,7 +109,10 @@ async fn receive(State(st): State<WebhookState>, headers: HeaderMap, body: Bytes
     }
     let Some(webhook_id) = header(&headers, "x-shopify-webhook-id").map(String::from) else {
         outcome("bad_request");
-        return reply(StatusCode::BAD_REQUEST, "X-Shopify-Webhook-Id header is missing");
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "X-Shopify-Webhook-Id header is missing",
+        );
     };
     if st.recent.contains(&webhook_id) {
         outcome("duplicate");
@@ -118,7 +127,10 @@ async fn receive(State(st): State<WebhookState>, headers: HeaderMap, body: Bytes
     };
     let Some(order_id) = conveyor_processors::normalize::fields::id_text(order.get("id")) else {
         outcome("bad_request");
-        return reply(StatusCode::BAD_REQUEST, "body is not a Shopify order: `id` is missing");
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "body is not a Shopify order: `id` is missing",
+        );
     };
     let source_headers: BTreeMap<String, String> = KEPT_HEADERS
         .iter()

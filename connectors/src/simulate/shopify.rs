@@ -38,9 +38,10 @@ pub const LEAK_PER_SEC: f64 = 2.0;
 pub struct Sim {
     orders: Vec<Value>,
     access_token: String,
+    bucket_size: f64,
+    leak_per_sec: f64,
     bucket: Mutex<(f64, Instant)>,
-    /// Total requests and 429s answered (tests read them).
-    pub stats: Mutex<(u64, u64)>,
+    stats: Mutex<(u64, u64)>,
 }
 
 impl Sim {
@@ -54,20 +55,34 @@ impl Sim {
         Sim {
             orders,
             access_token: access_token.to_string(),
+            bucket_size: BUCKET,
+            leak_per_sec: LEAK_PER_SEC,
             bucket: Mutex::new((0.0, Instant::now())),
             stats: Mutex::new((0, 0)),
         }
+    }
+
+    /// Another bucket (tests make the rate limit bite quickly).
+    pub fn with_bucket(mut self, size: f64, leak_per_sec: f64) -> Sim {
+        self.bucket_size = size.max(1.0);
+        self.leak_per_sec = leak_per_sec.max(0.01);
+        self
+    }
+
+    /// Requests answered and how many of them were 429s.
+    pub fn counts(&self) -> (u64, u64) {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes one call from the bucket: `Err(retry_after_secs)` when full.
     fn take(&self) -> Result<f64, f64> {
         let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let leaked = now.duration_since(b.1).as_secs_f64() * LEAK_PER_SEC;
+        let leaked = now.duration_since(b.1).as_secs_f64() * self.leak_per_sec;
         b.0 = (b.0 - leaked).max(0.0);
         b.1 = now;
-        if b.0 + 1.0 > BUCKET {
-            return Err(1.0 / LEAK_PER_SEC);
+        if b.0 + 1.0 > self.bucket_size {
+            return Err((b.0 + 1.0 - self.bucket_size) / self.leak_per_sec);
         }
         b.0 += 1.0;
         Ok(b.0)
@@ -121,7 +136,8 @@ async fn orders(
             let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.");
             r.headers_mut().insert(
                 "retry-after",
-                HeaderValue::from_str(&format!("{retry:.1}")).unwrap_or(HeaderValue::from_static("1.0")),
+                HeaderValue::from_str(&format!("{retry:.1}"))
+                    .unwrap_or(HeaderValue::from_static("1.0")),
             );
             return r;
         }
@@ -149,7 +165,10 @@ async fn orders(
         }
         None => (0, q.updated_at_min.clone()),
     };
-    let min_ms = match min.as_deref().map(|m| conveyor_processors::normalize::fields::timestamp("updated_at_min", m)) {
+    let min_ms = match min
+        .as_deref()
+        .map(|m| conveyor_processors::normalize::fields::timestamp("updated_at_min", m))
+    {
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.0),
         Some(Ok(ms)) => Some(ms),
         None => None,
@@ -171,8 +190,12 @@ async fn orders(
     let h = resp.headers_mut();
     h.insert(
         "x-shopify-shop-api-call-limit",
-        HeaderValue::from_str(&format!("{}/{}", used.ceil() as u64, BUCKET as u64))
-            .unwrap_or(HeaderValue::from_static("1/40")),
+        HeaderValue::from_str(&format!(
+            "{}/{}",
+            used.ceil() as u64,
+            sim.bucket_size as u64
+        ))
+        .unwrap_or(HeaderValue::from_static("1/40")),
     );
     if from + limit < matching.len() {
         let info = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
@@ -250,17 +273,30 @@ pub struct FireStats {
 }
 
 /// The signed webhook request for order `n` (body, headers).
-pub fn webhook_request(n: u64, secret: &str, topic: &str) -> (Vec<u8>, Vec<(&'static str, String)>) {
+pub fn webhook_request(
+    n: u64,
+    secret: &str,
+    topic: &str,
+) -> (Vec<u8>, Vec<(&'static str, String)>) {
     let body = serde_json::to_vec(&example(n)).unwrap_or_default();
     let sig = sign_base64(secret.as_bytes(), &body);
     let headers = vec![
         ("content-type", "application/json".to_string()),
         ("x-shopify-topic", topic.to_string()),
         ("x-shopify-hmac-sha256", sig),
-        ("x-shopify-shop-domain", "conveyor-demo.myshopify.com".to_string()),
-        ("x-shopify-webhook-id", format!("b54557e4-bdd9-4b37-8a5f-{n:012}")),
+        (
+            "x-shopify-shop-domain",
+            "conveyor-demo.myshopify.com".to_string(),
+        ),
+        (
+            "x-shopify-webhook-id",
+            format!("b54557e4-bdd9-4b37-8a5f-{n:012}"),
+        ),
         ("x-shopify-api-version", "2025-01".to_string()),
-        ("x-shopify-triggered-at", "2025-01-01T00:00:00.000Z".to_string()),
+        (
+            "x-shopify-triggered-at",
+            "2025-01-01T00:00:00.000Z".to_string(),
+        ),
     ];
     (body, headers)
 }

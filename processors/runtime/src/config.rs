@@ -703,10 +703,16 @@ impl Config {
             );
         }
         if shopify.webhook_secrets.iter().any(Secret::is_empty) {
-            bad("channels.shopify.webhook_secrets", "an empty secret is not a secret".into());
+            bad(
+                "channels.shopify.webhook_secrets",
+                "an empty secret is not a secret".into(),
+            );
         }
         if shopify.ack_timeout_ms == 0 {
-            bad("channels.shopify.ack_timeout_ms", "must be at least 1".into());
+            bad(
+                "channels.shopify.ack_timeout_ms",
+                "must be at least 1".into(),
+            );
         }
 
         if let Err(p) = check_url(&self.clickhouse.url) {

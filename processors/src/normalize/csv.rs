@@ -27,7 +27,8 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             "csv payload is not a {FORMAT} document; import files with `conveyor import csv`"
         )));
     }
-    let source = opt_str(&v, "source").ok_or_else(|| Rejection::new("csv import: `source` is missing"))?;
+    let source =
+        opt_str(&v, "source").ok_or_else(|| Rejection::new("csv import: `source` is missing"))?;
     let number = opt_str(&v, "order_number")
         .ok_or_else(|| Rejection::new("csv import: `order_number` is missing"))?;
     let ctx = |f: &str| format!("{source} order {number}: {f}");
@@ -48,8 +49,17 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     let mut subtotal = Decimal::ZERO;
     let mut discount_total = Decimal::ZERO;
     let mut tax_total = Decimal::ZERO;
-    for (i, l) in v.get("lines").and_then(Value::as_array).unwrap_or(&empty).iter().enumerate() {
-        let row = l.get("line").and_then(Value::as_u64).unwrap_or(i as u64 + 1);
+    for (i, l) in v
+        .get("lines")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty)
+        .iter()
+        .enumerate()
+    {
+        let row = l
+            .get("line")
+            .and_then(Value::as_u64)
+            .unwrap_or(i as u64 + 1);
         let f = |x: &str| ctx(&format!("file line {row}: {x}"));
         let quantity = i32::try_from(fields::int(&f("quantity"), l.get("quantity"))?)
             .map_err(|_| Rejection::new(f("quantity out of range")))?;
@@ -104,7 +114,11 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             channel: source.to_string(),
             external_id: number.to_string(),
             external_number: Some(number.to_string()),
-            status: if cancelled { OrderStatus::Cancelled } else { OrderStatus::Open },
+            status: if cancelled {
+                OrderStatus::Cancelled
+            } else {
+                OrderStatus::Open
+            },
             currency: cur.to_string(),
             customer: Customer {
                 customer_id: None,
@@ -204,7 +218,10 @@ mod tests {
         assert_eq!(n.order.extras["csv.lines"], "2,3");
         let mut bad = doc();
         bad["lines"][0]["sku"] = json!("UNKNOWN");
-        assert!(normalize(&raw(bad), &cat).unwrap_err().0.contains("UNKNOWN"));
+        assert!(normalize(&raw(bad), &cat)
+            .unwrap_err()
+            .0
+            .contains("UNKNOWN"));
         let mut not_csv = doc();
         not_csv["format"] = json!("other");
         assert!(normalize(&raw(not_csv), &cat).is_err());

@@ -266,11 +266,17 @@ const CA_PROVINCES: &[(&str, &str)] = &[
 /// countries whose format is fixed.
 pub fn postal_code(country: &str, text: &str) -> Result<String, Rejection> {
     let t = text.trim().to_ascii_uppercase();
-    let bad = || Rejection::new(format!("address: `{text}` is not a postal code of {country}"));
+    let bad = || {
+        Rejection::new(format!(
+            "address: `{text}` is not a postal code of {country}"
+        ))
+    };
     match country {
         "US" | "PR" | "GU" | "VI" | "AS" | "MP" => {
             let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
-            let only_zip_chars = t.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ' ');
+            let only_zip_chars = t
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '-' || c == ' ');
             match digits.len() {
                 5 if only_zip_chars => Ok(digits),
                 9 if only_zip_chars => Ok(format!("{}-{}", &digits[..5], &digits[5..])),
@@ -283,9 +289,13 @@ pub fn postal_code(country: &str, text: &str) -> Result<String, Rejection> {
             let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
             let b = compact.as_bytes();
             let ok = b.len() == 6
-                && b.iter()
-                    .enumerate()
-                    .all(|(i, c)| if i % 2 == 0 { c.is_ascii_alphabetic() } else { c.is_ascii_digit() });
+                && b.iter().enumerate().all(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.is_ascii_alphabetic()
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                });
             if ok {
                 Ok(format!("{} {}", &compact[..3], &compact[3..]))
             } else {
@@ -339,7 +349,10 @@ mod tests {
         assert_eq!(m.amount.to_string(), "19.99");
         let j: Value = serde_json::from_str("0.1").unwrap();
         assert_eq!(
-            money_json("p", &j, Currency::USD).unwrap().amount.to_string(),
+            money_json("p", &j, Currency::USD)
+                .unwrap()
+                .amount
+                .to_string(),
             "0.1"
         );
         assert!(money_str("price", "abc", Currency::USD).is_err());
@@ -368,10 +381,16 @@ mod tests {
         assert_eq!(country_code("United States").as_deref(), Some("US"));
         assert_eq!(country_code("USA").as_deref(), Some("US"));
         assert_eq!(country_code("Narnia"), None);
-        assert_eq!(region_code("US", "new york").unwrap().as_deref(), Some("NY"));
+        assert_eq!(
+            region_code("US", "new york").unwrap().as_deref(),
+            Some("NY")
+        );
         assert_eq!(region_code("CA", "QC").unwrap().as_deref(), Some("QC"));
         assert!(region_code("US", "Ontario").is_err());
-        assert_eq!(region_code("DE", "Bayern").unwrap().as_deref(), Some("Bayern"));
+        assert_eq!(
+            region_code("DE", "Bayern").unwrap().as_deref(),
+            Some("Bayern")
+        );
         assert_eq!(postal_code("US", "2134").unwrap(), "02134");
         assert_eq!(postal_code("US", "94103 1234").unwrap(), "94103-1234");
         assert!(postal_code("US", "ABCDE").is_err());

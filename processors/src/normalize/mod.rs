@@ -123,7 +123,7 @@ pub fn finish(draft: Draft, catalog: &Catalog) -> Result<Normalized, Rejection> 
         let n = i + 1;
         if line.quantity <= 0 {
             return Err(Rejection::new(format!(
-                "line {n} ({}): quantity {} must be greater than 0",
+                "order line {n} ({}): quantity {} must be greater than 0",
                 describe_line(&line.sku, &line.name),
                 line.quantity
             )));
@@ -136,7 +136,7 @@ pub fn finish(draft: Draft, catalog: &Catalog) -> Result<Normalized, Rejection> 
         ] {
             if m.currency != currency {
                 return Err(Rejection::new(format!(
-                    "line {n}: {what} is in {} but the order is in {currency}",
+                    "order line {n}: {what} is in {} but the order is in {currency}",
                     m.currency
                 )));
             }
@@ -156,7 +156,7 @@ pub fn finish(draft: Draft, catalog: &Catalog) -> Result<Normalized, Rejection> 
                     format!(" or listing id {}", ids.join("/"))
                 };
                 return Err(Rejection::new(format!(
-                    "line {n} ({}): SKU `{}`{ids} is not in the catalog; add it to catalog.skus \
+                    "order line {n} ({}): SKU `{}`{ids} is not in the catalog; add it to catalog.skus \
                      (conveyor catalog load) and retry the order from the DLQ",
                     line.name, line.sku
                 )));
@@ -235,7 +235,11 @@ fn canonical_address(a: &mut Address, strict: bool) -> Result<(), Rejection> {
         Err(_) => {}
     }
     if strict {
-        for (what, v) in [("recipient name", &a.name), ("street", &a.line1), ("city", &a.city)] {
+        for (what, v) in [
+            ("recipient name", &a.name),
+            ("street", &a.line1),
+            ("city", &a.city),
+        ] {
             if v.trim().is_empty() {
                 return Err(Rejection::new(format!("{what} is missing")));
             }
@@ -279,7 +283,9 @@ pub fn address(
 }
 
 /// Channel fields with no canonical home, kept as `extras` (flat text).
-pub fn extras<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> BTreeMap<String, String> {
+pub fn extras<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<String>)>,
+) -> BTreeMap<String, String> {
     pairs
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
@@ -294,24 +300,26 @@ pub(crate) mod testing {
     use crate::catalog::Catalog;
 
     pub fn catalog(entries: &[(&str, &[(&str, &str)])]) -> Catalog {
-        Catalog::from_skus(entries.iter().map(|(sku, listings)| CatalogSku {
-            sku: sku.to_string(),
-            name: format!("{sku} (catalog)"),
-            weight_grams: 250,
-            length_mm: None,
-            width_mm: None,
-            height_mm: None,
-            declared_value: None,
-            hazmat: None,
-            bin_location: None,
-            listings: listings
-                .iter()
-                .map(|(c, l)| ChannelListing {
-                    channel: c.to_string(),
-                    listing_id: l.to_string(),
-                })
-                .collect(),
-            updated_at: 1_700_000_000_000,
+        Catalog::from_skus(entries.iter().map(|(sku, listings)| {
+            CatalogSku {
+                sku: sku.to_string(),
+                name: format!("{sku} (catalog)"),
+                weight_grams: 250,
+                length_mm: None,
+                width_mm: None,
+                height_mm: None,
+                declared_value: None,
+                hazmat: None,
+                bin_location: None,
+                listings: listings
+                    .iter()
+                    .map(|(c, l)| ChannelListing {
+                        channel: c.to_string(),
+                        listing_id: l.to_string(),
+                    })
+                    .collect(),
+                updated_at: 1_700_000_000_000,
+            }
         }))
     }
 }

@@ -109,10 +109,9 @@ pub fn decide(
         (None, None) => OrderEventKind::Created,
         (None, Some(_)) => OrderEventKind::Updated,
     };
-    let occurred_at = n
-        .cancellation
-        .as_ref()
-        .map_or(n.order.updated_at, |c| c.cancelled_at.max(n.order.updated_at));
+    let occurred_at = n.cancellation.as_ref().map_or(n.order.updated_at, |c| {
+        c.cancelled_at.max(n.order.updated_at)
+    });
     let seen = Seen {
         version: n.version,
         hash,
@@ -185,9 +184,7 @@ impl Processor for Normalize {
                     OrderEventKind::Cancelled => "cancelled",
                 });
                 let channel = event.order.channel.clone();
-                out.push(
-                    Output::avro(self.output.clone(), key, event).header("channel", channel),
-                );
+                out.push(Output::avro(self.output.clone(), key, event).header("channel", channel));
                 Ok(())
             }
         }
@@ -247,7 +244,10 @@ mod tests {
         // Same version, different content (a mapping fix replayed): emitted.
         let mut v2b = v2.clone();
         v2b["note"] = json!("ring twice");
-        assert_eq!(run(&v2b, "w2", Some(&s2)).unwrap().0.kind, OrderEventKind::Updated);
+        assert_eq!(
+            run(&v2b, "w2", Some(&s2)).unwrap().0.kind,
+            OrderEventKind::Updated
+        );
 
         let mut v3 = v2.clone();
         v3["updated_at"] = json!("2026-01-02T00:00:00Z");

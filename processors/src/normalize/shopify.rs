@@ -25,11 +25,11 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     if !v.is_object() {
         return Err(Rejection::new("shopify payload is not an order object"));
     }
-    let id = id_text(v.get("id"))
-        .ok_or_else(|| Rejection::new("shopify order: `id` is missing"))?;
+    let id =
+        id_text(v.get("id")).ok_or_else(|| Rejection::new("shopify order: `id` is missing"))?;
     let ctx = |field: &str| format!("shopify order {id}: {field}");
-    let currency_code = opt_str(v, "currency")
-        .ok_or_else(|| Rejection::new(ctx("`currency` is missing")))?;
+    let currency_code =
+        opt_str(v, "currency").ok_or_else(|| Rejection::new(ctx("`currency` is missing")))?;
     let cur = fields::currency(&ctx("currency"), currency_code)?;
     let updated_at = fields::timestamp(
         &ctx("updated_at"),
@@ -43,7 +43,10 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     let mut lines = Vec::new();
     let mut listing_ids = Vec::new();
     let empty = Vec::new();
-    let items = v.get("line_items").and_then(Value::as_array).unwrap_or(&empty);
+    let items = v
+        .get("line_items")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     for (i, item) in items.iter().enumerate() {
         let n = i + 1;
         let f = |name: &str| ctx(&format!("line_items[{n}].{name}"));
@@ -55,8 +58,9 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         if quantity == 0 && ordered > 0 {
             continue; // removed by an order edit
         }
-        let quantity = i32::try_from(quantity)
-            .map_err(|_| Rejection::new(format!("{}: {quantity} is out of range", f("quantity"))))?;
+        let quantity = i32::try_from(quantity).map_err(|_| {
+            Rejection::new(format!("{}: {quantity} is out of range", f("quantity")))
+        })?;
         let unit_price = money_opt(&f("price"), item.get("price"), cur)?;
         let discount = match item.get("discount_allocations").and_then(Value::as_array) {
             Some(allocs) if !allocs.is_empty() => sum(
@@ -80,9 +84,16 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             cur,
         );
         let mut properties = BTreeMap::new();
-        for p in item.get("properties").and_then(Value::as_array).unwrap_or(&empty) {
+        for p in item
+            .get("properties")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+        {
             if let (Some(k), Some(val)) = (opt_str(p, "name"), p.get("value")) {
-                let text = val.as_str().map(String::from).unwrap_or_else(|| val.to_string());
+                let text = val
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| val.to_string());
                 properties.insert(k.to_string(), text);
             }
         }
@@ -96,7 +107,10 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             ids.push(variant);
         }
         listing_ids.push(ids);
-        let gift_card = item.get("gift_card").and_then(Value::as_bool).unwrap_or(false);
+        let gift_card = item
+            .get("gift_card")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         lines.push(OrderLine {
             line_id: id_text(item.get("id")).unwrap_or_else(|| format!("{id}-{n}")),
             sku: opt_str(item, "sku").unwrap_or_default().to_string(),
@@ -117,7 +131,10 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         });
     }
 
-    let shipping_lines = v.get("shipping_lines").and_then(Value::as_array).unwrap_or(&empty);
+    let shipping_lines = v
+        .get("shipping_lines")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     let shipping = sum(
         shipping_lines.iter().map(|s| {
             money_opt(
@@ -133,7 +150,10 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         .and_then(|s| opt_str(s, "title").or_else(|| opt_str(s, "code")))
         .map(String::from);
     let total_field = |current: &str, original: &str| -> Result<Money, Rejection> {
-        let value = v.get(current).filter(|x| !x.is_null()).or_else(|| v.get(original));
+        let value = v
+            .get(current)
+            .filter(|x| !x.is_null())
+            .or_else(|| v.get(original));
         money_opt(&ctx(original), value, cur)
     };
     let totals = Totals {
@@ -207,7 +227,10 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     let status = if cancellation.is_some() {
         OrderStatus::Cancelled
     } else {
-        match (opt_str(v, "fulfillment_status"), opt_str(v, "financial_status")) {
+        match (
+            opt_str(v, "fulfillment_status"),
+            opt_str(v, "financial_status"),
+        ) {
             (Some("fulfilled"), _) => OrderStatus::Fulfilled,
             (Some("partial"), _) => OrderStatus::PartiallyFulfilled,
             (_, Some("pending")) => OrderStatus::Pending,
@@ -225,9 +248,16 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         .unwrap_or_default();
     let mut gift_message = None;
     let mut extras = BTreeMap::new();
-    for a in v.get("note_attributes").and_then(Value::as_array).unwrap_or(&empty) {
+    for a in v
+        .get("note_attributes")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty)
+    {
         if let (Some(k), Some(val)) = (opt_str(a, "name"), a.get("value")) {
-            let text = val.as_str().map(String::from).unwrap_or_else(|| val.to_string());
+            let text = val
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| val.to_string());
             if k.eq_ignore_ascii_case("gift message") || k.eq_ignore_ascii_case("gift_message") {
                 gift_message = Some(text.clone());
             }
@@ -290,9 +320,17 @@ pub(super) fn priority_of(method: Option<&str>) -> Priority {
         .any(|k| m.contains(k))
     {
         Priority::Overnight
-    } else if ["express", "expedited", "priority", "2 day", "2-day", "two day", "second day"]
-        .iter()
-        .any(|k| m.contains(k))
+    } else if [
+        "express",
+        "expedited",
+        "priority",
+        "2 day",
+        "2-day",
+        "two day",
+        "second day",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
     {
         Priority::Expedited
     } else {
@@ -312,9 +350,24 @@ fn sum(
 }
 
 const SKUS: &[(&str, &str, &str, u64)] = &[
-    ("MTG-DMU-BOOSTER", "Dominaria United Draft Booster", "4.99", 40_001),
-    ("PKM-SV1-ETB", "Scarlet & Violet Elite Trainer Box", "49.99", 40_002),
-    ("SLEEVE-DS-100", "Dragon Shield Matte Sleeves (100)", "10.99", 40_003),
+    (
+        "MTG-DMU-BOOSTER",
+        "Dominaria United Draft Booster",
+        "4.99",
+        40_001,
+    ),
+    (
+        "PKM-SV1-ETB",
+        "Scarlet & Violet Elite Trainer Box",
+        "49.99",
+        40_002,
+    ),
+    (
+        "SLEEVE-DS-100",
+        "Dragon Shield Matte Sleeves (100)",
+        "10.99",
+        40_003,
+    ),
     ("DICE-CHX-7", "Chessex 7-Die Set", "12.99", 40_004),
     ("BINDER-9P", "9-Pocket Zip Binder", "24.99", 40_005),
 ];
@@ -367,11 +420,14 @@ pub fn example(n: u64) -> Value {
         })
         .collect();
     let shipping = if n.is_multiple_of(7) { "14.99" } else { "4.99" };
-    let method = if n.is_multiple_of(7) { "Express" } else { "Standard" };
-    let total = subtotal + tax_total + Decimal::from_str_exact(shipping).unwrap_or_default();
-    let ts = |secs: u64| {
-        fields::format_ms((1_763_000_000 + secs) as i64 * 1000).replace('Z', "+00:00")
+    let method = if n.is_multiple_of(7) {
+        "Express"
+    } else {
+        "Standard"
     };
+    let total = subtotal + tax_total + Decimal::from_str_exact(shipping).unwrap_or_default();
+    let ts =
+        |secs: u64| fields::format_ms((1_763_000_000 + secs) as i64 * 1000).replace('Z', "+00:00");
     json!({
         "id": id,
         "admin_graphql_api_id": format!("gid://shopify/Order/{id}"),
@@ -545,7 +601,10 @@ mod tests {
         assert_eq!(o.totals.shipping.amount, dec("10.00"));
         assert_eq!(o.shipping_address.region.as_deref(), Some("KY"));
         assert_eq!(o.shipping_address.country, "US");
-        assert_eq!(o.customer.customer_id.as_deref(), Some("115310627314723954"));
+        assert_eq!(
+            o.customer.customer_id.as_deref(),
+            Some("115310627314723954")
+        );
         assert_eq!(o.tags, ["tag1", "tag2", "test"]);
     }
 
@@ -556,7 +615,10 @@ mod tests {
             let n = normalize(&raw(&example(i)), &c).unwrap();
             assert!(!n.order.lines.is_empty());
             let sum: Decimal = n.order.lines.iter().map(|l| l.total.amount).sum();
-            assert_eq!(sum + n.order.totals.shipping.amount, n.order.totals.total.amount);
+            assert_eq!(
+                sum + n.order.totals.shipping.amount,
+                n.order.totals.total.amount
+            );
         }
         let mut v = example(2); // three lines
         v["line_items"][1]["current_quantity"] = json!(0);

@@ -150,6 +150,28 @@ impl Consumer {
             .collect())
     }
 
+    /// This consumer's group's committed offsets for `topic`'s partitions
+    /// `0..partitions` (0 where nothing is committed), without joining the
+    /// group: how far a running component has come.
+    pub fn group_committed(
+        &self,
+        topic: &str,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Result<Vec<i64>, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        let got = self.inner.committed_offsets(tpl, timeout)?;
+        Ok((0..partitions)
+            .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => 0,
+            })
+            .collect())
+    }
+
     /// Low and high watermarks of a partition.
     pub fn watermarks(
         &self,
