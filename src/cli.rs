@@ -177,6 +177,19 @@ pub enum BenchCommand {
     },
     /// The end-to-end pipeline benchmark.
     Pipeline,
+    /// normalize's pure mapping per channel on one core (no broker). Build with --release.
+    Normalize {
+        /// Distinct example orders per channel.
+        #[arg(long, default_value_t = 4096)]
+        orders: usize,
+    },
+    /// Shopify webhook ingestion with durable acks, driven by wrk (must be installed). Build with --release.
+    Webhooks {
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+    },
     /// Stream runtime throughput: pass-through and stateful processors next to the broker's raw consume+produce rate. Build with --release.
     Runtime {
         /// Records to push through each stage.
@@ -273,6 +286,9 @@ pub enum DevCommand {
         #[arg(long)]
         observability_bind: Option<SocketAddr>,
     },
+    /// Write each channel's example payloads as fuzzing seeds: DIR/<target>/<n>.json (used by fuzz/run).
+    #[command(hide = true)]
+    FuzzSeeds { dir: PathBuf },
     /// Internal: run ClickHouse from libchdb in this process (started by `up`).
     #[command(hide = true)]
     ClickhouseServer {

@@ -77,6 +77,11 @@ fn main() -> ExitCode {
             }
         };
     }
+    // The demo prints its own progress; its components' info logs would bury it.
+    if matches!(cli.command, Command::Demo) && std::env::var_os("CONVEYOR_LOG").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("CONVEYOR_LOG", "warn,rdkafka=error,librdkafka=error") };
+    }
     conveyor_runtime::observability::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

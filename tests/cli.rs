@@ -44,13 +44,63 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
     for args in [
         &["bench", "pipeline"][..],
         &["replay"],
-        &["connect", "shopify"],
+        &["connect", "amazon"],
         &["sink", "clickhouse"],
     ] {
         let o = conveyor(args, &[]);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         assert!(text(&o).contains("not built yet"), "{args:?}: {}", text(&o));
     }
+
+    // The Shopify receiver refuses to start without a secret to verify with.
+    let o = conveyor(&["connect", "shopify"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("webhook_secrets is empty"),
+        "{}",
+        text(&o)
+    );
+    let o = conveyor(&["connect", "csv"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("conveyor import csv"), "{}", text(&o));
+}
+
+#[test]
+fn a_csv_import_reports_bad_rows_and_imports_nothing_half() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let file = format!("{root}/examples/tcgplayer-orders.csv");
+    let mapping = format!("{root}/examples/tcgplayer.mapping.toml");
+    let args = [
+        "import",
+        "csv",
+        &file,
+        "--channel",
+        "tcgplayer",
+        "--mapping",
+        &mapping,
+        "--dry-run",
+    ];
+    let o = conveyor(&args, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("6 rows, 0 orders ready, 1 bad rows"), "{t}");
+    assert!(
+        t.contains("line     5 (order TCG-50003): quantity `three` is not a whole number"),
+        "{t}"
+    );
+    assert!(t.contains("nothing imported"), "{t}");
+
+    let mut skip = args.to_vec();
+    skip.push("--skip-bad-orders");
+    let o = conveyor(&skip, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("4 orders ready"), "{}", text(&o));
+
+    let mut bad_map = args.to_vec();
+    bad_map[6] = &file; // a CSV is not a mapping
+    let o = conveyor(&bad_map, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("mapping"), "{}", text(&o));
 }
 
 #[test]

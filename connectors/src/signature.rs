@@ -57,7 +57,11 @@ mod tests {
             b"{\"id\":2}",
             &sig
         ));
-        assert!(!verify_base64(std::slice::from_ref(&old), body, "not base64!"));
+        assert!(!verify_base64(
+            std::slice::from_ref(&old),
+            body,
+            "not base64!"
+        ));
         assert!(!verify_base64(std::slice::from_ref(&old), body, ""));
         assert!(!verify_base64(&[], body, &sig));
     }

@@ -16,7 +16,8 @@ use conveyor_schemas::records::CatalogSku;
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     by_sku: HashMap<String, Arc<CatalogSku>>,
-    by_listing: HashMap<(String, String), String>,
+    /// channel -> listing id -> sku.
+    by_listing: HashMap<String, HashMap<String, String>>,
     version: i64,
 }
 
@@ -45,7 +46,9 @@ impl Catalog {
         self.remove(&sku.sku);
         for l in &sku.listings {
             self.by_listing
-                .insert((l.channel.clone(), l.listing_id.clone()), sku.sku.clone());
+                .entry(l.channel.clone())
+                .or_default()
+                .insert(l.listing_id.clone(), sku.sku.clone());
         }
         self.version = self.version.max(sku.updated_at);
         self.by_sku.insert(sku.sku.clone(), Arc::new(sku));
@@ -55,9 +58,10 @@ impl Catalog {
     pub fn remove(&mut self, sku: &str) {
         if let Some(old) = self.by_sku.remove(sku) {
             for l in &old.listings {
-                let k = (l.channel.clone(), l.listing_id.clone());
-                if self.by_listing.get(&k).map(String::as_str) == Some(sku) {
-                    self.by_listing.remove(&k);
+                if let Some(ids) = self.by_listing.get_mut(&l.channel) {
+                    if ids.get(&l.listing_id).map(String::as_str) == Some(sku) {
+                        ids.remove(&l.listing_id);
+                    }
                 }
             }
         }
@@ -70,7 +74,8 @@ impl Catalog {
     /// The SKU a channel's listing id stands for.
     pub fn by_listing(&self, channel: &str, listing_id: &str) -> Option<&Arc<CatalogSku>> {
         self.by_listing
-            .get(&(channel.to_string(), listing_id.to_string()))
+            .get(channel)
+            .and_then(|ids| ids.get(listing_id))
             .and_then(|s| self.by_sku.get(s))
     }
 

@@ -45,6 +45,9 @@ pub async fn connect(
             "only the Shopify connector is built so far (Amazon, TikTok Shop and eBay pollers are next)",
         ));
     }
+    if config.channels.shopify.webhook_secrets.is_empty() {
+        return Err(shopify::ConnectError::NoSecret.into());
+    }
     ensure_topics(config, &["orders_raw"]).await?;
     let service = Service::start(
         "connect-shopify",

@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] routes the parsed command line.
 
+mod bench_channels;
 mod bench_runtime;
 mod config_cmd;
 mod connectors;
@@ -102,6 +103,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 keys,
                 rounds,
             } => bench_runtime::run(&load()?, records, keys, rounds).await,
+            BenchCommand::Normalize { orders } => bench_channels::normalize_bench(orders),
+            BenchCommand::Webhooks {
+                seconds,
+                connections,
+            } => bench_channels::webhooks_bench(&load()?, seconds, connections).await,
             BenchCommand::Pipeline => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",
@@ -177,6 +183,25 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     service.finish().await;
                     let summary = summary?;
                     println!("{}", serde_json::to_string(&summary_json(&summary))?);
+                    Ok(())
+                }
+                DevCommand::FuzzSeeds { dir } => {
+                    for ch in ["shopify", "amazon", "tiktok", "ebay", "csv"] {
+                        let d = dir.join(format!("normalize_{ch}"));
+                        std::fs::create_dir_all(&d)?;
+                        for n in 0..16 {
+                            if let Some(raw) = conveyor_processors::normalize::example_raw(ch, n) {
+                                std::fs::write(d.join(format!("example-{n}.json")), raw.payload)?;
+                            }
+                        }
+                    }
+                    let d = dir.join("csv_import");
+                    std::fs::create_dir_all(&d)?;
+                    std::fs::write(
+                        d.join("tcgplayer.csv"),
+                        include_bytes!("../../examples/tcgplayer-orders.csv"),
+                    )?;
+                    println!("seeds written under {}", dir.display());
                     Ok(())
                 }
                 DevCommand::ClickhouseServer { .. } => {

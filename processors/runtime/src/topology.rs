@@ -226,8 +226,8 @@ pub const NODES: &[NodeDecl] = &[
         reads: &[],
         writes: &["orders_raw"],
         stores: &[],
-        status: Status::Planned,
-        doc: "channel webhooks, pollers and CSV import -> raw topics (one per channel)",
+        status: Status::Built,
+        doc: "channel webhooks, pollers and CSV import -> raw topics (built: Shopify, CSV)",
     },
     NodeDecl {
         name: "normalize",

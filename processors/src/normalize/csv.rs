@@ -171,6 +171,40 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     })
 }
 
+const SKUS: &[(&str, &str, &str)] = &[
+    ("MTG-DMU-BOOSTER", "DMU Draft Booster", "4.99"),
+    ("PKM-SV1-ETB", "Scarlet & Violet ETB", "49.99"),
+    ("SLEEVE-DS-100", "Dragon Shield Matte", "10.99"),
+    ("DICE-CHX-7", "Chessex 7-Die Set", "12.99"),
+    ("BINDER-9P", "9-Pocket Zip Binder", "24.99"),
+];
+
+/// The `n`-th example import document (as `conveyor import csv` publishes
+/// it), deterministic in `n`: 1-3 lines, a US address.
+pub fn example(n: u64) -> Value {
+    let lines: Vec<Value> = (0..1 + n % 3)
+        .map(|l| {
+            let (sku, name, price) = SKUS[((n + l * 2) % SKUS.len() as u64) as usize];
+            serde_json::json!({"line": 2 + l, "sku": sku, "name": name,
+                "quantity": 1 + (n + l) % 4, "unit_price": price})
+        })
+        .collect();
+    let day = 1 + n % 28;
+    serde_json::json!({
+        "format": FORMAT, "source": "tcgplayer", "file": "export.csv",
+        "order_number": format!("TCG-{}", 100_000 + n),
+        "created_at": format!("2026-11-{day:02}T10:30:00-05:00"),
+        "updated_at": format!("2026-11-{day:02}T10:30:00-05:00"),
+        "currency": "USD", "status": null,
+        "customer": {"name": format!("Buyer {n}"), "email": format!("b{n}@example.com"), "phone": null},
+        "ship_to": {"name": format!("Buyer {n}"), "line1": format!("{} Elm St", 1 + n % 900),
+                    "city": "Austin", "region": "TX", "postal_code": "78701", "country": "US"},
+        "shipping": "4.99", "shipping_method": "Standard",
+        "lines": lines,
+        "rows": []
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

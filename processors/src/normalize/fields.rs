@@ -75,8 +75,21 @@ pub fn currency(field: &str, code: &str) -> Result<Currency, Rejection> {
 }
 
 fn is_iso_currency(code: &str) -> bool {
-    const CODES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL";
-    CODES.split(' ').any(|c| c == code)
+    const CODES: &[&str] = &[
+        "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+        "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+        "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+        "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+        "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+        "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+        "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+        "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+        "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+        "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+        "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+        "VES", "VND", "VUV", "WST", "XAF", "XCD", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWL",
+    ];
+    CODES.binary_search(&code).is_ok()
 }
 
 /// An RFC 3339 / ISO 8601 timestamp with an offset ("2024-01-10T11:00:00-05:00",
@@ -114,18 +127,34 @@ pub fn format_ms(ms: i64) -> String {
 /// the common alpha-3) or an English name.
 pub fn country_code(text: &str) -> Option<String> {
     let t = text.trim();
-    let up = t.to_ascii_uppercase();
-    if up.len() == 2 && ALPHA2.split(' ').any(|c| c == up) {
-        return Some(up);
+    if t.len() == 2 {
+        let up = t.to_ascii_uppercase();
+        return ALPHA2.binary_search(&up.as_str()).is_ok().then_some(up);
     }
-    let lower = t.to_ascii_lowercase();
     COUNTRY_ALIASES
         .iter()
-        .find(|(alias, _)| *alias == up || alias.eq_ignore_ascii_case(&lower))
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(t))
         .map(|(_, code)| code.to_string())
 }
 
-const ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+const ALPHA2: &[&str] = &[
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
 
 /// Alpha-3 codes and English names channels are known to send.
 const COUNTRY_ALIASES: &[(&str, &str)] = &[
@@ -398,3 +427,151 @@ mod tests {
         assert_eq!(postal_code("GB", "sw1a 1aa").unwrap(), "SW1A 1AA");
     }
 }
+
+/// A JSON scalar as sent, borrowed from the payload when possible: typed
+/// mappers deserialize amounts and ids into it so that `"19.99"`, `19.99`
+/// and `1999` are all accepted without a DOM, and an amount keeps its
+/// decimal text (never an f64 sum).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Scalar<'a> {
+    #[default]
+    Null,
+    Text(std::borrow::Cow<'a, str>),
+    /// A JSON number's decimal text (shortest form for floats).
+    Number(String),
+    Bool(bool),
+}
+
+impl<'a> Scalar<'a> {
+    /// The text of a string or number; None for null, "" and booleans.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Scalar::Text(t) => Some(t.trim()).filter(|s| !s.is_empty()),
+            Scalar::Number(n) => Some(n.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Scalar::Null)
+    }
+
+    /// An amount; null or absent is zero.
+    pub fn money(&self, field: &str, currency: Currency) -> Result<Money, Rejection> {
+        match self {
+            Scalar::Null => Ok(Money::zero(currency)),
+            Scalar::Bool(b) => Err(Rejection::new(format!(
+                "{field}: expected an amount, got {b}"
+            ))),
+            _ => match self.text() {
+                Some(t) => money_str(field, t, currency),
+                None => Ok(Money::zero(currency)),
+            },
+        }
+    }
+
+    /// An integer (number or numeric string).
+    pub fn int(&self, field: &str) -> Result<i64, Rejection> {
+        match self {
+            Scalar::Null => Err(Rejection::new(format!("{field} is missing"))),
+            Scalar::Bool(b) => Err(Rejection::new(format!(
+                "{field}: expected an integer, got {b}"
+            ))),
+            _ => {
+                let t = self.text().unwrap_or_default();
+                i64::from_str(t)
+                    .map_err(|_| Rejection::new(format!("{field}: `{t}` is not an integer")))
+            }
+        }
+    }
+
+    /// A boolean sent as true/false or "true"/"false".
+    pub fn bool(&self) -> Option<bool> {
+        match self {
+            Scalar::Bool(b) => Some(*b),
+            Scalar::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    pub fn owned(&self) -> Option<String> {
+        self.text().map(String::from)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(std::borrow::Cow::Owned(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Number(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'a>, E> {
+                // serde_json's own shortest round-trip text of the number.
+                Ok(Scalar::Number(
+                    serde_json::Number::from_f64(v)
+                        .map_or_else(|| v.to_string(), |n| n.to_string()),
+                ))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Scalar<'a>, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Deserializes a typed payload, borrowing from `bytes`; a mismatch names
+/// the path of the field (e.g. `line_items[2].quantity: invalid type: map,
+/// expected a string, number, boolean or null`).
+pub fn typed<'a, T: serde::Deserialize<'a>>(
+    channel: &str,
+    bytes: &'a [u8],
+) -> Result<T, Rejection> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            Rejection::new(format!(
+                "{channel} payload is not the expected JSON object: {inner}"
+            ))
+        } else {
+            Rejection::new(format!("{channel} payload: {path}: {inner}"))
+        }
+    })
+}
+
+/// Fields typed mappers skip past without building anything (nested
+/// objects and arrays conveyor does not read are ignored by serde anyway;
+/// this is for values whose type varies).
+pub type Ignored = serde::de::IgnoredAny;

@@ -87,6 +87,32 @@ pub fn normalize(raw: &RawOrder, catalog: &Catalog) -> Result<Normalized, Reject
     finish(draft, catalog)
 }
 
+/// The `n`-th example raw record of `channel` (each mapper's `example`,
+/// in the envelope a connector would publish): for tests, benchmarks,
+/// fuzzing seeds and the demo.
+pub fn example_raw(channel: &str, n: u64) -> Option<RawOrder> {
+    let payload = match channel {
+        "shopify" => shopify::example(n),
+        "amazon" => amazon::example(n),
+        "tiktok" => tiktok::example(n),
+        "ebay" => ebay::example(n),
+        "csv" => csv::example(n),
+        _ => return None,
+    };
+    Some(RawOrder {
+        event_id: format!("{channel}:example:{n}"),
+        channel: channel.to_string(),
+        external_order_id: n.to_string(),
+        external_order_number: None,
+        source: conveyor_schemas::records::RawSource::Poller,
+        topic_hint: None,
+        received_at: 0,
+        content_type: "application/json".into(),
+        payload: serde_json::to_vec(&payload).unwrap_or_default(),
+        source_headers: BTreeMap::new(),
+    })
+}
+
 /// Parses a JSON payload, naming the channel in the error.
 pub fn json_payload(raw: &RawOrder) -> Result<serde_json::Value, Rejection> {
     serde_json::from_slice(&raw.payload).map_err(|e| {

@@ -142,8 +142,14 @@ fn content_hash(n: &Normalized) -> String {
     // refuse; hashing the partial bytes would still be deterministic.
     let _ = order.write(&mut bytes);
     let _ = n.cancellation.write(&mut bytes);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(&bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push(HEX[(b >> 4) as usize] as char);
+        hex.push(HEX[(b & 15) as usize] as char);
+    }
+    hex
 }
 
 impl Processor for Normalize {

@@ -1,0 +1,9 @@
+//! normalize's csv mapper on arbitrary payload bytes: it may refuse them,
+//! it must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    conveyor_fuzz_common::normalize("csv", data);
+});
