@@ -182,6 +182,9 @@ pub enum BenchCommand {
         /// Distinct example orders per channel.
         #[arg(long, default_value_t = 4096)]
         orders: usize,
+        /// One channel only.
+        #[arg(long)]
+        channel: Option<String>,
     },
     /// Shopify webhook ingestion with durable acks, driven by wrk (must be installed). Build with --release.
     Webhooks {

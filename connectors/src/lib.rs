@@ -8,11 +8,17 @@
 //! [`csv_import`], SKU master data through [`catalog_load`]. The local API
 //! simulators the demo and the tests drive are in [`simulate`].
 
+pub mod amazon;
 pub mod catalog_load;
 pub mod csv_import;
+pub mod cursor;
+pub mod ebay;
+pub mod oauth;
 pub mod publish;
+pub mod ratelimit;
 pub mod shopify;
 pub mod signature;
 pub mod simulate;
+pub mod tiktok;
 
 pub use conveyor_runtime::topology::CHANNELS;

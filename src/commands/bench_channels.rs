@@ -54,7 +54,7 @@ fn rate(
     Ok(best)
 }
 
-pub fn normalize_bench(orders: usize) -> anyhow::Result<()> {
+pub fn normalize_bench(orders: usize, only: Option<&str>) -> anyhow::Result<()> {
     if orders == 0 {
         return Err(usage("--orders must be at least 1".into()));
     }
@@ -68,7 +68,7 @@ pub fn normalize_bench(orders: usize) -> anyhow::Result<()> {
         "channel", "bytes", "map orders/s", "map+version orders/s"
     );
     let mut all = Vec::new();
-    for ch in CHANNELS {
+    for ch in CHANNELS.iter().filter(|c| only.is_none_or(|o| o == **c)) {
         let raws: Vec<RawOrder> = (0..orders as u64)
             .filter_map(|n| normalize::example_raw(ch, n))
             .collect();

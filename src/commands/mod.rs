@@ -103,7 +103,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 keys,
                 rounds,
             } => bench_runtime::run(&load()?, records, keys, rounds).await,
-            BenchCommand::Normalize { orders } => bench_channels::normalize_bench(orders),
+            BenchCommand::Normalize { orders, channel } => {
+                bench_channels::normalize_bench(orders, channel.as_deref())
+            }
             BenchCommand::Webhooks {
                 seconds,
                 connections,

@@ -1,1 +1,4 @@
+pub mod amazon;
+pub mod ebay;
 pub mod shopify;
+pub mod tiktok;

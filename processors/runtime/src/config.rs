@@ -172,6 +172,9 @@ pub struct ChannelsConfig {
     /// Sales channels with a raw topic and a connector.
     pub enabled: Vec<String>,
     pub shopify: ShopifyConfig,
+    pub amazon: AmazonConfig,
+    pub tiktok: TikTokConfig,
+    pub ebay: EbayConfig,
 }
 
 impl Default for ChannelsConfig {
@@ -179,6 +182,104 @@ impl Default for ChannelsConfig {
         Self {
             enabled: topology::CHANNELS.iter().map(|c| c.to_string()).collect(),
             shopify: ShopifyConfig::default(),
+            amazon: AmazonConfig::default(),
+            tiktok: TikTokConfig::default(),
+            ebay: EbayConfig::default(),
+        }
+    }
+}
+
+/// The Amazon SP-API poller (Orders API v0).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmazonConfig {
+    /// SP-API endpoint, e.g. `https://sellingpartnerapi-na.amazon.com`
+    /// (default: the local simulator, `conveyor simulate amazon`).
+    pub api_url: String,
+    /// Login with Amazon token endpoint.
+    pub lwa_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+    /// Marketplaces to poll, e.g. `["ATVPDKIKX0DER"]` (US).
+    pub marketplace_ids: Vec<String>,
+    /// Pause between polls (getOrders allows one call a minute sustained).
+    pub poll_interval_ms: u64,
+    /// Where a poller without a cursor starts: this far before now.
+    pub backfill_hours: u64,
+}
+
+impl Default for AmazonConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "http://127.0.0.1:8092".into(),
+            lwa_url: "http://127.0.0.1:8092/auth/o2/token".into(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            refresh_token: Secret::default(),
+            marketplace_ids: vec!["ATVPDKIKX0DER".into()],
+            poll_interval_ms: 60_000,
+            backfill_hours: 24,
+        }
+    }
+}
+
+/// The TikTok Shop connector: order-status webhook + signed order-detail calls.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TikTokConfig {
+    /// Open API base, `https://open-api.tiktokglobalshop.com` (default: the
+    /// local simulator, `conveyor simulate tiktok`).
+    pub api_url: String,
+    pub app_key: String,
+    /// Signs API requests and verifies webhooks. Two during a rotation.
+    pub app_secrets: Vec<Secret>,
+    pub access_token: Secret,
+    /// The shop's cipher (from Get Authorized Shops).
+    pub shop_cipher: String,
+    /// How long a webhook waits for the broker's acknowledgement.
+    pub ack_timeout_ms: u64,
+}
+
+impl Default for TikTokConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "http://127.0.0.1:8093".into(),
+            app_key: String::new(),
+            app_secrets: Vec::new(),
+            access_token: Secret::default(),
+            shop_cipher: String::new(),
+            ack_timeout_ms: 4000,
+        }
+    }
+}
+
+/// The eBay Fulfillment API poller.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EbayConfig {
+    /// API base, `https://api.ebay.com` (default: the local simulator,
+    /// `conveyor simulate ebay`).
+    pub api_url: String,
+    /// OAuth token endpoint (`https://api.ebay.com/identity/v1/oauth2/token`).
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+    pub poll_interval_ms: u64,
+    pub backfill_hours: u64,
+}
+
+impl Default for EbayConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "http://127.0.0.1:8094".into(),
+            token_url: "http://127.0.0.1:8094/identity/v1/oauth2/token".into(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            refresh_token: Secret::default(),
+            poll_interval_ms: 60_000,
+            backfill_hours: 24,
         }
     }
 }

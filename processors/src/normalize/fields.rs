@@ -557,6 +557,10 @@ pub fn typed<'a, T: serde::Deserialize<'a>>(
     channel: &str,
     bytes: &'a [u8],
 ) -> Result<T, Rejection> {
+    // The fast path; only a refused payload pays for path tracking.
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

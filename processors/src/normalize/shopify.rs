@@ -10,112 +10,331 @@
 use std::collections::BTreeMap;
 
 use conveyor_schemas::records::{
-    Cancellation, Currency, Customer, Money, Order, OrderLine, OrderStatus, Priority, RawOrder,
-    Totals,
+    Address, Cancellation, Currency, Customer, Money, Order, OrderLine, OrderStatus, Priority,
+    RawOrder, Totals,
 };
 use rust_decimal::Decimal;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
-use super::fields::{self, id_text, money_opt, opt_str};
-use super::{address, json_payload, Draft, Rejection};
+use super::fields::{self, Scalar};
+use super::{address, Draft, Rejection};
+
+/// The fields of the Admin REST `Order` resource normalize reads; serde
+/// skips the rest without building anything.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ShopifyOrder<'a> {
+    /// `GET /orders/{id}.json` wraps the order: `{"order": {...}}`.
+    order: Option<Box<ShopifyOrder<'a>>>,
+    #[serde(borrow)]
+    id: Scalar<'a>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    order_number: Scalar<'a>,
+    #[serde(borrow)]
+    email: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    contact_email: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    phone: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    currency: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    created_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    updated_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cancelled_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cancel_reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    financial_status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    fulfillment_status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    subtotal_price: Scalar<'a>,
+    #[serde(borrow)]
+    current_subtotal_price: Scalar<'a>,
+    #[serde(borrow)]
+    total_discounts: Scalar<'a>,
+    #[serde(borrow)]
+    current_total_discounts: Scalar<'a>,
+    #[serde(borrow)]
+    total_tax: Scalar<'a>,
+    #[serde(borrow)]
+    current_total_tax: Scalar<'a>,
+    #[serde(borrow)]
+    total_price: Scalar<'a>,
+    #[serde(borrow)]
+    current_total_price: Scalar<'a>,
+    test: Option<bool>,
+    #[serde(borrow)]
+    tags: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    note: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    note_attributes: Option<Vec<NameValue<'a>>>,
+    #[serde(borrow)]
+    source_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    presentment_currency: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    customer_locale: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    processed_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    admin_graphql_api_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    customer: Option<ShopifyCustomer<'a>>,
+    #[serde(borrow)]
+    shipping_address: Option<ShopifyAddress<'a>>,
+    #[serde(borrow)]
+    billing_address: Option<ShopifyAddress<'a>>,
+    #[serde(borrow)]
+    shipping_lines: Option<Vec<ShippingLine<'a>>>,
+    #[serde(borrow)]
+    line_items: Option<Vec<LineItem<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ShopifyCustomer<'a> {
+    #[serde(borrow)]
+    id: Scalar<'a>,
+    #[serde(borrow)]
+    email: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    first_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    phone: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ShopifyAddress<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    first_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    company: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    address1: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    address2: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    city: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    province: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    province_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    zip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    country: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    country_code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    phone: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ShippingLine<'a> {
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    price: Scalar<'a>,
+    #[serde(borrow)]
+    discounted_price: Scalar<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LineItem<'a> {
+    #[serde(borrow)]
+    id: Scalar<'a>,
+    #[serde(borrow)]
+    variant_id: Scalar<'a>,
+    #[serde(borrow)]
+    sku: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    variant_title: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    vendor: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    quantity: Scalar<'a>,
+    #[serde(borrow)]
+    current_quantity: Scalar<'a>,
+    #[serde(borrow)]
+    price: Scalar<'a>,
+    #[serde(borrow)]
+    total_discount: Scalar<'a>,
+    #[serde(borrow)]
+    discount_allocations: Option<Vec<Amount<'a>>>,
+    #[serde(borrow)]
+    tax_lines: Option<Vec<TaxLine<'a>>>,
+    requires_shipping: Option<bool>,
+    gift_card: Option<bool>,
+    #[serde(borrow)]
+    properties: Option<Vec<NameValue<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Amount<'a> {
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TaxLine<'a> {
+    #[serde(borrow)]
+    price: Scalar<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NameValue<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Scalar<'a>,
+}
+
+/// Trimmed, non-empty text.
+fn t<'s>(v: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn person(first: &Option<Cow<'_, str>>, last: &Option<Cow<'_, str>>) -> Option<String> {
+    let full = format!(
+        "{} {}",
+        t(first).unwrap_or_default(),
+        t(last).unwrap_or_default()
+    );
+    let full = full.trim();
+    (!full.is_empty()).then(|| full.to_string())
+}
+
+fn to_address(a: &ShopifyAddress<'_>) -> Address {
+    let name = t(&a.name)
+        .map(String::from)
+        .or_else(|| person(&a.first_name, &a.last_name));
+    address(
+        name.as_deref(),
+        t(&a.company),
+        t(&a.address1),
+        t(&a.address2),
+        t(&a.city),
+        t(&a.province_code).or(t(&a.province)),
+        t(&a.zip),
+        t(&a.country_code).or(t(&a.country)),
+        t(&a.phone),
+    )
+}
 
 pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
-    let v = json_payload(raw)?;
-    let v = v.get("order").filter(|o| o.is_object()).unwrap_or(&v);
-    if !v.is_object() {
-        return Err(Rejection::new("shopify payload is not an order object"));
+    let mut o: ShopifyOrder = fields::typed("shopify", &raw.payload)?;
+    if let Some(inner) = o.order.take() {
+        o = *inner;
     }
     let id =
-        id_text(v.get("id")).ok_or_else(|| Rejection::new("shopify order: `id` is missing"))?;
-    let ctx = |field: &str| format!("shopify order {id}: {field}");
-    let currency_code =
-        opt_str(v, "currency").ok_or_else(|| Rejection::new(ctx("`currency` is missing")))?;
-    let cur = fields::currency(&ctx("currency"), currency_code)?;
-    let updated_at = fields::timestamp(
-        &ctx("updated_at"),
-        opt_str(v, "updated_at").ok_or_else(|| Rejection::new(ctx("`updated_at` is missing")))?,
+        o.id.owned()
+            .ok_or_else(|| Rejection::new("shopify order: `id` is missing"))?;
+    map(o, &id).map_err(|e| Rejection(format!("shopify order {id}: {}", e.0)))
+}
+
+fn map(o: ShopifyOrder<'_>, id: &str) -> Result<Draft, Rejection> {
+    let cur = fields::currency(
+        "currency",
+        t(&o.currency).ok_or_else(|| Rejection::new("`currency` is missing"))?,
     )?;
-    let created_at = match opt_str(v, "created_at") {
-        Some(t) => fields::timestamp(&ctx("created_at"), t)?,
+    let updated_at = fields::timestamp(
+        "updated_at",
+        t(&o.updated_at).ok_or_else(|| Rejection::new("`updated_at` is missing"))?,
+    )?;
+    let created_at = match t(&o.created_at) {
+        Some(x) => fields::timestamp("created_at", x)?,
         None => updated_at,
     };
 
-    let mut lines = Vec::new();
-    let mut listing_ids = Vec::new();
-    let empty = Vec::new();
-    let items = v
-        .get("line_items")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+    let items = o.line_items.unwrap_or_default();
+    let mut lines = Vec::with_capacity(items.len());
+    let mut listing_ids = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let n = i + 1;
-        let f = |name: &str| ctx(&format!("line_items[{n}].{name}"));
-        let ordered = fields::int(&f("quantity"), item.get("quantity"))?;
-        let quantity = match item.get("current_quantity").filter(|q| !q.is_null()) {
-            Some(q) => fields::int(&f("current_quantity"), Some(q))?,
-            None => ordered,
+        let at = |e: Rejection| Rejection(format!("line_items[{n}].{}", e.0));
+        let ordered = item.quantity.int("quantity").map_err(at)?;
+        let quantity = if item.current_quantity.is_null() {
+            ordered
+        } else {
+            item.current_quantity.int("current_quantity").map_err(at)?
         };
         if quantity == 0 && ordered > 0 {
             continue; // removed by an order edit
         }
-        let quantity = i32::try_from(quantity).map_err(|_| {
-            Rejection::new(format!("{}: {quantity} is out of range", f("quantity")))
-        })?;
-        let unit_price = money_opt(&f("price"), item.get("price"), cur)?;
-        let discount = match item.get("discount_allocations").and_then(Value::as_array) {
+        let quantity = i32::try_from(quantity)
+            .map_err(|_| at(Rejection(format!("quantity: {quantity} is out of range"))))?;
+        let unit_price = item.price.money("price", cur).map_err(at)?;
+        let discount = match item.discount_allocations.as_deref() {
             Some(allocs) if !allocs.is_empty() => sum(
                 allocs
                     .iter()
-                    .map(|a| money_opt(&f("discount_allocations.amount"), a.get("amount"), cur)),
+                    .map(|a| a.amount.money("discount_allocations.amount", cur)),
                 cur,
-            )?,
-            _ => money_opt(&f("total_discount"), item.get("total_discount"), cur)?,
+            )
+            .map_err(at)?,
+            _ => item
+                .total_discount
+                .money("total_discount", cur)
+                .map_err(at)?,
         };
         let tax = sum(
-            item.get("tax_lines")
-                .and_then(Value::as_array)
-                .unwrap_or(&empty)
+            item.tax_lines
                 .iter()
-                .map(|t| money_opt(&f("tax_lines.price"), t.get("price"), cur)),
+                .flatten()
+                .map(|x| x.price.money("tax_lines.price", cur)),
             cur,
-        )?;
+        )
+        .map_err(at)?;
         let total = Money::new(
             unit_price.amount * Decimal::from(quantity) - discount.amount + tax.amount,
             cur,
         );
         let mut properties = BTreeMap::new();
-        for p in item
-            .get("properties")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty)
-        {
-            if let (Some(k), Some(val)) = (opt_str(p, "name"), p.get("value")) {
-                let text = val
-                    .as_str()
-                    .map(String::from)
-                    .unwrap_or_else(|| val.to_string());
-                properties.insert(k.to_string(), text);
+        for p in item.properties.iter().flatten() {
+            if let (Some(k), Some(v)) = (t(&p.name), p.value.text()) {
+                properties.insert(k.to_string(), v.to_string());
             }
         }
-        for (k, key) in [("variant_title", "variant_title"), ("vendor", "vendor")] {
-            if let Some(val) = opt_str(item, key) {
-                properties.insert(k.to_string(), val.to_string());
-            }
+        if let Some(v) = t(&item.variant_title) {
+            properties.insert("variant_title".into(), v.to_string());
         }
-        let mut ids = Vec::new();
-        if let Some(variant) = id_text(item.get("variant_id")) {
-            ids.push(variant);
+        if let Some(v) = t(&item.vendor) {
+            properties.insert("vendor".into(), v.to_string());
         }
-        listing_ids.push(ids);
-        let gift_card = item
-            .get("gift_card")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        listing_ids.push(item.variant_id.owned().into_iter().collect());
+        let gift_card = item.gift_card.unwrap_or(false);
         lines.push(OrderLine {
-            line_id: id_text(item.get("id")).unwrap_or_else(|| format!("{id}-{n}")),
-            sku: opt_str(item, "sku").unwrap_or_default().to_string(),
-            name: opt_str(item, "name")
-                .or_else(|| opt_str(item, "title"))
+            line_id: item.id.owned().unwrap_or_else(|| format!("{id}-{n}")),
+            sku: t(&item.sku).unwrap_or_default().to_string(),
+            name: t(&item.name)
+                .or(t(&item.title))
                 .unwrap_or_default()
                 .to_string(),
             quantity,
@@ -123,103 +342,81 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             discount,
             tax,
             total,
-            requires_shipping: item
-                .get("requires_shipping")
-                .and_then(Value::as_bool)
-                .unwrap_or(!gift_card),
+            requires_shipping: item.requires_shipping.unwrap_or(!gift_card),
             properties,
         });
     }
 
-    let shipping_lines = v
-        .get("shipping_lines")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+    let shipping_lines = o.shipping_lines.unwrap_or_default();
     let shipping = sum(
         shipping_lines.iter().map(|s| {
-            money_opt(
-                &ctx("shipping_lines.price"),
-                s.get("discounted_price").or_else(|| s.get("price")),
-                cur,
-            )
+            if s.discounted_price.is_null() {
+                s.price.money("shipping_lines.price", cur)
+            } else {
+                s.discounted_price
+                    .money("shipping_lines.discounted_price", cur)
+            }
         }),
         cur,
     )?;
     let shipping_method = shipping_lines
         .first()
-        .and_then(|s| opt_str(s, "title").or_else(|| opt_str(s, "code")))
+        .and_then(|s| t(&s.title).or(t(&s.code)))
         .map(String::from);
-    let total_field = |current: &str, original: &str| -> Result<Money, Rejection> {
-        let value = v
-            .get(current)
-            .filter(|x| !x.is_null())
-            .or_else(|| v.get(original));
-        money_opt(&ctx(original), value, cur)
+    let pick = |current: &Scalar<'_>, original: &Scalar<'_>, field: &'static str| {
+        if current.is_null() {
+            original.money(field, cur)
+        } else {
+            current.money(field, cur)
+        }
     };
     let totals = Totals {
-        subtotal: total_field("current_subtotal_price", "subtotal_price")?,
-        discount: total_field("current_total_discounts", "total_discounts")?,
+        subtotal: pick(
+            &o.current_subtotal_price,
+            &o.subtotal_price,
+            "subtotal_price",
+        )?,
+        discount: pick(
+            &o.current_total_discounts,
+            &o.total_discounts,
+            "total_discounts",
+        )?,
         shipping,
-        tax: total_field("current_total_tax", "total_tax")?,
-        total: total_field("current_total_price", "total_price")?,
+        tax: pick(&o.current_total_tax, &o.total_tax, "total_tax")?,
+        total: pick(&o.current_total_price, &o.total_price, "total_price")?,
     };
 
-    let customer_v = v.get("customer").filter(|c| c.is_object());
-    let ship = v.get("shipping_address").filter(|a| a.is_object());
-    let person = |a: &Value| {
-        opt_str(a, "name").map(String::from).or_else(|| {
-            let first = opt_str(a, "first_name").unwrap_or_default();
-            let last = opt_str(a, "last_name").unwrap_or_default();
-            let full = format!("{first} {last}").trim().to_string();
-            (!full.is_empty()).then_some(full)
-        })
-    };
-    let shipping_address = match ship {
-        Some(a) => address(
-            person(a).as_deref(),
-            opt_str(a, "company"),
-            opt_str(a, "address1"),
-            opt_str(a, "address2"),
-            opt_str(a, "city"),
-            opt_str(a, "province_code").or_else(|| opt_str(a, "province")),
-            opt_str(a, "zip"),
-            opt_str(a, "country_code").or_else(|| opt_str(a, "country")),
-            opt_str(a, "phone"),
-        ),
+    let shipping_address = match &o.shipping_address {
+        Some(a) => to_address(a),
         None => address(None, None, None, None, None, None, None, None, None),
     };
-    let billing_address = v.get("billing_address").filter(|a| a.is_object()).map(|a| {
-        address(
-            person(a).as_deref(),
-            opt_str(a, "company"),
-            opt_str(a, "address1"),
-            opt_str(a, "address2"),
-            opt_str(a, "city"),
-            opt_str(a, "province_code").or_else(|| opt_str(a, "province")),
-            opt_str(a, "zip"),
-            opt_str(a, "country_code").or_else(|| opt_str(a, "country")),
-            opt_str(a, "phone"),
-        )
-    });
+    let billing_address = o.billing_address.as_ref().map(to_address);
+    let customer_v = o.customer.as_ref();
     let customer = Customer {
-        customer_id: customer_v.and_then(|c| id_text(c.get("id"))),
-        email: opt_str(v, "email")
-            .or_else(|| opt_str(v, "contact_email"))
-            .or_else(|| customer_v.and_then(|c| opt_str(c, "email")))
+        customer_id: customer_v.and_then(|c| c.id.owned()),
+        email: t(&o.email)
+            .or(t(&o.contact_email))
+            .or_else(|| customer_v.and_then(|c| t(&c.email)))
             .map(String::from),
         name: customer_v
-            .and_then(person)
-            .or_else(|| ship.and_then(person))
+            .and_then(|c| person(&c.first_name, &c.last_name))
+            .or_else(|| {
+                o.shipping_address.as_ref().and_then(|a| {
+                    t(&a.name)
+                        .map(String::from)
+                        .or_else(|| person(&a.first_name, &a.last_name))
+                })
+            })
             .unwrap_or_default(),
-        phone: opt_str(v, "phone")
-            .or_else(|| customer_v.and_then(|c| opt_str(c, "phone")))
+        phone: t(&o.phone)
+            .or_else(|| customer_v.and_then(|c| t(&c.phone)))
             .map(String::from),
     };
 
-    let cancellation = match opt_str(v, "cancelled_at") {
+    let cancellation = match t(&o.cancelled_at) {
         Some(at) => Some(Cancellation {
-            reason: opt_str(v, "cancel_reason").unwrap_or("other").to_string(),
-            cancelled_at: fields::timestamp(&ctx("cancelled_at"), at)?,
+            reason: t(&o.cancel_reason).unwrap_or("other").to_string(),
+            cancelled_at: fields::timestamp("cancelled_at", at)?,
             restock: true,
         }),
         None => None,
@@ -227,19 +424,16 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     let status = if cancellation.is_some() {
         OrderStatus::Cancelled
     } else {
-        match (
-            opt_str(v, "fulfillment_status"),
-            opt_str(v, "financial_status"),
-        ) {
+        match (t(&o.fulfillment_status), t(&o.financial_status)) {
             (Some("fulfilled"), _) => OrderStatus::Fulfilled,
             (Some("partial"), _) => OrderStatus::PartiallyFulfilled,
             (_, Some("pending")) => OrderStatus::Pending,
             _ => OrderStatus::Open,
         }
     };
-    let tags = opt_str(v, "tags")
-        .map(|t| {
-            t.split(',')
+    let tags = t(&o.tags)
+        .map(|x| {
+            x.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(String::from)
@@ -248,33 +442,25 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         .unwrap_or_default();
     let mut gift_message = None;
     let mut extras = BTreeMap::new();
-    for a in v
-        .get("note_attributes")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty)
-    {
-        if let (Some(k), Some(val)) = (opt_str(a, "name"), a.get("value")) {
-            let text = val
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| val.to_string());
+    for a in o.note_attributes.iter().flatten() {
+        if let (Some(k), Some(v)) = (t(&a.name), a.value.text()) {
             if k.eq_ignore_ascii_case("gift message") || k.eq_ignore_ascii_case("gift_message") {
-                gift_message = Some(text.clone());
+                gift_message = Some(v.to_string());
             }
-            extras.insert(format!("note_attribute.{k}"), text);
+            extras.insert(format!("note_attribute.{k}"), v.to_string());
         }
     }
-    for key in [
-        "financial_status",
-        "fulfillment_status",
-        "source_name",
-        "presentment_currency",
-        "customer_locale",
-        "processed_at",
-        "admin_graphql_api_id",
+    for (key, v) in [
+        ("financial_status", &o.financial_status),
+        ("fulfillment_status", &o.fulfillment_status),
+        ("source_name", &o.source_name),
+        ("presentment_currency", &o.presentment_currency),
+        ("customer_locale", &o.customer_locale),
+        ("processed_at", &o.processed_at),
+        ("admin_graphql_api_id", &o.admin_graphql_api_id),
     ] {
-        if let Some(val) = opt_str(v, key) {
-            extras.insert(key.to_string(), val.to_string());
+        if let Some(v) = t(v) {
+            extras.insert(key.to_string(), v.to_string());
         }
     }
     let priority = priority_of(shipping_method.as_deref());
@@ -283,10 +469,10 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         order: Order {
             order_id: String::new(),
             channel: "shopify".into(),
-            external_id: id.clone(),
-            external_number: opt_str(v, "name")
+            external_id: id.to_string(),
+            external_number: t(&o.name)
                 .map(String::from)
-                .or_else(|| id_text(v.get("order_number"))),
+                .or_else(|| o.order_number.owned()),
             status,
             currency: cur.to_string(),
             customer,
@@ -302,13 +488,13 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             created_at,
             updated_at,
             tags,
-            note: opt_str(v, "note").map(String::from),
+            note: t(&o.note).map(String::from),
             gift_message,
             extras,
         },
         listing_ids,
         cancellation,
-        test: v.get("test").and_then(Value::as_bool).unwrap_or(false),
+        test: o.test.unwrap_or(false),
     })
 }
 

@@ -1,0 +1,1 @@
+//! amazon connector (being written).

@@ -1,0 +1,1 @@
+//! ebay connector (being written).

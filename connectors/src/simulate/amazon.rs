@@ -1,0 +1,1 @@
+//! amazon simulator (being written).

@@ -1,0 +1,1 @@
+//! ebay simulator (being written).
