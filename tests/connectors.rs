@@ -287,3 +287,109 @@ async fn the_poller_pages_honours_429_and_resumes_from_its_cursor() {
     assert!(e.to_string().contains("access_token"), "{e}");
     token.cancel();
 }
+
+/// Every raw record of `topic` normalizes with the example catalog.
+fn all_normalize(
+    raw: &[conveyor_runtime::kafka::InRecord],
+    codec: &Codec,
+) -> Vec<conveyor_processors::normalize::Normalized> {
+    let catalog = conveyor_processors::catalog::Catalog::from_skus(
+        conveyor_connectors::catalog_load::parse(include_bytes!("../examples/catalog.csv"), 1)
+            .unwrap(),
+    );
+    let rt = tokio::runtime::Handle::current();
+    raw.iter()
+        .map(|r| {
+            let env: conveyor_schemas::records::RawOrder = tokio::task::block_in_place(|| {
+                rt.block_on(codec.decode(
+                    r.payload.as_deref(),
+                    Source {
+                        topic: &r.topic,
+                        partition: r.partition,
+                        offset: r.offset,
+                    },
+                ))
+            })
+            .unwrap();
+            conveyor_processors::normalize::normalize(&env, &catalog)
+                .unwrap_or_else(|e| panic!("{}: {e}", env.external_order_id))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_amazon_poller_pages_refreshes_tokens_and_honours_quotas() {
+    use conveyor_connectors::amazon::{self, Poller as AmazonPoller};
+    use conveyor_connectors::simulate::amazon as asim;
+    let ns = common::unique("it.amazon");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let raw_topic = Topology::resolve(&config)
+        .raw_topic("amazon")
+        .unwrap()
+        .to_string();
+    common::stream::create(&config, &[&raw_topic]).await;
+
+    // getOrders: 0.5/s with a burst of 1, so the second page is a 429.
+    let shop = Arc::new(
+        asim::Sim::new(250, "amzn1.app", "app-secret", "Atzr|refresh")
+            .with_rates((0.5, 1.0), (100.0, 5.0)),
+    );
+    let token = CancellationToken::new();
+    let (addr, _task) = asim::serve(shop.clone(), "127.0.0.1:0".parse().unwrap(), token.clone())
+        .await
+        .unwrap();
+    let mut ac = config.channels.amazon.clone();
+    ac.api_url = format!("http://{addr}");
+    ac.lwa_url = format!("http://{addr}/auth/o2/token");
+    ac.client_id = "amzn1.app".into();
+    ac.client_secret = conveyor_runtime::config::Secret::new("app-secret");
+    ac.refresh_token = conveyor_runtime::config::Secret::new("Atzr|refresh");
+    ac.backfill_hours = 24 * 365 * 50;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
+    let publisher = RawPublisher::new(&config, codec.clone(), "amazon", "test-amazon").unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let p = AmazonPoller::new(ac.clone(), publisher.clone(), state.path());
+    let stats = p.pass(&token).await.unwrap();
+    // Every 13th example order is Canceled (polled); none is Pending.
+    assert_eq!(stats.orders, 250);
+    assert_eq!(stats.pages, 3);
+    assert!(stats.throttled >= 1, "{stats:?}");
+    let cursor: amazon::Cursor = conveyor_connectors::cursor::load(&p.cursor_file)
+        .unwrap()
+        .unwrap();
+    assert!(cursor.last_updated_after.starts_with("20"), "{cursor:?}");
+
+    // A revoked token is refreshed once and the pass goes on from the cursor.
+    shop.revoke_tokens();
+    let again = AmazonPoller::new(ac.clone(), publisher.clone(), state.path())
+        .pass(&token)
+        .await
+        .unwrap();
+    assert_eq!(again.orders, 1, "only the boundary order again");
+    assert!(shop.counts().1 >= 2, "a second token was issued");
+
+    let raw = read_all(&config, &raw_topic).await;
+    assert_eq!(raw.len(), 251);
+    let normalized = all_normalize(&raw, &codec);
+    let cancelled = (0..250).filter(|i| i % 13 == 12).count();
+    assert_eq!(
+        normalized
+            .iter()
+            .filter(|n| n.cancellation.is_some())
+            .count(),
+        cancelled
+    );
+
+    // Bad credentials: a clear error naming what to check, nothing published.
+    let mut bad = ac;
+    bad.refresh_token = conveyor_runtime::config::Secret::new("wrong");
+    let dir2 = tempfile::tempdir().unwrap();
+    let e = AmazonPoller::new(bad, publisher, dir2.path())
+        .pass(&token)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("refresh token"), "{e}");
+    token.cancel();
+}

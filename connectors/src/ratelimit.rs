@@ -9,18 +9,17 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub struct Limiter {
-    rate_per_sec: f64,
     burst: f64,
-    state: Mutex<(f64, Instant)>,
+    /// (tokens, last refill, rate per second)
+    state: Mutex<(f64, Instant, f64)>,
 }
 
 impl Limiter {
     pub fn new(rate_per_sec: f64, burst: u32) -> Limiter {
         let burst = f64::from(burst.max(1));
         Limiter {
-            rate_per_sec: rate_per_sec.max(1e-6),
             burst,
-            state: Mutex::new((burst, Instant::now())),
+            state: Mutex::new((burst, Instant::now(), rate_per_sec.max(1e-6))),
         }
     }
 
@@ -28,13 +27,13 @@ impl Limiter {
     fn reserve(&self) -> Duration {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.rate_per_sec).min(self.burst);
+        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * s.2).min(self.burst);
         s.1 = now;
         s.0 -= 1.0;
         if s.0 >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-s.0 / self.rate_per_sec)
+            Duration::from_secs_f64(-s.0 / s.2)
         }
     }
 
@@ -46,10 +45,18 @@ impl Limiter {
         }
     }
 
+    /// The rate the server says applies (SP-API's `x-amzn-RateLimit-Limit`).
+    pub fn set_rate(&self, rate_per_sec: f64) {
+        if rate_per_sec.is_finite() && rate_per_sec > 0.0 {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.2 = rate_per_sec;
+        }
+    }
+
     /// After a 429: no tokens for `retry_after` (or one token's time).
     pub fn penalize(&self, retry_after: Option<Duration>) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let debt = retry_after.map_or(1.0, |d| d.as_secs_f64() * self.rate_per_sec);
+        let debt = retry_after.map_or(1.0, |d| d.as_secs_f64() * s.2);
         s.0 = s.0.min(0.0) - debt;
         s.1 = Instant::now();
     }
