@@ -393,3 +393,72 @@ async fn the_amazon_poller_pages_refreshes_tokens_and_honours_quotas() {
     assert!(e.to_string().contains("refresh token"), "{e}");
     token.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ebay_poller_pages_a_closed_window_and_refreshes_its_token() {
+    use conveyor_connectors::ebay::{self, Poller as EbayPoller};
+    use conveyor_connectors::simulate::ebay as esim;
+    let ns = common::unique("it.ebay");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let raw_topic = Topology::resolve(&config)
+        .raw_topic("ebay")
+        .unwrap()
+        .to_string();
+    common::stream::create(&config, &[&raw_topic]).await;
+
+    // 450 orders: three pages of 200; every 2nd call is a 429.
+    let shop = Arc::new(
+        esim::Sim::new(450, "conveyor-app", "app-secret", "v^1.1#refresh").throttle_every(2),
+    );
+    let token = CancellationToken::new();
+    let (addr, _task) = esim::serve(shop.clone(), "127.0.0.1:0".parse().unwrap(), token.clone())
+        .await
+        .unwrap();
+    let mut ec = config.channels.ebay.clone();
+    ec.api_url = format!("http://{addr}");
+    ec.token_url = format!("http://{addr}/identity/v1/oauth2/token");
+    ec.client_id = "conveyor-app".into();
+    ec.client_secret = conveyor_runtime::config::Secret::new("app-secret");
+    ec.refresh_token = conveyor_runtime::config::Secret::new("v^1.1#refresh");
+    ec.backfill_hours = 24 * 365 * 50;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
+    let publisher = RawPublisher::new(&config, codec.clone(), "ebay", "test-ebay").unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let p = EbayPoller::new(ec.clone(), publisher.clone(), state.path());
+    let stats = p.pass(&token).await.unwrap();
+    assert_eq!((stats.orders, stats.pages), (450, 3), "{stats:?}");
+    assert!(stats.throttled >= 2 && !stats.window_changed, "{stats:?}");
+    let cursor: ebay::Cursor = conveyor_connectors::cursor::load(&p.cursor_file)
+        .unwrap()
+        .unwrap();
+
+    // The next pass starts where the window ended: nothing new; a revoked
+    // token is refreshed on the way.
+    shop.revoke_tokens();
+    let again = EbayPoller::new(ec.clone(), publisher.clone(), state.path())
+        .pass(&token)
+        .await
+        .unwrap();
+    assert_eq!(again.orders, 0);
+    assert!(shop.counts().1 >= 2);
+    let later: ebay::Cursor = conveyor_connectors::cursor::load(&p.cursor_file)
+        .unwrap()
+        .unwrap();
+    assert!(later.last_modified_from >= cursor.last_modified_from);
+
+    let raw = read_all(&config, &raw_topic).await;
+    assert_eq!(raw.len(), 450);
+    assert_eq!(all_normalize(&raw, &codec).len(), 450);
+
+    let mut bad = ec;
+    bad.client_secret = conveyor_runtime::config::Secret::new("wrong");
+    let dir2 = tempfile::tempdir().unwrap();
+    let e = EbayPoller::new(bad, publisher, dir2.path())
+        .pass(&token)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("client id"), "{e}");
+    token.cancel();
+}

@@ -1,1 +1,290 @@
-//! ebay simulator (being written).
+//! A local eBay: OAuth refresh (`POST /identity/v1/oauth2/token`, client
+//! credentials as basic auth) and the Fulfillment API's getOrders
+//! (`GET /sell/fulfillment/v1/order`) with the `lastmodifieddate:[a..b]`
+//! filter, `limit` (max 200) and `offset` paging with `href`/`next`/`total`,
+//! eBay's `{"errors": [{errorId, domain, category, message}]}` failures, and
+//! a call budget answered with 429 when spent.
+//!
+//! Orders are `conveyor_processors::normalize::ebay::example(n)`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use conveyor_processors::normalize::ebay::example;
+use conveyor_processors::normalize::fields::timestamp;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+pub struct Sim {
+    orders: Vec<(i64, Value)>,
+    client_id: String,
+    client_secret: String,
+    refresh_token: String,
+    tokens: Mutex<Vec<String>>,
+    issued: AtomicU64,
+    /// Calls answered 429 (every `throttle_every`-th call, 0 = never).
+    throttle_every: u64,
+    calls: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl Sim {
+    pub fn new(n: u64, client_id: &str, client_secret: &str, refresh_token: &str) -> Sim {
+        let mut orders: Vec<(i64, Value)> = (0..n)
+            .map(|i| {
+                let v = example(i);
+                let m = v["lastModifiedDate"]
+                    .as_str()
+                    .and_then(|t| timestamp("", t).ok())
+                    .unwrap_or(0);
+                (m, v)
+            })
+            .collect();
+        // getOrders answers newest-created first, not by modification.
+        orders.reverse();
+        Sim {
+            orders,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            refresh_token: refresh_token.into(),
+            tokens: Mutex::new(Vec::new()),
+            issued: AtomicU64::new(0),
+            throttle_every: 0,
+            calls: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+        }
+    }
+
+    /// Answer every `n`-th getOrders call with a 429.
+    pub fn throttle_every(mut self, n: u64) -> Sim {
+        self.throttle_every = n;
+        self
+    }
+
+    /// (429s answered, tokens issued).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.throttled.load(Ordering::Relaxed),
+            self.issued.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn revoke_tokens(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+fn error(status: StatusCode, id: u32, category: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"errors": [{"errorId": id, "domain": "API_FULFILLMENT", "category": category, "message": message}]})),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+}
+
+async fn token(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> Response {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", sim.client_id, sim.client_secret))
+    );
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != expected {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client", "error_description": "client authentication failed"})),
+        )
+            .into_response();
+    }
+    if f.grant_type.as_deref() != Some("refresh_token")
+        || f.refresh_token.as_deref() != Some(sim.refresh_token.as_str())
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant", "error_description": "the provided authorization refresh token is invalid or was issued to another client"})),
+        )
+            .into_response();
+    }
+    if f.scope
+        .as_deref()
+        .is_some_and(|s| !s.contains("sell.fulfillment"))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_scope"})),
+        )
+            .into_response();
+    }
+    let t = format!(
+        "v^1.1#i^1#sim-{}",
+        sim.issued.fetch_add(1, Ordering::Relaxed)
+    );
+    sim.tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(t.clone());
+    Json(json!({"access_token": t, "expires_in": 7200, "token_type": "User Access Token"}))
+        .into_response()
+}
+
+/// `lastmodifieddate:[a..b]` (either bound may be empty).
+fn window(filter: &str) -> Option<(Option<i64>, Option<i64>)> {
+    let inner = filter
+        .trim()
+        .strip_prefix("lastmodifieddate:[")?
+        .strip_suffix(']')?;
+    let (a, b) = inner.split_once("..")?;
+    let parse = |s: &str| -> Option<Option<i64>> {
+        if s.trim().is_empty() {
+            Some(None)
+        } else {
+            timestamp("", s.trim()).ok().map(Some)
+        }
+    };
+    Some((parse(a)?, parse(b)?))
+}
+
+async fn orders(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let known = auth.strip_prefix("Bearer ").is_some_and(|t| {
+        sim.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|k| k == t)
+    });
+    if !known {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            1001,
+            "REQUEST",
+            "Invalid access token",
+        );
+    }
+    let call = sim.calls.fetch_add(1, Ordering::Relaxed) + 1;
+    if sim.throttle_every > 0 && call.is_multiple_of(sim.throttle_every) {
+        sim.throttled.fetch_add(1, Ordering::Relaxed);
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            2001,
+            "REQUEST",
+            "The request limit has been reached for the resource.",
+        );
+    }
+    let limit = q
+        .get("limit")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(50);
+    let offset = q
+        .get("offset")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
+    if !(1..=200).contains(&limit) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            30700,
+            "REQUEST",
+            "The 'limit' value must be between 1 and 200.",
+        );
+    }
+    let filter = q.get("filter").cloned().unwrap_or_default();
+    let (from, to) = if filter.is_empty() {
+        (None, None)
+    } else {
+        match window(&filter) {
+            Some(w) => w,
+            None => return error(StatusCode::BAD_REQUEST, 30800, "REQUEST", "Invalid filter."),
+        }
+    };
+    let matching: Vec<&Value> = sim
+        .orders
+        .iter()
+        .filter(|(m, _)| from.is_none_or(|f| *m >= f) && to.is_none_or(|t| *m <= t))
+        .map(|(_, v)| v)
+        .collect();
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let link = |off: usize| {
+        let mut u = reqwest::Url::parse(&format!("http://{host}/sell/fulfillment/v1/order"))
+            .expect("valid base");
+        {
+            let mut p = u.query_pairs_mut();
+            if !filter.is_empty() {
+                p.append_pair("filter", &filter);
+            }
+            p.append_pair("limit", &limit.to_string());
+            p.append_pair("offset", &off.to_string());
+        }
+        u.to_string()
+    };
+    let page: Vec<&Value> = matching.iter().skip(offset).take(limit).copied().collect();
+    let mut body = json!({
+        "href": link(offset),
+        "total": matching.len(),
+        "limit": limit,
+        "offset": offset,
+        "orders": page,
+        "warnings": [],
+    });
+    if offset + limit < matching.len() {
+        body["next"] = json!(link(offset + limit));
+    }
+    Json(body).into_response()
+}
+
+pub fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/identity/v1/oauth2/token", post(token))
+        .route("/sell/fulfillment/v1/order", get(orders))
+        .with_state(sim)
+}
+
+pub async fn serve(
+    sim: Arc<Sim>,
+    bind: SocketAddr,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router(sim))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    });
+    Ok((addr, task))
+}
