@@ -136,6 +136,23 @@ pub enum SimulateCommand {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Amazon SP-API: Login with Amazon token refresh, getOrders and getOrderItems with paging and quotas (credentials from channels.amazon).
+    Amazon(SimArgs),
+    /// eBay: OAuth refresh and the Fulfillment API's getOrders with paging (credentials from channels.ebay).
+    Ebay(SimArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct SimArgs {
+    /// Where the simulator listens (default: the channel's api_url port on 127.0.0.1).
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+    /// Orders the simulated seller has.
+    #[arg(long, default_value_t = 1000)]
+    pub orders: u64,
+    /// Published rate limits instead of fast ones (getOrders: one call a minute).
+    #[arg(long)]
+    pub real_limits: bool,
 }
 
 #[derive(Debug, Subcommand)]

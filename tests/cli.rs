@@ -44,7 +44,7 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
     for args in [
         &["bench", "pipeline"][..],
         &["replay"],
-        &["connect", "amazon"],
+        &["connect", "tiktok"],
         &["sink", "clickhouse"],
     ] {
         let o = conveyor(args, &[]);

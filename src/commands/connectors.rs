@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use conveyor_connectors::simulate::shopify as sim;
-use conveyor_connectors::{catalog_load, csv_import, publish, shopify};
+use conveyor_connectors::simulate::{amazon as asim, ebay as esim, shopify as sim};
+use conveyor_connectors::{amazon, catalog_load, csv_import, ebay, publish, shopify};
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::Admin;
 use conveyor_runtime::service::Service;
@@ -39,11 +39,15 @@ pub async fn connect(
     bind: Option<SocketAddr>,
     observability_bind: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
-    if channel != "shopify" {
-        return Err(not_built(
-            &format!("connect {channel}"),
-            "only the Shopify connector is built so far (Amazon, TikTok Shop and eBay pollers are next)",
-        ));
+    match channel {
+        "shopify" => {}
+        "amazon" | "ebay" => return run_poller(config, channel, observability_bind).await,
+        _ => {
+            return Err(not_built(
+                &format!("connect {channel}"),
+                "the TikTok Shop connector is not built yet (its normalize mapper is)",
+            ))
+        }
     }
     if config.channels.shopify.webhook_secrets.is_empty() {
         return Err(shopify::ConnectError::NoSecret.into());
@@ -68,6 +72,114 @@ pub async fn connect(
     .await;
     service.finish().await;
     Ok(r?)
+}
+
+/// `conveyor connect amazon|ebay`: the poller until SIGTERM.
+async fn run_poller(
+    config: &Config,
+    channel: &str,
+    observability_bind: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    ensure_topics(config, &["orders_raw"]).await?;
+    let name = format!("connect-{channel}");
+    let service = Service::start(
+        &name,
+        config.clone(),
+        observability_bind.unwrap_or(config.http.observability_bind),
+        axum::Router::new(),
+        &[],
+        Shutdown::on_signals(),
+    )
+    .await?;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
+    let publisher = publish::RawPublisher::new(config, codec, channel, &name)?;
+    let state = Path::new(&config.state.dir);
+    let token = service.shutdown.token();
+    println!(
+        "{name}: polling {} every {} s",
+        match channel {
+            "amazon" => config.channels.amazon.api_url.as_str(),
+            _ => config.channels.ebay.api_url.as_str(),
+        },
+        match channel {
+            "amazon" => config.channels.amazon.poll_interval_ms,
+            _ => config.channels.ebay.poll_interval_ms,
+        } / 1000
+    );
+    match channel {
+        "amazon" => {
+            amazon::Poller::new(config.channels.amazon.clone(), publisher.clone(), state)
+                .run(token)
+                .await
+        }
+        _ => {
+            ebay::Poller::new(config.channels.ebay.clone(), publisher.clone(), state)
+                .run(token)
+                .await
+        }
+    }
+    publisher.flush();
+    service.finish().await;
+    Ok(())
+}
+
+fn sim_bind(args: &crate::cli::SimArgs, api_url: &str, fallback: u16) -> SocketAddr {
+    args.bind.unwrap_or_else(|| {
+        let port = reqwest::Url::parse(api_url)
+            .ok()
+            .and_then(|u| u.port())
+            .unwrap_or(fallback);
+        ([127, 0, 0, 1], port).into()
+    })
+}
+
+pub async fn simulate_amazon(config: &Config, a: crate::cli::SimArgs) -> anyhow::Result<()> {
+    let c = &config.channels.amazon;
+    let mut shop = asim::Sim::new(
+        a.orders,
+        &c.client_id,
+        c.client_secret.expose(),
+        c.refresh_token.expose(),
+    );
+    if !a.real_limits {
+        shop = shop.with_rates((5.0, 20.0), (50.0, 30.0));
+    }
+    let shutdown = Shutdown::on_signals();
+    let (addr, task) = asim::serve(
+        Arc::new(shop),
+        sim_bind(&a, &c.api_url, 8092),
+        shutdown.token(),
+    )
+    .await?;
+    println!(
+        "simulated Amazon SP-API with {} orders: http://{addr}/orders/v0/orders, LWA at http://{addr}/auth/o2/token (credentials: channels.amazon; Ctrl-C stops)",
+        a.orders
+    );
+    let _ = task.await;
+    Ok(())
+}
+
+pub async fn simulate_ebay(config: &Config, a: crate::cli::SimArgs) -> anyhow::Result<()> {
+    let c = &config.channels.ebay;
+    let shop = esim::Sim::new(
+        a.orders,
+        &c.client_id,
+        c.client_secret.expose(),
+        c.refresh_token.expose(),
+    );
+    let shutdown = Shutdown::on_signals();
+    let (addr, task) = esim::serve(
+        Arc::new(shop),
+        sim_bind(&a, &c.api_url, 8094),
+        shutdown.token(),
+    )
+    .await?;
+    println!(
+        "simulated eBay with {} orders: http://{addr}/sell/fulfillment/v1/order, OAuth at http://{addr}/identity/v1/oauth2/token (credentials: channels.ebay; Ctrl-C stops)",
+        a.orders
+    );
+    let _ = task.await;
+    Ok(())
 }
 
 pub async fn simulate_shopify(

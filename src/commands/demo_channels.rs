@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use conveyor_connectors::simulate::shopify as sim;
-use conveyor_connectors::{catalog_load, csv_import, publish, shopify};
+use conveyor_connectors::simulate::{amazon as asim, ebay as esim, shopify as sim};
+use conveyor_connectors::{amazon, catalog_load, csv_import, ebay, publish, shopify};
 use conveyor_runtime::config::{Config, Secret};
 use conveyor_runtime::kafka::Consumer;
 use conveyor_runtime::shutdown::Shutdown;
@@ -20,6 +20,8 @@ use conveyor_schemas::records::{DlqRecord, OrderEvent};
 
 const WEBHOOKS: u64 = 500;
 const SHOP_ORDERS: u64 = 300;
+const AMAZON_ORDERS: u64 = 150;
+const EBAY_ORDERS: u64 = 250;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut config = config.clone();
@@ -119,6 +121,58 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         stats.orders,
         stats.pages,
         poller.cursor_file.display()
+    );
+
+    // Amazon SP-API and eBay pollers against their simulators (OAuth refresh,
+    // paging, quotas), one pass each.
+    let mut ac = config.channels.amazon.clone();
+    let amazon_shop = Arc::new(
+        asim::Sim::new(
+            AMAZON_ORDERS,
+            "amzn1.application-oa2-client.demo",
+            "demo-secret",
+            "Atzr|demo",
+        )
+        .with_rates((0.5, 1.0), (100.0, 30.0)),
+    );
+    let (a_addr, _a_task) = asim::serve(
+        amazon_shop.clone(),
+        "127.0.0.1:0".parse()?,
+        shutdown.token(),
+    )
+    .await?;
+    ac.api_url = format!("http://{a_addr}");
+    ac.lwa_url = format!("http://{a_addr}/auth/o2/token");
+    ac.client_id = "amzn1.application-oa2-client.demo".into();
+    ac.client_secret = Secret::new("demo-secret");
+    ac.refresh_token = Secret::new("Atzr|demo");
+    ac.backfill_hours = 24 * 365 * 50;
+    let a_pub = publish::RawPublisher::new(config, codec.clone(), "amazon", "demo-amazon")?;
+    let a_poller = amazon::Poller::new(ac, a_pub, Path::new(&config.state.dir));
+    let a_stats = a_poller.pass(&shutdown.token()).await?;
+    println!(
+        "  amazon poller: {} orders (getOrders {} pages + getOrderItems per order) from the simulated SP-API, {} answered 429 QuotaExceeded and retried",
+        a_stats.orders, a_stats.pages, amazon_shop.counts().0
+    );
+    let mut ec = config.channels.ebay.clone();
+    let ebay_shop = Arc::new(
+        esim::Sim::new(EBAY_ORDERS, "conveyor-demo", "demo-secret", "v^1.1#demo").throttle_every(2),
+    );
+    let (e_addr, _e_task) =
+        esim::serve(ebay_shop.clone(), "127.0.0.1:0".parse()?, shutdown.token()).await?;
+    ec.api_url = format!("http://{e_addr}");
+    ec.token_url = format!("http://{e_addr}/identity/v1/oauth2/token");
+    ec.client_id = "conveyor-demo".into();
+    ec.client_secret = Secret::new("demo-secret");
+    ec.refresh_token = Secret::new("v^1.1#demo");
+    ec.backfill_hours = 24 * 365 * 50;
+    let e_pub = publish::RawPublisher::new(config, codec.clone(), "ebay", "demo-ebay")?;
+    let e_stats = ebay::Poller::new(ec, e_pub, Path::new(&config.state.dir))
+        .pass(&shutdown.token())
+        .await?;
+    println!(
+        "  ebay poller: {} orders in {} pages from the simulated Fulfillment API, {} answered 429 and retried",
+        e_stats.orders, e_stats.pages, ebay_shop.counts().0
     );
 
     // A CSV export with one bad row: the report, and only whole orders.

@@ -70,6 +70,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 connectors::simulate_shopify(&load()?, bind, orders, webhooks, from, target, concurrency)
                     .await
             }
+            SimulateCommand::Amazon(a) => connectors::simulate_amazon(&load()?, a).await,
+            SimulateCommand::Ebay(a) => connectors::simulate_ebay(&load()?, a).await,
         },
         Command::Import {
             what:
