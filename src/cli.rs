@@ -177,8 +177,18 @@ pub enum ImportCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
-    /// Publish SKUs from a CSV (sku, name, weight_grams, ...; see docs/connectors.md).
-    Load { file: PathBuf },
+    /// Publish SKUs from a CSV (sku, name, weight_grams, ...; see docs/connectors.md) or from the Shopify products API.
+    Load {
+        /// The catalog CSV.
+        #[arg(required_unless_present = "from_shopify")]
+        file: Option<PathBuf>,
+        /// Read the SKUs from the Shopify Admin API (channels.shopify) instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        from_shopify: bool,
+        /// Currency of the shop's prices (declared values) with --from-shopify.
+        #[arg(long, default_value = "USD")]
+        currency: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

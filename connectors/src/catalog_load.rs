@@ -166,6 +166,105 @@ pub fn parse(bytes: &[u8], updated_at: i64) -> Result<Vec<CatalogSku>, Vec<BadRo
     }
 }
 
+/// SKUs from the Shopify Admin REST products endpoint
+/// (`GET /admin/api/<version>/products.json?limit=250`, Link pagination,
+/// the poller's rate limiting): one SKU per variant with a `sku`, its
+/// weight converted to grams, its price as declared value, and the variant
+/// id as the `shopify` listing id. Variants without a SKU are skipped and
+/// counted.
+pub async fn from_shopify(
+    config: &conveyor_runtime::config::ShopifyConfig,
+    currency: conveyor_schemas::records::Currency,
+    updated_at: i64,
+) -> Result<(Vec<CatalogSku>, usize), String> {
+    let client = crate::shopify::poller::AdminClient::new(config.clone());
+    let base = format!(
+        "{}/admin/api/{}/products.json",
+        config.api_url.trim_end_matches('/'),
+        config.api_version
+    );
+    let mut url =
+        reqwest::Url::parse_with_params(&base, &[("limit", "250")]).map_err(|e| e.to_string())?;
+    let mut stats = Default::default();
+    let mut skus = Vec::new();
+    let mut skipped = 0;
+    loop {
+        let (products, next) = client
+            .fetch_list(&url, "products", &mut stats)
+            .await
+            .map_err(|e| e.to_string())?;
+        for p in &products {
+            let title = p.get("title").and_then(|t| t.as_str()).unwrap_or_default();
+            for v in p
+                .get("variants")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let Some(sku) = v
+                    .get("sku")
+                    .and_then(|s| s.as_str())
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                else {
+                    skipped += 1;
+                    continue;
+                };
+                let variant_title = v
+                    .get("title")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("Default Title");
+                let name = if variant_title == "Default Title" {
+                    title.to_string()
+                } else {
+                    format!("{title} - {variant_title}")
+                };
+                let weight = v.get("weight").and_then(|w| w.as_f64()).unwrap_or(0.0);
+                let grams = v
+                    .get("grams")
+                    .and_then(|g| g.as_i64())
+                    .map(|g| g as f64)
+                    .unwrap_or_else(|| {
+                        match v.get("weight_unit").and_then(|u| u.as_str()).unwrap_or("g") {
+                            "kg" => weight * 1000.0,
+                            "lb" => weight * 453.592,
+                            "oz" => weight * 28.3495,
+                            _ => weight,
+                        }
+                    });
+                let declared_value = v.get("price").and_then(|x| x.as_str()).and_then(|x| {
+                    conveyor_processors::normalize::fields::money_str("price", x, currency).ok()
+                });
+                let listings = conveyor_processors::normalize::fields::id_text(v.get("id"))
+                    .map(|id| {
+                        vec![ChannelListing {
+                            channel: "shopify".into(),
+                            listing_id: id,
+                        }]
+                    })
+                    .unwrap_or_default();
+                skus.push(CatalogSku {
+                    sku: sku.to_string(),
+                    name,
+                    weight_grams: grams.round().clamp(0.0, i32::MAX as f64) as i32,
+                    length_mm: None,
+                    width_mm: None,
+                    height_mm: None,
+                    declared_value,
+                    hazmat: None,
+                    bin_location: None,
+                    listings,
+                    updated_at,
+                });
+            }
+        }
+        match next {
+            Some(n) => url = n,
+            None => return Ok((skus, skipped)),
+        }
+    }
+}
+
 /// Publishes `skus` to the catalog topic; returns once all are acknowledged.
 pub async fn publish(
     config: &Config,
@@ -215,5 +314,34 @@ A,Alpha,120,100,4.99,USD,shopify:1;amazon:B0A,A-01\nB,Beta,80,,,,,\n";
             .iter()
             .any(|p| p.contains("also on line 2")));
         assert!(parse(b"name\nx\n", 1).unwrap_err()[0].problems[0].contains("sku"));
+    }
+
+    #[tokio::test]
+    async fn skus_from_the_shopify_products_api() {
+        use crate::simulate::shopify::{serve, Sim};
+        let token = tokio_util::sync::CancellationToken::new();
+        let sim = std::sync::Arc::new(Sim::new(0, "shpat_x"));
+        let (addr, _t) = serve(sim, "127.0.0.1:0".parse().unwrap(), token.clone())
+            .await
+            .unwrap();
+        let mut c = conveyor_runtime::config::ShopifyConfig::default();
+        c.api_url = format!("http://{addr}");
+        c.access_token = conveyor_runtime::config::Secret::new("shpat_x");
+        let usd = conveyor_schemas::records::Currency::USD;
+        let (skus, skipped) = from_shopify(&c, usd, 5).await.unwrap();
+        assert_eq!((skus.len(), skipped), (5, 0));
+        let etb = skus.iter().find(|s| s.sku == "PKM-SV1-ETB").unwrap();
+        assert_eq!(etb.weight_grams, 850);
+        assert_eq!(etb.listings[0].listing_id, "40002");
+        assert_eq!(
+            etb.declared_value.as_ref().unwrap().amount.to_string(),
+            "49.99"
+        );
+        c.access_token = conveyor_runtime::config::Secret::new("wrong");
+        assert!(from_shopify(&c, usd, 5)
+            .await
+            .unwrap_err()
+            .contains("access_token"));
+        token.cancel();
     }
 }

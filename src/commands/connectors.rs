@@ -304,17 +304,44 @@ pub async fn import_csv(
     Ok(())
 }
 
-pub async fn catalog_load(config: &Config, file: &Path) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let skus = match catalog_load::parse(&bytes, publish::now_ms()) {
-        Ok(s) => s,
-        Err(bad) => {
-            print!("{}", csv_import::render_report(&bad));
-            anyhow::bail!(
-                "nothing loaded: {} bad rows in {}",
-                bad.len(),
-                file.display()
-            );
+pub async fn catalog_load(
+    config: &Config,
+    file: Option<&Path>,
+    from_shopify: bool,
+    currency: &str,
+) -> anyhow::Result<()> {
+    let skus = if from_shopify {
+        let cur = conveyor_processors::normalize::fields::currency("--currency", currency)
+            .map_err(|e| usage(e.0))?;
+        let (skus, skipped) =
+            catalog_load::from_shopify(&config.channels.shopify, cur, publish::now_ms())
+                .await
+                .map_err(anyhow::Error::msg)?;
+        println!(
+            "{} SKUs from the Shopify products at {}{}",
+            skus.len(),
+            config.channels.shopify.api_url,
+            if skipped > 0 {
+                format!(" ({skipped} variants without a SKU skipped)")
+            } else {
+                String::new()
+            }
+        );
+        skus
+    } else {
+        let file = file.context("a catalog CSV or --from-shopify")?;
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        match catalog_load::parse(&bytes, publish::now_ms()) {
+            Ok(s) => s,
+            Err(bad) => {
+                print!("{}", csv_import::render_report(&bad));
+                anyhow::bail!(
+                    "nothing loaded: {} bad rows in {}",
+                    bad.len(),
+                    file.display()
+                );
+            }
         }
     };
     ensure_topics(config, &["catalog_skus"]).await?;

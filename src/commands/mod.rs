@@ -84,8 +84,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 },
         } => connectors::import_csv(&load()?, &file, &channel, &mapping, skip_bad_orders, dry_run).await,
         Command::Catalog {
-            command: CatalogCommand::Load { file },
-        } => connectors::catalog_load(&load()?, &file).await,
+            command:
+                CatalogCommand::Load {
+                    file,
+                    from_shopify,
+                    currency,
+                },
+        } => connectors::catalog_load(&load()?, file.as_deref(), from_shopify, &currency).await,
         Command::Sink { target } => {
             load()?;
             let name = match target {

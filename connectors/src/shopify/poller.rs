@@ -97,23 +97,123 @@ pub struct PassStats {
     pub throttled: u64,
 }
 
+/// The Admin REST API client: auth header, rate limiting, retries.
+pub struct AdminClient {
+    pub config: ShopifyConfig,
+    pub http: reqwest::Client,
+}
+
+impl AdminClient {
+    pub fn new(config: ShopifyConfig) -> AdminClient {
+        AdminClient {
+            config,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// One page of an Admin REST list endpoint (`orders`, `products`), with
+    /// rate limiting and retries: the entries and the next page's URL.
+    pub async fn fetch_list(
+        &self,
+        url: &reqwest::Url,
+        key: &str,
+        stats: &mut PassStats,
+    ) -> Result<(Vec<Value>, Option<reqwest::Url>), PollError> {
+        let mut backoff = Duration::from_millis(500);
+        for _attempt in 0..8 {
+            let resp = self
+                .http
+                .get(url.clone())
+                .header("X-Shopify-Access-Token", self.config.access_token.expose())
+                .header("Accept", "application/json")
+                .send()
+                .await;
+            let resp = match resp {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shopify API unreachable; backing off");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            if status == 429 {
+                stats.throttled += 1;
+                let wait = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .unwrap_or(2.0);
+                tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.1, 60.0))).await;
+                continue;
+            }
+            if status == 401 || status == 403 {
+                return Err(PollError::Auth(status));
+            }
+            if status >= 500 {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                let body = resp.text().await.unwrap_or_default();
+                return Err(PollError::Http(format!(
+                    "HTTP {status}: {}",
+                    truncate(&body)
+                )));
+            }
+            if let Some((used, size)) = resp
+                .headers()
+                .get("x-shopify-shop-api-call-limit")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_call_limit)
+            {
+                if used * 5 >= size * 4 {
+                    // Past 80 % of the bucket: let it leak (2 calls/s).
+                    tokio::time::sleep(Duration::from_millis(500 * (used + 1 - size * 4 / 5)))
+                        .await;
+                }
+            }
+            let next = resp
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link)
+                .and_then(|s| reqwest::Url::parse(&s).ok());
+            let body: Value = resp
+                .json()
+                .await
+                .map_err(|e| PollError::Shape(e.to_string()))?;
+            let entries = body
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .ok_or_else(|| PollError::Shape(format!("no `{key}` array")))?;
+            return Ok((entries, next));
+        }
+        Err(PollError::Http(format!("{url}: gave up after 8 attempts")))
+    }
+}
+
 pub struct Poller {
     pub config: ShopifyConfig,
     pub publisher: RawPublisher,
     pub cursor_file: PathBuf,
-    pub http: reqwest::Client,
+    pub client: AdminClient,
 }
 
 impl Poller {
     pub fn new(config: ShopifyConfig, publisher: RawPublisher, state_dir: &Path) -> Poller {
         Poller {
+            client: AdminClient::new(config.clone()),
             config,
             publisher,
             cursor_file: cursor_path(state_dir),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
         }
     }
 
@@ -224,81 +324,7 @@ impl Poller {
         url: &reqwest::Url,
         stats: &mut PassStats,
     ) -> Result<(Vec<Value>, Option<reqwest::Url>), PollError> {
-        let mut backoff = Duration::from_millis(500);
-        for _attempt in 0..8 {
-            let resp = self
-                .http
-                .get(url.clone())
-                .header("X-Shopify-Access-Token", self.config.access_token.expose())
-                .header("Accept", "application/json")
-                .send()
-                .await;
-            let resp = match resp {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "shopify API unreachable; backing off");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    continue;
-                }
-            };
-            let status = resp.status().as_u16();
-            if status == 429 {
-                stats.throttled += 1;
-                let wait = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|s| s.trim().parse::<f64>().ok())
-                    .unwrap_or(2.0);
-                tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.1, 60.0))).await;
-                continue;
-            }
-            if status == 401 || status == 403 {
-                return Err(PollError::Auth(status));
-            }
-            if status >= 500 {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
-            }
-            if !(200..300).contains(&status) {
-                let body = resp.text().await.unwrap_or_default();
-                return Err(PollError::Http(format!(
-                    "HTTP {status}: {}",
-                    truncate(&body)
-                )));
-            }
-            if let Some((used, size)) = resp
-                .headers()
-                .get("x-shopify-shop-api-call-limit")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_call_limit)
-            {
-                if used * 5 >= size * 4 {
-                    // Past 80 % of the bucket: let it leak (2 calls/s).
-                    tokio::time::sleep(Duration::from_millis(500 * (used + 1 - size * 4 / 5)))
-                        .await;
-                }
-            }
-            let next = resp
-                .headers()
-                .get("link")
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link)
-                .and_then(|s| reqwest::Url::parse(&s).ok());
-            let body: Value = resp
-                .json()
-                .await
-                .map_err(|e| PollError::Shape(e.to_string()))?;
-            let orders = body
-                .get("orders")
-                .and_then(Value::as_array)
-                .cloned()
-                .ok_or_else(|| PollError::Shape("no `orders` array".into()))?;
-            return Ok((orders, next));
-        }
-        Err(PollError::Http(format!("{url}: gave up after 8 attempts")))
+        self.client.fetch_list(url, "orders", stats).await
     }
 }
 

@@ -237,9 +237,83 @@ async fn absolute_links(
     resp
 }
 
+/// `products.json`: the example catalog's SKUs as products with one variant
+/// each (variant ids are the ones the example orders carry).
+async fn products(
+    State(sim): State<Arc<Sim>>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<OrdersQuery>,
+) -> Response {
+    let token = headers
+        .get("x-shopify-access-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if token != sim.access_token {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "[API] Invalid API key or access token (unrecognized login or wrong password)",
+        );
+    }
+    if sim.take().is_err() {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Exceeded 2 calls per second for api client.",
+        );
+        r.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1.0"));
+        return r;
+    }
+    let catalog = include_str!("../../../examples/catalog.csv");
+    let all: Vec<Value> = catalog
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split(',').collect();
+            let (sku, name, grams, price) =
+                (cols.first()?, cols.get(1)?, cols.get(2)?, cols.get(6)?);
+            let variant = cols.get(10).and_then(|l| {
+                l.split(';')
+                    .find_map(|p| p.strip_prefix("shopify:"))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })?;
+            Some(json!({
+                "id": 8_000_000 + variant,
+                "title": name,
+                "status": "active",
+                "variants": [{
+                    "id": variant, "product_id": 8_000_000 + variant, "title": "Default Title",
+                    "sku": sku, "price": price, "grams": grams.parse::<i64>().unwrap_or(0),
+                    "weight": grams.parse::<f64>().unwrap_or(0.0), "weight_unit": "g",
+                    "inventory_management": "shopify", "requires_shipping": true
+                }]
+            }))
+        })
+        .collect();
+    let limit = q.limit.unwrap_or(50).clamp(1, 250);
+    let from = q
+        .page_info
+        .as_deref()
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page: Vec<&Value> = all.iter().skip(from).take(limit).collect();
+    let mut resp = Json(json!({ "products": page })).into_response();
+    if from + limit < all.len() {
+        let link = format!(
+            "</admin/api/{version}/products.json?limit={limit}&page_info={}>; rel=\"next\"",
+            from + limit
+        );
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            resp.headers_mut().insert("link", v);
+        }
+    }
+    resp
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/admin/api/{version}/orders.json", get(orders))
+        .route("/admin/api/{version}/products.json", get(products))
         .layer(axum::middleware::from_fn(absolute_links))
         .with_state(sim)
 }
