@@ -140,6 +140,32 @@ pub enum SimulateCommand {
     Amazon(SimArgs),
     /// eBay: OAuth refresh and the Fulfillment API's getOrders with paging (credentials from channels.ebay).
     Ebay(SimArgs),
+    /// TikTok Shop: the signed Get Order Detail API (credentials from channels.tiktok); with --webhooks, delivers signed ORDER_STATUS_CHANGE notifications instead.
+    Tiktok {
+        #[command(flatten)]
+        sim: SimArgs,
+        /// Deliver this many notifications (orders 0..N) and exit.
+        #[arg(long)]
+        webhooks: Option<u64>,
+        /// First order number of the notifications.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Webhook URL (default: http://<http.webhooks_bind>/webhooks/tiktok).
+        #[arg(long)]
+        target: Option<String>,
+        /// Notifications in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+/// `conveyor simulate tiktok --webhooks N`: what to deliver and where.
+#[derive(Debug, Clone)]
+pub struct WebhookBurst {
+    pub count: u64,
+    pub from: u64,
+    pub target: Option<String>,
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -150,7 +176,7 @@ pub struct SimArgs {
     /// Orders the simulated seller has.
     #[arg(long, default_value_t = 1000)]
     pub orders: u64,
-    /// Published rate limits instead of fast ones (getOrders: one call a minute).
+    /// Published rate limits instead of fast ones (Amazon getOrders: one call a minute; TikTok: 50 calls/s).
     #[arg(long)]
     pub real_limits: bool,
 }

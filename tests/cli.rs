@@ -44,13 +44,17 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
     for args in [
         &["bench", "pipeline"][..],
         &["replay"],
-        &["connect", "tiktok"],
         &["sink", "clickhouse"],
     ] {
         let o = conveyor(args, &[]);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         assert!(text(&o).contains("not built yet"), "{args:?}: {}", text(&o));
     }
+
+    // The TikTok receiver refuses to start without an app key and secret.
+    let o = conveyor(&["connect", "tiktok"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("channels.tiktok.app_key"), "{}", text(&o));
 
     // The Shopify receiver refuses to start without a secret to verify with.
     let o = conveyor(&["connect", "shopify"], &[]);
@@ -215,8 +219,9 @@ fn topology_lists_topics_with_writers_and_readers() {
     assert!(t.contains("conveyor.allocate.inventory.changelog"), "{t}");
     let o = conveyor(&["topology", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    // 11 shared topics + one raw topic per default channel (5).
-    assert_eq!(v["topics"].as_array().unwrap().len(), 16);
+    // 12 shared topics (11 + catalog.skus), and per default channel (5) its raw
+    // topic and normalize's versions changelog.
+    assert_eq!(v["topics"].as_array().unwrap().len(), 22);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -301,7 +306,7 @@ async fn schemas_check_names_the_field_that_breaks_consumers() {
 
     let o = conveyor(&["schemas", "check"], &env);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("10 new"), "{}", text(&o));
+    assert!(text(&o).contains("11 new"), "{}", text(&o));
     let o = conveyor(&["schemas", "register"], &env);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -310,7 +315,7 @@ async fn schemas_check_names_the_field_that_breaks_consumers() {
         text(&o)
     );
     let o = conveyor(&["schemas", "check"], &env);
-    assert!(text(&o).contains("10 unchanged"), "{}", text(&o));
+    assert!(text(&o).contains("11 unchanged"), "{}", text(&o));
 
     // An optional field with a default: compatible, shown in the diff.
     let ok = schemas_with_order_field(serde_json::json!({

@@ -462,3 +462,126 @@ async fn the_ebay_poller_pages_a_closed_window_and_refreshes_its_token() {
     assert!(e.to_string().contains("client id"), "{e}");
     token.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiktok_webhooks_fetch_signed_orders_and_publish_each_once() {
+    use conveyor_connectors::simulate::tiktok as tsim;
+    use conveyor_connectors::tiktok;
+    use conveyor_runtime::config::Secret;
+    let ns = common::unique("it.tiktok");
+    let mut config = common::config();
+    config.topics.namespace = ns.clone();
+    common::require_broker(&config).await;
+    let raw_topic = Topology::resolve(&config)
+        .raw_topic("tiktok")
+        .unwrap()
+        .to_string();
+    common::stream::create(&config, &[&raw_topic]).await;
+
+    // The shop still signs with the old secret (a rotation under way): the
+    // receiver verifies with either and the client finds the one that works.
+    // The API allows 40 calls/s with a burst of 5, fewer than the client
+    // would make: 429s are retried.
+    let (key, new, old, access) = ("6abc", "new-secret", "old-secret", "TTP_token");
+    let shop = Arc::new(tsim::Sim::new(500, key, old, access).with_rate(40.0, 5.0));
+    let stop = CancellationToken::new();
+    let (api, _task) = tsim::serve(shop.clone(), "127.0.0.1:0".parse().unwrap(), stop.clone())
+        .await
+        .unwrap();
+    config.channels.tiktok.api_url = format!("http://{api}");
+    config.channels.tiktok.app_key = key.into();
+    config.channels.tiktok.app_secrets = vec![Secret::new(new), Secret::new(old)];
+    config.channels.tiktok.access_token = Secret::new(access);
+    config.channels.tiktok.api_rate_per_sec = 200.0;
+    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/tiktok", listener.local_addr().unwrap());
+    let receiver = {
+        let (config, codec, stop) = (config.clone(), codec.clone(), stop.clone());
+        tokio::spawn(async move { tiktok::serve(&config, codec, listener, stop).await })
+    };
+
+    let http = reqwest::Client::new();
+    let deliver = |body: Vec<u8>, headers: Vec<(&'static str, String)>| {
+        let mut req = http.post(&url).body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+
+    // A notification signed with a secret the shop never had: 401.
+    let (body, _) = tsim::webhook_request(450, key, old);
+    let forged = tiktok::sign::webhook_sign(key, "attacker", &body);
+    let r = deliver(body, vec![("authorization", forged)])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let stats = tsim::fire_webhooks(&url, key, old, 0..400, 32, 20).await;
+    assert_eq!((stats.acked, stats.failed), (400, 0), "{stats:?}");
+    assert!(
+        shop.counts().1 >= 1,
+        "the API throttled: {:?}",
+        shop.counts()
+    );
+
+    // The same notification again: acknowledged, not fetched nor published.
+    let before = shop.counts().0;
+    let (body, headers) = tsim::webhook_request(7, key, old);
+    let r = deliver(body, headers).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(shop.counts().0, before);
+
+    // An order the API does not know, and an expired token: 503 with
+    // Retry-After (TikTok retries), nothing published.
+    let (body, headers) = tsim::webhook_request(10_000, key, old);
+    let r = deliver(body, headers).await.unwrap();
+    assert_eq!(r.status(), 503, "{:?}", r.text().await);
+    shop.expire_token();
+    let (body, headers) = tsim::webhook_request(420, key, old);
+    let r = deliver(body, headers).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+
+    let raw = read_all(&config, &raw_topic).await;
+    let ids: BTreeSet<String> = raw
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(raw.len(), 400, "each order published once");
+    let expected: BTreeSet<String> = (0..400)
+        .map(|n| {
+            conveyor_processors::normalize::tiktok::example(n)["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids, expected);
+    let normalized = all_normalize(&raw, &codec);
+    assert_eq!(normalized.len(), 400);
+    for r in &raw {
+        let env: conveyor_schemas::records::RawOrder = codec
+            .decode(
+                r.payload.as_deref(),
+                Source {
+                    topic: &r.topic,
+                    partition: r.partition,
+                    offset: r.offset,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            env.event_id.starts_with("tiktok:webhook:"),
+            "{}",
+            env.event_id
+        );
+        assert!(!env.source_headers.contains_key("authorization"));
+        let text = String::from_utf8_lossy(&env.payload);
+        assert!(!text.contains(access) && !text.contains(old));
+    }
+    stop.cancel();
+    receiver.await.unwrap().unwrap();
+}

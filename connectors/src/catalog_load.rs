@@ -324,9 +324,11 @@ A,Alpha,120,100,4.99,USD,shopify:1;amazon:B0A,A-01\nB,Beta,80,,,,,\n";
         let (addr, _t) = serve(sim, "127.0.0.1:0".parse().unwrap(), token.clone())
             .await
             .unwrap();
-        let mut c = conveyor_runtime::config::ShopifyConfig::default();
-        c.api_url = format!("http://{addr}");
-        c.access_token = conveyor_runtime::config::Secret::new("shpat_x");
+        let mut c = conveyor_runtime::config::ShopifyConfig {
+            api_url: format!("http://{addr}"),
+            access_token: conveyor_runtime::config::Secret::new("shpat_x"),
+            ..Default::default()
+        };
         let usd = conveyor_schemas::records::Currency::USD;
         let (skus, skipped) = from_shopify(&c, usd, 5).await.unwrap();
         assert_eq!((skus.len(), skipped), (5, 0));

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use conveyor_connectors::simulate::{amazon as asim, ebay as esim, shopify as sim};
-use conveyor_connectors::{amazon, catalog_load, csv_import, ebay, publish, shopify};
+use conveyor_connectors::simulate::{amazon as asim, ebay as esim, shopify as sim, tiktok as tsim};
+use conveyor_connectors::{amazon, catalog_load, csv_import, ebay, publish, shopify, tiktok};
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::Admin;
 use conveyor_runtime::service::Service;
@@ -14,7 +14,7 @@ use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_schemas::codec::Codec;
 
-use crate::{not_built, usage};
+use crate::usage;
 
 /// Creates the topics a connector or loader writes.
 async fn ensure_topics(config: &Config, ids: &[&str]) -> anyhow::Result<()> {
@@ -40,21 +40,22 @@ pub async fn connect(
     observability_bind: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     match channel {
-        "shopify" => {}
+        "shopify" => {
+            if config.channels.shopify.webhook_secrets.is_empty() {
+                return Err(shopify::ConnectError::NoSecret.into());
+            }
+        }
+        "tiktok" => tiktok::check(config)?,
         "amazon" | "ebay" => return run_poller(config, channel, observability_bind).await,
         _ => {
-            return Err(not_built(
-                &format!("connect {channel}"),
-                "the TikTok Shop connector is not built yet (its normalize mapper is)",
-            ))
+            return Err(usage(format!(
+                "unknown channel `{channel}`; known: shopify, amazon, tiktok, ebay"
+            )))
         }
-    }
-    if config.channels.shopify.webhook_secrets.is_empty() {
-        return Err(shopify::ConnectError::NoSecret.into());
     }
     ensure_topics(config, &["orders_raw"]).await?;
     let service = Service::start(
-        "connect-shopify",
+        &format!("connect-{channel}"),
         config.clone(),
         observability_bind.unwrap_or(config.http.observability_bind),
         axum::Router::new(),
@@ -63,15 +64,19 @@ pub async fn connect(
     )
     .await?;
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
-    let r = shopify::run(
-        config,
-        codec,
-        bind.unwrap_or(config.http.webhooks_bind),
-        service.shutdown.token(),
-    )
-    .await;
+    let bind = bind.unwrap_or(config.http.webhooks_bind);
+    let token = service.shutdown.token();
+    let r: anyhow::Result<()> = if channel == "tiktok" {
+        tiktok::run(config, codec, bind, token)
+            .await
+            .map_err(Into::into)
+    } else {
+        shopify::run(config, codec, bind, token)
+            .await
+            .map_err(Into::into)
+    };
     service.finish().await;
-    Ok(r?)
+    r
 }
 
 /// `conveyor connect amazon|ebay`: the poller until SIGTERM.
@@ -177,6 +182,80 @@ pub async fn simulate_ebay(config: &Config, a: crate::cli::SimArgs) -> anyhow::R
     println!(
         "simulated eBay with {} orders: http://{addr}/sell/fulfillment/v1/order, OAuth at http://{addr}/identity/v1/oauth2/token (credentials: channels.ebay; Ctrl-C stops)",
         a.orders
+    );
+    let _ = task.await;
+    Ok(())
+}
+
+pub async fn simulate_tiktok(
+    config: &Config,
+    a: crate::cli::SimArgs,
+    burst: Option<crate::cli::WebhookBurst>,
+) -> anyhow::Result<()> {
+    let c = &config.channels.tiktok;
+    let secret = c
+        .app_secrets
+        .first()
+        .filter(|s| !s.is_empty())
+        .context("channels.tiktok.app_secrets is empty: the simulator signs and checks with the first secret")?;
+    if c.app_key.is_empty() {
+        anyhow::bail!("channels.tiktok.app_key is empty: the simulator only answers that app");
+    }
+    if let Some(b) = burst {
+        let url = b
+            .target
+            .unwrap_or_else(|| format!("http://{}/webhooks/tiktok", config.http.webhooks_bind));
+        println!(
+            "delivering {} signed ORDER_STATUS_CHANGE notifications to {url} ({} at a time)",
+            b.count, b.concurrency
+        );
+        let started = std::time::Instant::now();
+        let s = tsim::fire_webhooks(
+            &url,
+            &c.app_key,
+            secret.expose(),
+            b.from..b.from + b.count,
+            b.concurrency,
+            50,
+        )
+        .await;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "acknowledged {} of {} in {secs:.1} s ({:.0}/s), {} retried deliveries, {} never acknowledged",
+            s.acked,
+            b.count,
+            s.acked as f64 / secs.max(1e-9),
+            s.retries,
+            s.failed
+        );
+        if s.failed > 0 {
+            anyhow::bail!("{} notifications were never acknowledged", s.failed);
+        }
+        return Ok(());
+    }
+    let mut shop = tsim::Sim::new(
+        a.orders,
+        &c.app_key,
+        secret.expose(),
+        c.access_token.expose(),
+    );
+    if !c.shop_cipher.is_empty() {
+        shop = shop.with_shop_cipher(&c.shop_cipher);
+    }
+    if !a.real_limits {
+        shop = shop.with_rate(1000.0, 1000.0);
+    }
+    let shutdown = Shutdown::on_signals();
+    let (addr, task) = tsim::serve(
+        Arc::new(shop),
+        sim_bind(&a, &c.api_url, 8093),
+        shutdown.token(),
+    )
+    .await?;
+    println!(
+        "simulated TikTok Shop with {} orders: http://{addr}{} (credentials: channels.tiktok; Ctrl-C stops)",
+        a.orders,
+        conveyor_connectors::tiktok::client::ORDER_DETAIL_PATH
     );
     let _ = task.await;
     Ok(())

@@ -1,6 +1,8 @@
 //! The demo's channels step: the catalog loaded, Shopify webhooks (signed,
 //! through the real receiver) and the Admin REST poller (against the
-//! simulator), a CSV export with a bad row, and normalize turning all of it
+//! simulator), TikTok Shop notifications (the receiver fetches each order
+//! with the signed API call), the Amazon and eBay pollers, a CSV export
+//! with a bad row, and normalize turning all of it
 //! into `orders.normalized`, with a reason for everything it refuses.
 
 use std::collections::BTreeMap;
@@ -9,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use conveyor_connectors::simulate::{amazon as asim, ebay as esim, shopify as sim};
-use conveyor_connectors::{amazon, catalog_load, csv_import, ebay, publish, shopify};
+use conveyor_connectors::simulate::{amazon as asim, ebay as esim, shopify as sim, tiktok as tsim};
+use conveyor_connectors::{amazon, catalog_load, csv_import, ebay, publish, shopify, tiktok};
 use conveyor_runtime::config::{Config, Secret};
 use conveyor_runtime::kafka::Consumer;
 use conveyor_runtime::shutdown::Shutdown;
@@ -22,6 +24,7 @@ const WEBHOOKS: u64 = 500;
 const SHOP_ORDERS: u64 = 300;
 const AMAZON_ORDERS: u64 = 150;
 const EBAY_ORDERS: u64 = 250;
+const TIKTOK_ORDERS: u64 = 200;
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut config = config.clone();
@@ -100,6 +103,43 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         fired.acked,
         fired.acked as f64 / t.elapsed().as_secs_f64().max(1e-9),
         forged(&url).await
+    );
+
+    // TikTok Shop: signed ORDER_STATUS_CHANGE notifications; the receiver
+    // fetches each order with the signed Get Order Detail call.
+    let (tt_key, tt_secret, tt_token) = ("demo-app-key", "demo-app-secret", "TTP_demo");
+    let tt_shop = Arc::new(tsim::Sim::new(TIKTOK_ORDERS, tt_key, tt_secret, tt_token));
+    let (tt_api, _tt_task) =
+        tsim::serve(tt_shop.clone(), "127.0.0.1:0".parse()?, shutdown.token()).await?;
+    let mut tt_config = config.clone();
+    let tc = &mut tt_config.channels.tiktok;
+    tc.api_url = format!("http://{tt_api}");
+    tc.app_key = tt_key.into();
+    tc.app_secrets = vec![Secret::new(tt_secret)];
+    tc.access_token = Secret::new(tt_token);
+    tc.api_rate_per_sec = 50.0;
+    let tt_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let tt_url = format!("http://{}/webhooks/tiktok", tt_listener.local_addr()?);
+    let tt_receiver = {
+        let (codec, token) = (codec.clone(), shutdown.token());
+        tokio::spawn(async move { tiktok::serve(&tt_config, codec, tt_listener, token).await })
+    };
+    let t = Instant::now();
+    let tt = tsim::fire_webhooks(&tt_url, tt_key, tt_secret, 0..TIKTOK_ORDERS, 16, 50).await;
+    let (body, _) = tsim::webhook_request(0, tt_key, tt_secret);
+    let tt_forged = reqwest::Client::new()
+        .post(&tt_url)
+        .header("authorization", "0".repeat(64))
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    println!(
+        "  tiktok webhooks: {} of {TIKTOK_ORDERS} ORDER_STATUS_CHANGE notifications acknowledged in {:.1} s, each order fetched by {} signed Get Order Detail calls (batched); a forged one: HTTP {tt_forged}",
+        tt.acked,
+        t.elapsed().as_secs_f64(),
+        tt_shop.counts().0
     );
 
     // The Admin REST poller against the simulated shop: pages, rate limit, cursor.
@@ -223,6 +263,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     shutdown.trigger();
     let summaries = norm.await.context("normalize task")??;
     let _ = receiver.await;
+    let _ = tt_receiver.await;
     let processed: u64 = summaries.iter().map(|(_, s)| s.processed).sum();
 
     // What came out.

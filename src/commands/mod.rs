@@ -72,6 +72,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             SimulateCommand::Amazon(a) => connectors::simulate_amazon(&load()?, a).await,
             SimulateCommand::Ebay(a) => connectors::simulate_ebay(&load()?, a).await,
+            SimulateCommand::Tiktok {
+                sim,
+                webhooks,
+                from,
+                target,
+                concurrency,
+            } => {
+                let burst = webhooks.map(|count| crate::cli::WebhookBurst {
+                    count,
+                    from,
+                    target,
+                    concurrency,
+                });
+                connectors::simulate_tiktok(&load()?, sim, burst).await
+            }
         },
         Command::Import {
             what:

@@ -239,6 +239,10 @@ pub struct TikTokConfig {
     pub shop_cipher: String,
     /// How long a webhook waits for the broker's acknowledgement.
     pub ack_timeout_ms: u64,
+    /// Get Order Detail calls per second (token bucket, burst of one
+    /// second). TikTok sets the quota per app and shop; start low and raise
+    /// it when the 429 count (`conveyor_connector_throttled_total`) stays 0.
+    pub api_rate_per_sec: f64,
 }
 
 impl Default for TikTokConfig {
@@ -250,6 +254,7 @@ impl Default for TikTokConfig {
             access_token: Secret::default(),
             shop_cipher: String::new(),
             ack_timeout_ms: 4000,
+            api_rate_per_sec: 10.0,
         }
     }
 }
@@ -813,6 +818,70 @@ impl Config {
             bad(
                 "channels.shopify.ack_timeout_ms",
                 "must be at least 1".into(),
+            );
+        }
+        let amazon = &self.channels.amazon;
+        for (field, url) in [
+            ("channels.amazon.api_url", &amazon.api_url),
+            ("channels.amazon.lwa_url", &amazon.lwa_url),
+        ] {
+            if let Err(p) = check_url(url) {
+                bad(field, p);
+            }
+        }
+        if amazon.marketplace_ids.is_empty() {
+            bad(
+                "channels.amazon.marketplace_ids",
+                "must list at least one marketplace, e.g. [\"ATVPDKIKX0DER\"] (US)".into(),
+            );
+        }
+        if amazon.poll_interval_ms < 1000 {
+            bad(
+                "channels.amazon.poll_interval_ms",
+                "must be at least 1000 (getOrders allows one call a minute sustained)".into(),
+            );
+        }
+        let tiktok = &self.channels.tiktok;
+        if let Err(p) = check_url(&tiktok.api_url) {
+            bad("channels.tiktok.api_url", p);
+        }
+        if tiktok.app_secrets.len() > 2 {
+            bad(
+                "channels.tiktok.app_secrets",
+                "at most two (the current one and, during a rotation, the previous one)".into(),
+            );
+        }
+        if tiktok.app_secrets.iter().any(Secret::is_empty) {
+            bad(
+                "channels.tiktok.app_secrets",
+                "an empty secret is not a secret".into(),
+            );
+        }
+        if tiktok.ack_timeout_ms == 0 {
+            bad(
+                "channels.tiktok.ack_timeout_ms",
+                "must be at least 1".into(),
+            );
+        }
+        if !(tiktok.api_rate_per_sec > 0.0 && tiktok.api_rate_per_sec <= 1000.0) {
+            bad(
+                "channels.tiktok.api_rate_per_sec",
+                "must be more than 0 and at most 1000 calls per second".into(),
+            );
+        }
+        let ebay = &self.channels.ebay;
+        for (field, url) in [
+            ("channels.ebay.api_url", &ebay.api_url),
+            ("channels.ebay.token_url", &ebay.token_url),
+        ] {
+            if let Err(p) = check_url(url) {
+                bad(field, p);
+            }
+        }
+        if ebay.poll_interval_ms < 1000 {
+            bad(
+                "channels.ebay.poll_interval_ms",
+                "must be at least 1000".into(),
             );
         }
 

@@ -227,7 +227,7 @@ pub const NODES: &[NodeDecl] = &[
         writes: &["orders_raw"],
         stores: &[],
         status: Status::Built,
-        doc: "channel webhooks, pollers and CSV import -> raw topics (built: Shopify, CSV)",
+        doc: "channel webhooks, pollers and CSV import -> raw topics (built: Shopify, Amazon, TikTok Shop, eBay, CSV)",
     },
     NodeDecl {
         name: "normalize",

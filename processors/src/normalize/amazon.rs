@@ -33,7 +33,9 @@
 //! to cancel (`BuyerRequestedCancel`) holds an open order (`OnHold`).
 //! `FulfillmentChannel` `AFN` is fulfilled by Amazon.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::fmt::{self, Display};
+use std::marker::PhantomData;
 
 use conveyor_schemas::records::money::check_amount;
 use conveyor_schemas::records::{
@@ -41,174 +43,452 @@ use conveyor_schemas::records::{
     Totals,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Error as _, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
-use super::fields::{self, id_text, opt_str};
-use super::{address, json_payload, Draft, Rejection};
+use super::fields::{self, Scalar};
+use super::{address, Draft, Rejection};
+
+/// The stored payload: `{"order": <Order>, "items": [<OrderItem>]}` (or
+/// `OrderItems` for the list), read in one pass. An Order object on its own
+/// (rare) is only recognized here, then read again as an [`AmazonOrder`].
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Payload<'a> {
+    #[serde(borrow)]
+    order: Option<Obj<AmazonOrder<'a>>>,
+    #[serde(borrow)]
+    items: Option<Items<'a>>,
+    #[serde(borrow, rename = "OrderItems")]
+    order_items: Option<Items<'a>>,
+    /// Set when the payload is an Order object on its own (no items
+    /// fetched yet).
+    #[serde(rename = "AmazonOrderId")]
+    amazon_order_id: Option<serde::de::IgnoredAny>,
+}
+
+/// The fields of an SP-API `Order` normalize reads (ordersV0.json); serde
+/// skips the rest without building anything.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct AmazonOrder<'a> {
+    #[serde(borrow)]
+    amazon_order_id: Scalar<'a>,
+    #[serde(borrow)]
+    purchase_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    last_update_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    latest_ship_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    latest_delivery_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    order_total: Option<Obj<MoneyObject<'a>>>,
+    #[serde(borrow)]
+    ship_service_level: Option<Text<'a>>,
+    #[serde(borrow)]
+    shipment_service_level_category: Option<Text<'a>>,
+    #[serde(borrow)]
+    shipping_address: Option<AmazonAddress<'a>>,
+    #[serde(borrow)]
+    buyer_info: Option<OrderBuyerInfo<'a>>,
+    /// Older responses put the buyer fields on the order itself.
+    #[serde(borrow)]
+    buyer_email: Option<Text<'a>>,
+    #[serde(borrow)]
+    buyer_name: Option<Text<'a>>,
+    // Read as text (`OrderStatus`, `FulfillmentChannel`, `MarketplaceId`)
+    // and kept in `extras` as sent.
+    #[serde(borrow)]
+    marketplace_id: Scalar<'a>,
+    #[serde(borrow)]
+    sales_channel: Scalar<'a>,
+    #[serde(borrow)]
+    order_channel: Scalar<'a>,
+    #[serde(borrow)]
+    order_status: Scalar<'a>,
+    #[serde(borrow)]
+    fulfillment_channel: Scalar<'a>,
+    #[serde(borrow)]
+    order_type: Scalar<'a>,
+    #[serde(borrow)]
+    seller_order_id: Scalar<'a>,
+    #[serde(borrow)]
+    payment_method: Scalar<'a>,
+    #[serde(borrow)]
+    is_prime: Scalar<'a>,
+    #[serde(borrow)]
+    is_business_order: Scalar<'a>,
+    #[serde(borrow)]
+    is_premium_order: Scalar<'a>,
+    #[serde(borrow)]
+    is_replacement_order: Scalar<'a>,
+    #[serde(borrow)]
+    replaced_order_id: Scalar<'a>,
+    #[serde(borrow)]
+    is_global_express_enabled: Scalar<'a>,
+    #[serde(borrow, rename = "IsISPU")]
+    is_ispu: Scalar<'a>,
+    #[serde(borrow)]
+    is_access_point_order: Scalar<'a>,
+    #[serde(borrow)]
+    has_regulated_items: Scalar<'a>,
+    #[serde(borrow)]
+    easy_ship_shipment_status: Scalar<'a>,
+    #[serde(borrow)]
+    earliest_ship_date: Scalar<'a>,
+    #[serde(borrow)]
+    earliest_delivery_date: Scalar<'a>,
+    #[serde(borrow)]
+    number_of_items_shipped: Scalar<'a>,
+    #[serde(borrow)]
+    number_of_items_unshipped: Scalar<'a>,
+    #[serde(borrow)]
+    is_gift: Scalar<'a>,
+}
+
+impl Expecting for Payload<'_> {
+    const WHAT: &'static str = "{\"order\": <Order>, \"items\": [<OrderItem>]}";
+}
+
+impl Expecting for AmazonOrder<'_> {
+    const WHAT: &'static str = "an Order object";
+}
+
+/// An `OrderItem` (getOrderItems), the fields normalize reads.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct AmazonItem<'a> {
+    #[serde(borrow, rename = "ASIN")]
+    asin: Scalar<'a>,
+    #[serde(borrow)]
+    order_item_id: Scalar<'a>,
+    #[serde(borrow, rename = "SellerSKU")]
+    seller_sku: Option<Text<'a>>,
+    #[serde(borrow)]
+    title: Option<Text<'a>>,
+    #[serde(borrow)]
+    quantity_ordered: Scalar<'a>,
+    #[serde(borrow)]
+    quantity_shipped: Scalar<'a>,
+    #[serde(borrow)]
+    condition_id: Scalar<'a>,
+    #[serde(borrow)]
+    condition_subtype_id: Scalar<'a>,
+    #[serde(borrow)]
+    condition_note: Scalar<'a>,
+    #[serde(borrow)]
+    item_price: Option<Obj<MoneyObject<'a>>>,
+    #[serde(borrow)]
+    item_tax: Option<Obj<MoneyObject<'a>>>,
+    #[serde(borrow)]
+    promotion_discount: Option<Obj<MoneyObject<'a>>>,
+    #[serde(borrow)]
+    shipping_price: Option<Obj<MoneyObject<'a>>>,
+    #[serde(borrow)]
+    shipping_tax: Option<Obj<MoneyObject<'a>>>,
+    #[serde(borrow)]
+    shipping_discount: Option<Obj<MoneyObject<'a>>>,
+    #[serde(borrow)]
+    promotion_ids: Option<Vec<Scalar<'a>>>,
+    #[serde(borrow)]
+    is_gift: Scalar<'a>,
+    #[serde(borrow)]
+    buyer_info: Option<ItemBuyerInfo<'a>>,
+    #[serde(borrow)]
+    buyer_requested_cancel: Option<BuyerRequestedCancel<'a>>,
+}
+
+impl Expecting for AmazonItem<'_> {
+    const WHAT: &'static str = "an OrderItem object";
+}
+
+/// `items` as stored: the `OrderItems` list, or the whole getOrderItems
+/// payload (`OrderItemsList`, `{"OrderItems": [...], ...}`) stored as is.
+struct Items<'a>(Vec<AmazonItem<'a>>);
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OrderItemsList<'a> {
+    #[serde(borrow, rename = "OrderItems")]
+    order_items: Option<Vec<Obj<AmazonItem<'a>>>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Items<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of OrderItem objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Items<'a>, A::Error> {
+                Vec::<Obj<AmazonItem<'a>>>::deserialize(SeqAccessDeserializer::new(seq))
+                    .map(|v| Items(Obj::unwrap_all(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Items<'a>, A::Error> {
+                OrderItemsList::deserialize(MapAccessDeserializer::new(map))?
+                    .order_items
+                    .map(|v| Items(Obj::unwrap_all(v)))
+                    .ok_or_else(|| A::Error::custom("`OrderItems` is not a list"))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// An SP-API `Money` object.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct MoneyObject<'a> {
+    #[serde(borrow)]
+    currency_code: Option<Text<'a>>,
+    #[serde(borrow)]
+    amount: Scalar<'a>,
+}
+
+impl Expecting for MoneyObject<'_> {
+    const WHAT: &'static str = "a Money object {CurrencyCode, Amount}";
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase", expecting = "an Address object")]
+struct AmazonAddress<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    company_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line1: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line2: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line3: Option<Text<'a>>,
+    #[serde(borrow)]
+    city: Option<Text<'a>>,
+    #[serde(borrow)]
+    state_or_region: Option<Text<'a>>,
+    #[serde(borrow)]
+    postal_code: Option<Text<'a>>,
+    #[serde(borrow)]
+    country_code: Option<Text<'a>>,
+    #[serde(borrow)]
+    phone: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_type: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase", expecting = "a BuyerInfo object")]
+struct OrderBuyerInfo<'a> {
+    #[serde(borrow)]
+    buyer_email: Option<Text<'a>>,
+    #[serde(borrow)]
+    buyer_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    purchase_order_number: Option<Text<'a>>,
+    #[serde(borrow)]
+    buyer_tax_info: Option<BuyerTaxInfo<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "PascalCase",
+    expecting = "a BuyerTaxInfo object"
+)]
+struct BuyerTaxInfo<'a> {
+    #[serde(borrow)]
+    company_legal_name: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "PascalCase",
+    expecting = "an ItemBuyerInfo object"
+)]
+struct ItemBuyerInfo<'a> {
+    #[serde(borrow)]
+    gift_message_text: Option<Text<'a>>,
+    #[serde(borrow)]
+    gift_wrap_level: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "PascalCase",
+    expecting = "a BuyerRequestedCancel object"
+)]
+struct BuyerRequestedCancel<'a> {
+    #[serde(borrow)]
+    is_buyer_requested_cancel: Scalar<'a>,
+    #[serde(borrow)]
+    buyer_cancel_reason: Option<Text<'a>>,
+}
 
 pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
-    let v = json_payload(raw)?;
-    let order = match v.get("order") {
-        Some(o) if o.is_object() => o,
-        Some(_) => {
-            return Err(Rejection::new(
-                "amazon payload: `order` is not an Order object",
-            ))
+    let Obj(p): Obj<Payload> = fields::typed("amazon", &raw.payload)?;
+    let items = p.items.or(p.order_items).map(|i| i.0).unwrap_or_default();
+    let order = match p.order {
+        Some(o) => o.0,
+        // An Order object on its own (no items fetched yet): rare, read
+        // again as an Order.
+        None if p.amazon_order_id.is_some() => {
+            fields::typed::<Obj<AmazonOrder>>("amazon", &raw.payload)?.0
         }
-        // An Order object on its own (no items fetched yet).
-        None if v.get("AmazonOrderId").is_some() => &v,
         None => {
             return Err(Rejection::new(
                 "amazon payload is not {\"order\": <Order>, \"items\": [<OrderItem>]}",
             ))
         }
     };
-    let id = id_text(order.get("AmazonOrderId"))
+    let id = order
+        .amazon_order_id
+        .text()
         .ok_or_else(|| Rejection::new("amazon order: `AmazonOrderId` is missing"))?;
-    let ctx = |field: &str| format!("amazon order {id}: {field}");
-    let empty = Vec::new();
-    let items = match v.get("items").or_else(|| v.get("OrderItems")) {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Array(a)) => a,
-        // The whole getOrderItems payload (`OrderItemsList`) stored as is.
-        Some(Value::Object(o)) => match o.get("OrderItems") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(Rejection::new(ctx("`items.OrderItems` is not a list"))),
-        },
-        Some(_) => {
-            return Err(Rejection::new(ctx(
-                "`items` is not a list of OrderItem objects",
-            )))
-        }
-    };
+    map(&order, &items, id).map_err(|e| Rejection(format!("amazon order {id}: {}", e.0)))
+}
 
+/// The order; rejections name fields relative to the order (the caller
+/// adds which order).
+fn map(order: &AmazonOrder<'_>, items: &[AmazonItem<'_>], id: &str) -> Result<Draft, Rejection> {
     let updated_at = fields::timestamp(
-        &ctx("LastUpdateDate"),
-        opt_str(order, "LastUpdateDate")
-            .ok_or_else(|| Rejection::new(ctx("`LastUpdateDate` is missing")))?,
+        "LastUpdateDate",
+        t(&order.last_update_date).ok_or_else(|| Rejection::new("`LastUpdateDate` is missing"))?,
     )?;
-    let created_at = match opt_str(order, "PurchaseDate") {
-        Some(t) => fields::timestamp(&ctx("PurchaseDate"), t)?,
+    let created_at = match t(&order.purchase_date) {
+        Some(x) => fields::timestamp("PurchaseDate", x)?,
         None => updated_at,
     };
-    let opt_time = |key: &str| -> Result<Option<i64>, Rejection> {
-        opt_str(order, key)
-            .map(|t| fields::timestamp(&ctx(key), t))
-            .transpose()
-    };
-    let cur = order_currency(order, items, &ctx)?;
-    let amazon_status = opt_str(order, "OrderStatus").unwrap_or_default();
+    let cur = order_currency(order, items)?;
+    let amazon_status = s(&order.order_status).unwrap_or_default();
     let cancelled = amazon_status.eq_ignore_ascii_case("Canceled");
 
-    let mut lines = Vec::new();
-    let mut listing_ids = Vec::new();
+    let mut lines = Vec::with_capacity(items.len());
+    let mut listing_ids = Vec::with_capacity(items.len());
     let mut totals = Sums::default();
     let mut gift_message = None;
-    let mut buyer_cancel: Option<Option<String>> = None;
+    let mut buyer_cancel: Option<Option<&str>> = None;
     for (i, item) in items.iter().enumerate() {
         let n = i + 1;
-        let f = |name: &str| ctx(&format!("OrderItems[{n}].{name}"));
-        if !item.is_object() {
-            return Err(Rejection::new(ctx(&format!(
-                "OrderItems[{n}] is not an OrderItem object"
-            ))));
-        }
-        if let Some(bc) = item.get("BuyerRequestedCancel").filter(|b| b.is_object()) {
-            if flag(bc.get("IsBuyerRequestedCancel")) == Some(true) && buyer_cancel.is_none() {
-                buyer_cancel = Some(opt_str(bc, "BuyerCancelReason").map(String::from));
+        let at = |e: Rejection| within(format_args!("OrderItems[{n}]"), e);
+        if let Some(bc) = &item.buyer_requested_cancel {
+            if buyer_cancel.is_none() && flag(&bc.is_buyer_requested_cancel) == Some(true) {
+                buyer_cancel = Some(t(&bc.buyer_cancel_reason));
             }
         }
-        let ordered = fields::int(&f("QuantityOrdered"), item.get("QuantityOrdered"))?;
+        let ordered = item.quantity_ordered.int("QuantityOrdered").map_err(at)?;
         if ordered == 0 && cancelled {
             continue; // a cancelled item of a cancelled order: nothing to record
         }
         let quantity = i32::try_from(ordered).map_err(|_| {
-            Rejection::new(format!(
-                "{}: {ordered} is out of range",
-                f("QuantityOrdered")
-            ))
+            at(Rejection(format!(
+                "QuantityOrdered: {ordered} is out of range"
+            )))
         })?;
-        let m = |key: &str| money_object(&f(key), item.get(key), cur);
-        let item_price = m("ItemPrice")?;
-        let item_tax = m("ItemTax")?;
-        let promotion = m("PromotionDiscount")?.abs();
-        let shipping = m("ShippingPrice")?;
-        let shipping_tax = m("ShippingTax")?;
-        let shipping_discount = m("ShippingDiscount")?.abs();
-        let (unit, rounded) = per_unit(&f("ItemPrice"), item_price, quantity)?;
-        let total = checked(&f("ItemPrice"), item_price.checked_sub(promotion))?;
-        let total = checked(&f("ItemTax"), total.checked_add(item_tax))?;
-        totals.add(&f("ItemPrice"), item_price, promotion, item_tax, total)?;
+        let m = |key: &'static str, v: &Option<Obj<MoneyObject<'_>>>| {
+            money_object(key, v.as_ref().map(|o| &o.0), cur).map_err(at)
+        };
+        let item_price = m("ItemPrice", &item.item_price)?;
+        let item_tax = m("ItemTax", &item.item_tax)?;
+        let promotion = m("PromotionDiscount", &item.promotion_discount)?.abs();
+        let shipping = m("ShippingPrice", &item.shipping_price)?;
+        let shipping_tax = m("ShippingTax", &item.shipping_tax)?;
+        let shipping_discount = m("ShippingDiscount", &item.shipping_discount)?.abs();
+        let (unit, rounded) = per_unit("ItemPrice", item_price, quantity).map_err(at)?;
+        let total = checked("ItemPrice", item_price.checked_sub(promotion)).map_err(at)?;
+        let total = checked("ItemTax", total.checked_add(item_tax)).map_err(at)?;
+        totals
+            .add("ItemPrice", item_price, promotion, item_tax, total)
+            .map_err(at)?;
         totals.shipping = checked(
-            &f("ShippingPrice"),
+            "ShippingPrice",
             totals
                 .shipping
                 .checked_add(shipping)
                 .and_then(|s| s.checked_sub(shipping_discount)),
-        )?;
-        totals.shipping_tax = checked(
-            &f("ShippingTax"),
-            totals.shipping_tax.checked_add(shipping_tax),
-        )?;
+        )
+        .map_err(at)?;
+        totals.shipping_tax =
+            checked("ShippingTax", totals.shipping_tax.checked_add(shipping_tax)).map_err(at)?;
 
-        let buyer = item.get("BuyerInfo").filter(|b| b.is_object());
+        let buyer = item.buyer_info.as_ref();
         if gift_message.is_none() {
             gift_message = buyer
-                .and_then(|b| opt_str(b, "GiftMessageText"))
+                .and_then(|b| t(&b.gift_message_text))
                 .map(String::from);
         }
 
-        let mut properties = BTreeMap::new();
-        let asin = id_text(item.get("ASIN"));
-        for key in [
-            "ASIN",
-            "ConditionId",
-            "ConditionSubtypeId",
-            "ConditionNote",
-            "QuantityShipped",
+        // Collected in key order, then built in one go (no tree inserts).
+        let mut properties: Vec<(String, String)> = Vec::with_capacity(8);
+        for (key, v) in [
+            ("ASIN", &item.asin),
+            ("ConditionId", &item.condition_id),
+            ("ConditionSubtypeId", &item.condition_subtype_id),
+            ("ConditionNote", &item.condition_note),
+            ("QuantityShipped", &item.quantity_shipped),
         ] {
-            if let Some(text) = flat(item.get(key)) {
-                properties.insert(key.to_string(), text);
+            if let Some(text) = flat(v) {
+                properties.push((key.to_string(), text));
             }
         }
-        if let Some(g) = flag(item.get("IsGift")) {
-            properties.insert("IsGift".into(), g.to_string());
+        if let Some(level) = buyer.and_then(|b| t(&b.gift_wrap_level)) {
+            properties.push(("GiftWrapLevel".into(), level.to_string()));
         }
-        if let Some(level) = buyer.and_then(|b| opt_str(b, "GiftWrapLevel")) {
-            properties.insert("GiftWrapLevel".into(), level.to_string());
+        if let Some(g) = flag(&item.is_gift) {
+            properties.push(("IsGift".into(), bool_text(g)));
         }
-        if let Some(ids) = item.get("PromotionIds").and_then(Value::as_array) {
-            let ids: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
-            if !ids.is_empty() {
-                properties.insert("PromotionIds".into(), ids.join(","));
+        if let Some(ids) = &item.promotion_ids {
+            // The strings of the list, as sent.
+            let mut joined: Option<String> = None;
+            for id in ids {
+                if let Scalar::Text(id) = id {
+                    match &mut joined {
+                        Some(j) => {
+                            j.push(',');
+                            j.push_str(id);
+                        }
+                        None => joined = Some(id.to_string()),
+                    }
+                }
+            }
+            if let Some(joined) = joined {
+                properties.push(("PromotionIds".into(), joined));
             }
         }
         if rounded {
             // ItemPrice does not divide into 4-decimal unit prices: the unit
             // price is rounded half-even, the exact total is kept here.
-            properties.insert("ItemPrice".into(), item_price.normalize().to_string());
+            properties.push(("ItemPrice".into(), item_price.normalize().to_string()));
         }
-        listing_ids.push(asin.into_iter().collect());
+        listing_ids.push(item.asin.owned().into_iter().collect());
         lines.push(OrderLine {
-            line_id: id_text(item.get("OrderItemId")).unwrap_or_else(|| format!("{id}-{n}")),
-            sku: opt_str(item, "SellerSKU").unwrap_or_default().to_string(),
-            name: opt_str(item, "Title").unwrap_or_default().to_string(),
+            line_id: item
+                .order_item_id
+                .owned()
+                .unwrap_or_else(|| format!("{id}-{n}")),
+            sku: t(&item.seller_sku).unwrap_or_default().to_string(),
+            name: t(&item.title).unwrap_or_default().to_string(),
             quantity,
-            unit_price: to_money(&f("ItemPrice"), unit, cur)?,
-            discount: to_money(&f("PromotionDiscount"), promotion, cur)?,
-            tax: to_money(&f("ItemTax"), item_tax, cur)?,
-            total: to_money(&f("ItemPrice"), total, cur)?,
+            unit_price: to_money("ItemPrice", unit, cur).map_err(at)?,
+            discount: to_money("PromotionDiscount", promotion, cur).map_err(at)?,
+            tax: to_money("ItemTax", item_tax, cur).map_err(at)?,
+            total: to_money("ItemPrice", total, cur).map_err(at)?,
             requires_shipping: true,
-            properties,
+            properties: properties.into_iter().collect(),
         });
     }
 
-    let tax = checked(&ctx("ItemTax"), totals.tax.checked_add(totals.shipping_tax))?;
-    let total = match order.get("OrderTotal").filter(|t| !t.is_null()) {
-        Some(t) => money_object(&ctx("OrderTotal"), Some(t), cur)?,
+    let tax = checked("ItemTax", totals.tax.checked_add(totals.shipping_tax))?;
+    let total = match &order.order_total {
+        Some(Obj(t)) => money_object("OrderTotal", Some(t), cur)?,
         // Pending orders may have no OrderTotal: the sum of what is known.
         None => checked(
-            &ctx("OrderTotal"),
+            "OrderTotal",
             totals
                 .total
                 .checked_add(totals.shipping)
@@ -216,56 +496,65 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         )?,
     };
     let order_totals = Totals {
-        subtotal: to_money(&ctx("ItemPrice"), totals.subtotal, cur)?,
-        discount: to_money(&ctx("PromotionDiscount"), totals.discount, cur)?,
-        shipping: to_money(&ctx("ShippingPrice"), totals.shipping, cur)?,
-        tax: to_money(&ctx("ItemTax"), tax, cur)?,
-        total: to_money(&ctx("OrderTotal"), total, cur)?,
+        subtotal: to_money("ItemPrice", totals.subtotal, cur)?,
+        discount: to_money("PromotionDiscount", totals.discount, cur)?,
+        shipping: to_money("ShippingPrice", totals.shipping, cur)?,
+        tax: to_money("ItemTax", tax, cur)?,
+        total: to_money("OrderTotal", total, cur)?,
     };
 
-    let ship = order.get("ShippingAddress").filter(|a| a.is_object());
+    let ship = order.shipping_address.as_ref();
     let shipping_address = match ship {
         Some(a) => {
             // AddressLine1 is sometimes empty with the street in line 2 or 3.
-            let street: Vec<&str> = ["AddressLine1", "AddressLine2", "AddressLine3"]
-                .iter()
-                .filter_map(|k| opt_str(a, k))
-                .collect();
-            let rest = street.get(1..).map(|r| r.join(", ")).unwrap_or_default();
+            let mut street = [
+                t(&a.address_line1),
+                t(&a.address_line2),
+                t(&a.address_line3),
+            ]
+            .into_iter()
+            .flatten();
+            let line1 = street.next();
+            let mut rest = String::new();
+            for part in street {
+                if !rest.is_empty() {
+                    rest.push_str(", ");
+                }
+                rest.push_str(part);
+            }
             address(
-                opt_str(a, "Name"),
-                opt_str(a, "CompanyName"),
-                street.first().copied(),
+                t(&a.name),
+                t(&a.company_name),
+                line1,
                 Some(rest.as_str()),
-                opt_str(a, "City"),
-                opt_str(a, "StateOrRegion"),
-                opt_str(a, "PostalCode"),
-                opt_str(a, "CountryCode"),
-                opt_str(a, "Phone"),
+                t(&a.city),
+                t(&a.state_or_region),
+                t(&a.postal_code),
+                t(&a.country_code),
+                t(&a.phone),
             )
         }
         None => address(None, None, None, None, None, None, None, None, None),
     };
-    let buyer = order.get("BuyerInfo").filter(|b| b.is_object());
-    // Older responses put the buyer fields on the order itself.
-    let buyer_field = |key: &str| {
-        buyer
-            .and_then(|b| opt_str(b, key))
-            .or_else(|| opt_str(order, key))
-    };
+    let buyer = order.buyer_info.as_ref();
     let customer = Customer {
         customer_id: None,
-        email: buyer_field("BuyerEmail").map(String::from),
-        name: buyer_field("BuyerName")
-            .or_else(|| ship.and_then(|a| opt_str(a, "Name")))
+        email: buyer
+            .and_then(|b| t(&b.buyer_email))
+            .or_else(|| t(&order.buyer_email))
+            .map(String::from),
+        name: buyer
+            .and_then(|b| t(&b.buyer_name))
+            .or_else(|| t(&order.buyer_name))
+            .or_else(|| ship.and_then(|a| t(&a.name)))
             .unwrap_or_default()
             .to_string(),
-        phone: ship.and_then(|a| opt_str(a, "Phone")).map(String::from),
+        phone: ship.and_then(|a| t(&a.phone)).map(String::from),
     };
 
     let cancellation = if cancelled {
         Some(Cancellation {
-            reason: match &buyer_cancel {
+            reason: match buyer_cancel {
                 Some(Some(reason)) => format!("buyer requested: {reason}"),
                 Some(None) => "buyer requested".to_string(),
                 None => "canceled on Amazon".to_string(),
@@ -289,74 +578,80 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         status = OrderStatus::OnHold;
     }
 
-    let level = opt_str(order, "ShipServiceLevel");
-    let category = opt_str(order, "ShipmentServiceLevelCategory");
-    let priority = match category.map(str::to_ascii_lowercase).as_deref() {
-        Some("nextday" | "sameday") => Priority::Overnight,
-        Some("secondday" | "expedited" | "priority") => Priority::Expedited,
-        Some("standard" | "freeeconomy" | "scheduled") => Priority::Standard,
+    let level = t(&order.ship_service_level);
+    let category = t(&order.shipment_service_level_category);
+    let is = |c: &str, names: &[&str]| names.iter().any(|n| c.eq_ignore_ascii_case(n));
+    let priority = match category {
+        Some(c) if is(c, &["nextday", "sameday"]) => Priority::Overnight,
+        Some(c) if is(c, &["secondday", "expedited", "priority"]) => Priority::Expedited,
+        Some(c) if is(c, &["standard", "freeeconomy", "scheduled"]) => Priority::Standard,
         _ => priority_of_code(level.or(category).unwrap_or_default()),
     };
 
-    let mut extras = BTreeMap::new();
-    for key in [
-        "MarketplaceId",
-        "SalesChannel",
-        "OrderChannel",
-        "OrderStatus",
-        "FulfillmentChannel",
-        "OrderType",
-        "SellerOrderId",
-        "PaymentMethod",
-        "IsPrime",
-        "IsBusinessOrder",
-        "IsPremiumOrder",
-        "IsReplacementOrder",
-        "ReplacedOrderId",
-        "IsGlobalExpressEnabled",
-        "IsISPU",
-        "IsAccessPointOrder",
-        "HasRegulatedItems",
-        "EasyShipShipmentStatus",
-        "EarliestShipDate",
-        "EarliestDeliveryDate",
-        "NumberOfItemsShipped",
-        "NumberOfItemsUnshipped",
-        "IsGift",
+    // Collected, then built in one go (no tree inserts).
+    let mut extras: Vec<(String, String)> = Vec::with_capacity(32);
+    for (key, v) in [
+        ("MarketplaceId", &order.marketplace_id),
+        ("SalesChannel", &order.sales_channel),
+        ("OrderChannel", &order.order_channel),
+        ("OrderStatus", &order.order_status),
+        ("FulfillmentChannel", &order.fulfillment_channel),
+        ("OrderType", &order.order_type),
+        ("SellerOrderId", &order.seller_order_id),
+        ("PaymentMethod", &order.payment_method),
+        ("IsPrime", &order.is_prime),
+        ("IsBusinessOrder", &order.is_business_order),
+        ("IsPremiumOrder", &order.is_premium_order),
+        ("IsReplacementOrder", &order.is_replacement_order),
+        ("ReplacedOrderId", &order.replaced_order_id),
+        ("IsGlobalExpressEnabled", &order.is_global_express_enabled),
+        ("IsISPU", &order.is_ispu),
+        ("IsAccessPointOrder", &order.is_access_point_order),
+        ("HasRegulatedItems", &order.has_regulated_items),
+        ("EasyShipShipmentStatus", &order.easy_ship_shipment_status),
+        ("EarliestShipDate", &order.earliest_ship_date),
+        ("EarliestDeliveryDate", &order.earliest_delivery_date),
+        ("NumberOfItemsShipped", &order.number_of_items_shipped),
+        ("NumberOfItemsUnshipped", &order.number_of_items_unshipped),
+        ("IsGift", &order.is_gift),
     ] {
-        if let Some(text) = flat(order.get(key)) {
-            extras.insert(key.to_string(), text);
+        if let Some(text) = flat(v) {
+            extras.push((key.to_string(), text));
         }
     }
     if let Some(b) = buyer {
-        if let Some(po) = opt_str(b, "PurchaseOrderNumber") {
-            extras.insert("PurchaseOrderNumber".into(), po.to_string());
+        if let Some(po) = t(&b.purchase_order_number) {
+            extras.push(("PurchaseOrderNumber".into(), po.to_string()));
         }
         if let Some(name) = b
-            .get("BuyerTaxInfo")
-            .and_then(|t| opt_str(t, "CompanyLegalName"))
+            .buyer_tax_info
+            .as_ref()
+            .and_then(|x| t(&x.company_legal_name))
         {
-            extras.insert("BuyerTaxInfo.CompanyLegalName".into(), name.to_string());
+            extras.push(("BuyerTaxInfo.CompanyLegalName".into(), name.to_string()));
         }
     }
-    if let Some(kind) = ship.and_then(|a| opt_str(a, "AddressType")) {
-        extras.insert("ShippingAddress.AddressType".into(), kind.to_string());
+    if let Some(kind) = ship.and_then(|a| t(&a.address_type)) {
+        extras.push(("ShippingAddress.AddressType".into(), kind.to_string()));
     }
-    if let Some(reason) = &buyer_cancel {
-        extras.insert(
+    if let Some(reason) = buyer_cancel {
+        extras.push((
             "BuyerRequestedCancel".into(),
-            reason.clone().unwrap_or_else(|| "true".into()),
-        );
+            reason.unwrap_or("true").to_string(),
+        ));
     }
+    let opt_time = |key: &str, v: &Option<Text<'_>>| -> Result<Option<i64>, Rejection> {
+        t(v).map(|x| fields::timestamp(key, x)).transpose()
+    };
 
     Ok(Draft {
         order: Order {
             order_id: String::new(),
             channel: "amazon".into(),
-            external_id: id.clone(),
-            external_number: Some(id.clone()),
+            external_id: id.to_string(),
+            external_number: Some(id.to_string()),
             status,
-            currency: cur.to_string(),
+            currency: cur.as_str().to_string(),
             customer,
             shipping_address,
             billing_address: None,
@@ -364,15 +659,15 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             totals: order_totals,
             priority,
             shipping_method: level.or(category).map(String::from),
-            ship_by: opt_time("LatestShipDate")?,
-            deliver_by: opt_time("LatestDeliveryDate")?,
-            fulfilled_by_channel: opt_str(order, "FulfillmentChannel") == Some("AFN"),
+            ship_by: opt_time("LatestShipDate", &order.latest_ship_date)?,
+            deliver_by: opt_time("LatestDeliveryDate", &order.latest_delivery_date)?,
+            fulfilled_by_channel: s(&order.fulfillment_channel) == Some("AFN"),
             created_at,
             updated_at,
             tags: Vec::new(),
             note: None,
             gift_message,
-            extras,
+            extras: extras.into_iter().collect(),
         },
         listing_ids,
         cancellation,
@@ -383,35 +678,37 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
 /// The order's currency: `OrderTotal.CurrencyCode`, else the first item
 /// amount's, else the marketplace's (Pending orders have neither).
 fn order_currency(
-    order: &Value,
-    items: &[Value],
-    ctx: &dyn Fn(&str) -> String,
+    order: &AmazonOrder<'_>,
+    items: &[AmazonItem<'_>],
 ) -> Result<Currency, Rejection> {
     if let Some(code) = order
-        .get("OrderTotal")
-        .and_then(|t| opt_str(t, "CurrencyCode"))
+        .order_total
+        .as_ref()
+        .and_then(|m| t(&m.0.currency_code))
     {
-        return fields::currency(&ctx("OrderTotal.CurrencyCode"), code);
+        return fields::currency("OrderTotal.CurrencyCode", code);
     }
-    const AMOUNTS: [&str; 4] = ["ItemPrice", "ItemTax", "ShippingPrice", "PromotionDiscount"];
     for (i, item) in items.iter().enumerate() {
-        for key in AMOUNTS {
-            if let Some(code) = item.get(key).and_then(|m| opt_str(m, "CurrencyCode")) {
-                return fields::currency(
-                    &ctx(&format!("OrderItems[{}].{key}.CurrencyCode", i + 1)),
-                    code,
-                );
+        for (key, m) in [
+            ("ItemPrice", &item.item_price),
+            ("ItemTax", &item.item_tax),
+            ("ShippingPrice", &item.shipping_price),
+            ("PromotionDiscount", &item.promotion_discount),
+        ] {
+            if let Some(code) = m.as_ref().and_then(|m| t(&m.0.currency_code)) {
+                return fields::currency("CurrencyCode", code)
+                    .map_err(|e| within(format_args!("OrderItems[{}].{key}", i + 1), e));
             }
         }
     }
-    let marketplace = opt_str(order, "MarketplaceId").unwrap_or_default();
+    let marketplace = s(&order.marketplace_id).unwrap_or_default();
     marketplace_currency(marketplace)
         .and_then(|c| Currency::new(c).ok())
         .ok_or_else(|| {
-            Rejection::new(ctx(
+            Rejection::new(
                 "OrderTotal.CurrencyCode is missing, and no item amount or known MarketplaceId \
                  gives the currency",
-            ))
+            )
         })
 }
 
@@ -433,26 +730,18 @@ fn marketplace_currency(id: &str) -> Option<&'static str> {
 
 /// An SP-API `Money` object `{CurrencyCode, Amount}`: absent or null is
 /// zero; a currency other than the order's is refused.
-fn money_object(field: &str, v: Option<&Value>, cur: Currency) -> Result<Decimal, Rejection> {
-    match v {
-        None | Some(Value::Null) => Ok(Decimal::ZERO),
-        Some(Value::Object(o)) => {
-            if let Some(code) = o.get("CurrencyCode").and_then(Value::as_str).map(str::trim) {
-                if !code.is_empty() {
-                    let c = fields::currency(&format!("{field}.CurrencyCode"), code)?;
-                    if c != cur {
-                        return Err(Rejection::new(format!(
-                            "{field} is in {c} but the order is in {cur}"
-                        )));
-                    }
-                }
-            }
-            Ok(fields::money_opt(&format!("{field}.Amount"), o.get("Amount"), cur)?.amount)
-        }
-        Some(other) => Err(Rejection::new(format!(
-            "{field}: expected a Money object {{CurrencyCode, Amount}}, got {other}"
-        ))),
+fn money_object(
+    field: &'static str,
+    v: Option<&MoneyObject<'_>>,
+    cur: Currency,
+) -> Result<Decimal, Rejection> {
+    let Some(m) = v else {
+        return Ok(Decimal::ZERO);
+    };
+    if let Some(code) = t(&m.currency_code) {
+        same_currency(field, "CurrencyCode", code, cur)?;
     }
+    money("Amount", &m.amount, cur).map_err(|e| within(field, e))
 }
 
 #[derive(Default)]
@@ -487,25 +776,149 @@ impl Sums {
     }
 }
 
-/// A boolean sent as JSON `true`/`false` or as the text "true"/"false".
-pub(super) fn flag(v: Option<&Value>) -> Option<bool> {
-    match v? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+// Typed-payload helpers shared with the tiktok and ebay mappers.
+
+/// What an [`Obj`] expects, for the rejection when it is something else.
+pub(super) trait Expecting {
+    const WHAT: &'static str;
+}
+
+/// A JSON object read as `T`, and only an object: a derived struct on its
+/// own would also read a JSON array, positionally. For the lists whose
+/// entries must be objects (order items, line items).
+#[repr(transparent)]
+pub(super) struct Obj<T>(pub T);
+
+impl<T> Obj<T> {
+    pub(super) fn unwrap_all(v: Vec<Obj<T>>) -> Vec<T> {
+        // Collected in place: Obj<T> has T's layout.
+        v.into_iter().map(|o| o.0).collect()
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Expecting> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Expecting> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(T::WHAT)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Obj)
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// A JSON string, borrowed from the payload unless it has escapes.
+///
+/// For text fields as `Option<Text<'a>>`: serde borrows a `Cow<'a, str>`
+/// only when it is a field's exact type (`#[serde(borrow)]` makes it use
+/// `borrow_cow_str`); an `Option<Cow<'a, str>>` is always copied into a
+/// new String, whatever the attributes say.
+#[derive(Debug, Default)]
+pub(super) struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(PhantomData))
+    }
+}
+
+/// Trimmed, non-empty text; absent, null and "" are None.
+pub(super) fn t<'s>(v: &'s Option<Text<'_>>) -> Option<&'s str> {
+    v.as_ref().map(|x| x.0.trim()).filter(|s| !s.is_empty())
+}
+
+/// A scalar's text when it was sent as a string (trimmed, non-empty):
+/// numbers and booleans are None, as for a field documented as a string.
+pub(super) fn s<'s>(v: &'s Scalar<'_>) -> Option<&'s str> {
+    match v {
+        Scalar::Text(x) => Some(x.trim()).filter(|x| !x.is_empty()),
         _ => None,
     }
 }
 
 /// A scalar as flat text for `extras`/`properties` (strings, numbers,
-/// booleans); absent, null, "" and structures are None.
-pub(super) fn flat(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+/// booleans); null and "" are None.
+pub(super) fn flat(v: &Scalar<'_>) -> Option<String> {
+    match v {
+        Scalar::Bool(b) => Some(bool_text(*b)),
+        other => other.owned(),
+    }
+}
+
+/// "true" or "false", without the formatting machinery.
+pub(super) fn bool_text(b: bool) -> String {
+    if b { "true" } else { "false" }.to_string()
+}
+
+/// A boolean sent as JSON `true`/`false` or as the text "true"/"false".
+pub(super) fn flag(v: &Scalar<'_>) -> Option<bool> {
+    match v {
+        Scalar::Bool(b) => Some(*b),
+        Scalar::Text(x) if x.trim().eq_ignore_ascii_case("true") => Some(true),
+        Scalar::Text(x) if x.trim().eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
+}
+
+/// An amount sent as a decimal string or a JSON number (null is zero, ""
+/// is refused as before): exact, never through a float sum.
+pub(super) fn money(field: &str, v: &Scalar<'_>, cur: Currency) -> Result<Decimal, Rejection> {
+    match v {
+        Scalar::Null => Ok(Decimal::ZERO),
+        Scalar::Text(x) => Ok(fields::money_str(field, x, cur)?.amount),
+        Scalar::Number(x) => Ok(fields::money_str(field, x, cur)?.amount),
+        Scalar::Bool(b) => Err(Rejection::new(format!(
+            "{field}: expected an amount, got {b}"
+        ))),
+    }
+}
+
+/// An amount object's currency `code` (field `key` of `what`): the order's
+/// currency `cur`, else refused.
+pub(super) fn same_currency(
+    what: &str,
+    key: &str,
+    code: &str,
+    cur: Currency,
+) -> Result<(), Rejection> {
+    if code == cur.as_str() {
+        return Ok(());
+    }
+    let c = fields::currency(key, code).map_err(|e| within(what, e))?;
+    if c != cur {
+        return Err(Rejection::new(format!(
+            "{what} is in {c} but the order is in {cur}"
+        )));
+    }
+    Ok(())
+}
+
+/// A rejection about a field of the part at `path` ("OrderItems[2]" +
+/// "ItemPrice: ..." is "OrderItems[2].ItemPrice: ..."). Only called on
+/// the error path, so the success path formats nothing.
+pub(super) fn within(path: impl Display, e: Rejection) -> Rejection {
+    Rejection(format!("{path}.{}", e.0))
 }
 
 // Exact arithmetic shared with the tiktok and ebay mappers. Every amount a
@@ -549,8 +962,8 @@ pub(super) fn priority_of_code(text: &str) -> Priority {
     let t: String = text
         .chars()
         .filter(char::is_ascii_alphanumeric)
-        .collect::<String>()
-        .to_ascii_lowercase();
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     const OVERNIGHT: [&str; 6] = [
         "overnight",
         "nextday",
@@ -1105,7 +1518,7 @@ pub(super) mod tests {
         assert!(with(&["order", "LastUpdateDate"], json!("yesterday")).contains("LastUpdateDate"));
         assert!(with(&["order", "AmazonOrderId"], json!({})).contains("AmazonOrderId"));
         assert!(with(&["order", "OrderTotal"], json!("11.01"))
-            .contains("OrderTotal: expected a Money object"));
+            .contains("order.OrderTotal: invalid type: string \"11.01\", expected a Money object"));
         assert!(
             with(&["order", "OrderTotal", "CurrencyCode"], json!("dollars"))
                 .contains("OrderTotal.CurrencyCode")
@@ -1120,8 +1533,12 @@ pub(super) mod tests {
         assert!(
             with(&["items", "0", "QuantityOrdered"], json!(1u64 << 40)).contains("out of range")
         );
-        assert!(with(&["items", "0"], json!("x")).contains("OrderItems[1] is not an OrderItem"));
-        assert!(with(&["items"], json!(7)).contains("`items`"));
+        assert!(with(&["items", "0"], json!("x"))
+            .contains("items[0]: invalid type: string \"x\", expected an OrderItem object"));
+        assert!(with(&["items"], json!(7))
+            .contains("items: invalid type: integer `7`, expected a list of OrderItem objects"));
+        assert!(with(&["items"], json!({"OrderItems": 7})).contains("items.OrderItems"));
+        assert!(with(&["items"], json!({"NextToken": "x"})).contains("`OrderItems` is not a list"));
         assert!(with(&["order", "LatestShipDate"], json!("soon")).contains("LatestShipDate"));
         let mut v = base.clone();
         v["items"][0]["ASIN"] = json!("B0UNKNOWN");
@@ -1129,6 +1546,50 @@ pub(super) mod tests {
         let mut v = base;
         v["order"]["ShippingAddress"] = Value::Null;
         assert!(reject(&v).contains("shipping address"));
+    }
+
+    #[test]
+    fn stored_shapes_all_read_the_same() {
+        let base = parse(&raw(&docs_payload())).unwrap();
+        // The whole getOrderItems payload stored as `items`, or the list
+        // under `OrderItems`.
+        let mut v = docs_payload();
+        v["items"] = json!({"OrderItems": v["items"].clone(), "NextToken": null,
+                            "AmazonOrderId": "902-1845936-5435065"});
+        assert_eq!(parse(&raw(&v)).unwrap(), base);
+        let mut v = docs_payload();
+        v["OrderItems"] = v["items"].take();
+        v.as_object_mut().unwrap().remove("items");
+        assert_eq!(parse(&raw(&v)).unwrap(), base);
+        // An Order on its own: no lines yet.
+        let d = parse(&raw(&docs_payload()["order"])).unwrap();
+        assert_eq!(d.order.external_id, "902-1845936-5435065");
+        assert!(d.order.lines.is_empty());
+        assert_eq!(d.order.totals.total.amount, dec("11.01"));
+        assert!(reject(&json!({"items": []})).contains("is not {\"order\""));
+        // A JSON array is not read positionally as an object.
+        let d = docs_payload();
+        assert!(reject(&json!([d["order"], d["items"]]))
+            .contains("amazon payload is not the expected JSON object: invalid type: sequence"));
+        let mut v = docs_payload();
+        v["items"][0] = json!([]);
+        assert!(reject(&v).contains("items[0]: invalid type: sequence, expected an OrderItem"));
+    }
+
+    #[test]
+    fn text_is_borrowed_unless_escaped() {
+        use std::borrow::Cow;
+        let plain: Option<Text> = serde_json::from_str(r#""Jane Roe""#).unwrap();
+        assert!(matches!(plain, Some(Text(Cow::Borrowed("Jane Roe")))));
+        let escaped: Option<Text> = serde_json::from_str(r#""Jane \"JR\" Ro\u00e9""#).unwrap();
+        assert!(matches!(&escaped, Some(Text(Cow::Owned(s))) if s == "Jane \"JR\" Ro\u{e9}"));
+        let null: Option<Text> = serde_json::from_str("null").unwrap();
+        assert!(null.is_none());
+        assert!(serde_json::from_str::<Option<Text>>("5").is_err());
+        // Escaped text in a payload comes out as sent.
+        let mut v = docs_payload();
+        v["items"][0]["Title"] = json!("Card \"Book\" \u{e9}");
+        assert_eq!(ok(&v).order.lines[0].name, "Card \"Book\" \u{e9}");
     }
 
     #[test]

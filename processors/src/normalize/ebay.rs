@@ -37,246 +37,568 @@
 //! `shipByDate`, deliver_by the `maxEstimatedDeliveryDate`; the priority
 //! comes from `shippingServiceCode` ("UPSNextDayAir", "USPSPriority").
 
-use std::collections::BTreeMap;
-
 use conveyor_schemas::records::{
     Address, Cancellation, Currency, Customer, Order, OrderLine, OrderStatus, RawOrder, Totals,
 };
 use rust_decimal::Decimal;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::amazon::{
-    checked, example_tax, flag, flat, per_unit, priority_of_code, to_money, PLACES, SKUS,
+    bool_text, checked, example_tax, flag, flat, money, per_unit, priority_of_code, s,
+    same_currency, t, to_money, within, Expecting, Obj, Text, PLACES, SKUS,
 };
-use super::fields::{self, id_text, opt_str};
-use super::{address, json_payload, Draft, Rejection};
+use super::fields::{self, Scalar};
+use super::{address, Draft, Rejection};
+
+/// The fields of a Fulfillment API `Order` normalize reads; serde skips
+/// the rest without building anything.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct EbayOrder<'a> {
+    #[serde(borrow)]
+    order_id: Scalar<'a>,
+    #[serde(borrow)]
+    legacy_order_id: Scalar<'a>,
+    #[serde(borrow)]
+    creation_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    last_modified_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    line_items: Option<Vec<Obj<LineItem<'a>>>>,
+    #[serde(borrow)]
+    pricing_summary: Option<PricingSummary<'a>>,
+    #[serde(borrow)]
+    fulfillment_start_instructions: Option<Vec<Instruction<'a>>>,
+    #[serde(borrow)]
+    cancel_status: Option<CancelStatus<'a>>,
+    #[serde(borrow)]
+    buyer: Option<Buyer<'a>>,
+    #[serde(borrow)]
+    buyer_checkout_notes: Option<Text<'a>>,
+    #[serde(borrow)]
+    total_marketplace_fee: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    program: Option<Program<'a>>,
+    // Read as text (`orderFulfillmentStatus`, `orderPaymentStatus`,
+    // `salesRecordReference`) and kept in `extras` as sent.
+    #[serde(borrow)]
+    sales_record_reference: Scalar<'a>,
+    #[serde(borrow)]
+    seller_id: Scalar<'a>,
+    #[serde(borrow)]
+    order_fulfillment_status: Scalar<'a>,
+    #[serde(borrow)]
+    order_payment_status: Scalar<'a>,
+    #[serde(borrow)]
+    ebay_collect_and_remit_tax: Scalar<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct LineItem<'a> {
+    #[serde(borrow)]
+    line_item_id: Scalar<'a>,
+    #[serde(borrow)]
+    legacy_item_id: Scalar<'a>,
+    #[serde(borrow)]
+    legacy_variation_id: Scalar<'a>,
+    #[serde(borrow)]
+    sku: Option<Text<'a>>,
+    #[serde(borrow)]
+    title: Option<Text<'a>>,
+    #[serde(borrow)]
+    quantity: Scalar<'a>,
+    #[serde(borrow)]
+    line_item_cost: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    discounted_line_item_cost: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    applied_promotions: Option<Vec<Promotion<'a>>>,
+    #[serde(borrow)]
+    taxes: Option<Vec<Tax<'a>>>,
+    #[serde(borrow)]
+    line_item_fulfillment_instructions: Option<LineFulfillment<'a>>,
+    #[serde(borrow)]
+    gift_details: Option<GiftDetails<'a>>,
+    #[serde(borrow)]
+    properties: Option<LineProperties<'a>>,
+    #[serde(borrow)]
+    sold_format: Scalar<'a>,
+    #[serde(borrow)]
+    listing_marketplace_id: Scalar<'a>,
+    #[serde(borrow)]
+    purchase_marketplace_id: Scalar<'a>,
+    #[serde(borrow)]
+    line_item_fulfillment_status: Scalar<'a>,
+}
+
+impl Expecting for EbayOrder<'_> {
+    const WHAT: &'static str = "an Order object";
+}
+
+impl Expecting for LineItem<'_> {
+    const WHAT: &'static str = "a LineItem object";
+}
+
+/// An `Amount` `{value, currency}`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Amount<'a> {
+    #[serde(borrow)]
+    value: Scalar<'a>,
+    #[serde(borrow)]
+    currency: Option<Text<'a>>,
+}
+
+impl Expecting for Amount<'_> {
+    const WHAT: &'static str = "an amount {value, currency}";
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    expecting = "an AppliedPromotion object"
+)]
+struct Promotion<'a> {
+    #[serde(borrow)]
+    discount_amount: Option<Obj<Amount<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a Tax object")]
+struct Tax<'a> {
+    #[serde(borrow)]
+    amount: Option<Obj<Amount<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    expecting = "a LineItemFulfillmentInstructions object"
+)]
+struct LineFulfillment<'a> {
+    #[serde(borrow)]
+    ship_by_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    max_estimated_delivery_date: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a GiftDetails object")]
+struct GiftDetails<'a> {
+    #[serde(borrow)]
+    message: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    expecting = "a LineItemProperties object"
+)]
+struct LineProperties<'a> {
+    #[serde(borrow)]
+    from_best_offer: Scalar<'a>,
+    #[serde(borrow)]
+    buyer_protection: Scalar<'a>,
+    #[serde(borrow)]
+    sold_via_ad_campaign: Scalar<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    expecting = "a PricingSummary object"
+)]
+struct PricingSummary<'a> {
+    #[serde(borrow)]
+    price_subtotal: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    price_discount: Option<Obj<Amount<'a>>>,
+    /// `priceDiscount` in older specs.
+    #[serde(borrow)]
+    price_discount_subtotal: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    delivery_cost: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    delivery_discount: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    tax: Option<Obj<Amount<'a>>>,
+    #[serde(borrow)]
+    total: Option<Obj<Amount<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    expecting = "a FulfillmentStartInstruction object"
+)]
+struct Instruction<'a> {
+    #[serde(borrow)]
+    fulfillment_instructions_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    max_estimated_delivery_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    min_estimated_delivery_date: Scalar<'a>,
+    #[serde(borrow)]
+    ebay_supported_fulfillment: Scalar<'a>,
+    #[serde(borrow)]
+    shipping_step: Option<ShippingStep<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", expecting = "a ShippingStep object")]
+struct ShippingStep<'a> {
+    #[serde(borrow)]
+    ship_to: Option<Contact<'a>>,
+    #[serde(borrow)]
+    shipping_service_code: Option<Text<'a>>,
+    #[serde(borrow)]
+    shipping_carrier_code: Scalar<'a>,
+    #[serde(borrow)]
+    ship_to_reference_id: Scalar<'a>,
+}
+
+/// An `ExtendedContact` (`shipTo`, `buyerRegistrationAddress`).
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    expecting = "an ExtendedContact object"
+)]
+struct Contact<'a> {
+    #[serde(borrow)]
+    full_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    company_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    email: Option<Text<'a>>,
+    #[serde(borrow)]
+    contact_address: Option<ContactAddress<'a>>,
+    #[serde(borrow)]
+    primary_phone: Option<Phone<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", expecting = "an Address object")]
+struct ContactAddress<'a> {
+    #[serde(borrow)]
+    address_line1: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line2: Option<Text<'a>>,
+    #[serde(borrow)]
+    city: Option<Text<'a>>,
+    #[serde(borrow)]
+    state_or_province: Option<Text<'a>>,
+    #[serde(borrow)]
+    postal_code: Option<Text<'a>>,
+    /// `countryCode` in responses, `country` in the spec.
+    #[serde(borrow)]
+    country_code: Option<Text<'a>>,
+    #[serde(borrow)]
+    country: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", expecting = "a PhoneNumber object")]
+struct Phone<'a> {
+    #[serde(borrow)]
+    phone_number: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", expecting = "a Buyer object")]
+struct Buyer<'a> {
+    #[serde(borrow)]
+    username: Scalar<'a>,
+    #[serde(borrow)]
+    buyer_registration_address: Option<Contact<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", expecting = "a CancelStatus object")]
+struct CancelStatus<'a> {
+    #[serde(borrow)]
+    cancel_state: Scalar<'a>,
+    #[serde(borrow)]
+    cancelled_date: Option<Text<'a>>,
+    /// Null entries are skipped.
+    #[serde(borrow)]
+    cancel_requests: Option<Vec<Option<CancelRequest<'a>>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    expecting = "a CancelRequest object"
+)]
+struct CancelRequest<'a> {
+    #[serde(borrow)]
+    cancel_reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    cancel_completed_date: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", expecting = "a Program object")]
+struct Program<'a> {
+    #[serde(borrow)]
+    authenticity_verification: Option<Status<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "an object with a `status`")]
+struct Status<'a> {
+    #[serde(borrow)]
+    status: Scalar<'a>,
+}
 
 pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
-    let v = json_payload(raw)?;
-    if !v.is_object() {
-        return Err(Rejection::new("ebay payload is not an Order object"));
-    }
-    let id = id_text(v.get("orderId"))
-        .or_else(|| id_text(v.get("legacyOrderId")))
+    let Obj(o): Obj<EbayOrder> = fields::typed("ebay", &raw.payload)?;
+    let id = o
+        .order_id
+        .text()
+        .or_else(|| o.legacy_order_id.text())
         .ok_or_else(|| Rejection::new("ebay order: `orderId` is missing"))?;
-    let ctx = |field: &str| format!("ebay order {id}: {field}");
+    map(&o, id).map_err(|e| Rejection(format!("ebay order {id}: {}", e.0)))
+}
 
+/// The order; rejections name fields relative to the order (the caller
+/// adds which order).
+fn map(o: &EbayOrder<'_>, id: &str) -> Result<Draft, Rejection> {
     let updated_at = fields::timestamp(
-        &ctx("lastModifiedDate"),
-        opt_str(&v, "lastModifiedDate")
-            .ok_or_else(|| Rejection::new(ctx("`lastModifiedDate` is missing")))?,
+        "lastModifiedDate",
+        t(&o.last_modified_date).ok_or_else(|| Rejection::new("`lastModifiedDate` is missing"))?,
     )?;
-    let created_at = match opt_str(&v, "creationDate") {
-        Some(t) => fields::timestamp(&ctx("creationDate"), t)?,
+    let created_at = match t(&o.creation_date) {
+        Some(x) => fields::timestamp("creationDate", x)?,
         None => updated_at,
     };
-    let not_list = |field: &str| Rejection::new(ctx(&format!("`{field}` is not a list")));
-    let items = list(v.get("lineItems")).ok_or_else(|| not_list("lineItems"))?;
-    let pricing = v.get("pricingSummary").filter(|p| p.is_object());
-    let cur = order_currency(pricing, items, &ctx)?;
+    let items: &[Obj<LineItem<'_>>] = o.line_items.as_deref().unwrap_or_default();
+    let pricing = o.pricing_summary.as_ref();
+    let cur = order_currency(pricing, items)?;
 
-    let instructions = list(v.get("fulfillmentStartInstructions"))
-        .ok_or_else(|| not_list("fulfillmentStartInstructions"))?;
-    let instruction = instructions.first().filter(|i| i.is_object());
-    let kind = instruction.and_then(|i| opt_str(i, "fulfillmentInstructionsType"));
+    let instruction = o
+        .fulfillment_start_instructions
+        .as_deref()
+        .and_then(<[_]>::first);
+    let kind = instruction.and_then(|i| t(&i.fulfillment_instructions_type));
     let ships = !matches!(kind, Some("DIGITAL" | "PREPARE_FOR_PICKUP"));
-    let step = instruction
-        .and_then(|i| i.get("shippingStep"))
-        .filter(|s| s.is_object());
-    let ship_to = step.and_then(|s| s.get("shipTo")).filter(|s| s.is_object());
+    let step = instruction.and_then(|i| i.shipping_step.as_ref());
+    let ship_to = step.and_then(|s| s.ship_to.as_ref());
 
-    let cancel = v.get("cancelStatus").filter(|c| c.is_object());
-    let cancel_state = cancel
-        .and_then(|c| opt_str(c, "cancelState"))
-        .unwrap_or_default();
+    let cancel = o.cancel_status.as_ref();
+    let cancel_state = cancel.and_then(|c| s(&c.cancel_state)).unwrap_or_default();
     let cancelled = cancel_state.eq_ignore_ascii_case("CANCELED");
 
-    let mut lines = Vec::new();
-    let mut listing_ids = Vec::new();
+    let mut lines = Vec::with_capacity(items.len());
+    let mut listing_ids = Vec::with_capacity(items.len());
     let mut gift_message = None;
     let mut ship_by: Option<i64> = None;
     let mut line_deliver_by: Option<i64> = None;
     let (mut item_total, mut item_discount, mut item_tax) =
         (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
-    for (i, item) in items.iter().enumerate() {
+    for (i, Obj(item)) in items.iter().enumerate() {
         let n = i + 1;
-        let f = |name: &str| ctx(&format!("lineItems[{n}].{name}"));
-        if !item.is_object() {
-            return Err(Rejection::new(ctx(&format!(
-                "lineItems[{n}] is not a LineItem object"
-            ))));
-        }
-        let qty = fields::int(&f("quantity"), item.get("quantity"))?;
+        let at = |e: Rejection| within(format_args!("lineItems[{n}]"), e);
+        let qty = item.quantity.int("quantity").map_err(at)?;
         let quantity = i32::try_from(qty)
-            .map_err(|_| Rejection::new(format!("{}: {qty} is out of range", f("quantity"))))?;
-        let cost = amount(&f("lineItemCost"), item.get("lineItemCost"), cur)?;
-        let discount = match item.get("discountedLineItemCost").filter(|d| !d.is_null()) {
-            Some(d) => {
-                let discounted = amount(&f("discountedLineItemCost"), Some(d), cur)?;
-                checked(&f("discountedLineItemCost"), cost.checked_sub(discounted))?.abs()
+            .map_err(|_| at(Rejection(format!("quantity: {qty} is out of range"))))?;
+        let cost = amount("lineItemCost", &item.line_item_cost, cur).map_err(at)?;
+        let discount = match &item.discounted_line_item_cost {
+            Some(_) => {
+                let discounted = amount(
+                    "discountedLineItemCost",
+                    &item.discounted_line_item_cost,
+                    cur,
+                )
+                .map_err(at)?;
+                checked("discountedLineItemCost", cost.checked_sub(discounted))
+                    .map_err(at)?
+                    .abs()
             }
             None => {
                 let mut sum = Decimal::ZERO;
-                let promotions = list(item.get("appliedPromotions"))
-                    .ok_or_else(|| not_list(&format!("lineItems[{n}].appliedPromotions")))?;
-                for p in promotions {
-                    let d = amount(
-                        &f("appliedPromotions.discountAmount"),
-                        p.get("discountAmount"),
-                        cur,
-                    )?;
-                    sum = checked(&f("appliedPromotions"), sum.checked_add(d.abs()))?;
+                for p in item.applied_promotions.iter().flatten() {
+                    let d = amount("appliedPromotions.discountAmount", &p.discount_amount, cur)
+                        .map_err(at)?;
+                    sum = checked("appliedPromotions", sum.checked_add(d.abs())).map_err(at)?;
                 }
                 sum
             }
         };
         let mut tax = Decimal::ZERO;
-        let taxes =
-            list(item.get("taxes")).ok_or_else(|| not_list(&format!("lineItems[{n}].taxes")))?;
-        for t in taxes {
-            let a = amount(&f("taxes.amount"), t.get("amount"), cur)?;
-            tax = checked(&f("taxes"), tax.checked_add(a))?;
+        for x in item.taxes.iter().flatten() {
+            let a = amount("taxes.amount", &x.amount, cur).map_err(at)?;
+            tax = checked("taxes", tax.checked_add(a)).map_err(at)?;
         }
-        let (unit, rounded) = per_unit(&f("lineItemCost"), cost, quantity)?;
+        let (unit, rounded) = per_unit("lineItemCost", cost, quantity).map_err(at)?;
         let total = checked(
-            &f("lineItemCost"),
-            cost.checked_sub(discount).and_then(|t| t.checked_add(tax)),
-        )?;
-        item_total = checked(&f("lineItemCost"), item_total.checked_add(cost))?;
-        item_discount = checked(&f("appliedPromotions"), item_discount.checked_add(discount))?;
-        item_tax = checked(&f("taxes"), item_tax.checked_add(tax))?;
+            "lineItemCost",
+            cost.checked_sub(discount).and_then(|x| x.checked_add(tax)),
+        )
+        .map_err(at)?;
+        item_total = checked("lineItemCost", item_total.checked_add(cost)).map_err(at)?;
+        item_discount =
+            checked("appliedPromotions", item_discount.checked_add(discount)).map_err(at)?;
+        item_tax = checked("taxes", item_tax.checked_add(tax)).map_err(at)?;
 
-        if let Some(fi) = item
-            .get("lineItemFulfillmentInstructions")
-            .filter(|x| x.is_object())
-        {
-            let time = |key: &str| -> Result<Option<i64>, Rejection> {
-                opt_str(fi, key)
-                    .map(|t| {
-                        fields::timestamp(&f(&format!("lineItemFulfillmentInstructions.{key}")), t)
-                    })
-                    .transpose()
+        if let Some(fi) = &item.line_item_fulfillment_instructions {
+            let time = |key: &'static str, v: &Option<Text<'_>>| {
+                t(v).map(|x| {
+                    fields::timestamp(key, x)
+                        .map_err(|e| at(within("lineItemFulfillmentInstructions", e)))
+                })
+                .transpose()
             };
-            if let Some(t) = time("shipByDate")? {
-                ship_by = Some(ship_by.map_or(t, |s| s.min(t)));
+            if let Some(x) = time("shipByDate", &fi.ship_by_date)? {
+                ship_by = Some(ship_by.map_or(x, |s| s.min(x)));
             }
-            if let Some(t) = time("maxEstimatedDeliveryDate")? {
-                line_deliver_by = Some(line_deliver_by.map_or(t, |s| s.min(t)));
+            if let Some(x) = time("maxEstimatedDeliveryDate", &fi.max_estimated_delivery_date)? {
+                line_deliver_by = Some(line_deliver_by.map_or(x, |s| s.min(x)));
             }
         }
-        let gift = item.get("giftDetails").filter(|g| g.is_object());
+        let gift = item.gift_details.as_ref();
         if gift_message.is_none() {
-            gift_message = gift.and_then(|g| opt_str(g, "message")).map(String::from);
+            gift_message = gift.and_then(|g| t(&g.message)).map(String::from);
         }
 
-        let mut properties = BTreeMap::new();
-        for key in [
-            "legacyItemId",
-            "legacyVariationId",
-            "soldFormat",
-            "listingMarketplaceId",
-            "purchaseMarketplaceId",
-            "lineItemFulfillmentStatus",
+        // Collected, then built in one go (no tree inserts).
+        let mut properties: Vec<(String, String)> = Vec::with_capacity(10);
+        for (key, v) in [
+            ("legacyItemId", &item.legacy_item_id),
+            ("legacyVariationId", &item.legacy_variation_id),
+            ("soldFormat", &item.sold_format),
+            ("listingMarketplaceId", &item.listing_marketplace_id),
+            ("purchaseMarketplaceId", &item.purchase_marketplace_id),
+            (
+                "lineItemFulfillmentStatus",
+                &item.line_item_fulfillment_status,
+            ),
         ] {
-            if let Some(text) = flat(item.get(key)) {
-                properties.insert(key.to_string(), text);
+            if let Some(text) = flat(v) {
+                properties.push((key.to_string(), text));
             }
         }
-        if let Some(props) = item.get("properties").filter(|p| p.is_object()) {
-            for key in ["fromBestOffer", "buyerProtection", "soldViaAdCampaign"] {
-                if let Some(b) = flag(props.get(key)) {
-                    properties.insert(key.to_string(), b.to_string());
+        if let Some(props) = &item.properties {
+            for (key, v) in [
+                ("fromBestOffer", &props.from_best_offer),
+                ("buyerProtection", &props.buyer_protection),
+                ("soldViaAdCampaign", &props.sold_via_ad_campaign),
+            ] {
+                if let Some(b) = flag(v) {
+                    properties.push((key.to_string(), bool_text(b)));
                 }
             }
         }
         if rounded {
-            properties.insert("lineItemCost".into(), cost.normalize().to_string());
+            properties.push(("lineItemCost".into(), cost.normalize().to_string()));
         }
         // The variation is the more specific listing: it resolves first.
         listing_ids.push(
-            id_text(item.get("legacyVariationId"))
+            item.legacy_variation_id
+                .owned()
                 .into_iter()
-                .chain(id_text(item.get("legacyItemId")))
+                .chain(item.legacy_item_id.owned())
                 .collect(),
         );
         lines.push(OrderLine {
-            line_id: id_text(item.get("lineItemId")).unwrap_or_else(|| format!("{id}-{n}")),
-            sku: opt_str(item, "sku").unwrap_or_default().to_string(),
-            name: opt_str(item, "title").unwrap_or_default().to_string(),
+            line_id: item
+                .line_item_id
+                .owned()
+                .unwrap_or_else(|| format!("{id}-{n}")),
+            sku: t(&item.sku).unwrap_or_default().to_string(),
+            name: t(&item.title).unwrap_or_default().to_string(),
             quantity,
-            unit_price: to_money(&f("lineItemCost"), unit, cur)?,
-            discount: to_money(&f("appliedPromotions"), discount, cur)?,
-            tax: to_money(&f("taxes"), tax, cur)?,
-            total: to_money(&f("lineItemCost"), total, cur)?,
+            unit_price: to_money("lineItemCost", unit, cur).map_err(at)?,
+            discount: to_money("appliedPromotions", discount, cur).map_err(at)?,
+            tax: to_money("taxes", tax, cur).map_err(at)?,
+            total: to_money("lineItemCost", total, cur).map_err(at)?,
             requires_shipping: ships && gift.is_none(),
-            properties,
+            properties: properties.into_iter().collect(),
         });
     }
 
-    let price = |key: &str| -> Result<Option<Decimal>, Rejection> {
-        match pricing.and_then(|p| p.get(key)).filter(|a| !a.is_null()) {
-            Some(a) => amount(&ctx(&format!("pricingSummary.{key}")), Some(a), cur).map(Some),
-            None => Ok(None),
-        }
-    };
-    let price_discount = price("priceDiscount")?
-        .or(price("priceDiscountSubtotal")?)
+    let no_pricing = PricingSummary::default();
+    let p = pricing.unwrap_or(&no_pricing);
+    let price =
+        |key: &'static str, v: &Option<Obj<Amount<'_>>>| -> Result<Option<Decimal>, Rejection> {
+            match v {
+                Some(_) => amount(key, v, cur)
+                    .map(Some)
+                    .map_err(|e| within("pricingSummary", e)),
+                None => Ok(None),
+            }
+        };
+    let price_discount = price("priceDiscount", &p.price_discount)?
+        .or(price("priceDiscountSubtotal", &p.price_discount_subtotal)?)
         .map(|d| d.abs())
         .unwrap_or(item_discount);
     let subtotal = checked(
-        &ctx("pricingSummary.priceSubtotal"),
-        price("priceSubtotal")?
+        "pricingSummary.priceSubtotal",
+        price("priceSubtotal", &p.price_subtotal)?
             .unwrap_or(item_total)
             .checked_sub(price_discount),
     )?;
     let shipping = checked(
-        &ctx("pricingSummary.deliveryCost"),
-        price("deliveryCost")?
+        "pricingSummary.deliveryCost",
+        price("deliveryCost", &p.delivery_cost)?
             .unwrap_or_default()
-            .checked_sub(price("deliveryDiscount")?.unwrap_or_default().abs()),
+            .checked_sub(
+                price("deliveryDiscount", &p.delivery_discount)?
+                    .unwrap_or_default()
+                    .abs(),
+            ),
     )?;
-    let tax = price("tax")?.unwrap_or(item_tax);
-    let total = match price("total")? {
-        Some(t) => t,
+    let tax = price("tax", &p.tax)?.unwrap_or(item_tax);
+    let total = match price("total", &p.total)? {
+        Some(x) => x,
         None => checked(
-            &ctx("pricingSummary.total"),
+            "pricingSummary.total",
             subtotal
                 .checked_add(shipping)
-                .and_then(|t| t.checked_add(tax)),
+                .and_then(|x| x.checked_add(tax)),
         )?,
     };
     let totals = Totals {
-        subtotal: to_money(&ctx("pricingSummary.priceSubtotal"), subtotal, cur)?,
-        discount: to_money(&ctx("pricingSummary.priceDiscount"), price_discount, cur)?,
-        shipping: to_money(&ctx("pricingSummary.deliveryCost"), shipping, cur)?,
-        tax: to_money(&ctx("pricingSummary.tax"), tax, cur)?,
-        total: to_money(&ctx("pricingSummary.total"), total, cur)?,
+        subtotal: to_money("pricingSummary.priceSubtotal", subtotal, cur)?,
+        discount: to_money("pricingSummary.priceDiscount", price_discount, cur)?,
+        shipping: to_money("pricingSummary.deliveryCost", shipping, cur)?,
+        tax: to_money("pricingSummary.tax", tax, cur)?,
+        total: to_money("pricingSummary.total", total, cur)?,
     };
 
-    let registration = v
-        .get("buyer")
-        .and_then(|b| b.get("buyerRegistrationAddress"))
-        .filter(|r| r.is_object());
+    let registration = o
+        .buyer
+        .as_ref()
+        .and_then(|b| b.buyer_registration_address.as_ref());
     let shipping_address = ship_to
         .map(contact_address)
         .unwrap_or_else(|| address(None, None, None, None, None, None, None, None, None));
     let billing_address = registration
-        .filter(|r| r.get("contactAddress").is_some_and(Value::is_object))
+        .filter(|r| r.contact_address.is_some())
         .map(contact_address);
-    let phone = |c: &Value| {
-        c.get("primaryPhone")
-            .and_then(|p| opt_str(p, "phoneNumber"))
+    let phone = |c: &Contact<'_>| {
+        c.primary_phone
+            .as_ref()
+            .and_then(|p| t(&p.phone_number))
             .map(String::from)
     };
     let customer = Customer {
-        customer_id: v.get("buyer").and_then(|b| id_text(b.get("username"))),
+        customer_id: o.buyer.as_ref().and_then(|b| b.username.owned()),
         email: registration
-            .and_then(|r| opt_str(r, "email"))
-            .or_else(|| ship_to.and_then(|s| opt_str(s, "email")))
+            .and_then(|r| t(&r.email))
+            .or_else(|| ship_to.and_then(|x| t(&x.email)))
             .map(String::from),
         name: registration
-            .and_then(|r| opt_str(r, "fullName"))
-            .or_else(|| ship_to.and_then(|s| opt_str(s, "fullName")))
+            .and_then(|r| t(&r.full_name))
+            .or_else(|| ship_to.and_then(|x| t(&x.full_name)))
             .unwrap_or_default()
             .to_string(),
         phone: registration
@@ -284,31 +606,29 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             .or_else(|| ship_to.and_then(phone)),
     };
 
-    let cancellation = if cancelled {
-        let requests = list(cancel.and_then(|c| c.get("cancelRequests")))
-            .ok_or_else(|| not_list("cancelStatus.cancelRequests"))?;
-        let request = requests.iter().find(|r| r.is_object());
-        let at = cancel
-            .and_then(|c| opt_str(c, "cancelledDate"))
-            .map(|t| (t, "cancelStatus.cancelledDate"))
-            .or_else(|| {
-                request
-                    .and_then(|r| opt_str(r, "cancelCompletedDate"))
-                    .map(|t| (t, "cancelStatus.cancelRequests.cancelCompletedDate"))
-            });
-        Some(Cancellation {
-            reason: request
-                .and_then(|r| opt_str(r, "cancelReason"))
-                .unwrap_or("canceled on eBay")
-                .to_string(),
-            cancelled_at: match at {
-                Some((t, field)) => fields::timestamp(&ctx(field), t)?,
-                None => updated_at,
-            },
-            restock: true,
-        })
-    } else {
-        None
+    let cancellation = match cancel {
+        Some(c) if cancelled => {
+            let request = c.cancel_requests.iter().flatten().flatten().next();
+            let at = t(&c.cancelled_date)
+                .map(|x| (x, "cancelStatus.cancelledDate"))
+                .or_else(|| {
+                    request
+                        .and_then(|r| t(&r.cancel_completed_date))
+                        .map(|x| (x, "cancelStatus.cancelRequests.cancelCompletedDate"))
+                });
+            Some(Cancellation {
+                reason: request
+                    .and_then(|r| t(&r.cancel_reason))
+                    .unwrap_or("canceled on eBay")
+                    .to_string(),
+                cancelled_at: match at {
+                    Some((x, field)) => fields::timestamp(field, x)?,
+                    None => updated_at,
+                },
+                restock: true,
+            })
+        }
+        _ => None,
     };
     let status = if cancelled {
         OrderStatus::Cancelled
@@ -316,8 +636,8 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         OrderStatus::OnHold
     } else {
         match (
-            opt_str(&v, "orderFulfillmentStatus").unwrap_or_default(),
-            opt_str(&v, "orderPaymentStatus").unwrap_or_default(),
+            s(&o.order_fulfillment_status).unwrap_or_default(),
+            s(&o.order_payment_status).unwrap_or_default(),
         ) {
             ("FULFILLED", _) => OrderStatus::Fulfilled,
             ("IN_PROGRESS", _) => OrderStatus::PartiallyFulfilled,
@@ -326,81 +646,81 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         }
     };
 
-    let service = step.and_then(|s| opt_str(s, "shippingServiceCode"));
-    let deliver_by = match instruction.and_then(|i| opt_str(i, "maxEstimatedDeliveryDate")) {
-        Some(t) => Some(fields::timestamp(
-            &ctx("fulfillmentStartInstructions[1].maxEstimatedDeliveryDate"),
-            t,
+    let service = step.and_then(|x| t(&x.shipping_service_code));
+    let deliver_by = match instruction.and_then(|i| t(&i.max_estimated_delivery_date)) {
+        Some(x) => Some(fields::timestamp(
+            "fulfillmentStartInstructions[1].maxEstimatedDeliveryDate",
+            x,
         )?),
         None => line_deliver_by,
     };
 
-    let mut extras = BTreeMap::new();
-    for key in [
-        "legacyOrderId",
-        "salesRecordReference",
-        "sellerId",
-        "orderFulfillmentStatus",
-        "orderPaymentStatus",
-        "ebayCollectAndRemitTax",
+    let null = Scalar::Null;
+    // Collected, then built in one go (no tree inserts).
+    let mut extras: Vec<(String, String)> = Vec::with_capacity(16);
+    for (key, v) in [
+        ("legacyOrderId", &o.legacy_order_id),
+        ("salesRecordReference", &o.sales_record_reference),
+        ("sellerId", &o.seller_id),
+        ("orderFulfillmentStatus", &o.order_fulfillment_status),
+        ("orderPaymentStatus", &o.order_payment_status),
+        ("ebayCollectAndRemitTax", &o.ebay_collect_and_remit_tax),
+        (
+            "buyer.username",
+            o.buyer.as_ref().map_or(&null, |b| &b.username),
+        ),
+        (
+            "cancelStatus.cancelState",
+            cancel.map_or(&null, |c| &c.cancel_state),
+        ),
+        (
+            "ebaySupportedFulfillment",
+            instruction.map_or(&null, |i| &i.ebay_supported_fulfillment),
+        ),
+        (
+            "shippingCarrierCode",
+            step.map_or(&null, |x| &x.shipping_carrier_code),
+        ),
+        (
+            "shipToReferenceId",
+            step.map_or(&null, |x| &x.ship_to_reference_id),
+        ),
+        (
+            "minEstimatedDeliveryDate",
+            instruction.map_or(&null, |i| &i.min_estimated_delivery_date),
+        ),
+        (
+            "totalMarketplaceFee",
+            o.total_marketplace_fee
+                .as_ref()
+                .map_or(&null, |f| &f.0.value),
+        ),
+        (
+            "program.authenticityVerification",
+            o.program
+                .as_ref()
+                .and_then(|p| p.authenticity_verification.as_ref())
+                .map_or(&null, |a| &a.status),
+        ),
     ] {
-        if let Some(text) = flat(v.get(key)) {
-            extras.insert(key.to_string(), text);
+        if let Some(text) = flat(v) {
+            extras.push((key.to_string(), text));
         }
     }
-    let mut extra = |key: &str, value: Option<String>| {
-        if let Some(value) = value {
-            extras.insert(key.to_string(), value);
-        }
-    };
-    extra(
-        "buyer.username",
-        v.get("buyer").and_then(|b| flat(b.get("username"))),
-    );
-    extra(
-        "cancelStatus.cancelState",
-        flat(cancel.and_then(|c| c.get("cancelState"))),
-    );
-    extra("fulfillmentInstructionsType", kind.map(String::from));
-    extra(
-        "ebaySupportedFulfillment",
-        flat(instruction.and_then(|i| i.get("ebaySupportedFulfillment"))),
-    );
-    extra(
-        "shippingCarrierCode",
-        flat(step.and_then(|s| s.get("shippingCarrierCode"))),
-    );
-    extra(
-        "shipToReferenceId",
-        flat(step.and_then(|s| s.get("shipToReferenceId"))),
-    );
-    extra(
-        "minEstimatedDeliveryDate",
-        flat(instruction.and_then(|i| i.get("minEstimatedDeliveryDate"))),
-    );
-    extra(
-        "totalMarketplaceFee",
-        flat(v.get("totalMarketplaceFee").and_then(|f| f.get("value"))),
-    );
-    extra(
-        "program.authenticityVerification",
-        flat(
-            v.get("program")
-                .and_then(|p| p.get("authenticityVerification"))
-                .and_then(|a| a.get("status")),
-        ),
-    );
+    if let Some(kind) = kind {
+        extras.push(("fulfillmentInstructionsType".into(), kind.to_string()));
+    }
 
     Ok(Draft {
         order: Order {
             order_id: String::new(),
             channel: "ebay".into(),
-            external_id: id.clone(),
-            external_number: opt_str(&v, "salesRecordReference")
+            external_id: id.to_string(),
+            external_number: s(&o.sales_record_reference)
                 .map(String::from)
-                .or_else(|| id_text(v.get("legacyOrderId"))),
+                .or_else(|| o.legacy_order_id.owned()),
             status,
-            currency: cur.to_string(),
+            currency: cur.as_str().to_string(),
             customer,
             shipping_address,
             billing_address,
@@ -414,9 +734,9 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             created_at,
             updated_at,
             tags: Vec::new(),
-            note: opt_str(&v, "buyerCheckoutNotes").map(String::from),
+            note: t(&o.buyer_checkout_notes).map(String::from),
             gift_message,
-            extras,
+            extras: extras.into_iter().collect(),
         },
         listing_ids,
         cancellation,
@@ -424,86 +744,64 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     })
 }
 
-/// A JSON list: absent or null is empty; None when it is something else.
-fn list(v: Option<&Value>) -> Option<&[Value]> {
-    match v {
-        None | Some(Value::Null) => Some(&[]),
-        Some(Value::Array(a)) => Some(a),
-        Some(_) => None,
-    }
-}
-
 /// An `ExtendedContact` (`shipTo`, `buyerRegistrationAddress`) as an
 /// address.
-fn contact_address(c: &Value) -> Address {
-    let a = c
-        .get("contactAddress")
-        .filter(|a| a.is_object())
-        .unwrap_or(&Value::Null);
+fn contact_address(c: &Contact<'_>) -> Address {
+    let no_address = ContactAddress::default();
+    let a = c.contact_address.as_ref().unwrap_or(&no_address);
     address(
-        opt_str(c, "fullName"),
-        opt_str(c, "companyName"),
-        opt_str(a, "addressLine1"),
-        opt_str(a, "addressLine2"),
-        opt_str(a, "city"),
-        opt_str(a, "stateOrProvince"),
-        opt_str(a, "postalCode"),
-        opt_str(a, "countryCode").or_else(|| opt_str(a, "country")),
-        c.get("primaryPhone")
-            .and_then(|p| opt_str(p, "phoneNumber")),
+        t(&c.full_name),
+        t(&c.company_name),
+        t(&a.address_line1),
+        t(&a.address_line2),
+        t(&a.city),
+        t(&a.state_or_province),
+        t(&a.postal_code),
+        t(&a.country_code).or_else(|| t(&a.country)),
+        c.primary_phone.as_ref().and_then(|p| t(&p.phone_number)),
     )
 }
 
 /// The order's currency: `pricingSummary.total`'s, else the first amount
 /// that names one.
 fn order_currency(
-    pricing: Option<&Value>,
-    items: &[Value],
-    ctx: &dyn Fn(&str) -> String,
+    pricing: Option<&PricingSummary<'_>>,
+    items: &[Obj<LineItem<'_>>],
 ) -> Result<Currency, Rejection> {
-    let from_pricing = ["total", "priceSubtotal"].iter().find_map(|k| {
-        pricing
-            .and_then(|p| p.get(*k))
-            .and_then(|a| opt_str(a, "currency"))
-            .map(|c| (c, format!("pricingSummary.{k}.currency")))
-    });
-    let from_items = || {
-        items.iter().enumerate().find_map(|(i, item)| {
-            item.get("lineItemCost")
-                .and_then(|a| opt_str(a, "currency"))
-                .map(|c| (c, format!("lineItems[{}].lineItemCost.currency", i + 1)))
-        })
-    };
-    match from_pricing.or_else(from_items) {
-        Some((code, field)) => fields::currency(&ctx(&field), code),
-        None => Err(Rejection::new(ctx(
-            "pricingSummary.total.currency is missing",
-        ))),
+    fn code<'s>(a: &'s Option<Obj<Amount<'_>>>) -> Option<&'s str> {
+        a.as_ref().and_then(|a| t(&a.0.currency))
     }
+    if let Some(p) = pricing {
+        if let Some(c) = code(&p.total) {
+            return fields::currency("pricingSummary.total.currency", c);
+        }
+        if let Some(c) = code(&p.price_subtotal) {
+            return fields::currency("pricingSummary.priceSubtotal.currency", c);
+        }
+    }
+    for (i, item) in items.iter().enumerate() {
+        if let Some(c) = code(&item.0.line_item_cost) {
+            return fields::currency("currency", c)
+                .map_err(|e| within(format_args!("lineItems[{}].lineItemCost", i + 1), e));
+        }
+    }
+    Err(Rejection::new("pricingSummary.total.currency is missing"))
 }
 
-/// An `Amount` `{value, currency}`: absent or null is zero; a currency
-/// other than the order's is refused.
-fn amount(field: &str, v: Option<&Value>, cur: Currency) -> Result<Decimal, Rejection> {
-    match v {
-        None | Some(Value::Null) => Ok(Decimal::ZERO),
-        Some(Value::Object(o)) => {
-            if let Some(code) = o.get("currency").and_then(Value::as_str).map(str::trim) {
-                if !code.is_empty() {
-                    let c = fields::currency(&format!("{field}.currency"), code)?;
-                    if c != cur {
-                        return Err(Rejection::new(format!(
-                            "{field} is in {c} but the order is in {cur}"
-                        )));
-                    }
-                }
-            }
-            Ok(fields::money_opt(&format!("{field}.value"), o.get("value"), cur)?.amount)
-        }
-        Some(other) => Err(Rejection::new(format!(
-            "{field}: expected an amount {{value, currency}}, got {other}"
-        ))),
+/// An `Amount` `{value, currency}` (field `field`): absent or null is
+/// zero; a currency other than the order's is refused.
+fn amount(
+    field: &'static str,
+    v: &Option<Obj<Amount<'_>>>,
+    cur: Currency,
+) -> Result<Decimal, Rejection> {
+    let Some(Obj(a)) = v else {
+        return Ok(Decimal::ZERO);
+    };
+    if let Some(code) = t(&a.currency) {
+        same_currency(field, "currency", code, cur)?;
     }
+    money("value", &a.value, cur).map_err(|e| within(field, e))
 }
 
 /// The eBay `legacyItemId` the examples list SKU number `k` under.
@@ -999,8 +1297,9 @@ mod tests {
         v["orderId"] = Value::Null;
         v["legacyOrderId"] = Value::Null;
         assert!(reject(&v).contains("`orderId` is missing"));
-        assert!(with(&["pricingSummary", "total"], json!("4085.0"))
-            .contains("pricingSummary.total: expected an amount"));
+        assert!(with(&["pricingSummary", "total"], json!("4085.0")).contains(
+            "pricingSummary.total: invalid type: string \"4085.0\", expected an amount {value, currency}"
+        ));
         assert!(with(&["pricingSummary", "total", "currency"], json!("EUR"))
             .contains("lineItemCost is in USD but the order is in EUR"));
         assert!(with(
@@ -1018,9 +1317,11 @@ mod tests {
         assert!(with(&["lineItems", "0", "quantity"], json!(0))
             .contains("quantity 0 must be greater than 0"));
         assert!(with(&["lineItems", "0", "taxes"], json!({}))
-            .contains("`lineItems[1].taxes` is not a list"));
-        assert!(with(&["lineItems"], json!({})).contains("`lineItems` is not a list"));
-        assert!(with(&["lineItems", "0"], json!(null)).contains("lineItems[1] is not a LineItem"));
+            .contains("lineItems[0].taxes: invalid type: map, expected a sequence"));
+        assert!(with(&["lineItems"], json!({}))
+            .contains("lineItems: invalid type: map, expected a sequence"));
+        assert!(with(&["lineItems", "0"], json!(null))
+            .contains("lineItems[0]: invalid type: null, expected a LineItem object"));
         assert!(with(&["fulfillmentStartInstructions"], json!([])).contains("shipping address"));
         assert!(with(
             &[

@@ -426,6 +426,23 @@ mod tests {
         assert_eq!(postal_code("CA", "k1a0b1").unwrap(), "K1A 0B1");
         assert_eq!(postal_code("GB", "sw1a 1aa").unwrap(), "SW1A 1AA");
     }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Probe {
+        #[allow(dead_code)]
+        id: u64,
+    }
+
+    #[test]
+    fn typed_names_the_field_and_refuses_trailing_bytes() {
+        assert!(typed::<Probe>("x", br#"{"id": 1}"#).is_ok());
+        let e = typed::<Probe>("x", br#"{"id": "one"}"#).unwrap_err();
+        assert!(e.0.contains("id"), "{}", e.0);
+        let e = typed::<Probe>("x", br#"{"id": 1} garbage"#).unwrap_err();
+        assert!(e.0.contains("after the JSON object"), "{}", e.0);
+        let e = typed::<Probe>("x", b"true").unwrap_err();
+        assert!(e.0.contains("x payload"), "{}", e.0);
+    }
 }
 
 /// A JSON scalar as sent, borrowed from the payload when possible: typed
@@ -562,7 +579,7 @@ pub fn typed<'a, T: serde::Deserialize<'a>>(
         return Ok(v);
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
@@ -572,7 +589,14 @@ pub fn typed<'a, T: serde::Deserialize<'a>>(
         } else {
             Rejection::new(format!("{channel} payload: {path}: {inner}"))
         }
-    })
+    })?;
+    // What made the fast path fail may be past the value: trailing bytes.
+    de.end().map_err(|e| {
+        Rejection::new(format!(
+            "{channel} payload has bytes after the JSON object: {e}"
+        ))
+    })?;
+    Ok(value)
 }
 
 /// Fields typed mappers skip past without building anything (nested

@@ -35,146 +35,347 @@
 //! cancellation (at `cancel_time`, else `update_time`); `is_sample_order`
 //! and the other flags go to `extras`, no order is a test order.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use conveyor_schemas::records::{
     Cancellation, Customer, Order, OrderLine, OrderStatus, RawOrder, Totals,
 };
 use rust_decimal::Decimal;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::amazon::{checked, example_tax, flag, flat, per_unit, to_money, PLACES, SKUS};
-use super::fields::{self, id_text, money_opt, opt_str};
-use super::{address, json_payload, Draft, Rejection};
+use super::amazon::{
+    checked, example_tax, flag, flat, money, per_unit, s, t, to_money, within, Expecting, Obj,
+    Text, PLACES, SKUS,
+};
+use super::fields::{self, Scalar};
+use super::{address, Draft, Rejection};
+
+/// The fields of a Get Order Detail `data.orders[]` entry normalize reads;
+/// serde skips the rest without building anything.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TikTokOrder<'a> {
+    /// The whole response (`{"data": {"orders": [...]}}`) or its `data`
+    /// (`{"orders": [...]}`) stored by mistake: the one order in it.
+    #[serde(borrow)]
+    data: Option<OrdersData<'a>>,
+    #[serde(borrow)]
+    orders: Option<Vec<Obj<TikTokOrder<'a>>>>,
+
+    #[serde(borrow)]
+    id: Scalar<'a>,
+    #[serde(borrow)]
+    update_time: Scalar<'a>,
+    #[serde(borrow)]
+    create_time: Scalar<'a>,
+    #[serde(borrow)]
+    cancel_time: Scalar<'a>,
+    #[serde(borrow)]
+    rts_sla_time: Scalar<'a>,
+    #[serde(borrow)]
+    tts_sla_time: Scalar<'a>,
+    #[serde(borrow)]
+    delivery_sla_time: Scalar<'a>,
+    #[serde(borrow)]
+    payment: Option<Payment<'a>>,
+    #[serde(borrow)]
+    line_items: Option<Vec<Obj<Unit<'a>>>>,
+    #[serde(borrow)]
+    recipient_address: Option<Recipient<'a>>,
+    #[serde(borrow)]
+    user_id: Scalar<'a>,
+    #[serde(borrow)]
+    buyer_email: Option<Text<'a>>,
+    #[serde(borrow)]
+    buyer_message: Option<Text<'a>>,
+    #[serde(borrow)]
+    cancel_reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    delivery_option_name: Option<Text<'a>>,
+    // Read as text (`status`, `fulfillment_type`) and kept in `extras` as
+    // sent.
+    #[serde(borrow)]
+    status: Scalar<'a>,
+    #[serde(borrow)]
+    order_type: Scalar<'a>,
+    #[serde(borrow)]
+    fulfillment_type: Scalar<'a>,
+    #[serde(borrow)]
+    shipping_type: Scalar<'a>,
+    #[serde(borrow)]
+    delivery_type: Scalar<'a>,
+    #[serde(borrow)]
+    delivery_option_id: Scalar<'a>,
+    #[serde(borrow)]
+    is_cod: Scalar<'a>,
+    #[serde(borrow)]
+    is_sample_order: Scalar<'a>,
+    #[serde(borrow)]
+    is_replacement_order: Scalar<'a>,
+    #[serde(borrow)]
+    replaced_order_id: Scalar<'a>,
+    #[serde(borrow)]
+    is_exchange_order: Scalar<'a>,
+    #[serde(borrow)]
+    exchange_source_order_id: Scalar<'a>,
+    #[serde(borrow)]
+    is_on_hold_order: Scalar<'a>,
+    #[serde(borrow)]
+    is_buyer_request_cancel: Scalar<'a>,
+    #[serde(borrow)]
+    cancellation_initiator: Scalar<'a>,
+    #[serde(borrow)]
+    commerce_platform: Scalar<'a>,
+    #[serde(borrow)]
+    warehouse_id: Scalar<'a>,
+    #[serde(borrow)]
+    payment_method_name: Scalar<'a>,
+    #[serde(borrow)]
+    seller_note: Scalar<'a>,
+    #[serde(borrow)]
+    shipping_provider: Scalar<'a>,
+    #[serde(borrow)]
+    tracking_number: Scalar<'a>,
+    #[serde(borrow)]
+    split_or_combine_tag: Scalar<'a>,
+    #[serde(borrow)]
+    fast_delivery_program: Scalar<'a>,
+    #[serde(borrow)]
+    paid_time: Scalar<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "an object with `orders`")]
+struct OrdersData<'a> {
+    #[serde(borrow)]
+    orders: Option<Vec<Obj<TikTokOrder<'a>>>>,
+}
+
+impl Expecting for TikTokOrder<'_> {
+    const WHAT: &'static str = "an order object";
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a payment object")]
+struct Payment<'a> {
+    #[serde(borrow)]
+    currency: Option<Text<'a>>,
+    #[serde(borrow)]
+    sub_total: Scalar<'a>,
+    #[serde(borrow)]
+    seller_discount: Scalar<'a>,
+    #[serde(borrow)]
+    platform_discount: Scalar<'a>,
+    #[serde(borrow)]
+    shipping_fee: Scalar<'a>,
+    #[serde(borrow)]
+    tax: Scalar<'a>,
+    #[serde(borrow)]
+    product_tax: Scalar<'a>,
+    #[serde(borrow)]
+    shipping_fee_tax: Scalar<'a>,
+    #[serde(borrow)]
+    total_amount: Scalar<'a>,
+}
+
+/// One `line_items` entry: one unit.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Unit<'a> {
+    #[serde(borrow)]
+    id: Scalar<'a>,
+    #[serde(borrow)]
+    currency: Option<Text<'a>>,
+    #[serde(borrow)]
+    display_status: Option<Text<'a>>,
+    #[serde(borrow)]
+    sale_price: Scalar<'a>,
+    #[serde(borrow)]
+    original_price: Scalar<'a>,
+    #[serde(borrow)]
+    seller_discount: Scalar<'a>,
+    #[serde(borrow)]
+    platform_discount: Scalar<'a>,
+    /// Null entries are skipped.
+    #[serde(borrow)]
+    item_tax: Option<Vec<Option<Obj<ItemTax<'a>>>>>,
+    #[serde(borrow)]
+    sku_id: Scalar<'a>,
+    #[serde(borrow)]
+    seller_sku: Option<Text<'a>>,
+    #[serde(borrow)]
+    product_id: Scalar<'a>,
+    #[serde(borrow)]
+    product_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    sku_name: Scalar<'a>,
+    #[serde(borrow)]
+    sku_type: Scalar<'a>,
+    #[serde(borrow)]
+    package_id: Scalar<'a>,
+    #[serde(borrow)]
+    is_gift: Scalar<'a>,
+}
+
+impl Expecting for Unit<'_> {
+    const WHAT: &'static str = "a line item object";
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ItemTax<'a> {
+    #[serde(borrow)]
+    tax_amount: Scalar<'a>,
+}
+
+impl Expecting for ItemTax<'_> {
+    const WHAT: &'static str = "a tax object";
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a recipient_address object")]
+struct Recipient<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    first_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    last_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    phone_number: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line1: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line2: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line3: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_line4: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_detail: Option<Text<'a>>,
+    #[serde(borrow)]
+    post_town: Option<Text<'a>>,
+    #[serde(borrow)]
+    postal_code: Option<Text<'a>>,
+    #[serde(borrow)]
+    region_code: Option<Text<'a>>,
+    #[serde(borrow)]
+    district_info: Option<Vec<DistrictLevel<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, expecting = "a district_info entry object")]
+struct DistrictLevel<'a> {
+    #[serde(borrow)]
+    address_level: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_level_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    address_name: Option<Text<'a>>,
+}
 
 pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
-    let v = json_payload(raw)?;
+    let Obj(mut o): Obj<TikTokOrder> = fields::typed("tiktok", &raw.payload)?;
     // The whole response or its `data` stored by mistake: take the order.
-    let inner = match v
-        .get("data")
-        .and_then(|d| d.get("orders"))
-        .or_else(|| v.get("orders"))
-    {
-        Some(Value::Array(orders)) if orders.len() == 1 => orders.first().cloned(),
-        _ => None,
+    let wrapped = match o.data.take().and_then(|d| d.orders) {
+        Some(orders) => Some(orders),
+        None => o.orders.take(),
     };
-    let v = inner.unwrap_or(v);
-    if !v.is_object() {
-        return Err(Rejection::new("tiktok payload is not an order object"));
-    }
-    let id = id_text(v.get("id")).ok_or_else(|| Rejection::new("tiktok order: `id` is missing"))?;
-    let ctx = |field: &str| format!("tiktok order {id}: {field}");
-
-    let updated_at = match v.get("update_time") {
-        None | Some(Value::Null) => return Err(Rejection::new(ctx("`update_time` is missing"))),
-        t => fields::unix_seconds(&ctx("update_time"), fields::int(&ctx("update_time"), t)?)?,
-    };
-    let time = |key: &str| -> Result<Option<i64>, Rejection> {
-        match v.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            t => match fields::int(&ctx(key), t)? {
-                0 => Ok(None), // unset times are sent as 0
-                secs => fields::unix_seconds(&ctx(key), secs).map(Some),
-            },
+    if let Some(mut orders) = wrapped {
+        if orders.len() == 1 {
+            if let Some(Obj(inner)) = orders.pop() {
+                o = inner;
+            }
         }
-    };
-    let created_at = time("create_time")?.unwrap_or(updated_at);
+    }
+    let id =
+        o.id.text()
+            .ok_or_else(|| Rejection::new("tiktok order: `id` is missing"))?;
+    map(&o, id).map_err(|e| Rejection(format!("tiktok order {id}: {}", e.0)))
+}
 
-    let empty = Vec::new();
-    let payment = v.get("payment").filter(|p| p.is_object());
-    let items = match v.get("line_items") {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(Rejection::new(ctx("`line_items` is not a list"))),
-    };
-    let code = payment
-        .and_then(|p| opt_str(p, "currency"))
-        .map(|c| (c, "payment.currency"))
-        .or_else(|| {
-            items
-                .iter()
-                .find_map(|i| opt_str(i, "currency"))
-                .map(|c| (c, "line_items.currency"))
-        })
-        .ok_or_else(|| Rejection::new(ctx("payment.currency is missing")))?;
-    let cur = fields::currency(&ctx(code.1), code.0)?;
+/// A Unix time in seconds; null, absent and 0 (unset) are None.
+fn time(field: &str, v: &Scalar<'_>) -> Result<Option<i64>, Rejection> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    match v.int(field)? {
+        0 => Ok(None), // unset times are sent as 0
+        secs => fields::unix_seconds(field, secs).map(Some),
+    }
+}
 
-    let tiktok_status = opt_str(&v, "status").unwrap_or_default();
+/// The order; rejections name fields relative to the order (the caller
+/// adds which order).
+fn map(o: &TikTokOrder<'_>, id: &str) -> Result<Draft, Rejection> {
+    if o.update_time.is_null() {
+        return Err(Rejection::new("`update_time` is missing"));
+    }
+    let updated_at = fields::unix_seconds("update_time", o.update_time.int("update_time")?)?;
+    let created_at = time("create_time", &o.create_time)?.unwrap_or(updated_at);
+
+    let no_payment = Payment::default();
+    let payment = o.payment.as_ref().unwrap_or(&no_payment);
+    let units: &[Obj<Unit<'_>>] = o.line_items.as_deref().unwrap_or_default();
+    let cur = match t(&payment.currency) {
+        Some(c) => fields::currency("payment.currency", c)?,
+        None => match units.iter().find_map(|u| t(&u.0.currency)) {
+            Some(c) => fields::currency("line_items.currency", c)?,
+            None => return Err(Rejection::new("payment.currency is missing")),
+        },
+    };
+
+    let tiktok_status = s(&o.status).unwrap_or_default();
     let cancelled = tiktok_status.eq_ignore_ascii_case("CANCELLED");
     let mut groups: Vec<Group> = Vec::new();
-    let mut cancelled_units = Vec::new();
-    for (i, item) in items.iter().enumerate() {
+    let mut cancelled_units: Vec<Cow<'_, str>> = Vec::new();
+    for (i, Obj(item)) in units.iter().enumerate() {
         let n = i + 1;
-        let f = |name: &str| ctx(&format!("line_items[{n}].{name}"));
-        if !item.is_object() {
-            return Err(Rejection::new(ctx(&format!(
-                "line_items[{n}] is not a line item object"
-            ))));
-        }
-        let unit_id = id_text(item.get("id")).unwrap_or_else(|| format!("{id}-{n}"));
-        if let Some(c) = opt_str(item, "currency") {
-            let c = fields::currency(&f("currency"), c)?;
-            if c != cur {
-                return Err(Rejection::new(format!(
-                    "{} is {c} but the order is in {cur}",
-                    f("currency")
-                )));
+        let at = |e: Rejection| within(format_args!("line_items[{n}]"), e);
+        let unit_id = match item.id.text() {
+            Some(x) => Cow::Borrowed(x),
+            None => Cow::Owned(format!("{id}-{n}")),
+        };
+        if let Some(c) = t(&item.currency) {
+            if c != cur.as_str() {
+                let c = fields::currency("currency", c).map_err(at)?;
+                if c != cur {
+                    return Err(at(Rejection(format!(
+                        "currency is {c} but the order is in {cur}"
+                    ))));
+                }
             }
         }
         if !cancelled
-            && opt_str(item, "display_status").is_some_and(|s| s.eq_ignore_ascii_case("CANCELLED"))
+            && t(&item.display_status).is_some_and(|x| x.eq_ignore_ascii_case("CANCELLED"))
         {
             cancelled_units.push(unit_id);
             continue;
         }
-        let sale = money_opt(&f("sale_price"), item.get("sale_price"), cur)?.amount;
-        let seller_discount =
-            money_opt(&f("seller_discount"), item.get("seller_discount"), cur)?.amount;
+        let sale = money("sale_price", &item.sale_price, cur).map_err(at)?;
+        let seller_discount = money("seller_discount", &item.seller_discount, cur).map_err(at)?;
         let platform_discount =
-            money_opt(&f("platform_discount"), item.get("platform_discount"), cur)?.amount;
+            money("platform_discount", &item.platform_discount, cur).map_err(at)?;
         let discount = checked(
-            &f("seller_discount"),
+            "seller_discount",
             seller_discount.abs().checked_add(platform_discount.abs()),
-        )?;
-        let original = match item.get("original_price").filter(|p| !p.is_null()) {
-            Some(p) => fields::money_json(&f("original_price"), p, cur)?.amount,
-            None => checked(&f("sale_price"), sale.checked_add(discount))?,
+        )
+        .map_err(at)?;
+        let original = if item.original_price.is_null() {
+            checked("sale_price", sale.checked_add(discount)).map_err(at)?
+        } else {
+            money("original_price", &item.original_price, cur).map_err(at)?
         };
         let mut tax = Decimal::ZERO;
-        match item.get("item_tax") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(taxes)) => {
-                for t in taxes {
-                    let amount = match t {
-                        Value::Object(_) => {
-                            money_opt(&f("item_tax.tax_amount"), t.get("tax_amount"), cur)?
-                        }
-                        Value::Null => continue,
-                        other => {
-                            return Err(Rejection::new(format!(
-                                "{}: expected a tax object, got {other}",
-                                f("item_tax")
-                            )))
-                        }
-                    };
-                    tax = checked(&f("item_tax"), tax.checked_add(amount.amount))?;
-                }
-            }
-            Some(other) => {
-                return Err(Rejection::new(format!(
-                    "{}: expected a list, got {other}",
-                    f("item_tax")
-                )))
-            }
+        for x in item.item_tax.iter().flatten().flatten() {
+            let amount = money("item_tax.tax_amount", &x.0.tax_amount, cur).map_err(at)?;
+            tax = checked("item_tax", tax.checked_add(amount)).map_err(at)?;
         }
-        let sku_id = id_text(item.get("sku_id"));
-        let seller_sku = opt_str(item, "seller_sku").unwrap_or_default().to_string();
-        let key = (
-            sku_id.clone().unwrap_or_default(),
-            seller_sku.clone(),
-            sale.normalize().to_string(),
-        );
-        let group = match groups.iter_mut().position(|g| g.key == key) {
+        let sku_id = item.sku_id.text();
+        let seller_sku = t(&item.seller_sku).unwrap_or_default();
+        let key = (sku_id.unwrap_or_default(), seller_sku, sale);
+        let group = match groups.iter().position(|g| g.key == key) {
             Some(at) => &mut groups[at],
             None => {
                 groups.push(Group {
@@ -184,15 +385,13 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
                     original: Decimal::ZERO,
                     discount: Decimal::ZERO,
                     tax: Decimal::ZERO,
-                    sku: seller_sku,
-                    name: opt_str(item, "product_name")
-                        .unwrap_or_default()
-                        .to_string(),
+                    name: t(&item.product_name).unwrap_or_default(),
                     listing_ids: sku_id
                         .into_iter()
-                        .chain(id_text(item.get("product_id")))
+                        .chain(item.product_id.text())
+                        .map(String::from)
                         .collect(),
-                    properties: BTreeMap::new(),
+                    properties: Vec::with_capacity(8),
                 });
                 let at = groups.len() - 1;
                 &mut groups[at]
@@ -200,90 +399,110 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
         };
         group.ids.push(unit_id);
         group.quantity += 1;
-        group.original = checked(&f("original_price"), group.original.checked_add(original))?;
-        group.discount = checked(&f("seller_discount"), group.discount.checked_add(discount))?;
-        group.tax = checked(&f("item_tax"), group.tax.checked_add(tax))?;
-        for key in ["sku_name", "product_id", "sku_id", "sku_type", "package_id"] {
-            if let Some(text) = flat(item.get(key)) {
-                group.properties.entry(key.to_string()).or_insert(text);
+        group.original =
+            checked("original_price", group.original.checked_add(original)).map_err(at)?;
+        group.discount =
+            checked("seller_discount", group.discount.checked_add(discount)).map_err(at)?;
+        group.tax = checked("item_tax", group.tax.checked_add(tax)).map_err(at)?;
+        for (key, v) in [
+            ("sku_name", &item.sku_name),
+            ("product_id", &item.product_id),
+            ("sku_id", &item.sku_id),
+            ("sku_type", &item.sku_type),
+            ("package_id", &item.package_id),
+        ] {
+            if !group.properties.iter().any(|(k, _)| k == key) {
+                if let Some(text) = flat(v) {
+                    group.properties.push((key.to_string(), text));
+                }
             }
         }
-        if flag(item.get("is_gift")) == Some(true) {
-            group.properties.insert("is_gift".into(), "true".into());
+        if flag(&item.is_gift) == Some(true)
+            && !group.properties.iter().any(|(k, _)| k == "is_gift")
+        {
+            group.properties.push(("is_gift".into(), "true".into()));
         }
     }
 
-    let mut lines = Vec::new();
-    let mut listing_ids = Vec::new();
+    let mut lines = Vec::with_capacity(groups.len());
+    let mut listing_ids = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
-        let label = format!("line {} ({})", i + 1, g.name);
-        let f = |name: &str| ctx(&format!("{label}.{name}"));
-        let quantity =
-            i32::try_from(g.quantity).map_err(|_| Rejection::new(f("quantity is out of range")))?;
-        let (unit, rounded) = per_unit(&f("original_price"), g.original, quantity)?;
+        let name = g.name;
+        let at = |e: Rejection| within(format_args!("line {} ({name})", i + 1), e);
+        let quantity = i32::try_from(g.quantity)
+            .map_err(|_| at(Rejection::new("quantity is out of range")))?;
+        let (unit, rounded) = per_unit("original_price", g.original, quantity).map_err(at)?;
         let total = checked(
-            &f("original_price"),
+            "original_price",
             g.original
                 .checked_sub(g.discount)
-                .and_then(|t| t.checked_add(g.tax)),
-        )?;
+                .and_then(|x| x.checked_add(g.tax)),
+        )
+        .map_err(at)?;
         let mut properties = g.properties;
-        properties.insert("line_item_ids".into(), g.ids.join(","));
+        properties.push(("line_item_ids".into(), g.ids.join(",")));
         if rounded {
-            properties.insert(
+            properties.push((
                 "original_price_total".into(),
                 g.original.normalize().to_string(),
-            );
+            ));
         }
         listing_ids.push(g.listing_ids);
         lines.push(OrderLine {
-            line_id: g.ids.first().cloned().unwrap_or_default(),
-            sku: g.sku,
-            name: g.name,
+            line_id: g.ids.first().map(|x| x.to_string()).unwrap_or_default(),
+            sku: g.key.1.to_string(),
+            name: name.to_string(),
             quantity,
-            unit_price: to_money(&f("original_price"), unit, cur)?,
-            discount: to_money(&f("seller_discount"), g.discount, cur)?,
-            tax: to_money(&f("item_tax"), g.tax, cur)?,
-            total: to_money(&f("original_price"), total, cur)?,
+            unit_price: to_money("original_price", unit, cur).map_err(at)?,
+            discount: to_money("seller_discount", g.discount, cur).map_err(at)?,
+            tax: to_money("item_tax", g.tax, cur).map_err(at)?,
+            total: to_money("original_price", total, cur).map_err(at)?,
             requires_shipping: true,
-            properties,
+            properties: properties.into_iter().collect(),
         });
     }
 
-    let pay = |key: &str| -> Result<Decimal, Rejection> {
-        Ok(money_opt(
-            &ctx(&format!("payment.{key}")),
-            payment.and_then(|p| p.get(key)),
-            cur,
+    let pay = |field: &'static str, v: &Scalar<'_>| money(field, v, cur);
+    let tax = if payment.tax.is_null() {
+        checked(
+            "payment.tax",
+            pay("payment.product_tax", &payment.product_tax)?
+                .checked_add(pay("payment.shipping_fee_tax", &payment.shipping_fee_tax)?),
         )?
-        .amount)
-    };
-    let tax = match payment.and_then(|p| p.get("tax")).filter(|t| !t.is_null()) {
-        Some(_) => pay("tax")?,
-        None => checked(
-            &ctx("payment.tax"),
-            pay("product_tax")?.checked_add(pay("shipping_fee_tax")?),
-        )?,
+    } else {
+        pay("payment.tax", &payment.tax)?
     };
     let discount = checked(
-        &ctx("payment.seller_discount"),
-        pay("seller_discount")?
+        "payment.seller_discount",
+        pay("payment.seller_discount", &payment.seller_discount)?
             .abs()
-            .checked_add(pay("platform_discount")?.abs()),
+            .checked_add(pay("payment.platform_discount", &payment.platform_discount)?.abs()),
     )?;
     let totals = Totals {
-        subtotal: to_money(&ctx("payment.sub_total"), pay("sub_total")?, cur)?,
-        discount: to_money(&ctx("payment.seller_discount"), discount, cur)?,
-        shipping: to_money(&ctx("payment.shipping_fee"), pay("shipping_fee")?, cur)?,
-        tax: to_money(&ctx("payment.tax"), tax, cur)?,
-        total: to_money(&ctx("payment.total_amount"), pay("total_amount")?, cur)?,
+        subtotal: to_money(
+            "payment.sub_total",
+            pay("payment.sub_total", &payment.sub_total)?,
+            cur,
+        )?,
+        discount: to_money("payment.seller_discount", discount, cur)?,
+        shipping: to_money(
+            "payment.shipping_fee",
+            pay("payment.shipping_fee", &payment.shipping_fee)?,
+            cur,
+        )?,
+        tax: to_money("payment.tax", tax, cur)?,
+        total: to_money(
+            "payment.total_amount",
+            pay("payment.total_amount", &payment.total_amount)?,
+            cur,
+        )?,
     };
 
-    let recipient = v.get("recipient_address").filter(|a| a.is_object());
-    let person = |a: &Value| -> Option<String> {
-        opt_str(a, "name").map(String::from).or_else(|| {
-            let first = opt_str(a, "first_name").unwrap_or_default();
-            let last = opt_str(a, "last_name").unwrap_or_default();
+    let recipient = o.recipient_address.as_ref();
+    let person = |a: &Recipient<'_>| -> Option<String> {
+        t(&a.name).map(String::from).or_else(|| {
+            let first = t(&a.first_name).unwrap_or_default();
+            let last = t(&a.last_name).unwrap_or_default();
             let full = format!("{first} {last}").trim().to_string();
             (!full.is_empty()).then_some(full)
         })
@@ -291,99 +510,116 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     let shipping_address = match recipient {
         Some(a) => {
             let district = District::of(a);
-            let rest: Vec<&str> = ["address_line2", "address_line3", "address_line4"]
-                .iter()
-                .filter_map(|k| opt_str(a, k))
-                .collect();
-            let rest = rest.join(", ");
+            let mut rest = String::new();
+            for part in [&a.address_line2, &a.address_line3, &a.address_line4]
+                .into_iter()
+                .filter_map(t)
+            {
+                if !rest.is_empty() {
+                    rest.push_str(", ");
+                }
+                rest.push_str(part);
+            }
             address(
                 person(a).as_deref(),
                 None,
-                opt_str(a, "address_line1").or_else(|| opt_str(a, "address_detail")),
+                t(&a.address_line1).or_else(|| t(&a.address_detail)),
                 Some(rest.as_str()),
-                district.city.or_else(|| opt_str(a, "post_town")),
+                district.city.or_else(|| t(&a.post_town)),
                 district.state,
-                opt_str(a, "postal_code"),
-                opt_str(a, "region_code").or(district.country),
-                opt_str(a, "phone_number"),
+                t(&a.postal_code),
+                t(&a.region_code).or(district.country),
+                t(&a.phone_number),
             )
         }
         None => address(None, None, None, None, None, None, None, None, None),
     };
     let customer = Customer {
-        customer_id: id_text(v.get("user_id")),
-        email: opt_str(&v, "buyer_email").map(String::from),
+        customer_id: o.user_id.owned(),
+        email: t(&o.buyer_email).map(String::from),
         name: recipient.and_then(person).unwrap_or_default(),
-        phone: recipient
-            .and_then(|a| opt_str(a, "phone_number"))
-            .map(String::from),
+        phone: recipient.and_then(|a| t(&a.phone_number)).map(String::from),
     };
 
     let cancellation = if cancelled {
         Some(Cancellation {
-            reason: opt_str(&v, "cancel_reason")
+            reason: t(&o.cancel_reason)
                 .unwrap_or("cancelled on TikTok Shop")
                 .to_string(),
-            cancelled_at: time("cancel_time")?.unwrap_or(updated_at),
+            cancelled_at: time("cancel_time", &o.cancel_time)?.unwrap_or(updated_at),
             restock: true,
         })
     } else {
         None
     };
-    let status = match tiktok_status.to_ascii_uppercase().as_str() {
-        "CANCELLED" => OrderStatus::Cancelled,
-        "UNPAID" => OrderStatus::Pending,
-        "ON_HOLD" => OrderStatus::OnHold,
-        "PARTIALLY_SHIPPING" => OrderStatus::PartiallyFulfilled,
+    let is = |names: &[&str]| names.iter().any(|x| tiktok_status.eq_ignore_ascii_case(x));
+    let status = if is(&["CANCELLED"]) {
+        OrderStatus::Cancelled
+    } else if is(&["UNPAID"]) {
+        OrderStatus::Pending
+    } else if is(&["ON_HOLD"]) {
+        OrderStatus::OnHold
+    } else if is(&["PARTIALLY_SHIPPING"]) {
+        OrderStatus::PartiallyFulfilled
+    } else if is(&[
+        "AWAITING_COLLECTION",
+        "IN_TRANSIT",
+        "DELIVERED",
+        "COMPLETED",
+    ]) {
         // Shipped by the seller (label arranged) or beyond.
-        "AWAITING_COLLECTION" | "IN_TRANSIT" | "DELIVERED" | "COMPLETED" => OrderStatus::Fulfilled,
-        _ => OrderStatus::Open,
+        OrderStatus::Fulfilled
+    } else {
+        OrderStatus::Open
     };
-    let shipping_method = opt_str(&v, "delivery_option_name").map(String::from);
+    let shipping_method = t(&o.delivery_option_name).map(String::from);
 
-    let mut extras = BTreeMap::new();
-    for key in [
-        "status",
-        "order_type",
-        "fulfillment_type",
-        "shipping_type",
-        "delivery_type",
-        "delivery_option_id",
-        "is_cod",
-        "is_sample_order",
-        "is_replacement_order",
-        "replaced_order_id",
-        "is_exchange_order",
-        "exchange_source_order_id",
-        "is_on_hold_order",
-        "is_buyer_request_cancel",
-        "cancellation_initiator",
-        "commerce_platform",
-        "warehouse_id",
-        "payment_method_name",
-        "seller_note",
-        "shipping_provider",
-        "tracking_number",
-        "split_or_combine_tag",
-        "fast_delivery_program",
-        "paid_time",
+    // Collected, then built in one go (no tree inserts).
+    let mut extras: Vec<(String, String)> = Vec::with_capacity(32);
+    for (key, v) in [
+        ("status", &o.status),
+        ("order_type", &o.order_type),
+        ("fulfillment_type", &o.fulfillment_type),
+        ("shipping_type", &o.shipping_type),
+        ("delivery_type", &o.delivery_type),
+        ("delivery_option_id", &o.delivery_option_id),
+        ("is_cod", &o.is_cod),
+        ("is_sample_order", &o.is_sample_order),
+        ("is_replacement_order", &o.is_replacement_order),
+        ("replaced_order_id", &o.replaced_order_id),
+        ("is_exchange_order", &o.is_exchange_order),
+        ("exchange_source_order_id", &o.exchange_source_order_id),
+        ("is_on_hold_order", &o.is_on_hold_order),
+        ("is_buyer_request_cancel", &o.is_buyer_request_cancel),
+        ("cancellation_initiator", &o.cancellation_initiator),
+        ("commerce_platform", &o.commerce_platform),
+        ("warehouse_id", &o.warehouse_id),
+        ("payment_method_name", &o.payment_method_name),
+        ("seller_note", &o.seller_note),
+        ("shipping_provider", &o.shipping_provider),
+        ("tracking_number", &o.tracking_number),
+        ("split_or_combine_tag", &o.split_or_combine_tag),
+        ("fast_delivery_program", &o.fast_delivery_program),
+        ("paid_time", &o.paid_time),
     ] {
-        if let Some(text) = flat(v.get(key)) {
-            extras.insert(key.to_string(), text);
+        if let Some(text) = flat(v) {
+            extras.push((key.to_string(), text));
         }
     }
     if !cancelled_units.is_empty() {
-        extras.insert("cancelled_line_item_ids".into(), cancelled_units.join(","));
+        extras.push(("cancelled_line_item_ids".into(), cancelled_units.join(",")));
     }
+    let rts = time("rts_sla_time", &o.rts_sla_time)?;
+    let tts = time("tts_sla_time", &o.tts_sla_time)?;
 
     Ok(Draft {
         order: Order {
             order_id: String::new(),
             channel: "tiktok".into(),
-            external_id: id.clone(),
-            external_number: Some(id.clone()),
+            external_id: id.to_string(),
+            external_number: Some(id.to_string()),
             status,
-            currency: cur.to_string(),
+            currency: cur.as_str().to_string(),
             customer,
             shipping_address,
             billing_address: None,
@@ -391,15 +627,15 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
             totals,
             priority: super::shopify::priority_of(shipping_method.as_deref()),
             shipping_method,
-            ship_by: time("rts_sla_time")?.or(time("tts_sla_time")?),
-            deliver_by: time("delivery_sla_time")?,
-            fulfilled_by_channel: opt_str(&v, "fulfillment_type") == Some("FULFILLMENT_BY_TIKTOK"),
+            ship_by: rts.or(tts),
+            deliver_by: time("delivery_sla_time", &o.delivery_sla_time)?,
+            fulfilled_by_channel: s(&o.fulfillment_type) == Some("FULFILLMENT_BY_TIKTOK"),
             created_at,
             updated_at,
             tags: Vec::new(),
-            note: opt_str(&v, "buyer_message").map(String::from),
+            note: t(&o.buyer_message).map(String::from),
             gift_message: None,
-            extras,
+            extras: extras.into_iter().collect(),
         },
         listing_ids,
         cancellation,
@@ -407,18 +643,19 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     })
 }
 
-/// Units of one SKU at one price.
-struct Group {
-    key: (String, String, String),
-    ids: Vec<String>,
+/// Units of one SKU at one price: `key` is (`sku_id`, `seller_sku`,
+/// `sale_price`), borrowed from the payload.
+struct Group<'u> {
+    key: (&'u str, &'u str, Decimal),
+    ids: Vec<Cow<'u, str>>,
     quantity: i64,
     original: Decimal,
     discount: Decimal,
     tax: Decimal,
-    sku: String,
-    name: String,
+    name: &'u str,
     listing_ids: Vec<String>,
-    properties: BTreeMap<String, String>,
+    /// Each key once (the first unit's value).
+    properties: Vec<(String, String)>,
 }
 
 /// Country, state and city from `district_info`: by level name where the
@@ -430,32 +667,22 @@ struct District<'a> {
 }
 
 impl<'a> District<'a> {
-    fn of(address: &'a Value) -> District<'a> {
-        let levels: Vec<(&str, &str, &str)> = address
-            .get("district_info")
-            .and_then(Value::as_array)
-            .map(|d| {
-                d.iter()
-                    .filter_map(|e| {
-                        Some((
-                            opt_str(e, "address_level").unwrap_or_default(),
-                            opt_str(e, "address_level_name").unwrap_or_default(),
-                            opt_str(e, "address_name")?,
-                        ))
-                    })
-                    .collect()
+    fn of(address: &'a Recipient<'_>) -> District<'a> {
+        // (level, level name, name) of the levels that have a name.
+        let levels = || {
+            address.district_info.iter().flatten().filter_map(|e| {
+                Some((
+                    t(&e.address_level).unwrap_or_default(),
+                    t(&e.address_level_name).unwrap_or_default(),
+                    t(&e.address_name)?,
+                ))
             })
-            .unwrap_or_default();
+        };
         let find = |names: &[&str], level: &str| {
-            levels
-                .iter()
+            levels()
                 .find(|(_, n, _)| names.iter().any(|x| n.eq_ignore_ascii_case(x)))
-                .or_else(|| {
-                    levels
-                        .iter()
-                        .find(|(l, _, _)| l.eq_ignore_ascii_case(level))
-                })
-                .map(|(_, _, name)| *name)
+                .or_else(|| levels().find(|(l, _, _)| l.eq_ignore_ascii_case(level)))
+                .map(|(_, _, name)| name)
         };
         District {
             country: find(&["country"], "L0"),
@@ -937,13 +1164,18 @@ mod tests {
         assert!(with(&["update_time"], Value::Null).contains("`update_time` is missing"));
         assert!(with(&["update_time"], json!(1_619_611_761_000u64)).contains("plausible Unix time"));
         assert!(with(&["update_time"], json!("noon")).contains("update_time"));
-        assert!(with(&["id"], json!([])).contains("`id` is missing"));
+        assert!(with(&["id"], json!([])).contains("id: invalid type: sequence"));
+        assert!(with(&["id"], Value::Null).contains("`id` is missing"));
         assert!(with(&["payment", "currency"], json!("dollars")).contains("payment.currency"));
         assert!(
             with(&["payment", "total_amount"], json!({"v": 1})).contains("payment.total_amount")
         );
-        assert!(with(&["line_items"], json!("x")).contains("`line_items` is not a list"));
-        assert!(with(&["line_items", "0"], json!(3)).contains("line_items[1] is not"));
+        assert!(with(&["line_items"], json!("x"))
+            .contains("line_items: invalid type: string \"x\", expected a sequence"));
+        assert!(with(&["line_items", "0"], json!(3))
+            .contains("line_items[0]: invalid type: integer `3`, expected a line item object"));
+        assert!(with(&["line_items", "0"], json!([]))
+            .contains("line_items[0]: invalid type: sequence, expected a line item object"));
         assert!(with(&["line_items", "0", "sale_price"], json!("9,00"))
             .contains("line_items[1].sale_price"));
         assert!(with(&["line_items", "0", "currency"], json!("EUR"))
@@ -954,6 +1186,20 @@ mod tests {
         let mut v = docs_order();
         set(&mut v, &["line_items", "2", "sku_id"], json!("1"));
         assert!(reject(&v).contains("listing id 1/1729582718312380123"));
+    }
+
+    #[test]
+    fn a_stored_response_or_data_is_read_as_its_one_order() {
+        let base = ok(&docs_order());
+        assert_eq!(
+            ok(&json!({"code": 0, "data": {"orders": [docs_order()]}})),
+            base
+        );
+        assert_eq!(ok(&json!({"orders": [docs_order()]})), base);
+        // Two orders: not one order object.
+        assert!(
+            reject(&json!({"orders": [docs_order(), docs_order()]})).contains("`id` is missing")
+        );
     }
 
     #[test]
