@@ -65,7 +65,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
 
     step(
         7,
-        "channels in: catalog, Shopify webhooks + poller, Amazon and eBay pollers (simulated APIs), a CSV export, normalize",
+        "channels in: catalog, Shopify webhooks + poller, TikTok Shop webhooks, Amazon and eBay pollers (simulated APIs), a CSV export, normalize",
     );
     super::demo_channels::run(config).await?;
 

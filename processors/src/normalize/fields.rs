@@ -574,11 +574,15 @@ pub fn typed<'a, T: serde::Deserialize<'a>>(
     channel: &str,
     bytes: &'a [u8],
 ) -> Result<T, Rejection> {
+    // UTF-8 is checked once for the whole payload (a fast scan), so the
+    // parser does not validate each string it borrows again.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Rejection::new(format!("{channel} payload is not UTF-8 text: {e}")))?;
     // The fast path; only a refused payload pays for path tracking.
-    if let Ok(v) = serde_json::from_slice(bytes) {
+    if let Ok(v) = serde_json::from_str(text) {
         return Ok(v);
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
