@@ -549,7 +549,16 @@ async fn tiktok_webhooks_fetch_signed_orders_and_publish_each_once() {
         .iter()
         .map(|r| String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned())
         .collect();
-    assert_eq!(raw.len(), 400, "each order published once");
+    // At least once: a delivery answered 503 because its fetch and publish
+    // outlasted ack_timeout_ms may have landed anyway and is then published
+    // again by TikTok's retry (normalize drops the copy). Only a retried
+    // delivery can add a record.
+    assert!(
+        raw.len() >= 400 && raw.len() as u64 - 400 <= stats.retries,
+        "{} records for 400 orders and {} retried deliveries",
+        raw.len(),
+        stats.retries
+    );
     let expected: BTreeSet<String> = (0..400)
         .map(|n| {
             conveyor_processors::normalize::tiktok::example(n)["id"]

@@ -143,6 +143,8 @@ impl AdminClient {
             let status = resp.status().as_u16();
             if status == 429 {
                 stats.throttled += 1;
+                metrics::counter!("conveyor_connector_throttled_total", "channel" => "shopify")
+                    .increment(1);
                 let wait = resp
                     .headers()
                     .get("retry-after")
