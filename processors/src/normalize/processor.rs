@@ -92,10 +92,10 @@ impl Normalize {
 /// `None` (stale or duplicate, with the reason) or the event to emit.
 pub fn decide(
     raw: &RawOrder,
-    n: Normalized,
+    mut n: Normalized,
     prior: Option<&Seen>,
 ) -> Result<(OrderEvent, Seen), &'static str> {
-    let hash = content_hash(&n);
+    let hash = content_hash(&mut n);
     if let Some(p) = prior {
         if n.version < p.version {
             return Err("stale");
@@ -134,14 +134,18 @@ pub fn decide(
 
 /// SHA-256 of the order and cancellation in Avro binary (a canonical
 /// encoding), without the catalog version.
-fn content_hash(n: &Normalized) -> String {
-    let mut order = n.order.clone();
-    order.extras.remove(CATALOG_VERSION_EXTRA);
+fn content_hash(n: &mut Normalized) -> String {
+    // The catalog version is taken out for the encoding and put back, so
+    // the order is not copied.
+    let catalog = n.order.extras.remove_entry(CATALOG_VERSION_EXTRA);
     let mut bytes = Vec::with_capacity(1024);
     // Encoding only fails for out-of-range amounts, which the mappers
     // refuse; hashing the partial bytes would still be deterministic.
-    let _ = order.write(&mut bytes);
+    let _ = n.order.write(&mut bytes);
     let _ = n.cancellation.write(&mut bytes);
+    if let Some((k, v)) = catalog {
+        n.order.extras.insert(k, v);
+    }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(&bytes);
     let mut hex = String::with_capacity(64);
