@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod catalog_feed;
+pub mod inventory;
 pub mod normalize;
 
 pub use conveyor_runtime::topology::{NodeKind, NODES};
