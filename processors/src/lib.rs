@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod catalog_feed;
+pub mod geo;
 pub mod inventory;
 pub mod normalize;
 

@@ -1,0 +1,166 @@
+//! Where a postal code is, and how far apart two points are: what
+//! allocation ranks warehouses by ("nearest first").
+//!
+//! US postal codes resolve through the Census 2021 ZCTA internal points
+//! shipped in `data/postal/us-zcta-2021.csv` (public domain; provenance in
+//! `data/postal/README.md`), compiled into the binary and indexed on first
+//! use. A ZIP without a ZCTA (PO boxes, military, single organisations)
+//! falls back to the mean of its ZIP3 area. Other countries are not
+//! covered yet: [`Centroids::locate`] answers `None` and the caller ranks
+//! by warehouse priority alone.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+const US_ZCTA: &str = include_str!("../../data/postal/us-zcta-2021.csv");
+
+/// A point on the earth, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// How a postal code was placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// The ZIP5's own centroid.
+    Zip5,
+    /// The mean of the ZIP3 area's centroids.
+    Zip3,
+}
+
+/// Centroids of US ZIP codes (ZIP5, with ZIP3 means as the fallback).
+pub struct Centroids {
+    zip5: HashMap<u32, Point>,
+    zip3: HashMap<u32, Point>,
+}
+
+impl Centroids {
+    /// The shipped US data set, parsed once per process.
+    pub fn us() -> &'static Centroids {
+        static US: OnceLock<Centroids> = OnceLock::new();
+        US.get_or_init(|| Centroids::parse(US_ZCTA))
+    }
+
+    /// Reads `zip,lat,lon` lines (a header line and malformed lines are
+    /// skipped: the file is generated and checked by `fetch-us.sh`).
+    pub fn parse(csv: &str) -> Centroids {
+        let mut zip5 = HashMap::with_capacity(34_000);
+        let mut sums: HashMap<u32, (f64, f64, u32)> = HashMap::with_capacity(1_000);
+        for line in csv.lines() {
+            let mut f = line.split(',');
+            let (Some(z), Some(lat), Some(lon)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            let (Some(z), Ok(lat), Ok(lon)) = (zip_number(z), lat.parse(), lon.parse()) else {
+                continue;
+            };
+            zip5.insert(z, Point { lat, lon });
+            let s = sums.entry(z / 100).or_insert((0.0, 0.0, 0));
+            s.0 += lat;
+            s.1 += lon;
+            s.2 += 1;
+        }
+        let zip3 = sums
+            .into_iter()
+            .map(|(k, (lat, lon, n))| {
+                (
+                    k,
+                    Point {
+                        lat: lat / f64::from(n),
+                        lon: lon / f64::from(n),
+                    },
+                )
+            })
+            .collect();
+        Centroids { zip5, zip3 }
+    }
+
+    /// Number of ZIP5 centroids.
+    pub fn len(&self) -> usize {
+        self.zip5.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zip5.is_empty()
+    }
+
+    /// Where `postal_code` of `country` (ISO alpha-2) is. US codes may be
+    /// ZIP5 or ZIP+4 (`94103-1234`, `941031234`).
+    pub fn locate(&self, country: &str, postal_code: &str) -> Option<(Point, Precision)> {
+        if !country.eq_ignore_ascii_case("US") {
+            return None;
+        }
+        let digits: String = postal_code
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(5)
+            .collect();
+        let z = zip_number(&digits)?;
+        if let Some(p) = self.zip5.get(&z) {
+            return Some((*p, Precision::Zip5));
+        }
+        self.zip3.get(&(z / 100)).map(|p| (*p, Precision::Zip3))
+    }
+}
+
+/// `"02134"` -> 2134; anything but five digits -> None.
+fn zip_number(s: &str) -> Option<u32> {
+    (s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// Great-circle distance in kilometres (haversine, mean earth radius).
+pub fn distance_km(a: Point, b: Point) -> f64 {
+    const R: f64 = 6_371.0088;
+    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
+    let dlat = la2 - la1;
+    let dlon = (b.lon - a.lon).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * R * h.sqrt().min(1.0).asin()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_data_set_covers_the_us() {
+        let c = Centroids::us();
+        assert_eq!(c.len(), 33_791);
+        let (nyc, p) = c.locate("US", "10001").unwrap();
+        assert_eq!(p, Precision::Zip5);
+        assert!(
+            (nyc.lat - 40.75).abs() < 0.05 && (nyc.lon + 74.0).abs() < 0.05,
+            "{nyc:?}"
+        );
+        // Leading zeros, ZIP+4, lower-case country.
+        assert_eq!(c.locate("us", "02134-1234").unwrap().1, Precision::Zip5);
+        assert!(c.locate("US", "00601").is_some(), "Puerto Rico");
+        assert!(c.locate("CA", "K1A 0B1").is_none());
+        assert!(c.locate("US", "ABCDE").is_none());
+    }
+
+    #[test]
+    fn zips_without_a_zcta_fall_back_to_their_zip3_area() {
+        let c = Centroids::parse("zip,lat,lon\n94103,37.77,-122.41\n94105,37.79,-122.39\n");
+        let (p, prec) = c.locate("US", "94188").unwrap();
+        assert_eq!(prec, Precision::Zip3);
+        assert!((p.lat - 37.78).abs() < 1e-9 && (p.lon + 122.40).abs() < 1e-9);
+        assert!(c.locate("US", "10001").is_none());
+    }
+
+    #[test]
+    fn distances_match_known_great_circles() {
+        let c = Centroids::us();
+        let nyc = c.locate("US", "10001").unwrap().0;
+        let la = c.locate("US", "90012").unwrap().0;
+        let d = distance_km(nyc, la);
+        // New York to Los Angeles downtown: about 3,940 km.
+        assert!((3_900.0..3_990.0).contains(&d), "{d}");
+        assert_eq!(distance_km(nyc, nyc), 0.0);
+        assert!((distance_km(nyc, la) - distance_km(la, nyc)).abs() < 1e-9);
+    }
+}
