@@ -114,7 +114,7 @@ fn zip_number(s: &str) -> Option<u32> {
 
 /// Great-circle distance in kilometres (haversine, mean earth radius).
 pub fn distance_km(a: Point, b: Point) -> f64 {
-    const R: f64 = 6_371.0088;
+    const R: f64 = 6_371.008_8;
     let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
     let dlat = la2 - la1;
     let dlon = (b.lon - a.lon).to_radians();
