@@ -7,6 +7,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod allocate;
 pub mod catalog;
 pub mod catalog_feed;
 pub mod geo;
