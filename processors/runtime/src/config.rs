@@ -40,7 +40,7 @@ pub const RESERVED_ENV: &[&str] = &[
 /// The default config file looked up in the working directory.
 pub const DEFAULT_FILE: &str = "conveyor.toml";
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub kafka: KafkaConfig,
@@ -52,6 +52,29 @@ pub struct Config {
     pub http: HttpConfig,
     pub state: StateConfig,
     pub dev: DevConfig,
+    /// `[allocation]`: policies per channel, safety stock, reorder point.
+    pub allocation: crate::warehouses::AllocationConfig,
+    /// `[[warehouses]]`: where stock is and what it may serve (default:
+    /// the three sample US warehouses the demo allocates from).
+    pub warehouses: Vec<crate::warehouses::WarehouseConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaConfig::default(),
+            schema_registry: SchemaRegistryConfig::default(),
+            topics: TopicsConfig::default(),
+            channels: ChannelsConfig::default(),
+            clickhouse: ClickHouseConfig::default(),
+            scylla: ScyllaConfig::default(),
+            http: HttpConfig::default(),
+            state: StateConfig::default(),
+            dev: DevConfig::default(),
+            allocation: crate::warehouses::AllocationConfig::default(),
+            warehouses: crate::warehouses::sample(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -911,6 +934,11 @@ impl Config {
         if self.state.batch_max_records == 0 {
             bad("state.batch_max_records", "must be >= 1".into());
         }
+        for (field, problem) in
+            crate::warehouses::validate(&self.warehouses, &self.allocation, &self.channels.enabled)
+        {
+            bad(&field, problem);
+        }
         if self.dev.clickhouse_tcp_port == 0 {
             bad(
                 "dev.clickhouse_tcp_port",
@@ -1081,6 +1109,8 @@ mod tests {
             Some(2_592_000_000)
         );
         c.topics.overrides.clear();
+        assert!(!c.allocation.policy("amazon").split);
+        c.allocation.policies.clear();
         assert_eq!(c, Config::default());
         // And it shows every field.
         fn walk(

@@ -20,5 +20,6 @@ pub mod observability;
 pub mod service;
 pub mod shutdown;
 pub mod topology;
+pub mod warehouses;
 
 pub use config::Config;
