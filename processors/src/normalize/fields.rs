@@ -442,6 +442,9 @@ mod tests {
         assert!(e.0.contains("after the JSON object"), "{}", e.0);
         let e = typed::<Probe>("x", b"true").unwrap_err();
         assert!(e.0.contains("x payload"), "{}", e.0);
+        // A derived struct would read `[1]` positionally as {"id": 1}.
+        let e = typed::<Probe>("x", b" [1]").unwrap_err();
+        assert!(e.0.contains("not a JSON object"), "{}", e.0);
     }
 }
 
@@ -578,6 +581,13 @@ pub fn typed<'a, T: serde::Deserialize<'a>>(
     // parser does not validate each string it borrows again.
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Rejection::new(format!("{channel} payload is not UTF-8 text: {e}")))?;
+    // Every channel sends an object; a derived struct would also read an
+    // array, field by field in order, and make a confusing reason of it.
+    if !text.trim_start().starts_with('{') {
+        return Err(Rejection::new(format!(
+            "{channel} payload is not a JSON object"
+        )));
+    }
     // The fast path; only a refused payload pays for path tracking.
     if let Ok(v) = serde_json::from_str(text) {
         return Ok(v);
