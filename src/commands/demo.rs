@@ -124,6 +124,22 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         .map(|n| n.name)
         .collect();
     println!("  planned components: {}", planned.join(", "));
+    // Allocation's pure parts are built (docs/allocation.md): the warehouse
+    // ranking from the configured warehouses and the shipped ZIP centroids.
+    let ranked = conveyor_processors::allocate::candidates::rank(
+        &config.warehouses,
+        "shopify",
+        "US",
+        "11201",
+    );
+    println!(
+        "  allocate (protocol in docs/allocation.md; ranking, decision and stock ledger built): a Shopify order to Brooklyn 11201 would be offered {}",
+        ranked
+            .iter()
+            .map(|c| format!("{} ({:.0} km)", c.warehouse, c.cost_per_unit))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "\ndemo finished in {:.1}s. Services keep running: `conveyor dev status`, `conveyor dev down`.",
         started.elapsed().as_secs_f64()
