@@ -16,7 +16,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -325,26 +325,10 @@ pub async fn serve(
     bind: SocketAddr,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(bind).await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(sim))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-    });
-    Ok((addr, task))
+    super::serve_router(router(sim), bind, shutdown).await
 }
 
-/// What a webhook burst achieved.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct FireStats {
-    /// Webhooks answered 2xx (the receiver acknowledged them).
-    pub acked: u64,
-    /// Deliveries answered otherwise or not answered, then retried.
-    pub retries: u64,
-    /// Webhooks never acknowledged within the attempts.
-    pub failed: u64,
-}
+pub use super::FireStats;
 
 /// The signed webhook request for order `n` (body, headers).
 pub fn webhook_request(
@@ -384,62 +368,9 @@ pub async fn fire_webhooks(
     concurrency: usize,
     attempts: u32,
 ) -> FireStats {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(range.start));
-    let stats = Arc::new(Mutex::new(FireStats::default()));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (client, next, stats, url, secret) = (
-            client.clone(),
-            next.clone(),
-            stats.clone(),
-            url.to_string(),
-            secret.to_string(),
-        );
-        let end = range.end;
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n >= end {
-                    break;
-                }
-                let (body, headers) = webhook_request(n, &secret, "orders/create");
-                let mut ok = false;
-                for attempt in 0..attempts.max(1) {
-                    let mut req = client.post(&url).body(body.clone());
-                    for (k, v) in &headers {
-                        req = req.header(*k, v);
-                    }
-                    match req.send().await {
-                        Ok(r) if r.status().is_success() => {
-                            ok = true;
-                            break;
-                        }
-                        _ => {
-                            if let Ok(mut s) = stats.lock() {
-                                s.retries += 1;
-                            }
-                            let wait = 200 * (attempt as u64 + 1).min(5);
-                            tokio::time::sleep(Duration::from_millis(wait)).await;
-                        }
-                    }
-                }
-                if let Ok(mut s) = stats.lock() {
-                    if ok {
-                        s.acked += 1;
-                    } else {
-                        s.failed += 1;
-                    }
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let s = *stats.lock().unwrap_or_else(|e| e.into_inner());
-    s
+    let secret = secret.to_string();
+    super::deliver(url, range, concurrency, attempts, move |n| {
+        webhook_request(n, &secret, "orders/create")
+    })
+    .await
 }

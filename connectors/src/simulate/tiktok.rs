@@ -32,8 +32,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -48,41 +47,14 @@ use tokio_util::sync::CancellationToken;
 use crate::tiktok::client::{codes, unix_now, MAX_IDS, ORDER_DETAIL_PATH};
 use crate::tiktok::sign::{verify_api_sign, webhook_sign};
 
+use super::Bucket;
+
 /// The default rate limit: 50 calls/s per app and shop, the per-API default
 /// older revisions of TikTok's rate-limits page named.
 pub const RATE_PER_SEC: f64 = 50.0;
 pub const BURST: f64 = 50.0;
 /// The shop the simulated notifications come from.
 pub const SHOP_ID: &str = "7495540735365777507";
-
-struct Bucket {
-    rate: f64,
-    burst: f64,
-    state: Mutex<(f64, Instant)>,
-}
-
-impl Bucket {
-    fn new(rate: f64, burst: f64) -> Bucket {
-        let burst = burst.max(1.0);
-        Bucket {
-            rate: rate.max(1e-6),
-            burst,
-            state: Mutex::new((burst, Instant::now())),
-        }
-    }
-    fn take(&self) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.rate).min(self.burst);
-        s.1 = now;
-        if s.0 >= 1.0 {
-            s.0 -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
 
 pub struct Sim {
     orders: Vec<Value>,
@@ -306,26 +278,10 @@ pub async fn serve(
     bind: SocketAddr,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(bind).await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(sim))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-    });
-    Ok((addr, task))
+    super::serve_router(router(sim), bind, shutdown).await
 }
 
-/// What a webhook burst achieved.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct FireStats {
-    /// Webhooks answered 2xx (the receiver acknowledged them).
-    pub acked: u64,
-    /// Deliveries answered otherwise or not answered, then retried.
-    pub retries: u64,
-    /// Webhooks never acknowledged within the attempts.
-    pub failed: u64,
-}
+pub use super::FireStats;
 
 /// The ORDER_STATUS_CHANGE notification for order `example(n)` (body as
 /// TikTok lays it out, and its headers, `Authorization` signed).
@@ -363,60 +319,11 @@ pub async fn fire_webhooks(
     concurrency: usize,
     attempts: u32,
 ) -> FireStats {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
-    let next = Arc::new(AtomicU64::new(range.start));
-    let stats = Arc::new(Mutex::new(FireStats::default()));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (client, next, stats) = (client.clone(), next.clone(), stats.clone());
-        let (url, app_key, app_secret) =
-            (url.to_string(), app_key.to_string(), app_secret.to_string());
-        let end = range.end;
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= end {
-                    break;
-                }
-                let (body, headers) = webhook_request(n, &app_key, &app_secret);
-                let mut ok = false;
-                for attempt in 0..attempts.max(1) {
-                    let mut req = client.post(&url).body(body.clone());
-                    for (k, v) in &headers {
-                        req = req.header(*k, v);
-                    }
-                    match req.send().await {
-                        Ok(r) if r.status().is_success() => {
-                            ok = true;
-                            break;
-                        }
-                        _ => {
-                            if let Ok(mut s) = stats.lock() {
-                                s.retries += 1;
-                            }
-                            let wait = 200 * (attempt as u64 + 1).min(5);
-                            tokio::time::sleep(Duration::from_millis(wait)).await;
-                        }
-                    }
-                }
-                if let Ok(mut s) = stats.lock() {
-                    if ok {
-                        s.acked += 1;
-                    } else {
-                        s.failed += 1;
-                    }
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let s = *stats.lock().unwrap_or_else(|e| e.into_inner());
-    s
+    let (app_key, app_secret) = (app_key.to_string(), app_secret.to_string());
+    super::deliver(url, range, concurrency, attempts, move |n| {
+        webhook_request(n, &app_key, &app_secret)
+    })
+    .await
 }
 
 #[cfg(test)]
