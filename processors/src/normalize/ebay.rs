@@ -44,11 +44,12 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::amazon::{
-    bool_text, checked, example_tax, flag, flat, money, per_unit, priority_of_code, s,
-    same_currency, t, to_money, within, Expecting, Obj, Text, PLACES, SKUS,
-};
+use super::amazon::{example_tax, PLACES, SKUS};
 use super::fields::{self, Scalar};
+use super::typed::{
+    bool_text, checked, flag, flat, money, per_unit, priority_of_code, s, same_currency, t,
+    to_money, within, Expecting, Obj, Text,
+};
 use super::{address, Draft, Rejection};
 
 /// The fields of a Fulfillment API `Order` normalize reads; serde skips

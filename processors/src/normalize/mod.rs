@@ -22,6 +22,7 @@ pub mod fields;
 pub mod processor;
 pub mod shopify;
 pub mod tiktok;
+mod typed;
 
 use std::collections::BTreeMap;
 

@@ -44,11 +44,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::amazon::{
-    checked, example_tax, flag, flat, money, per_unit, s, t, to_money, within, Expecting, Obj,
-    Text, PLACES, SKUS,
-};
+use super::amazon::{example_tax, PLACES, SKUS};
 use super::fields::{self, Scalar};
+use super::typed::{
+    checked, flag, flat, money, per_unit, s, t, to_money, within, Expecting, Obj, Text,
+};
 use super::{address, Draft, Rejection};
 
 /// The fields of a Get Order Detail `data.orders[]` entry normalize reads;
