@@ -541,6 +541,8 @@ fn stock_movement() -> impl Strategy<Value = StockMovement> {
         Just(MovementKind::Counted),
         Just(MovementKind::TransferredOut),
         Just(MovementKind::TransferredIn),
+        Just(MovementKind::Held),
+        Just(MovementKind::Revoked),
     ];
     (
         id(),
@@ -553,6 +555,7 @@ fn stock_movement() -> impl Strategy<Value = StockMovement> {
         any::<i32>(),
         any::<i32>(),
         ts(),
+        any::<i32>(),
     )
         .prop_map(
             |(
@@ -566,6 +569,7 @@ fn stock_movement() -> impl Strategy<Value = StockMovement> {
                 reserved,
                 available,
                 occurred_at,
+                held,
             )| StockMovement {
                 event_id,
                 sku,
@@ -577,6 +581,7 @@ fn stock_movement() -> impl Strategy<Value = StockMovement> {
                 reserved,
                 available,
                 occurred_at,
+                held,
             },
         )
 }

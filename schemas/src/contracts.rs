@@ -1,7 +1,8 @@
 //! Which schema each topic carries. Subjects follow Confluent's
 //! TopicNameStrategy: `<topic>-value`. Keys are plain UTF-8 strings
-//! (order id, sku) and have no schema. Changelog topics hold the state
-//! stores' own encoding and are not contracts.
+//! (order id, sku) and have no schema. Internal topics (state-store
+//! changelogs, stateful jobs' command logs) hold the jobs' own encoding and
+//! are not contracts.
 
 use conveyor_runtime::topology::Topology;
 
@@ -92,13 +93,13 @@ mod tests {
 
     #[test]
     fn every_data_topic_has_a_contract() {
-        // State-store changelogs carry the runtime's own bytes; every other
-        // topic, compacted ones like catalog.skus included, has a contract.
+        // State-store changelogs and command logs carry the jobs' own
+        // bytes; every other topic, compacted ones like catalog.skus
+        // included, has a contract.
         for t in TOPICS {
             let has = CONTRACTS.iter().any(|c| c.topic_id == t.id);
-            let changelog = t.id.starts_with("changelog_");
-            assert_eq!(has, !changelog, "topic {}", t.id);
-            if changelog {
+            assert_eq!(has, !t.internal(), "topic {}", t.id);
+            if t.id.starts_with("changelog_") {
                 assert_eq!(t.cleanup, CleanupPolicy::Compact, "topic {}", t.id);
             }
         }

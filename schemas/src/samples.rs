@@ -250,6 +250,7 @@ pub fn stock_movement(i: u64, base_ms: i64) -> StockMovement {
         reserved: 12,
         available: 83,
         occurred_at: base_ms + i as i64,
+        held: 3,
     }
 }
 

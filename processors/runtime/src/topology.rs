@@ -146,11 +146,38 @@ pub const TOPICS: &[TopicDecl] = &[
         retention_ms: -1,
     },
     TopicDecl {
-        id: "changelog_allocate_inventory",
-        default_name: "conveyor.allocate.inventory.changelog",
+        id: "commands_allocate",
+        default_name: "allocate.commands",
         per_channel: false,
-        key: "sku x warehouse",
-        value: "state store `inventory` of allocate (changelog)",
+        key: "order_id",
+        value: "internal: the allocate job's log (forwarded orders, hold answers, stock arrivals, revocations; JSON)",
+        cleanup: CleanupPolicy::Delete,
+        retention_ms: 14 * DAY_MS,
+    },
+    TopicDecl {
+        id: "commands_inventory",
+        default_name: "inventory.commands",
+        per_channel: false,
+        key: "sku",
+        value: "internal: the inventory job's log (forwarded stock events, holds, commits, releases; JSON)",
+        cleanup: CleanupPolicy::Delete,
+        retention_ms: 14 * DAY_MS,
+    },
+    TopicDecl {
+        id: "changelog_allocate_orders",
+        default_name: "conveyor.allocate.orders.changelog",
+        per_channel: false,
+        key: "order_id",
+        value: "state store `orders` of allocate: each order's attempt, holds answered and decision (changelog)",
+        cleanup: CleanupPolicy::Compact,
+        retention_ms: -1,
+    },
+    TopicDecl {
+        id: "changelog_inventory_stock",
+        default_name: "conveyor.inventory.stock.changelog",
+        per_channel: false,
+        key: "sku",
+        value: "state store `stock` of inventory: levels, claims, backorder queue per SKU (changelog)",
         cleanup: CleanupPolicy::Compact,
         retention_ms: -1,
     },
@@ -164,6 +191,15 @@ pub const TOPICS: &[TopicDecl] = &[
         retention_ms: -1,
     },
 ];
+
+impl TopicDecl {
+    /// Internal topics carry a job's own encoding, not a contract: state
+    /// store changelogs (`changelog_*`) and stateful jobs' command logs
+    /// (`commands_*`), like Kafka Streams' changelog and repartition topics.
+    pub fn internal(&self) -> bool {
+        self.id.starts_with("changelog_") || self.id.starts_with("commands_")
+    }
+}
 
 /// Looks a topic up by id.
 pub fn topic(id: &str) -> Option<&'static TopicDecl> {
@@ -244,20 +280,33 @@ pub const NODES: &[NodeDecl] = &[
     NodeDecl {
         name: "allocate",
         kind: NodeKind::Processor,
-        reads: &["orders_normalized", "inventory_events"],
+        reads: &[
+            "orders_normalized",
+            "inventory_events",
+            "commands_allocate",
+            "commands_inventory",
+        ],
         writes: &[
+            "commands_allocate",
+            "commands_inventory",
             "orders_allocated",
             "orders_backordered",
             "allocation_events",
             "inventory_alerts",
             "orders_dlq",
         ],
-        stores: &[StoreDecl {
-            name: "inventory",
-            changelog: "changelog_allocate_inventory",
-        }],
-        status: Status::Planned,
-        doc: "reserve stock per sku x warehouse without overselling",
+        stores: &[
+            StoreDecl {
+                name: "orders",
+                changelog: "changelog_allocate_orders",
+            },
+            StoreDecl {
+                name: "stock",
+                changelog: "changelog_inventory_stock",
+            },
+        ],
+        status: Status::Built,
+        doc: "hold, decide, commit: multi-warehouse reservations that never oversell (jobs allocate + inventory, docs/allocation.md)",
     },
     NodeDecl {
         name: "route",

@@ -1,7 +1,15 @@
-//! Allocation (see docs/allocation.md for the protocol). Built so far, as
-//! pure functions: the ranking of candidate warehouses ([`candidates`])
-//! and the decision an order makes from its holds ([`decide`]). The
-//! `allocate` job around them is not built yet.
+//! Allocation (docs/allocation.md has the protocol and its failure cases).
+//!
+//! - [`protocol`]: the messages between the `allocate` job (keyed by order)
+//!   and the `inventory` job (keyed by SKU).
+//! - [`candidates`]: the warehouses an order may ship from, ranked.
+//! - [`decide`]: the decision an order makes from its holds.
+//! - [`order`]: the allocate job's per-order state machine.
+//! - [`sim`]: both jobs in memory over partitioned logs (tests, quality
+//!   report, decision benchmark).
 
 pub mod candidates;
 pub mod decide;
+pub mod order;
+pub mod protocol;
+pub mod sim;

@@ -1,6 +1,10 @@
 //! Inventory: the per-SKU stock the `inventory` job owns (see
-//! docs/allocation.md for the protocol it takes part in). [`stock`] is the
-//! pure state machine: levels per warehouse, holds and reservations per
-//! order, the ledger of movements. The job around it is not built yet.
+//! docs/allocation.md for the protocol it takes part in).
+//!
+//! - [`stock`]: levels per warehouse, holds and reservations per order, the
+//!   ledger of movements, the no-oversell invariant.
+//! - [`sku`]: the job's per-SKU state machine around it (answers, backorder
+//!   queue, alerts).
 
+pub mod sku;
 pub mod stock;

@@ -20,8 +20,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 /// Units of one SKU in one warehouse.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
     pub on_hand: i64,
     pub reserved: i64,
@@ -41,7 +43,7 @@ impl Level {
 }
 
 /// One order's claim on one warehouse.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Claim {
     held: i64,
     reserved: i64,
@@ -81,7 +83,7 @@ pub struct Movement {
 pub type HeldAt = Vec<(String, i64)>;
 
 /// Sums of everything that changed `on_hand`, for the ledger check.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub received: i64,
     pub adjusted: i64,
@@ -119,9 +121,11 @@ pub enum StockError {
 }
 
 /// The stock of one SKU.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuStock {
     levels: BTreeMap<String, Level>,
+    /// (order, warehouse) -> claim; a list in JSON (map keys are strings).
+    #[serde(with = "claims_as_list")]
     claims: BTreeMap<(String, String), Claim>,
     next_seq: u64,
     totals: Totals,
@@ -138,6 +142,13 @@ impl SkuStock {
 
     pub fn totals(&self) -> Totals {
         self.totals
+    }
+
+    /// Every claim: (order, warehouse, held, reserved).
+    pub fn claims(&self) -> impl Iterator<Item = (&str, &str, i64, i64)> {
+        self.claims
+            .iter()
+            .map(|((o, w), c)| (o.as_str(), w.as_str(), c.held, c.reserved))
     }
 
     /// What `order` holds and has reserved at `warehouse`.
@@ -472,6 +483,28 @@ impl SkuStock {
 
     fn drop_empty_claims(&mut self) {
         self.claims.retain(|_, c| c.held > 0 || c.reserved > 0);
+    }
+}
+
+mod claims_as_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Claim;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<(String, String), Claim>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter().map(|((o, w), c)| (o, w, c)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(String, String), Claim>, D::Error> {
+        let v: Vec<(String, String, Claim)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().map(|(o, w, c)| ((o, w), c)).collect())
     }
 }
 

@@ -37,6 +37,10 @@ pub enum MovementKind {
     Counted,
     TransferredOut,
     TransferredIn,
+    /// Units promised to an order whose decision is pending.
+    Held,
+    /// A claim taken back because stock was lost under it.
+    Revoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,7 @@ pub struct StockMovement {
     pub reserved: i32,
     pub available: i32,
     pub occurred_at: i64,
+    pub held: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +91,9 @@ avro_enum!(MovementKind {
     Adjusted,
     Counted,
     TransferredOut,
-    TransferredIn
+    TransferredIn,
+    Held,
+    Revoked
 });
 avro_enum!(AlertKind {
     LowStock,
@@ -114,7 +121,8 @@ avro_record!(StockMovement {
     on_hand,
     reserved,
     available,
-    occurred_at
+    occurred_at,
+    held
 });
 avro_record!(InventoryAlert {
     event_id,

@@ -1,0 +1,539 @@
+//! The `allocate` job's logic for one order, as a pure function of (state,
+//! command) -> (state, effects): steps 1, 2, 4 and 6 of docs/allocation.md.
+//!
+//! - **A version arrives.** Stale versions and versions that change nothing
+//!   allocation depends on (lines, destination, channel, urgency,
+//!   fulfilment, cancellation) are recorded and emit nothing. A
+//!   cancellation releases every SKU the order had (and takes it out of
+//!   backorder queues) and emits `RELEASED`; an order fulfilled by the
+//!   channel (FBA) is recorded as `FULFILLED_BY_CHANNEL`, never allocated.
+//!   Anything else starts an **attempt**: SKUs the order no longer has are
+//!   released, and every SKU is held (a Hold replaces what the order had of
+//!   that SKU, so an edit re-reserves exactly the new quantities).
+//! - **Answers.** `Held` answers of another attempt are ignored (their
+//!   holds were replaced or released). When every SKU has answered, the
+//!   order decides ([`super::decide`]): complete or split -> `Commit` per
+//!   SKU and `orders.allocated`; otherwise `Release` per SKU, queueing the
+//!   order at the SKUs that were short, and `orders.backordered`.
+//! - **Wake-ups.** `StockArrived` for the attempt that backordered starts a
+//!   new attempt; a `Revoked` claim restarts an allocated order, or marks a
+//!   holding attempt so that it restarts instead of deciding.
+//!
+//! An outcome identical to the last one emitted for the order (a retry that
+//! backorders the same lines again, a re-allocation to the same warehouses)
+//! is not emitted again.
+
+use std::collections::BTreeMap;
+
+use conveyor_runtime::warehouses::{AllocationConfig, WarehouseConfig};
+use conveyor_schemas::records::{AllocationResult, AllocationStatus, LineQty, WarehouseAllocation};
+use conveyor_stream::event_id;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::candidates::rank;
+use super::decide::{self, Candidate, Decision, Line};
+use super::protocol::{AllocCommand, InvCommand, OrderRequest, Wait};
+
+/// What the job needs of the config.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub warehouses: Vec<WarehouseConfig>,
+    pub allocation: AllocationConfig,
+    /// Short hash of the two, stamped on every outcome.
+    pub config_version: String,
+}
+
+impl Plan {
+    pub fn new(warehouses: Vec<WarehouseConfig>, allocation: AllocationConfig) -> Plan {
+        let text = serde_json::to_string(&(&warehouses, &allocation)).unwrap_or_default();
+        let digest = Sha256::digest(text.as_bytes());
+        let config_version = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        Plan {
+            warehouses,
+            allocation,
+            config_version,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Holds sent, answers pending.
+    Holding,
+    Allocated,
+    Backordered,
+    Cancelled,
+    FulfilledByChannel,
+}
+
+/// What the job keeps per order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderState {
+    pub version: i64,
+    pub attempt: u32,
+    pub phase: Phase,
+    pub request: OrderRequest,
+    /// Ranked candidates of the current attempt: (warehouse, km).
+    pub candidates: Vec<(String, f64)>,
+    /// Answers of the current attempt: sku -> (held per candidate, contended).
+    pub answers: BTreeMap<String, (Vec<(String, i64)>, bool)>,
+    /// A claim of the current attempt was revoked: restart, don't decide.
+    pub dirty: bool,
+    /// Hash of the last outcome emitted.
+    pub last_outcome: Option<String>,
+}
+
+/// What handling a command produces, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// To `inventory.commands` (key = sku).
+    Inventory(InvCommand),
+    /// To `orders.allocated` (key = order id): allocated, released,
+    /// fulfilled by the channel.
+    Allocated(AllocationResult),
+    /// To `orders.backordered` (key = order id).
+    Backordered(AllocationResult),
+}
+
+/// Handles one command for one order. `Err` is a reason for the DLQ (the
+/// state is then left as it was).
+pub fn handle(
+    state: Option<OrderState>,
+    cmd: &AllocCommand,
+    plan: &Plan,
+) -> Result<(Option<OrderState>, Vec<Effect>), String> {
+    let mut out = Vec::new();
+    let next = match cmd {
+        AllocCommand::Order(req) => on_order(state, req, plan, &mut out)?,
+        AllocCommand::Held(h) => match state {
+            Some(mut st) if st.phase == Phase::Holding && st.attempt == h.attempt => {
+                st.answers
+                    .insert(h.sku.clone(), (h.held.clone(), h.contended));
+                if st.answers.len() == st.request.units_by_sku().len() {
+                    if st.dirty {
+                        restart(&mut st, plan, h.at, &mut out);
+                    } else {
+                        conclude(&mut st, plan, h.at, &mut out);
+                    }
+                }
+                Some(st)
+            }
+            other => other,
+        },
+        AllocCommand::StockArrived(s) => match state {
+            Some(mut st) if st.phase == Phase::Backordered && st.attempt == s.attempt => {
+                restart(&mut st, plan, s.at, &mut out);
+                Some(st)
+            }
+            other => other,
+        },
+        AllocCommand::Revoked(r) => match state {
+            Some(mut st) => {
+                let has = st.request.lines.iter().any(|l| l.sku == r.sku);
+                match st.phase {
+                    Phase::Holding if has => st.dirty = true,
+                    Phase::Allocated if has => restart(&mut st, plan, r.at, &mut out),
+                    _ => {}
+                }
+                Some(st)
+            }
+            None => None,
+        },
+    };
+    Ok((next, number(cmd.id(), out)))
+}
+
+/// Do two versions allocate the same way?
+fn same_allocation(a: &OrderRequest, b: &OrderRequest) -> bool {
+    a.cancelled == b.cancelled
+        && a.channel == b.channel
+        && a.fulfilled_by_channel == b.fulfilled_by_channel
+        && a.urgency == b.urgency
+        && a.country == b.country
+        && a.postal_code == b.postal_code
+        && a.lines == b.lines
+}
+
+fn on_order(
+    state: Option<OrderState>,
+    req: &OrderRequest,
+    plan: &Plan,
+    out: &mut Vec<Effect>,
+) -> Result<Option<OrderState>, String> {
+    if let Some(st) = &state {
+        if req.version < st.version {
+            return Ok(state);
+        }
+        if same_allocation(&st.request, req) {
+            let mut st = st.clone();
+            st.version = req.version;
+            st.request = req.clone();
+            return Ok(Some(st));
+        }
+    }
+    // SKUs the order may have claims or queue entries at.
+    let previous: Vec<String> = match &state {
+        Some(st)
+            if matches!(
+                st.phase,
+                Phase::Holding | Phase::Allocated | Phase::Backordered
+            ) =>
+        {
+            st.request
+                .units_by_sku()
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let attempt = state.as_ref().map_or(0, |s| s.attempt) + 1;
+    let mut st = OrderState {
+        version: req.version,
+        attempt,
+        phase: Phase::Holding,
+        request: req.clone(),
+        candidates: Vec::new(),
+        answers: BTreeMap::new(),
+        dirty: false,
+        last_outcome: state.and_then(|s| s.last_outcome),
+    };
+    let units = req.units_by_sku();
+    let release = |keep: &[(String, i64)], out: &mut Vec<Effect>| {
+        for sku in &previous {
+            if !keep.iter().any(|(s, _)| s == sku) {
+                out.push(Effect::Inventory(InvCommand::Release {
+                    id: String::new(),
+                    order: req.order_id.clone(),
+                    attempt,
+                    sku: sku.clone(),
+                    wait: None,
+                    backorder: false,
+                    at: req.at,
+                }));
+            }
+        }
+    };
+    let terminal = if req.cancelled {
+        Some((Phase::Cancelled, AllocationStatus::Released, "cancelled"))
+    } else if req.fulfilled_by_channel {
+        Some((
+            Phase::FulfilledByChannel,
+            AllocationStatus::FulfilledByChannel,
+            "fulfilled-by-channel",
+        ))
+    } else if units.is_empty() {
+        Some((
+            Phase::Allocated,
+            AllocationStatus::Allocated,
+            "nothing-to-ship",
+        ))
+    } else {
+        None
+    };
+    if let Some((phase, status, policy)) = terminal {
+        release(&[], out);
+        st.phase = phase;
+        emit(
+            &mut st,
+            plan,
+            status,
+            Vec::new(),
+            Vec::new(),
+            policy,
+            req.at,
+            out,
+        );
+        return Ok(Some(st));
+    }
+    let ranked = rank(
+        &plan.warehouses,
+        &req.channel,
+        &req.country,
+        &req.postal_code,
+    );
+    if ranked.is_empty() {
+        return Err(format!(
+            "no configured warehouse serves channel `{}` (see [[warehouses]].channels)",
+            req.channel
+        ));
+    }
+    st.candidates = ranked
+        .into_iter()
+        .map(|c| (c.warehouse, c.cost_per_unit))
+        .collect();
+    release(&units, out);
+    hold(&st, plan, req.at, out);
+    Ok(Some(st))
+}
+
+/// Step 2: one Hold per SKU.
+fn hold(st: &OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
+    let policy = plan.allocation.policy(&st.request.channel);
+    let candidates: Vec<String> = st.candidates.iter().map(|(w, _)| w.clone()).collect();
+    for (sku, quantity) in st.request.units_by_sku() {
+        out.push(Effect::Inventory(InvCommand::Hold {
+            id: String::new(),
+            order: st.request.order_id.clone(),
+            attempt: st.attempt,
+            sku,
+            quantity,
+            candidates: candidates.clone(),
+            buffer: policy.buffer_units,
+            at,
+        }));
+    }
+}
+
+/// A new attempt of the same version: hold everything again.
+fn restart(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
+    st.attempt += 1;
+    st.phase = Phase::Holding;
+    st.answers.clear();
+    st.dirty = false;
+    hold(st, plan, at, out);
+}
+
+/// Step 4: decide from the answers, then commit or release.
+fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
+    let units = st.request.units_by_sku();
+    let lines: Vec<Line> = units
+        .iter()
+        .map(|(sku, quantity)| Line {
+            sku: sku.clone(),
+            quantity: *quantity,
+        })
+        .collect();
+    let candidates: Vec<Candidate> = st
+        .candidates
+        .iter()
+        .map(|(w, km)| Candidate {
+            warehouse: w.clone(),
+            cost_per_unit: *km,
+        })
+        .collect();
+    let held: Vec<Vec<i64>> = units
+        .iter()
+        .map(|(sku, _)| {
+            let answer = st.answers.get(sku).map(|a| a.0.as_slice()).unwrap_or(&[]);
+            candidates
+                .iter()
+                .map(|c| {
+                    answer
+                        .iter()
+                        .find(|(w, _)| *w == c.warehouse)
+                        .map_or(0, |(_, q)| *q)
+                })
+                .collect()
+        })
+        .collect();
+    let p = plan.allocation.policy(&st.request.channel);
+    let policy = decide::Policy {
+        split: p.split,
+        max_parcels: p.max_parcels as usize,
+    };
+    let order = st.request.order_id.clone();
+    let attempt = st.attempt;
+    let decision = decide::decide(&lines, &candidates, &held, policy);
+    match &decision {
+        Decision::Complete { .. } | Decision::Split { .. } => {
+            let commits = decision.commits(&lines);
+            for (sku, _) in &units {
+                let take: BTreeMap<String, i64> = commits
+                    .iter()
+                    .filter(|((s, _), _)| s == sku)
+                    .map(|((_, w), q)| (w.clone(), *q))
+                    .collect();
+                out.push(Effect::Inventory(InvCommand::Commit {
+                    id: String::new(),
+                    order: order.clone(),
+                    attempt,
+                    sku: sku.clone(),
+                    take,
+                    at,
+                }));
+            }
+            let policy = if matches!(decision, Decision::Complete { .. }) {
+                "ship-complete"
+            } else {
+                "split"
+            };
+            let allocations = to_allocations(&st.request, &candidates, &commits);
+            st.phase = Phase::Allocated;
+            emit(
+                st,
+                plan,
+                AllocationStatus::Allocated,
+                allocations,
+                Vec::new(),
+                policy,
+                at,
+                out,
+            );
+        }
+        Decision::Backorder { missing } => {
+            let short: BTreeMap<&str, i64> = missing
+                .iter()
+                .map(|(l, q)| (lines[*l].sku.as_str(), *q))
+                .collect();
+            for (sku, quantity) in &units {
+                let wait = short.contains_key(sku.as_str()).then(|| Wait {
+                    quantity: *quantity,
+                    queue: st.request.queue_key(),
+                    contended: st.answers.get(sku).is_some_and(|a| a.1),
+                });
+                out.push(Effect::Inventory(InvCommand::Release {
+                    id: String::new(),
+                    order: order.clone(),
+                    attempt,
+                    sku: sku.clone(),
+                    wait,
+                    backorder: true,
+                    at,
+                }));
+            }
+            let backordered = to_backordered(&st.request, &short);
+            st.phase = Phase::Backordered;
+            emit(
+                st,
+                plan,
+                AllocationStatus::Backordered,
+                Vec::new(),
+                backordered,
+                "backorder",
+                at,
+                out,
+            );
+        }
+    }
+}
+
+/// Lines per warehouse (one parcel each), warehouses in rank order; a
+/// SKU's units are spread over its lines in line order.
+fn to_allocations(
+    req: &OrderRequest,
+    candidates: &[Candidate],
+    commits: &BTreeMap<(String, String), i64>,
+) -> Vec<WarehouseAllocation> {
+    let mut left: Vec<i64> = req.lines.iter().map(|l| l.quantity).collect();
+    let mut out = Vec::new();
+    for c in candidates {
+        let mut lines = Vec::new();
+        for ((sku, w), q) in commits {
+            if *w != c.warehouse {
+                continue;
+            }
+            let mut q = *q;
+            for (i, l) in req.lines.iter().enumerate() {
+                if q == 0 {
+                    break;
+                }
+                if l.sku != *sku || left[i] == 0 {
+                    continue;
+                }
+                let n = q.min(left[i]);
+                left[i] -= n;
+                q -= n;
+                lines.push(LineQty {
+                    line_id: l.line_id.clone(),
+                    sku: l.sku.clone(),
+                    quantity: n as i32,
+                });
+            }
+        }
+        if !lines.is_empty() {
+            lines.sort_by(|a, b| a.line_id.cmp(&b.line_id));
+            out.push(WarehouseAllocation {
+                warehouse_id: c.warehouse.clone(),
+                lines,
+            });
+        }
+    }
+    out
+}
+
+/// The short units per SKU, taken from its last lines first.
+fn to_backordered(req: &OrderRequest, short: &BTreeMap<&str, i64>) -> Vec<LineQty> {
+    let mut out = Vec::new();
+    for (sku, missing) in short {
+        let mut m = *missing;
+        for l in req.lines.iter().rev().filter(|l| l.sku == *sku) {
+            if m == 0 {
+                break;
+            }
+            let n = m.min(l.quantity);
+            m -= n;
+            out.push(LineQty {
+                line_id: l.line_id.clone(),
+                sku: l.sku.clone(),
+                quantity: n as i32,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.line_id.cmp(&b.line_id));
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    st: &mut OrderState,
+    plan: &Plan,
+    status: AllocationStatus,
+    allocations: Vec<WarehouseAllocation>,
+    backordered: Vec<LineQty>,
+    policy: &str,
+    at: i64,
+    out: &mut Vec<Effect>,
+) {
+    let result = AllocationResult {
+        event_id: String::new(),
+        order_id: st.request.order_id.clone(),
+        order_version: st.version,
+        status,
+        allocations,
+        backordered,
+        policy: policy.to_string(),
+        config_version: plan.config_version.clone(),
+        decided_at: at,
+    };
+    // Same version, status and lines as last time: nothing new to say.
+    let fingerprint = {
+        let mut r = result.clone();
+        r.decided_at = 0;
+        let text = serde_json::to_string(&r).unwrap_or_default();
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    if st.last_outcome.as_deref() == Some(fingerprint.as_str()) {
+        return;
+    }
+    st.last_outcome = Some(fingerprint);
+    out.push(if status == AllocationStatus::Backordered {
+        Effect::Backordered(result)
+    } else {
+        Effect::Allocated(result)
+    });
+}
+
+/// Event ids `<command id>/<index>`, in the order the effects were made.
+fn number(id: &str, mut effects: Vec<Effect>) -> Vec<Effect> {
+    for (i, e) in effects.iter_mut().enumerate() {
+        let eid = event_id(id, i);
+        match e {
+            Effect::Inventory(
+                InvCommand::Hold { id, .. }
+                | InvCommand::Commit { id, .. }
+                | InvCommand::Release { id, .. }
+                | InvCommand::Ship { id, .. },
+            ) => *id = eid,
+            Effect::Inventory(InvCommand::Stock(ev)) => ev.event_id = eid,
+            Effect::Allocated(r) | Effect::Backordered(r) => r.event_id = eid,
+        }
+    }
+    effects
+}

@@ -1,0 +1,449 @@
+//! The `inventory` job's logic for one SKU, as a pure function of (state,
+//! command) -> (state, effects): steps 3, 5 and 6 of docs/allocation.md.
+//!
+//! State per SKU ([`SkuState`]): the stock ([`SkuStock`]: levels, claims,
+//! ledger totals), the backorder queue, and the alert level per warehouse.
+//!
+//! - **Hold** replaces whatever the order had of this SKU and holds anew, in
+//!   one step, then answers `Held` (every Hold gets exactly one answer).
+//! - **Commit** keeps the chosen units as reservations and releases the
+//!   rest; **Release** releases everything, and queues the order (`wait`)
+//!   or takes it out of the queue.
+//! - **Stock** events (restock, adjustment with a reason, cycle count,
+//!   transfer) and **Ship** change on-hand; a loss under promised units
+//!   revokes the newest claims, and each revoked order is told (`Revoked`).
+//! - **Waking the queue.** When a command leaves more units available than
+//!   before (an arrival: restock, count up, transfer in, a cancellation, the
+//!   unused part of a hold), waiting orders are woken (`StockArrived`) in
+//!   queue order (most urgent, then oldest), each only if its quantity fits
+//!   in what is still available, so an old order that cannot be filled does
+//!   not block younger ones that can (first fit). A woken order is not woken
+//!   again until its new attempt ends.
+//!   The releases of a backordering order are not arrivals: two orders
+//!   starved on another SKU would otherwise wake each other forever. An
+//!   order that failed only because other orders' holds were in the way
+//!   (`contended`) is woken when holds are released, at most
+//!   [`CONTENDED_WAKES`] times per arrival, which bounds the retries.
+//! - **Alerts**: per warehouse, `on_hand - reserved - safety_stock`
+//!   (transient holds left out, so a hold and its release do not flap)
+//!   against the SKU's reorder point: `LOW_STOCK` when it falls to the
+//!   reorder point or below, `OUT_OF_STOCK` at zero, `RECOVERED` above the
+//!   reorder point again; once per crossing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use conveyor_schemas::records::{
+    AlertKind, InventoryAlert, InventoryEventKind, MovementKind as Kind, StockMovement,
+};
+use conveyor_stream::event_id;
+use serde::{Deserialize, Serialize};
+
+use super::stock::{Level, Movement, MovementKind, SkuStock, StockError};
+use crate::allocate::protocol::{AllocCommand, Held, InvCommand, QueueKey, Revoked, StockArrived};
+
+/// Wakes of a contended order between two arrivals.
+pub const CONTENDED_WAKES: u8 = 3;
+
+/// What the job keeps per SKU.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkuState {
+    pub stock: SkuStock,
+    /// Backordered orders waiting for this SKU, in service order.
+    #[serde(with = "queue_as_list")]
+    pub queue: BTreeMap<QueueKey, Waiting>,
+    /// Warehouses currently below their reorder point: `true` = out.
+    pub alerted: BTreeMap<String, bool>,
+}
+
+/// An order in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The attempt that backordered (echoed in `StockArrived`).
+    pub attempt: u32,
+    pub quantity: i64,
+    pub contended: bool,
+    /// Woken; its new attempt has not ended yet.
+    pub woken: bool,
+    pub contended_wakes: u8,
+}
+
+/// Stock rules from the config.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Warehouses that exist (stock events for others are refused).
+    pub warehouses: BTreeSet<String>,
+    pub safety_stock: i64,
+    pub reorder_point: i64,
+    /// Per-SKU reorder points.
+    pub reorder_points: BTreeMap<String, i64>,
+}
+
+impl Rules {
+    fn reorder_point(&self, sku: &str) -> i64 {
+        self.reorder_points
+            .get(sku)
+            .copied()
+            .unwrap_or(self.reorder_point)
+    }
+}
+
+/// What handling a command produces, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// To the allocate job (key = order id).
+    Reply(AllocCommand),
+    /// To `allocation.events` (key = sku).
+    Movement(StockMovement),
+    /// To `inventory.alerts` (key = sku).
+    Alert(InventoryAlert),
+}
+
+/// Why a command was refused (to the DLQ; nothing changed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Stock(#[from] StockError),
+    #[error("warehouse `{0}` is not configured ([[warehouses]])")]
+    UnknownWarehouse(String),
+    #[error("a transfer needs to_warehouse_id")]
+    TransferWithoutDestination,
+    #[error("an adjustment needs a reason (damaged, lost, found, ...)")]
+    AdjustmentWithoutReason,
+}
+
+impl SkuState {
+    /// Total units new orders could take, over all warehouses.
+    fn available(&self) -> i64 {
+        self.stock.levels().map(|(_, l)| l.available()).sum()
+    }
+
+    /// Applies `cmd` to this SKU. On `Err` the state may be half-changed:
+    /// discard it (the job does: a refused command writes nothing).
+    pub fn apply(&mut self, cmd: &InvCommand, rules: &Rules) -> Result<Vec<Effect>, Refused> {
+        let sku = cmd.sku().to_string();
+        let before = self.available();
+        let mut replies: Vec<AllocCommand> = Vec::new();
+        let mut moves: Vec<Movement> = Vec::new();
+        let mut wake = Wake::Arrival;
+        match cmd {
+            InvCommand::Hold {
+                order,
+                attempt,
+                quantity,
+                candidates,
+                buffer,
+                at,
+                ..
+            } => {
+                moves.extend(self.stock.release(order));
+                let others: i64 = candidates.iter().map(|w| self.stock.level(w).held).sum();
+                let cands: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                let (held, m) = self.stock.hold(order, &cands, *quantity, *buffer)?;
+                moves.extend(m);
+                let short = held.iter().any(|(_, q)| q < quantity);
+                replies.push(AllocCommand::Held(Held {
+                    id: String::new(),
+                    order: order.clone(),
+                    attempt: *attempt,
+                    sku: sku.clone(),
+                    held,
+                    contended: short && others > 0,
+                    at: *at,
+                }));
+            }
+            InvCommand::Commit { order, take, .. } => {
+                moves.extend(self.stock.commit(order, take));
+                self.queue.retain(|k, _| &k.order != order);
+            }
+            InvCommand::Release {
+                order,
+                attempt,
+                wait,
+                backorder,
+                ..
+            } => {
+                moves.extend(self.stock.release(order));
+                let prior = self
+                    .queue
+                    .iter()
+                    .find(|(k, _)| &k.order == order)
+                    .map(|(k, w)| (k.clone(), w.contended_wakes));
+                if let Some((k, _)) = &prior {
+                    self.queue.remove(k);
+                }
+                if let Some(w) = wait {
+                    self.queue.insert(
+                        w.queue.clone(),
+                        Waiting {
+                            attempt: *attempt,
+                            quantity: w.quantity,
+                            contended: w.contended,
+                            woken: false,
+                            contended_wakes: prior.map_or(0, |p| p.1),
+                        },
+                    );
+                }
+                if *backorder {
+                    wake = Wake::HoldsReleased;
+                }
+            }
+            InvCommand::Stock(e) => {
+                let known = |w: &str| {
+                    if rules.warehouses.contains(w) {
+                        Ok(())
+                    } else {
+                        Err(Refused::UnknownWarehouse(w.to_string()))
+                    }
+                };
+                known(&e.warehouse_id)?;
+                let q = i64::from(e.quantity);
+                moves.extend(self.safety(&e.warehouse_id, rules));
+                match e.kind {
+                    InventoryEventKind::Restock => {
+                        moves.extend(self.stock.receive(&e.warehouse_id, q)?)
+                    }
+                    InventoryEventKind::Adjustment => {
+                        if e.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                            return Err(Refused::AdjustmentWithoutReason);
+                        }
+                        moves.extend(self.stock.adjust(&e.warehouse_id, q))
+                    }
+                    InventoryEventKind::Count => {
+                        moves.extend(self.stock.count(&e.warehouse_id, q)?)
+                    }
+                    InventoryEventKind::Transfer => {
+                        let to = e
+                            .to_warehouse_id
+                            .as_deref()
+                            .ok_or(Refused::TransferWithoutDestination)?;
+                        known(to)?;
+                        moves.extend(self.safety(to, rules));
+                        moves.extend(self.stock.transfer(&e.warehouse_id, to, q)?)
+                    }
+                }
+            }
+            InvCommand::Ship {
+                order,
+                warehouse,
+                quantity,
+                ..
+            } => moves.extend(self.stock.ship(order, warehouse, *quantity)?),
+        }
+        let at = cmd.at();
+        for m in &moves {
+            if m.kind == MovementKind::Revoked {
+                if let Some(order) = &m.order {
+                    replies.push(AllocCommand::Revoked(Revoked {
+                        id: String::new(),
+                        order: order.clone(),
+                        sku: sku.clone(),
+                        warehouse: m.warehouse.clone(),
+                        quantity: m.quantity,
+                        at,
+                    }));
+                }
+            }
+        }
+        if self.available() <= before && wake == Wake::Arrival {
+            wake = Wake::None;
+        }
+        replies.extend(self.wake(wake, &sku, at));
+        let alerts = self.alerts(&moves, &sku, rules, at);
+        Ok(number(cmd.id(), replies, moves, alerts, &sku, at))
+    }
+
+    /// Applies the configured safety stock to a warehouse's record.
+    fn safety(&mut self, warehouse: &str, rules: &Rules) -> Vec<Movement> {
+        if self
+            .stock
+            .levels()
+            .any(|(w, l)| w == warehouse && l.safety_stock == rules.safety_stock)
+        {
+            return Vec::new();
+        }
+        self.stock.set_safety_stock(warehouse, rules.safety_stock)
+    }
+
+    fn wake(&mut self, wake: Wake, sku: &str, at: i64) -> Vec<AllocCommand> {
+        let contended_only = match wake {
+            Wake::None => return Vec::new(),
+            Wake::Arrival => false,
+            Wake::HoldsReleased => true,
+        };
+        let mut left = self.available();
+        let mut out = Vec::new();
+        for (k, w) in self.queue.iter_mut() {
+            if left <= 0 {
+                break;
+            }
+            if w.woken || w.quantity > left {
+                continue;
+            }
+            if contended_only {
+                if !w.contended || w.contended_wakes >= CONTENDED_WAKES {
+                    continue;
+                }
+                w.contended_wakes += 1;
+            } else {
+                w.contended_wakes = 0;
+            }
+            w.woken = true;
+            left -= w.quantity;
+            out.push(AllocCommand::StockArrived(StockArrived {
+                id: String::new(),
+                order: k.order.clone(),
+                attempt: w.attempt,
+                sku: sku.to_string(),
+                at,
+            }));
+        }
+        out
+    }
+
+    fn alerts(
+        &mut self,
+        moves: &[Movement],
+        sku: &str,
+        rules: &Rules,
+        at: i64,
+    ) -> Vec<InventoryAlert> {
+        let touched: BTreeSet<&str> = moves.iter().map(|m| m.warehouse.as_str()).collect();
+        let point = rules.reorder_point(sku);
+        let mut out = Vec::new();
+        for w in touched {
+            let l = self.stock.level(w);
+            let free = l.on_hand - l.reserved - l.safety_stock;
+            let now = if free <= 0 {
+                Some(true)
+            } else if free <= point {
+                Some(false)
+            } else {
+                None
+            };
+            let was = self.alerted.get(w).copied();
+            if now == was {
+                continue;
+            }
+            let kind = match now {
+                Some(true) => AlertKind::OutOfStock,
+                Some(false) => AlertKind::LowStock,
+                None => AlertKind::Recovered,
+            };
+            match now {
+                Some(out) => self.alerted.insert(w.to_string(), out),
+                None => self.alerted.remove(w),
+            };
+            out.push(InventoryAlert {
+                event_id: String::new(),
+                sku: sku.to_string(),
+                warehouse_id: Some(w.to_string()),
+                kind,
+                available: clamp(free),
+                reorder_point: clamp(point),
+                occurred_at: at,
+            });
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    None,
+    /// More units are available than before the command.
+    Arrival,
+    /// A backordering order let go of its holds: wake contended orders.
+    HoldsReleased,
+}
+
+/// Gives every effect its event id (`<command id>/<index>`): replies first,
+/// then movements, then alerts, in the order they were made.
+fn number(
+    id: &str,
+    replies: Vec<AllocCommand>,
+    moves: Vec<Movement>,
+    alerts: Vec<InventoryAlert>,
+    sku: &str,
+    at: i64,
+) -> Vec<Effect> {
+    let mut out = Vec::with_capacity(replies.len() + moves.len() + alerts.len());
+    for mut r in replies {
+        let eid = event_id(id, out.len());
+        match &mut r {
+            AllocCommand::Held(h) => h.id = eid,
+            AllocCommand::StockArrived(s) => s.id = eid,
+            AllocCommand::Revoked(v) => v.id = eid,
+            AllocCommand::Order(o) => o.id = eid,
+        }
+        out.push(Effect::Reply(r));
+    }
+    for m in moves {
+        let eid = event_id(id, out.len());
+        out.push(Effect::Movement(stock_movement(eid, sku, m, at)));
+    }
+    for mut a in alerts {
+        a.event_id = event_id(id, out.len());
+        out.push(Effect::Alert(a));
+    }
+    out
+}
+
+fn stock_movement(event_id: String, sku: &str, m: Movement, at: i64) -> StockMovement {
+    let Level {
+        on_hand,
+        reserved,
+        held,
+        ..
+    } = m.after;
+    StockMovement {
+        event_id,
+        sku: sku.to_string(),
+        warehouse_id: m.warehouse,
+        kind: match m.kind {
+            MovementKind::Held => Kind::Held,
+            MovementKind::Reserved => Kind::Reserved,
+            MovementKind::Released => Kind::Released,
+            MovementKind::Revoked => Kind::Revoked,
+            MovementKind::Shipped => Kind::Shipped,
+            MovementKind::Received => Kind::Received,
+            MovementKind::Adjusted => Kind::Adjusted,
+            MovementKind::Counted => Kind::Counted,
+            MovementKind::TransferredOut => Kind::TransferredOut,
+            MovementKind::TransferredIn => Kind::TransferredIn,
+        },
+        quantity: clamp(m.quantity),
+        order_id: m.order,
+        on_hand: clamp(on_hand),
+        reserved: clamp(reserved),
+        available: clamp(m.after.available()),
+        occurred_at: at,
+        held: clamp(held),
+    }
+}
+
+fn clamp(v: i64) -> i32 {
+    v.clamp(i32::MIN.into(), i32::MAX.into()) as i32
+}
+
+mod queue_as_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Waiting;
+    use crate::allocate::protocol::QueueKey;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<QueueKey, Waiting>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<QueueKey, Waiting>, D::Error> {
+        let v: Vec<(QueueKey, Waiting)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
+}
