@@ -1,5 +1,6 @@
 //! One module per subcommand; [`dispatch`] routes the parsed command line.
 
+mod allocate;
 mod bench_channels;
 mod bench_runtime;
 mod config_cmd;
@@ -31,10 +32,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             observability_bind,
         } => {
             let config = load()?;
-            if component == "normalize" {
-                return run_normalize(&config, observability_bind).await;
+            match component.as_str() {
+                "normalize" => run_normalize(&config, observability_bind).await,
+                "allocate" => run_allocate(&config, observability_bind).await,
+                _ => run_component(&component),
             }
-            run_component(&component)
         }
         Command::Connect {
             channel,
@@ -269,6 +271,29 @@ fn summary_json(s: &conveyor_stream::Summary) -> serde_json::Value {
         "batches": s.batches,
         "restores": s.restores,
     })
+}
+
+async fn run_allocate(
+    config: &Config,
+    observability_bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let checks = allocate::checks();
+    let check_refs: Vec<&str> = checks.iter().map(String::as_str).collect();
+    let service = conveyor_runtime::service::Service::start(
+        "allocate",
+        config.clone(),
+        observability_bind.unwrap_or(config.http.observability_bind),
+        axum::Router::new(),
+        &check_refs,
+        Shutdown::on_signals(),
+    )
+    .await?;
+    let result = allocate::run(config, &service.shutdown, Some(service.health.clone())).await;
+    service.finish().await;
+    for (name, s) in result? {
+        println!("{name}: {}", serde_json::to_string(&summary_json(&s))?);
+    }
+    Ok(())
 }
 
 async fn run_normalize(

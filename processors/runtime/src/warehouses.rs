@@ -165,6 +165,8 @@ pub struct AllocationConfig {
     pub safety_stock: i64,
     /// `inventory.alerts` fires when available falls to this or below.
     pub reorder_point: i64,
+    /// Per-SKU reorder points, e.g. `[allocation.reorder_points] "MTG-DMU-BOOSTER" = 40`.
+    pub reorder_points: BTreeMap<String, i64>,
 }
 
 impl Default for AllocationConfig {
@@ -174,6 +176,7 @@ impl Default for AllocationConfig {
             policies: BTreeMap::new(),
             safety_stock: 0,
             reorder_point: 10,
+            reorder_points: BTreeMap::new(),
         }
     }
 }
@@ -284,6 +287,20 @@ pub fn validate(
                 not_a_channel(c, channels),
             ));
         }
+    }
+    for (sku, p) in &allocation.reorder_points {
+        if sku.is_empty() || *p < 0 {
+            errs.push((
+                format!("allocation.reorder_points.{sku}"),
+                "a SKU and a reorder point >= 0".into(),
+            ));
+        }
+    }
+    if allocation.reorder_point < 0 {
+        errs.push((
+            "allocation.reorder_point".into(),
+            "must not be negative".into(),
+        ));
     }
     if allocation.safety_stock < 0 {
         errs.push((

@@ -5,11 +5,13 @@
 //! - [`candidates`]: the warehouses an order may ship from, ranked.
 //! - [`decide`]: the decision an order makes from its holds.
 //! - [`order`]: the allocate job's per-order state machine.
+//! - [`jobs`]: both jobs and their forwarders on the stream runtime.
 //! - [`sim`]: both jobs in memory over partitioned logs (tests, quality
 //!   report, decision benchmark).
 
 pub mod candidates;
 pub mod decide;
+pub mod jobs;
 pub mod order;
 pub mod protocol;
 pub mod sim;
