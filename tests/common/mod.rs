@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod allocation;
 pub mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -8,6 +8,7 @@
 //! - [`jobs`]: both jobs and their forwarders on the stream runtime.
 //! - [`sim`]: both jobs in memory over partitioned logs (tests, quality
 //!   report, decision benchmark).
+//! - [`workload`]: a seeded order and stock set for tests and benchmarks.
 
 pub mod candidates;
 pub mod decide;
@@ -15,3 +16,4 @@ pub mod jobs;
 pub mod order;
 pub mod protocol;
 pub mod sim;
+pub mod workload;

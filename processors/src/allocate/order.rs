@@ -499,16 +499,7 @@ fn emit(
         decided_at: at,
     };
     // Same version, status and lines as last time: nothing new to say.
-    let fingerprint = {
-        let mut r = result.clone();
-        r.decided_at = 0;
-        let text = serde_json::to_string(&r).unwrap_or_default();
-        Sha256::digest(text.as_bytes())
-            .iter()
-            .take(12)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
+    let fingerprint = fingerprint(&result);
     if st.last_outcome.as_deref() == Some(fingerprint.as_str()) {
         return;
     }
@@ -518,6 +509,20 @@ fn emit(
     } else {
         Effect::Allocated(result)
     });
+}
+
+/// What identifies an outcome: everything but its event id and time
+/// ([`OrderState::last_outcome`] holds the last one emitted).
+pub fn fingerprint(r: &AllocationResult) -> String {
+    let mut r = r.clone();
+    r.event_id = String::new();
+    r.decided_at = 0;
+    let text = serde_json::to_string(&r).unwrap_or_default();
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Event ids `<command id>/<index>`, in the order the effects were made.

@@ -177,79 +177,93 @@ impl Sim {
     /// `0 <= reserved + held <= max(on_hand - safety_stock, 0)` and on-hand
     /// matches its ledger. Returns the first violation.
     pub fn check_stock(&self) -> Result<(), String> {
-        for (sku, s) in &self.skus {
-            for (w, l) in s.stock.levels() {
-                if l.reserved < 0 || l.held < 0 || l.on_hand < 0 {
-                    return Err(format!("{sku}@{w}: negative level {l:?}"));
-                }
-                if l.reserved + l.held > (l.on_hand - l.safety_stock).max(0) {
-                    return Err(format!("{sku}@{w}: oversold {l:?}"));
-                }
-            }
-            let t = s.stock.totals();
-            let ledger = t.received + t.adjusted + t.counted + t.transferred_in
-                - t.transferred_out
-                - t.shipped;
-            let on_hand: i64 = s.stock.levels().map(|(_, l)| l.on_hand).sum();
-            if ledger != on_hand {
-                return Err(format!(
-                    "{sku}: ledger {ledger} != on hand {on_hand} ({t:?})"
-                ));
-            }
-        }
-        Ok(())
+        check_stock(&self.skus)
     }
 
-    /// At rest: every order is allocated (its reservations are exactly its
-    /// quantities, nothing held), backordered, cancelled or fulfilled by the
-    /// channel (no claim at all), and no queue entry waits for a wake-up
-    /// that is not coming.
+    /// At rest: see [`check_settled`].
     pub fn check_settled(&self) -> Result<(), String> {
         if !self.pending().is_empty() {
             return Err("logs are not empty".into());
         }
-        let mut claims: HashMap<&str, BTreeMap<&str, (i64, i64)>> = HashMap::new();
-        for (sku, s) in &self.skus {
-            for (o, _, held, reserved) in s.stock.claims() {
-                let c = claims.entry(o).or_default().entry(sku).or_default();
-                c.0 += held;
-                c.1 += reserved;
-            }
-            for (k, w) in &s.queue {
-                if w.woken {
-                    return Err(format!("{sku}: {} still marked woken", k.order));
-                }
-            }
-        }
-        for (id, st) in &self.orders {
-            let mine = claims.remove(id.as_str()).unwrap_or_default();
-            match st.phase {
-                Phase::Holding => return Err(format!("{id}: still holding")),
-                Phase::Allocated => {
-                    for (sku, want) in st.request.units_by_sku() {
-                        let got = mine.get(sku.as_str()).copied().unwrap_or((0, 0));
-                        if got != (0, want) {
-                            return Err(format!(
-                                "{id}: {sku} (held, reserved) = {got:?}, wanted (0, {want})"
-                            ));
-                        }
-                    }
-                    if mine.len() != st.request.units_by_sku().len() {
-                        return Err(format!("{id}: claims on SKUs it does not order: {mine:?}"));
-                    }
-                }
-                _ => {
-                    if !mine.is_empty() {
-                        return Err(format!("{id} ({:?}) still has claims {mine:?}", st.phase));
-                    }
-                }
-            }
-        }
-        if let Some((o, c)) = claims.into_iter().next() {
-            return Err(format!("claims of an unknown order {o}: {c:?}"));
-        }
-        Ok(())
+        check_settled(&self.orders, &self.skus)
     }
+}
+
+/// G3 for every SKU and warehouse: `0 <= reserved + held <= max(on_hand -
+/// safety_stock, 0)`, and on-hand matches the ledger (received + adjusted +
+/// counted + transferred in - transferred out - shipped).
+pub fn check_stock(skus: &BTreeMap<String, SkuState>) -> Result<(), String> {
+    for (sku, s) in skus {
+        for (w, l) in s.stock.levels() {
+            if l.reserved < 0 || l.held < 0 || l.on_hand < 0 {
+                return Err(format!("{sku}@{w}: negative level {l:?}"));
+            }
+            if l.reserved + l.held > (l.on_hand - l.safety_stock).max(0) {
+                return Err(format!("{sku}@{w}: oversold {l:?}"));
+            }
+        }
+        let t = s.stock.totals();
+        let ledger =
+            t.received + t.adjusted + t.counted + t.transferred_in - t.transferred_out - t.shipped;
+        let on_hand: i64 = s.stock.levels().map(|(_, l)| l.on_hand).sum();
+        if ledger != on_hand {
+            return Err(format!(
+                "{sku}: ledger {ledger} != on hand {on_hand} ({t:?})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// At rest: every order is allocated (its reservations are exactly its
+/// quantities, nothing held), backordered, cancelled or fulfilled by the
+/// channel (no claim at all), and no queue entry waits for a wake-up that
+/// is not coming.
+pub fn check_settled(
+    orders: &HashMap<String, OrderState>,
+    skus: &BTreeMap<String, SkuState>,
+) -> Result<(), String> {
+    let mut claims: HashMap<&str, BTreeMap<&str, (i64, i64)>> = HashMap::new();
+    for (sku, s) in skus {
+        for (o, _, held, reserved) in s.stock.claims() {
+            let c = claims.entry(o).or_default().entry(sku).or_default();
+            c.0 += held;
+            c.1 += reserved;
+        }
+        for (k, w) in &s.queue {
+            if w.woken {
+                return Err(format!("{sku}: {} still marked woken", k.order));
+            }
+        }
+    }
+    for (id, st) in orders {
+        let mine = claims.remove(id.as_str()).unwrap_or_default();
+        match st.phase {
+            Phase::Holding => return Err(format!("{id}: still holding")),
+            Phase::Allocated => {
+                for (sku, want) in st.request.units_by_sku() {
+                    let got = mine.get(sku.as_str()).copied().unwrap_or((0, 0));
+                    if got != (0, want) {
+                        return Err(format!(
+                            "{id}: {sku} (held, reserved) = {got:?}, wanted (0, {want})"
+                        ));
+                    }
+                }
+                if mine.len() != st.request.units_by_sku().len() {
+                    return Err(format!("{id}: claims on SKUs it does not order: {mine:?}"));
+                }
+            }
+            _ => {
+                if !mine.is_empty() {
+                    return Err(format!("{id} ({:?}) still has claims {mine:?}", st.phase));
+                }
+            }
+        }
+    }
+    if let Some((o, c)) = claims.into_iter().next() {
+        return Err(format!("claims of an unknown order {o}: {c:?}"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

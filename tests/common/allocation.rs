@@ -1,0 +1,260 @@
+//! Helpers for the allocation tests: a namespace with the topology's topics
+//! on 4 partitions, publishing a workload, `conveyor run allocate` as a
+//! child process, waiting for rest, and reading logs and stores back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conveyor_processors::allocate::jobs::{ORDERS_TABLE, STOCK_TABLE};
+use conveyor_processors::allocate::order::OrderState;
+use conveyor_processors::allocate::workload::{order_event, Workload};
+use conveyor_processors::inventory::sku::SkuState;
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::{Admin, Consumer, InRecord, OutRecord, Producer, TopicState};
+use conveyor_runtime::topology::{self, Topology};
+use conveyor_schemas::codec::Codec;
+use conveyor_stream::state::{split_key, table_key, Inspector};
+
+pub const PARTITIONS: i32 = 4;
+/// The jobs of `conveyor run allocate` and the topic each reads.
+pub const JOBS: &[(&str, &str)] = &[
+    ("allocate-feed", "orders_normalized"),
+    ("inventory-feed", "inventory_events"),
+    ("inventory", "commands_inventory"),
+    ("allocate", "commands_allocate"),
+];
+
+pub struct Setup {
+    pub ns: String,
+    pub config: Config,
+    pub topo: Topology,
+    probe: Consumer,
+}
+
+impl Setup {
+    /// A fresh namespace with every topic of the topology created.
+    pub async fn new(prefix: &str) -> Setup {
+        let ns = super::unique(prefix);
+        let mut config = super::config();
+        config.topics.namespace = ns.clone();
+        config.topics.partitions = PARTITIONS;
+        super::require_broker(&config).await;
+        let topo = Topology::resolve(&config);
+        let admin = Admin::new(&config.kafka).unwrap();
+        for r in admin.ensure_topics(&topo.topics).await.unwrap() {
+            assert!(!matches!(r.state, TopicState::Failed(_)), "{r:?}");
+        }
+        let probe = Consumer::new(&config.kafka, "test-probe", &format!("{ns}.probe")).unwrap();
+        Setup {
+            ns,
+            config,
+            topo,
+            probe,
+        }
+    }
+
+    pub fn topic(&self, id: &str) -> String {
+        self.topo.topic_name(id).unwrap().to_string()
+    }
+
+    /// Records written to a topic so far.
+    pub fn count(&self, id: &str) -> i64 {
+        self.probe
+            .end_offsets_total(&self.topic(id), PARTITIONS, Duration::from_secs(10))
+            .unwrap_or(0)
+    }
+
+    /// Publishes the stock, then the orders, as Avro with the registry.
+    pub async fn publish(&self, w: &Workload) {
+        let codec = Codec::new(&self.config.schema_registry.url).unwrap();
+        let producer = Producer::new(&self.config.kafka, "test").unwrap();
+        let stock_topic = self.topic("inventory_events");
+        let mut recs = Vec::new();
+        for e in &w.stock {
+            let bytes = codec.encode(&stock_topic, e).await.unwrap();
+            recs.push(
+                OutRecord::new(&stock_topic)
+                    .key(e.sku.clone())
+                    .payload(bytes),
+            );
+        }
+        let orders_topic = self.topic("orders_normalized");
+        for o in &w.orders {
+            let bytes = codec.encode(&orders_topic, &order_event(o)).await.unwrap();
+            recs.push(
+                OutRecord::new(&orders_topic)
+                    .key(o.order_id.clone())
+                    .payload(bytes),
+            );
+        }
+        for chunk in recs.chunks(5000) {
+            for r in futures::future::join_all(chunk.iter().map(|r| producer.send(r))).await {
+                r.unwrap();
+            }
+        }
+    }
+
+    /// Consumer lag of every allocation job (records not yet committed).
+    pub fn lag(&self) -> i64 {
+        let mut lag = 0;
+        for (job, input) in JOBS {
+            let group = topology::group_id(&self.config, job);
+            let c = Consumer::new(&self.config.kafka, "test-lag", &group).unwrap();
+            let topic = self.topic(input);
+            let committed: i64 = c
+                .group_committed(&topic, PARTITIONS, Duration::from_secs(10))
+                .unwrap()
+                .iter()
+                .sum();
+            let end = self
+                .probe
+                .end_offsets_total(&topic, PARTITIONS, Duration::from_secs(10))
+                .unwrap();
+            lag += end - committed;
+        }
+        lag
+    }
+
+    /// Waits until every job has consumed everything and the command logs
+    /// stopped growing.
+    pub async fn wait_for_rest(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut quiet = 0;
+        let mut last = -1;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "allocation did not come to rest (lag {})",
+                self.lag()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let written = self.count("commands_allocate") + self.count("commands_inventory");
+            if self.lag() == 0 && written == last {
+                quiet += 1;
+                if quiet >= 3 {
+                    return;
+                }
+            } else {
+                quiet = 0;
+            }
+            last = written;
+        }
+    }
+
+    /// Every record of a topic, per partition in offset order.
+    pub async fn read(&self, id: &str) -> Vec<InRecord> {
+        let topic = self.topic(id);
+        let c = Consumer::new(&self.config.kafka, "test-reader", &super::unique("reader")).unwrap();
+        let mut highs = BTreeMap::new();
+        let mut parts = Vec::new();
+        for p in 0..PARTITIONS {
+            let (_, high) = c.watermarks(&topic, p, Duration::from_secs(10)).unwrap();
+            if high > 0 {
+                highs.insert(p, high);
+                parts.push((topic.as_str(), p, None));
+            }
+        }
+        let mut out = Vec::new();
+        if highs.is_empty() {
+            return out;
+        }
+        c.assign(&parts).unwrap();
+        let mut done: BTreeSet<i32> = BTreeSet::new();
+        while done.len() < highs.len() {
+            let r = tokio::time::timeout(Duration::from_secs(30), c.recv())
+                .await
+                .expect("records up to the high watermark")
+                .unwrap();
+            if r.offset + 1 >= highs[&r.partition] {
+                done.insert(r.partition);
+            }
+            if r.offset < highs[&r.partition] {
+                out.push(r);
+            }
+        }
+        out.sort_by_key(|r| (r.partition, r.offset));
+        out
+    }
+}
+
+/// `conveyor run allocate` as a child process.
+pub struct Instance {
+    child: Child,
+}
+
+impl Instance {
+    pub fn start(ns: &str, state_dir: &Path, log: &Path) -> Instance {
+        let log = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_conveyor"))
+            .args(["run", "allocate", "--observability-bind", "127.0.0.1:0"])
+            .env("CONVEYOR_TOPICS__NAMESPACE", ns)
+            .env("CONVEYOR_TOPICS__PARTITIONS", PARTITIONS.to_string())
+            .env("CONVEYOR_STATE__DIR", state_dir)
+            .env("CONVEYOR_STATE__BATCH_MAX_RECORDS", "500")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Instance { child }
+    }
+
+    pub fn kill9(mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, wait for the graceful exit; returns the jobs' summaries.
+    pub fn stop(self) -> BTreeMap<String, serde_json::Value> {
+        let pid = self.child.id() as i32;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let out = self.child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "graceful stop failed: {:?}",
+            out.status
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(job, json)| (job.to_string(), serde_json::from_str(json).unwrap()))
+            .collect()
+    }
+}
+
+/// Every value of `table` in a store directory (all partition files).
+pub fn store<T: serde::de::DeserializeOwned>(dir: &Path, table: &str) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    let prefix = table_key(table, b"").unwrap();
+    for p in 0..PARTITIONS {
+        let path = dir.join(format!("p{p}.redb"));
+        if !path.exists() {
+            continue;
+        }
+        let i = Inspector::open(&path).unwrap();
+        for (k, v) in i.scan(&prefix, usize::MAX).unwrap() {
+            let (_, key) = split_key(&k).unwrap();
+            let key = String::from_utf8(key.to_vec()).unwrap();
+            let value = serde_json::from_slice(&v).unwrap();
+            assert!(
+                out.insert(key.clone(), value).is_none(),
+                "{key} in two partitions"
+            );
+        }
+    }
+    out
+}
+
+pub fn orders(state: &Path) -> HashMap<String, OrderState> {
+    store(&state.join("allocate.orders"), ORDERS_TABLE)
+        .into_iter()
+        .collect()
+}
+
+pub fn skus(state: &Path) -> BTreeMap<String, SkuState> {
+    store(&state.join("inventory.stock"), STOCK_TABLE)
+}
