@@ -230,6 +230,16 @@ pub enum BenchCommand {
     },
     /// The end-to-end pipeline benchmark.
     Pipeline,
+    /// Allocation: decide() decisions/s on one core, both jobs' state machines in memory, end to end through the broker, and the quality report (policy vs brute-force optimum). Build with --release.
+    Allocate {
+        #[arg(long, default_value_t = 50_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 500)]
+        skus: usize,
+        /// Skip the end-to-end run through the broker.
+        #[arg(long)]
+        no_broker: bool,
+    },
     /// normalize's pure mapping per channel on one core (no broker). Build with --release.
     Normalize {
         /// Distinct example orders per channel.

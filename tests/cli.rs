@@ -114,7 +114,7 @@ fn state_commands_explain_a_missing_store() {
     let o = conveyor(&["state", "list"], &[("CONVEYOR_STATE__DIR", d)]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("no state stores under"), "{}", text(&o));
-    std::fs::create_dir(dir.path().join("allocate.inventory")).unwrap();
+    std::fs::create_dir(dir.path().join("inventory.stock")).unwrap();
     let o = conveyor(
         &["state", "get", "allocate.stock", "SKU-1"],
         &[("CONVEYOR_STATE__DIR", d)],
@@ -122,7 +122,7 @@ fn state_commands_explain_a_missing_store() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("no store `allocate.stock`")
-            && text(&o).contains("known: allocate.inventory"),
+            && text(&o).contains("known: inventory.stock"),
         "{}",
         text(&o)
     );
@@ -132,7 +132,7 @@ fn state_commands_explain_a_missing_store() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = conveyor(
-        &["state", "get", "allocate.inventory", "SKU-1"],
+        &["state", "get", "inventory.stock", "SKU-1"],
         &[("CONVEYOR_STATE__DIR", d)],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -216,12 +216,14 @@ fn topology_lists_topics_with_writers_and_readers() {
             .any(|l| l.contains("orders.normalized") && l.contains("normalize -> allocate")),
         "{t}"
     );
-    assert!(t.contains("conveyor.allocate.inventory.changelog"), "{t}");
+    assert!(t.contains("conveyor.inventory.stock.changelog"), "{t}");
+    assert!(t.contains("allocate.commands"), "{t}");
     let o = conveyor(&["topology", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    // 12 shared topics (11 + catalog.skus), and per default channel (5) its raw
-    // topic and normalize's versions changelog.
-    assert_eq!(v["topics"].as_array().unwrap().len(), 22);
+    // 15 shared topics (11 + catalog.skus + allocation's two command logs
+    // and orders changelog), and per default channel (5) its raw topic and
+    // normalize's versions changelog.
+    assert_eq!(v["topics"].as_array().unwrap().len(), 25);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use conveyor_processors::allocate::jobs::{
-    self, AllocateJob, Counts, InventoryJob, OrderFeed, StockFeed, Topics,
+    self, AllocateJob, Counts, InventoryJob, OrderFeed, StockFeed, Topics, ALLOCATE, INVENTORY,
+    ORDER_FEED, STOCK_FEED,
 };
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{Admin, TopicState};
@@ -18,12 +19,6 @@ use conveyor_runtime::observability::Health;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Topology};
 use conveyor_stream::{BatchSpec, JobSpec, StoreSpec, Summary};
-
-/// Job names (consumer group `<prefix>.<name>`, DLQ stage, metrics label).
-pub const ORDER_FEED: &str = "allocate-feed";
-pub const STOCK_FEED: &str = "inventory-feed";
-pub const INVENTORY: &str = "inventory";
-pub const ALLOCATE: &str = "allocate";
 
 /// Topics the jobs read or write.
 const TOPIC_IDS: &[&str] = &[

@@ -67,9 +67,15 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         7,
         "channels in: catalog, Shopify webhooks + poller, TikTok Shop webhooks, Amazon and eBay pollers (simulated APIs), a CSV export, normalize",
     );
-    super::demo_channels::run(config).await?;
+    let orders = super::demo_channels::run(config).await?;
 
-    step(8, "ClickHouse");
+    step(
+        8,
+        "allocation: hold, decide, commit across 3 warehouses (never oversold), backorders released by a restock",
+    );
+    super::demo_allocate::run(config, &orders).await?;
+
+    step(9, "ClickHouse");
     let version = ch::ensure_database(&config.clickhouse).await?;
     let client = ch::client(&config.clickhouse);
     client
@@ -117,29 +123,13 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     });
     println!("  orders per partition: {per_partition:?}");
 
-    step(9, "what is not built yet");
+    step(10, "what is not built yet");
     let planned: Vec<_> = NODES
         .iter()
         .filter(|n| n.status == Status::Planned)
         .map(|n| n.name)
         .collect();
     println!("  planned components: {}", planned.join(", "));
-    // Allocation's pure parts are built (docs/allocation.md): the warehouse
-    // ranking from the configured warehouses and the shipped ZIP centroids.
-    let ranked = conveyor_processors::allocate::candidates::rank(
-        &config.warehouses,
-        "shopify",
-        "US",
-        "11201",
-    );
-    println!(
-        "  allocate (protocol in docs/allocation.md; ranking, decision and stock ledger built): a Shopify order to Brooklyn 11201 would be offered {}",
-        ranked
-            .iter()
-            .map(|c| format!("{} ({:.0} km)", c.warehouse, c.cost_per_unit))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     println!(
         "\ndemo finished in {:.1}s. Services keep running: `conveyor dev status`, `conveyor dev down`.",
         started.elapsed().as_secs_f64()

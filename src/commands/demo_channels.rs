@@ -26,7 +26,8 @@ const AMAZON_ORDERS: u64 = 150;
 const EBAY_ORDERS: u64 = 250;
 const TIKTOK_ORDERS: u64 = 200;
 
-pub async fn run(config: &Config) -> anyhow::Result<()> {
+/// Runs the channels step; returns the order events normalize emitted.
+pub async fn run(config: &Config) -> anyhow::Result<Vec<OrderEvent>> {
     let mut config = config.clone();
     let sc = &mut config.channels.shopify;
     if sc.webhook_secrets.is_empty() {
@@ -300,14 +301,14 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             d.error_kind, d.source_topic, d.source_partition, d.source_offset, d.reason
         );
     }
-    Ok(())
+    Ok(events)
 }
 
 fn name(topo: &Topology, id: &str) -> String {
     topo.topic_name(id).unwrap_or(id).to_string()
 }
 
-fn ends(c: &Consumer, topic: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
+pub(super) fn ends(c: &Consumer, topic: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
     (0..partitions)
         .map(|p| Ok(c.watermarks(topic, p, Duration::from_secs(10))?.1))
         .collect()
@@ -323,7 +324,7 @@ async fn forged(url: &str) -> u16 {
 }
 
 /// Every record of `topic` from `from[p]` to the current end, decoded.
-async fn read_from<T: conveyor_schemas::records::Record>(
+pub(super) async fn read_from<T: conveyor_schemas::records::Record>(
     config: &Config,
     codec: &Codec,
     topic: &str,

@@ -1,11 +1,13 @@
 //! One module per subcommand; [`dispatch`] routes the parsed command line.
 
 mod allocate;
+mod bench_allocate;
 mod bench_channels;
 mod bench_runtime;
 mod config_cmd;
 mod connectors;
 mod demo;
+mod demo_allocate;
 mod demo_channels;
 mod demo_stream;
 mod normalize;
@@ -134,6 +136,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 seconds,
                 connections,
             } => bench_channels::webhooks_bench(&load()?, seconds, connections).await,
+            BenchCommand::Allocate {
+                orders,
+                skus,
+                no_broker,
+            } => bench_allocate::run(&load()?, orders, skus, !no_broker).await,
             BenchCommand::Pipeline => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",

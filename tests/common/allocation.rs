@@ -5,26 +5,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use conveyor_processors::allocate::harness::{self, Watch};
 use conveyor_processors::allocate::jobs::{ORDERS_TABLE, STOCK_TABLE};
 use conveyor_processors::allocate::order::OrderState;
-use conveyor_processors::allocate::workload::{order_event, Workload};
+use conveyor_processors::allocate::workload::Workload;
 use conveyor_processors::inventory::sku::SkuState;
 use conveyor_runtime::config::Config;
-use conveyor_runtime::kafka::{Admin, Consumer, InRecord, OutRecord, Producer, TopicState};
-use conveyor_runtime::topology::{self, Topology};
-use conveyor_schemas::codec::Codec;
+use conveyor_runtime::kafka::{Admin, Consumer, InRecord, TopicState};
+use conveyor_runtime::topology::Topology;
 use conveyor_stream::state::{split_key, table_key, Inspector};
 
 pub const PARTITIONS: i32 = 4;
-/// The jobs of `conveyor run allocate` and the topic each reads.
-pub const JOBS: &[(&str, &str)] = &[
-    ("allocate-feed", "orders_normalized"),
-    ("inventory-feed", "inventory_events"),
-    ("inventory", "commands_inventory"),
-    ("allocate", "commands_allocate"),
-];
 
 pub struct Setup {
     pub ns: String,
@@ -68,79 +61,17 @@ impl Setup {
 
     /// Publishes the stock, then the orders, as Avro with the registry.
     pub async fn publish(&self, w: &Workload) {
-        let codec = Codec::new(&self.config.schema_registry.url).unwrap();
-        let producer = Producer::new(&self.config.kafka, "test").unwrap();
-        let stock_topic = self.topic("inventory_events");
-        let mut recs = Vec::new();
-        for e in &w.stock {
-            let bytes = codec.encode(&stock_topic, e).await.unwrap();
-            recs.push(
-                OutRecord::new(&stock_topic)
-                    .key(e.sku.clone())
-                    .payload(bytes),
-            );
-        }
-        let orders_topic = self.topic("orders_normalized");
-        for o in &w.orders {
-            let bytes = codec.encode(&orders_topic, &order_event(o)).await.unwrap();
-            recs.push(
-                OutRecord::new(&orders_topic)
-                    .key(o.order_id.clone())
-                    .payload(bytes),
-            );
-        }
-        for chunk in recs.chunks(5000) {
-            for r in futures::future::join_all(chunk.iter().map(|r| producer.send(r))).await {
-                r.unwrap();
-            }
-        }
-    }
-
-    /// Consumer lag of every allocation job (records not yet committed).
-    pub fn lag(&self) -> i64 {
-        let mut lag = 0;
-        for (job, input) in JOBS {
-            let group = topology::group_id(&self.config, job);
-            let c = Consumer::new(&self.config.kafka, "test-lag", &group).unwrap();
-            let topic = self.topic(input);
-            let committed: i64 = c
-                .group_committed(&topic, PARTITIONS, Duration::from_secs(10))
-                .unwrap()
-                .iter()
-                .sum();
-            let end = self
-                .probe
-                .end_offsets_total(&topic, PARTITIONS, Duration::from_secs(10))
-                .unwrap();
-            lag += end - committed;
-        }
-        lag
+        harness::publish(&self.config, w).await.unwrap();
     }
 
     /// Waits until every job has consumed everything and the command logs
     /// stopped growing.
     pub async fn wait_for_rest(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        let mut quiet = 0;
-        let mut last = -1;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "allocation did not come to rest (lag {})",
-                self.lag()
-            );
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let written = self.count("commands_allocate") + self.count("commands_inventory");
-            if self.lag() == 0 && written == last {
-                quiet += 1;
-                if quiet >= 3 {
-                    return;
-                }
-            } else {
-                quiet = 0;
-            }
-            last = written;
-        }
+        Watch::new(&self.config)
+            .unwrap()
+            .wait_for_rest(limit, |_| {})
+            .await
+            .unwrap();
     }
 
     /// Every record of a topic, per partition in offset order.

@@ -26,6 +26,19 @@ use super::order::{self, Effect as OrderEffect, OrderState, Plan};
 use super::protocol::{AllocCommand, InvCommand, OrderRequest};
 use crate::inventory::sku::{Effect as SkuEffect, Rules, SkuState};
 
+/// Job names (consumer group `<prefix>.<name>`, DLQ stage, metrics label).
+pub const ORDER_FEED: &str = "allocate-feed";
+pub const STOCK_FEED: &str = "inventory-feed";
+pub const INVENTORY: &str = "inventory";
+pub const ALLOCATE: &str = "allocate";
+/// Every job of `conveyor run allocate` with the topic (id) it reads.
+pub const JOBS: &[(&str, &str)] = &[
+    (ORDER_FEED, "orders_normalized"),
+    (STOCK_FEED, "inventory_events"),
+    (INVENTORY, "commands_inventory"),
+    (ALLOCATE, "commands_allocate"),
+];
+
 /// State table of the allocate job: order id -> [`OrderState`].
 pub const ORDERS_TABLE: &str = "orders";
 /// State table of the inventory job: sku -> [`SkuState`].

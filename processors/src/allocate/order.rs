@@ -77,8 +77,8 @@ pub struct OrderState {
     pub request: OrderRequest,
     /// Ranked candidates of the current attempt: (warehouse, km).
     pub candidates: Vec<(String, f64)>,
-    /// Answers of the current attempt: sku -> (held per candidate, contended).
-    pub answers: BTreeMap<String, (Vec<(String, i64)>, bool)>,
+    /// Answers of the current attempt: sku -> held per candidate.
+    pub answers: BTreeMap<String, Vec<(String, i64)>>,
     /// A claim of the current attempt was revoked: restart, don't decide.
     pub dirty: bool,
     /// Hash of the last outcome emitted.
@@ -109,8 +109,7 @@ pub fn handle(
         AllocCommand::Order(req) => on_order(state, req, plan, &mut out)?,
         AllocCommand::Held(h) => match state {
             Some(mut st) if st.phase == Phase::Holding && st.attempt == h.attempt => {
-                st.answers
-                    .insert(h.sku.clone(), (h.held.clone(), h.contended));
+                st.answers.insert(h.sku.clone(), h.held.clone());
                 if st.answers.len() == st.request.units_by_sku().len() {
                     if st.dirty {
                         restart(&mut st, plan, h.at, &mut out);
@@ -210,7 +209,6 @@ fn on_order(
                     attempt,
                     sku: sku.clone(),
                     wait: None,
-                    backorder: false,
                     at: req.at,
                 }));
             }
@@ -317,7 +315,7 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
     let held: Vec<Vec<i64>> = units
         .iter()
         .map(|(sku, _)| {
-            let answer = st.answers.get(sku).map(|a| a.0.as_slice()).unwrap_or(&[]);
+            let answer = st.answers.get(sku).map(Vec::as_slice).unwrap_or(&[]);
             candidates
                 .iter()
                 .map(|c| {
@@ -382,7 +380,7 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
                 let wait = short.contains_key(sku.as_str()).then(|| Wait {
                     quantity: *quantity,
                     queue: st.request.queue_key(),
-                    contended: st.answers.get(sku).is_some_and(|a| a.1),
+                    candidates: candidates.iter().map(|c| c.warehouse.clone()).collect(),
                 });
                 out.push(Effect::Inventory(InvCommand::Release {
                     id: String::new(),
@@ -390,7 +388,6 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
                     attempt,
                     sku: sku.clone(),
                     wait,
-                    backorder: true,
                     at,
                 }));
             }

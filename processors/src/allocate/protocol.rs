@@ -146,9 +146,6 @@ pub struct Held {
     pub sku: String,
     /// Units held per candidate, in the order the Hold listed them.
     pub held: Vec<(String, i64)>,
-    /// Other orders' holds kept units from this one: it may find stock
-    /// once they are decided.
-    pub contended: bool,
     pub at: i64,
 }
 
@@ -201,18 +198,14 @@ pub enum InvCommand {
         at: i64,
     },
     /// Release everything the order holds or has reserved of this SKU;
-    /// with `wait`, queue the order for this SKU's next arrival;
-    /// without, take it out of the queue. `backorder`: the order just
-    /// failed to allocate (its release is not an arrival: see
-    /// [`crate::inventory::sku`]).
+    /// with `wait`, queue the order until more of this SKU is available
+    /// than now; without, take it out of the queue.
     Release {
         id: String,
         order: String,
         attempt: u32,
         sku: String,
         wait: Option<Wait>,
-        #[serde(default)]
-        backorder: bool,
         at: i64,
     },
     /// Stock on hand changed (forwarded from `inventory.events`).
@@ -265,8 +258,8 @@ impl InvCommand {
 pub struct Wait {
     pub quantity: i64,
     pub queue: QueueKey,
-    /// The failed attempt found units held by other orders.
-    pub contended: bool,
+    /// The warehouses it may ship from.
+    pub candidates: Vec<String>,
 }
 
 #[cfg(test)]
@@ -287,9 +280,8 @@ mod tests {
                     created_at: 5,
                     order: "shopify:1".into(),
                 },
-                contended: false,
+                candidates: vec!["east".into()],
             }),
-            backorder: true,
             at: 9,
         };
         let j = serde_json::to_string(&c).unwrap();

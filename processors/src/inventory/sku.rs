@@ -12,18 +12,19 @@
 //! - **Stock** events (restock, adjustment with a reason, cycle count,
 //!   transfer) and **Ship** change on-hand; a loss under promised units
 //!   revokes the newest claims, and each revoked order is told (`Revoked`).
-//! - **Waking the queue.** When a command leaves more units available than
-//!   before (an arrival: restock, count up, transfer in, a cancellation, the
-//!   unused part of a hold), waiting orders are woken (`StockArrived`) in
-//!   queue order (most urgent, then oldest), each only if its quantity fits
-//!   in what is still available, so an old order that cannot be filled does
-//!   not block younger ones that can (first fit). A woken order is not woken
-//!   again until its new attempt ends.
-//!   The releases of a backordering order are not arrivals: two orders
-//!   starved on another SKU would otherwise wake each other forever. An
-//!   order that failed only because other orders' holds were in the way
-//!   (`contended`) is woken when holds are released, at most
-//!   [`CONTENDED_WAKES`] times per arrival, which bounds the retries.
+//! - **Waking the queue.** A backordered order waits with a snapshot of
+//!   what was available at each of its candidate warehouses when it failed
+//!   (after its own release). It is woken (`StockArrived`) once more is
+//!   available than that at one of them: a restock, a count up, a transfer
+//!   in, a cancellation, or the release of holds that were in its way when
+//!   it failed. Waiting orders are considered in queue order (most urgent,
+//!   then oldest), each only if its quantity fits in what is still
+//!   available, so an old order an arrival cannot fill does not block
+//!   younger ones it can (first fit). A woken order is not woken again
+//!   until its new attempt ends. Holds taken and released after an order
+//!   failed do not wake it (it saw that stock), so orders starved on
+//!   another SKU do not wake each other forever: every wake needs stock
+//!   the woken order has not seen.
 //! - **Alerts**: per warehouse, `on_hand - reserved - safety_stock`
 //!   (transient holds left out, so a hold and its release do not flap)
 //!   against the SKU's reorder point: `LOW_STOCK` when it falls to the
@@ -40,9 +41,6 @@ use serde::{Deserialize, Serialize};
 
 use super::stock::{Level, Movement, MovementKind, SkuStock, StockError};
 use crate::allocate::protocol::{AllocCommand, Held, InvCommand, QueueKey, Revoked, StockArrived};
-
-/// Wakes of a contended order between two arrivals.
-pub const CONTENDED_WAKES: u8 = 3;
 
 /// What the job keeps per SKU.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,10 +59,11 @@ pub struct Waiting {
     /// The attempt that backordered (echoed in `StockArrived`).
     pub attempt: u32,
     pub quantity: i64,
-    pub contended: bool,
+    /// Its candidate warehouses with what was available there when it
+    /// failed.
+    pub seen: Vec<(String, i64)>,
     /// Woken; its new attempt has not ended yet.
     pub woken: bool,
-    pub contended_wakes: u8,
 }
 
 /// Stock rules from the config.
@@ -112,19 +111,17 @@ pub enum Refused {
 }
 
 impl SkuState {
-    /// Total units new orders could take, over all warehouses.
-    fn available(&self) -> i64 {
-        self.stock.levels().map(|(_, l)| l.available()).sum()
-    }
-
     /// Applies `cmd` to this SKU. On `Err` the state may be half-changed:
     /// discard it (the job does: a refused command writes nothing).
     pub fn apply(&mut self, cmd: &InvCommand, rules: &Rules) -> Result<Vec<Effect>, Refused> {
         let sku = cmd.sku().to_string();
-        let before = self.available();
+        let before: BTreeMap<String, i64> = self
+            .stock
+            .levels()
+            .map(|(w, l)| (w.to_string(), l.available()))
+            .collect();
         let mut replies: Vec<AllocCommand> = Vec::new();
         let mut moves: Vec<Movement> = Vec::new();
-        let mut wake = Wake::Arrival;
         match cmd {
             InvCommand::Hold {
                 order,
@@ -136,18 +133,15 @@ impl SkuState {
                 ..
             } => {
                 moves.extend(self.stock.release(order));
-                let others: i64 = candidates.iter().map(|w| self.stock.level(w).held).sum();
                 let cands: Vec<&str> = candidates.iter().map(String::as_str).collect();
                 let (held, m) = self.stock.hold(order, &cands, *quantity, *buffer)?;
                 moves.extend(m);
-                let short = held.iter().any(|(_, q)| q < quantity);
                 replies.push(AllocCommand::Held(Held {
                     id: String::new(),
                     order: order.clone(),
                     attempt: *attempt,
                     sku: sku.clone(),
                     held,
-                    contended: short && others > 0,
                     at: *at,
                 }));
             }
@@ -159,32 +153,25 @@ impl SkuState {
                 order,
                 attempt,
                 wait,
-                backorder,
                 ..
             } => {
                 moves.extend(self.stock.release(order));
-                let prior = self
-                    .queue
-                    .iter()
-                    .find(|(k, _)| &k.order == order)
-                    .map(|(k, w)| (k.clone(), w.contended_wakes));
-                if let Some((k, _)) = &prior {
-                    self.queue.remove(k);
-                }
+                self.queue.retain(|k, _| &k.order != order);
                 if let Some(w) = wait {
+                    let seen = w
+                        .candidates
+                        .iter()
+                        .map(|c| (c.clone(), self.stock.level(c).available()))
+                        .collect();
                     self.queue.insert(
                         w.queue.clone(),
                         Waiting {
                             attempt: *attempt,
                             quantity: w.quantity,
-                            contended: w.contended,
+                            seen,
                             woken: false,
-                            contended_wakes: prior.map_or(0, |p| p.1),
                         },
                     );
-                }
-                if *backorder {
-                    wake = Wake::HoldsReleased;
                 }
             }
             InvCommand::Stock(e) => {
@@ -244,10 +231,13 @@ impl SkuState {
                 }
             }
         }
-        if self.available() <= before && wake == Wake::Arrival {
-            wake = Wake::None;
+        let more = self
+            .stock
+            .levels()
+            .any(|(w, l)| l.available() > before.get(w).copied().unwrap_or(0));
+        if more {
+            replies.extend(self.wake(&sku, at));
         }
-        replies.extend(self.wake(wake, &sku, at));
         let alerts = self.alerts(&moves, &sku, rules, at);
         Ok(number(cmd.id(), replies, moves, alerts, &sku, at))
     }
@@ -264,28 +254,28 @@ impl SkuState {
         self.stock.set_safety_stock(warehouse, rules.safety_stock)
     }
 
-    fn wake(&mut self, wake: Wake, sku: &str, at: i64) -> Vec<AllocCommand> {
-        let contended_only = match wake {
-            Wake::None => return Vec::new(),
-            Wake::Arrival => false,
-            Wake::HoldsReleased => true,
-        };
-        let mut left = self.available();
+    /// Wakes the waiting orders that can see more stock than when they
+    /// failed and fit in what is available, in queue order.
+    fn wake(&mut self, sku: &str, at: i64) -> Vec<AllocCommand> {
+        let now: BTreeMap<&str, i64> = self
+            .stock
+            .levels()
+            .map(|(w, l)| (w, l.available()))
+            .collect();
+        let mut left: i64 = now.values().sum();
         let mut out = Vec::new();
         for (k, w) in self.queue.iter_mut() {
             if left <= 0 {
                 break;
             }
-            if w.woken || w.quantity > left {
+            if w.woken {
                 continue;
             }
-            if contended_only {
-                if !w.contended || w.contended_wakes >= CONTENDED_WAKES {
-                    continue;
-                }
-                w.contended_wakes += 1;
-            } else {
-                w.contended_wakes = 0;
+            let here = |c: &str| now.get(c).copied().unwrap_or(0);
+            let at_candidates: i64 = w.seen.iter().map(|(c, _)| here(c)).sum();
+            let more = w.seen.iter().any(|(c, seen)| here(c) > *seen);
+            if !more || w.quantity > at_candidates.min(left) {
+                continue;
             }
             w.woken = true;
             left -= w.quantity;
@@ -345,15 +335,6 @@ impl SkuState {
         }
         out
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
-    None,
-    /// More units are available than before the command.
-    Arrival,
-    /// A backordering order let go of its holds: wake contended orders.
-    HoldsReleased,
 }
 
 /// Gives every effect its event id (`<command id>/<index>`): replies first,

@@ -1,0 +1,320 @@
+//! Demo step: allocation of the orders that just came in through the
+//! channels. Stock for about 80% of their demand arrives on
+//! `inventory.events`, the four allocation jobs run in this process, and
+//! the step prints what was allocated where (and how far it travels),
+//! what was backordered, the stock ledger of one SKU and the alerts; then
+//! a restock releases backordered orders in order of arrival.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conveyor_processors::allocate::candidates::rank;
+use conveyor_processors::allocate::harness::Watch;
+use conveyor_processors::allocate::protocol::OrderRequest;
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::{Consumer, OutRecord, Producer};
+use conveyor_runtime::shutdown::Shutdown;
+use conveyor_runtime::topology::Topology;
+use conveyor_schemas::codec::Codec;
+use conveyor_schemas::records::{
+    AllocationResult, AllocationStatus, InventoryAlert, InventoryEvent, InventoryEventKind,
+    OrderEvent, StockMovement,
+};
+
+use super::demo_channels::{ends, read_from};
+
+pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
+    let topo = Topology::resolve(config);
+    let name = |id: &str| topo.topic_name(id).unwrap_or(id).to_string();
+    let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
+    let probe = Consumer::new(
+        &config.kafka,
+        "demo",
+        &format!("{}.demo-probe", config.kafka.group_prefix),
+    )?;
+    let parts = config.topics.partitions;
+    let watched = [
+        "orders_allocated",
+        "orders_backordered",
+        "allocation_events",
+        "inventory_alerts",
+    ];
+    let mut start = BTreeMap::new();
+    for id in watched {
+        start.insert(id, ends(&probe, &name(id), parts)?);
+    }
+
+    // Stock for ~80% of what these orders ask, spread over the warehouses.
+    let requests: Vec<OrderRequest> = orders.iter().map(OrderRequest::from_event).collect();
+    let mut demand: BTreeMap<String, i64> = BTreeMap::new();
+    for r in requests
+        .iter()
+        .filter(|r| !r.fulfilled_by_channel && !r.cancelled)
+    {
+        for l in &r.lines {
+            *demand.entry(l.sku.clone()).or_default() += l.quantity;
+        }
+    }
+    let run = super::demo::now_ms();
+    let warehouses: Vec<&str> = config.warehouses.iter().map(|w| w.id.as_str()).collect();
+    let mut stock = Vec::new();
+    for (i, (sku, d)) in demand.iter().enumerate() {
+        let units = (*d as f64 * 0.8).round() as i64;
+        let n = warehouses.len().max(1);
+        // Uneven: the i-th SKU keeps half or more in warehouse i mod n.
+        let each = if n > 1 { units / 2 / (n as i64 - 1) } else { 0 };
+        for (k, w) in warehouses.iter().enumerate() {
+            let share = if k == i % n {
+                units - each * (n as i64 - 1)
+            } else {
+                each
+            };
+            if share > 0 {
+                stock.push(restock(run, sku, w, share, "demo receipt"));
+            }
+        }
+    }
+    publish(config, &codec, &name("inventory_events"), &stock).await?;
+    println!(
+        "  stock: {} restocks for {} SKUs ({} units, ~80% of the {} units ordered) to {}",
+        stock.len(),
+        demand.len(),
+        stock.iter().map(|e| i64::from(e.quantity)).sum::<i64>(),
+        demand.values().sum::<i64>(),
+        name("inventory_events")
+    );
+
+    let shutdown = Shutdown::new();
+    let jobs = {
+        let (c, s) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move { super::allocate::run(&c, &s, None).await })
+    };
+    let watch = Watch::new(config)?;
+    let t = Instant::now();
+    watch
+        .wait_for_rest(Duration::from_secs(300), |_| {})
+        .await?;
+    let took = t.elapsed();
+
+    let allocated: Vec<AllocationResult> = read_from(
+        config,
+        &codec,
+        &name("orders_allocated"),
+        &start["orders_allocated"],
+    )
+    .await?;
+    let backordered: Vec<AllocationResult> = read_from(
+        config,
+        &codec,
+        &name("orders_backordered"),
+        &start["orders_backordered"],
+    )
+    .await?;
+    let mine: BTreeMap<&str, &OrderRequest> =
+        requests.iter().map(|r| (r.order_id.as_str(), r)).collect();
+    let mut last: BTreeMap<String, &AllocationResult> = BTreeMap::new();
+    for r in allocated.iter().chain(&backordered) {
+        if mine.contains_key(r.order_id.as_str()) {
+            last.insert(r.order_id.clone(), r);
+        }
+    }
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    let mut parcels = 0;
+    let mut complete = 0;
+    for r in last.values() {
+        *by_status.entry(format!("{:?}", r.status)).or_default() += 1;
+        if r.status == AllocationStatus::Allocated && !r.allocations.is_empty() {
+            parcels += r.allocations.len();
+            complete += usize::from(r.allocations.len() == 1);
+        }
+    }
+    println!(
+        "  allocate + inventory ran in this process (4 jobs, {} partitions) and came to rest in {:.1} s: {by_status:?}",
+        parts,
+        took.as_secs_f64()
+    );
+    let n_alloc = by_status.get("Allocated").copied().unwrap_or(0);
+    if n_alloc > 0 {
+        println!(
+            "    {complete} of {n_alloc} allocated orders ship complete from one warehouse; {:.2} parcels per order",
+            parcels as f64 / n_alloc as f64
+        );
+    }
+    if let Some(r) = last
+        .values()
+        .find(|r| r.status == AllocationStatus::Allocated && r.allocations.len() > 1)
+        .or_else(|| {
+            last.values()
+                .find(|r| r.status == AllocationStatus::Allocated)
+        })
+    {
+        describe(config, r, mine[r.order_id.as_str()]);
+    }
+    let waiting: Vec<&AllocationResult> = last
+        .values()
+        .copied()
+        .filter(|r| r.status == AllocationStatus::Backordered)
+        .collect();
+    if let Some(r) = waiting.first() {
+        println!(
+            "    e.g. {} backordered ({}): waiting for {}",
+            r.order_id,
+            r.policy,
+            r.backordered
+                .iter()
+                .map(|l| format!("{} x{}", l.sku, l.quantity))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let movements: Vec<StockMovement> = read_from(
+        config,
+        &codec,
+        &name("allocation_events"),
+        &start["allocation_events"],
+    )
+    .await?;
+    let alerts: Vec<InventoryAlert> = read_from(
+        config,
+        &codec,
+        &name("inventory_alerts"),
+        &start["inventory_alerts"],
+    )
+    .await?;
+    println!(
+        "  {} stock movements to {} (held, reserved, released, received: the ledger) and {} alerts to {}",
+        movements.len(),
+        name("allocation_events"),
+        alerts.len(),
+        name("inventory_alerts")
+    );
+    if let Some(a) = alerts.first() {
+        println!(
+            "    e.g. {:?} {} at {}: {} available (reorder point {})",
+            a.kind,
+            a.sku,
+            a.warehouse_id.as_deref().unwrap_or("all"),
+            a.available,
+            a.reorder_point
+        );
+    }
+
+    // A restock releases backordered orders, most urgent then oldest first.
+    if let Some(sku) = waiting
+        .first()
+        .and_then(|r| r.backordered.first())
+        .map(|l| l.sku.clone())
+    {
+        let wanted: i64 = waiting
+            .iter()
+            .flat_map(|r| &r.backordered)
+            .filter(|l| l.sku == sku)
+            .map(|l| i64::from(l.quantity))
+            .sum();
+        let before = ends(&probe, &name("orders_allocated"), parts)?;
+        let receipt = restock(
+            run + 1,
+            &sku,
+            warehouses.first().copied().unwrap_or("main"),
+            wanted + 5,
+            "demo PO receipt",
+        );
+        publish(config, &codec, &name("inventory_events"), &[receipt]).await?;
+        watch
+            .wait_for_rest(Duration::from_secs(120), |_| {})
+            .await?;
+        let released: Vec<AllocationResult> =
+            read_from(config, &codec, &name("orders_allocated"), &before).await?;
+        let released: Vec<&str> = released
+            .iter()
+            .filter(|r| {
+                r.status == AllocationStatus::Allocated && mine.contains_key(r.order_id.as_str())
+            })
+            .map(|r| r.order_id.as_str())
+            .collect();
+        println!(
+            "  restock of {} x{} at {}: {} backordered orders allocated, in queue order: {}",
+            sku,
+            wanted + 5,
+            warehouses.first().copied().unwrap_or("main"),
+            released.len(),
+            released
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    shutdown.trigger();
+    for (job, s) in jobs.await?? {
+        if s.dead_lettered > 0 {
+            println!("    {job}: {} records to the DLQ", s.dead_lettered);
+        }
+    }
+    Ok(())
+}
+
+fn describe(config: &Config, r: &AllocationResult, req: &OrderRequest) {
+    let km: BTreeMap<String, f64> = rank(
+        &config.warehouses,
+        &req.channel,
+        &req.country,
+        &req.postal_code,
+    )
+    .into_iter()
+    .map(|c| (c.warehouse, c.cost_per_unit))
+    .collect();
+    println!(
+        "    e.g. {} to ZIP {} ({}): {}",
+        r.order_id,
+        req.postal_code,
+        r.policy,
+        r.allocations
+            .iter()
+            .map(|a| format!(
+                "{} ({:.0} km) <- {}",
+                a.warehouse_id,
+                km.get(&a.warehouse_id).copied().unwrap_or(0.0),
+                a.lines
+                    .iter()
+                    .map(|l| format!("{} x{}", l.sku, l.quantity))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}
+
+fn restock(run: i64, sku: &str, warehouse: &str, quantity: i64, reason: &str) -> InventoryEvent {
+    InventoryEvent {
+        event_id: format!("demo:{run}:{sku}:{warehouse}"),
+        sku: sku.to_string(),
+        warehouse_id: warehouse.to_string(),
+        kind: InventoryEventKind::Restock,
+        quantity: quantity.clamp(0, i64::from(i32::MAX)) as i32,
+        to_warehouse_id: None,
+        reason: Some(reason.to_string()),
+        reference: Some(format!("DEMO-{run}")),
+        occurred_at: run,
+    }
+}
+
+async fn publish(
+    config: &Config,
+    codec: &Codec,
+    topic: &str,
+    events: &[InventoryEvent],
+) -> anyhow::Result<()> {
+    let producer = Producer::new(&config.kafka, "demo")?;
+    for e in events {
+        let bytes = codec.encode(topic, e).await?;
+        producer
+            .send(&OutRecord::new(topic).key(e.sku.clone()).payload(bytes))
+            .await
+            .map_err(|e| anyhow::anyhow!("publish stock: {e}"))?;
+    }
+    Ok(())
+}
