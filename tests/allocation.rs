@@ -91,7 +91,7 @@ async fn check_at_rest(
     skus: &BTreeMap<String, SkuState>,
 ) -> BTreeMap<&'static str, usize> {
     check_stock(skus).unwrap();
-    check_settled(orders, skus).unwrap();
+    check_settled(orders, skus, &jobs::plan(&s.config)).unwrap();
     let stocked: i64 = w
         .stock
         .iter()

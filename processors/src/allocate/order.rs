@@ -14,7 +14,7 @@
 //!   holds were replaced or released). When every SKU has answered, the
 //!   order decides ([`super::decide`]): complete or split -> `Commit` per
 //!   SKU and `orders.allocated`; otherwise `Release` per SKU, queueing the
-//!   order at the SKUs that were short, and `orders.backordered`.
+//!   order at every SKU it orders, and `orders.backordered`.
 //! - **Wake-ups.** `StockArrived` for the attempt that backordered starts a
 //!   new attempt; a `Revoked` claim restarts an allocated order, or marks a
 //!   holding attempt so that it restarts instead of deciding.
@@ -280,6 +280,7 @@ fn hold(st: &OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
             quantity,
             candidates: candidates.clone(),
             buffer: policy.buffer_units,
+            queue: st.request.queue_key(),
             at,
         }));
     }
@@ -376,8 +377,11 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
                 .iter()
                 .map(|(l, q)| (lines[*l].sku.as_str(), *q))
                 .collect();
+            // The order waits at every SKU it orders, not only the short
+            // ones: stock of any of them arriving at another warehouse may
+            // make that warehouse complete.
             for (sku, quantity) in &units {
-                let wait = short.contains_key(sku.as_str()).then(|| Wait {
+                let wait = Some(Wait {
                     quantity: *quantity,
                     queue: st.request.queue_key(),
                     candidates: candidates.iter().map(|c| c.warehouse.clone()).collect(),

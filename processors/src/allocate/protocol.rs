@@ -185,6 +185,9 @@ pub enum InvCommand {
         candidates: Vec<String>,
         /// Units per warehouse the order's channel may not see.
         buffer: i64,
+        /// The order's precedence (urgency, age): it may take units that
+        /// orders after it only hold.
+        queue: QueueKey,
         at: i64,
     },
     /// Keep `take[warehouse]` of the order's holds as reservations,

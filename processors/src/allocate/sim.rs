@@ -185,7 +185,7 @@ impl Sim {
         if !self.pending().is_empty() {
             return Err("logs are not empty".into());
         }
-        check_settled(&self.orders, &self.skus)
+        check_settled(&self.orders, &self.skus, &self.plan)
     }
 }
 
@@ -217,11 +217,13 @@ pub fn check_stock(skus: &BTreeMap<String, SkuState>) -> Result<(), String> {
 
 /// At rest: every order is allocated (its reservations are exactly its
 /// quantities, nothing held), backordered, cancelled or fulfilled by the
-/// channel (no claim at all), and no queue entry waits for a wake-up that
-/// is not coming.
+/// channel (no claim at all), no queue entry waits for a wake-up that is
+/// not coming, and no backordered order could ship complete from one of
+/// its warehouses with what is available now (a lost wake-up).
 pub fn check_settled(
     orders: &HashMap<String, OrderState>,
     skus: &BTreeMap<String, SkuState>,
+    plan: &Plan,
 ) -> Result<(), String> {
     let mut claims: HashMap<&str, BTreeMap<&str, (i64, i64)>> = HashMap::new();
     for (sku, s) in skus {
@@ -251,6 +253,36 @@ pub fn check_settled(
                 }
                 if mine.len() != st.request.units_by_sku().len() {
                     return Err(format!("{id}: claims on SKUs it does not order: {mine:?}"));
+                }
+            }
+            Phase::Backordered => {
+                if !mine.is_empty() {
+                    return Err(format!("{id} (backordered) still has claims {mine:?}"));
+                }
+                let buffer = plan.allocation.policy(&st.request.channel).buffer_units;
+                let units = st.request.units_by_sku();
+                if let Some((w, _)) = st.candidates.iter().find(|(w, _)| {
+                    units.iter().all(|(sku, q)| {
+                        skus.get(sku)
+                            .is_some_and(|s| s.stock.level(w).available() - buffer >= *q)
+                    })
+                }) {
+                    let waits: Vec<String> = units
+                        .iter()
+                        .filter_map(|(sku, _)| {
+                            let s = skus.get(sku)?;
+                            let e = s.queue.iter().find(|(k, _)| &k.order == id)?;
+                            Some(format!(
+                                "{sku}: {:?} levels {:?}",
+                                e.1,
+                                s.stock.levels().collect::<Vec<_>>()
+                            ))
+                        })
+                        .collect();
+                    return Err(format!(
+                        "{id} is backordered but {w} has all of {units:?} available; it waits at {waits:?}; last attempt {} answers {:?}",
+                        st.attempt, st.answers
+                    ));
                 }
             }
             _ => {

@@ -12,19 +12,24 @@
 //! - **Stock** events (restock, adjustment with a reason, cycle count,
 //!   transfer) and **Ship** change on-hand; a loss under promised units
 //!   revokes the newest claims, and each revoked order is told (`Revoked`).
-//! - **Waking the queue.** A backordered order waits with a snapshot of
-//!   what was available at each of its candidate warehouses when it failed
-//!   (after its own release). It is woken (`StockArrived`) once more is
-//!   available than that at one of them: a restock, a count up, a transfer
-//!   in, a cancellation, or the release of holds that were in its way when
-//!   it failed. Waiting orders are considered in queue order (most urgent,
-//!   then oldest), each only if its quantity fits in what is still
-//!   available, so an old order an arrival cannot fill does not block
-//!   younger ones it can (first fit). A woken order is not woken again
-//!   until its new attempt ends. Holds taken and released after an order
-//!   failed do not wake it (it saw that stock), so orders starved on
-//!   another SKU do not wake each other forever: every wake needs stock
-//!   the woken order has not seen.
+//! - **Precedence.** Orders rank by urgency (overnight, expedited,
+//!   standard), then age (creation time), then id. A Hold takes what is
+//!   available, then units that orders ranked after it only hold (they are
+//!   told `Revoked` and start their attempt over); reservations are never
+//!   taken. So a pending decision of a younger or less urgent order never
+//!   keeps an older or more urgent one from stock.
+//! - **Waking the queue.** A backordered order waits at each of its SKUs
+//!   with a snapshot of what it could take at each candidate warehouse
+//!   when it asked (available plus what lower-ranked orders held). It is
+//!   woken (`StockArrived`) once it could take more than that at one of
+//!   them: a restock, a count up, a transfer in, a cancellation, holds of
+//!   higher-ranked orders released. Waiting orders are considered in queue
+//!   order (their rank), each only if its quantity fits in what it could
+//!   take, so an old order an arrival cannot fill does not block younger
+//!   ones it can (first fit). A woken order is not woken again until its new
+//!   attempt ends. Nothing a lower-ranked order does can lower what a
+//!   higher-ranked one sees, so the highest-ranked waiting order is only
+//!   woken by stock it has not seen, and retries come to an end.
 //! - **Alerts**: per warehouse, `on_hand - reserved - safety_stock`
 //!   (transient holds left out, so a hold and its release do not flap)
 //!   against the SKU's reorder point: `LOW_STOCK` when it falls to the
@@ -51,6 +56,10 @@ pub struct SkuState {
     pub queue: BTreeMap<QueueKey, Waiting>,
     /// Warehouses currently below their reorder point: `true` = out.
     pub alerted: BTreeMap<String, bool>,
+    /// Per order with a hold in flight: what was available at each of its
+    /// candidates when it asked (its snapshot if it ends up waiting).
+    #[serde(default)]
+    pub asked: BTreeMap<String, Vec<(String, i64)>>,
 }
 
 /// An order in the queue.
@@ -129,12 +138,21 @@ impl SkuState {
                 quantity,
                 candidates,
                 buffer,
+                queue,
                 at,
                 ..
             } => {
                 moves.extend(self.stock.release(order));
+                let rank = (queue.urgency, queue.created_at);
+                let saw = candidates
+                    .iter()
+                    .map(|c| (c.clone(), self.stock.visible(c, order, rank)))
+                    .collect();
+                self.asked.insert(order.clone(), saw);
                 let cands: Vec<&str> = candidates.iter().map(String::as_str).collect();
-                let (held, m) = self.stock.hold(order, &cands, *quantity, *buffer)?;
+                let (held, m) = self
+                    .stock
+                    .hold_ranked(order, rank, &cands, *quantity, *buffer)?;
                 moves.extend(m);
                 replies.push(AllocCommand::Held(Held {
                     id: String::new(),
@@ -148,6 +166,7 @@ impl SkuState {
             InvCommand::Commit { order, take, .. } => {
                 moves.extend(self.stock.commit(order, take));
                 self.queue.retain(|k, _| &k.order != order);
+                self.asked.remove(order);
             }
             InvCommand::Release {
                 order,
@@ -157,12 +176,17 @@ impl SkuState {
             } => {
                 moves.extend(self.stock.release(order));
                 self.queue.retain(|k, _| &k.order != order);
+                let asked = self.asked.remove(order);
                 if let Some(w) = wait {
-                    let seen = w
-                        .candidates
-                        .iter()
-                        .map(|c| (c.clone(), self.stock.level(c).available()))
-                        .collect();
+                    // What it saw when it asked: stock freed since then
+                    // (holds in its way) wakes it at once.
+                    let rank = (w.queue.urgency, w.queue.created_at);
+                    let seen = asked.unwrap_or_else(|| {
+                        w.candidates
+                            .iter()
+                            .map(|c| (c.clone(), self.stock.visible(c, order, rank)))
+                            .collect()
+                    });
                     self.queue.insert(
                         w.queue.clone(),
                         Waiting {
@@ -235,7 +259,10 @@ impl SkuState {
             .stock
             .levels()
             .any(|(w, l)| l.available() > before.get(w).copied().unwrap_or(0));
-        if more {
+        // Also after any commit or release: an order woken earlier may have
+        // left the queue without using the stock it was woken for.
+        let settled = matches!(cmd, InvCommand::Commit { .. } | InvCommand::Release { .. });
+        if more || settled {
             replies.extend(self.wake(&sku, at));
         }
         let alerts = self.alerts(&moves, &sku, rules, at);
@@ -255,14 +282,13 @@ impl SkuState {
     }
 
     /// Wakes the waiting orders that can see more stock than when they
-    /// failed and fit in what is available, in queue order.
+    /// asked and fit in it, in queue order.
     fn wake(&mut self, sku: &str, at: i64) -> Vec<AllocCommand> {
-        let now: BTreeMap<&str, i64> = self
+        let mut left: i64 = self
             .stock
             .levels()
-            .map(|(w, l)| (w, l.available()))
-            .collect();
-        let mut left: i64 = now.values().sum();
+            .map(|(_, l)| l.available() + l.held)
+            .sum();
         let mut out = Vec::new();
         for (k, w) in self.queue.iter_mut() {
             if left <= 0 {
@@ -271,10 +297,14 @@ impl SkuState {
             if w.woken {
                 continue;
             }
-            let here = |c: &str| now.get(c).copied().unwrap_or(0);
-            let at_candidates: i64 = w.seen.iter().map(|(c, _)| here(c)).sum();
-            let more = w.seen.iter().any(|(c, seen)| here(c) > *seen);
-            if !more || w.quantity > at_candidates.min(left) {
+            let rank = (k.urgency, k.created_at);
+            let now: Vec<i64> = w
+                .seen
+                .iter()
+                .map(|(c, _)| self.stock.visible(c, &k.order, rank))
+                .collect();
+            let more = w.seen.iter().zip(&now).any(|((_, seen), n)| n > seen);
+            if !more || w.quantity > now.iter().sum::<i64>().min(left) {
                 continue;
             }
             w.woken = true;

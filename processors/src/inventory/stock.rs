@@ -120,10 +120,18 @@ pub enum StockError {
     SameWarehouse,
 }
 
+/// An order's precedence: (urgency, creation time), lower first; ties by
+/// order id. An order may take units another order of lower precedence
+/// only holds (not reserved), see [`SkuStock::hold_ranked`].
+pub type Rank = (u8, i64);
+
 /// The stock of one SKU.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuStock {
     levels: BTreeMap<String, Level>,
+    /// Precedence of the orders holding here (absent: lowest).
+    #[serde(default)]
+    ranks: BTreeMap<String, Rank>,
     /// (order, warehouse) -> claim; a list in JSON (map keys are strings).
     #[serde(with = "claims_as_list")]
     claims: BTreeMap<(String, String), Claim>,
@@ -173,6 +181,7 @@ impl SkuStock {
     /// Holds up to `quantity` for `order` at each of `candidates` (each
     /// warehouse independently, at most `quantity` each), keeping `buffer`
     /// units back for the order's channel. Returns what was held where.
+    /// Takes nothing from other orders' holds.
     pub fn hold(
         &mut self,
         order: &str,
@@ -180,17 +189,91 @@ impl SkuStock {
         quantity: i64,
         buffer: i64,
     ) -> Result<(HeldAt, Vec<Movement>), StockError> {
+        self.hold_ranked(order, (u8::MAX, i64::MAX), candidates, quantity, buffer)
+    }
+
+    /// What `order` of precedence `rank` can take at `warehouse`: what is
+    /// available plus what orders of lower precedence only hold there.
+    pub fn visible(&self, warehouse: &str, order: &str, rank: Rank) -> i64 {
+        let Some(level) = self.levels.get(warehouse) else {
+            return 0;
+        };
+        let lower: i64 = self
+            .claims
+            .iter()
+            .filter(|((o, w), c)| w == warehouse && c.held > 0 && self.yields_to(o, order, rank))
+            .map(|(_, c)| c.held)
+            .sum();
+        level.available() + lower
+    }
+
+    /// Does the claim of `other` give way to `order` of precedence `rank`?
+    fn yields_to(&self, other: &str, order: &str, rank: Rank) -> bool {
+        let theirs = self
+            .ranks
+            .get(other)
+            .copied()
+            .unwrap_or((u8::MAX, i64::MAX));
+        (theirs, other) > (rank, order)
+    }
+
+    /// [`SkuStock::hold`] for an order of precedence `rank`: where what is
+    /// available does not cover `quantity`, it takes units held by orders of
+    /// lower precedence, the lowest first; each loses them as a `Revoked`
+    /// movement naming it (its attempt starts over). Reservations are never
+    /// taken. So the most urgent, then oldest order is never kept from stock
+    /// by a younger order's pending decision.
+    pub fn hold_ranked(
+        &mut self,
+        order: &str,
+        rank: Rank,
+        candidates: &[&str],
+        quantity: i64,
+        buffer: i64,
+    ) -> Result<(HeldAt, Vec<Movement>), StockError> {
         if quantity <= 0 {
             return Err(StockError::NotPositive(quantity));
         }
+        self.ranks.insert(order.to_string(), rank);
         let mut held = Vec::new();
         let mut out = Vec::new();
         for &w in candidates {
-            let Some(level) = self.levels.get_mut(w) else {
+            let Some(level) = self.levels.get(w).copied() else {
                 held.push((w.to_string(), 0));
                 continue;
             };
-            let take = (level.available() - buffer.max(0)).clamp(0, quantity);
+            let visible = self.visible(w, order, rank);
+            let take = (visible - buffer.max(0)).clamp(0, quantity);
+            // Take what is free first, then from the lowest-ranked holds.
+            let mut need = take - level.available().min(take);
+            if need > 0 {
+                let mut victims: Vec<((Rank, String), i64)> = self
+                    .claims
+                    .iter()
+                    .filter(|((o, x), c)| x == w && c.held > 0 && self.yields_to(o, order, rank))
+                    .map(|((o, _), c)| {
+                        let r = self.ranks.get(o).copied().unwrap_or((u8::MAX, i64::MAX));
+                        ((r, o.clone()), c.held)
+                    })
+                    .collect();
+                victims.sort_by(|a, b| b.0.cmp(&a.0));
+                for ((_, victim), has) in victims {
+                    if need == 0 {
+                        break;
+                    }
+                    let n = has.min(need);
+                    need -= n;
+                    if let Some(c) = self.claims.get_mut(&(victim.clone(), w.to_string())) {
+                        c.held -= n;
+                    }
+                    let l = self.levels.entry(w.to_string()).or_default();
+                    l.held -= n;
+                    out.push(movement(w, MovementKind::Revoked, n, Some(&victim), *l));
+                }
+            }
+            let Some(level) = self.levels.get_mut(w) else {
+                continue;
+            };
             if take > 0 {
                 level.held += take;
                 let after = *level;
@@ -208,6 +291,7 @@ impl SkuStock {
             }
             held.push((w.to_string(), take));
         }
+        self.drop_empty_claims();
         Ok((held, out))
     }
 
@@ -483,6 +567,9 @@ impl SkuStock {
 
     fn drop_empty_claims(&mut self) {
         self.claims.retain(|_, c| c.held > 0 || c.reserved > 0);
+        let holding: std::collections::BTreeSet<&str> =
+            self.claims.keys().map(|(o, _)| o.as_str()).collect();
+        self.ranks.retain(|o, _| holding.contains(o.as_str()));
     }
 }
 
