@@ -75,8 +75,11 @@ pub struct OrderState {
     pub attempt: u32,
     pub phase: Phase,
     pub request: OrderRequest,
-    /// Ranked candidates of the current attempt: (warehouse, km).
-    pub candidates: Vec<(String, f64)>,
+    /// Ranked candidates of the current attempt: (warehouse, metres to
+    /// the destination). Whole metres: a float would not survive the JSON
+    /// round trip of the state store bit for bit, and the decision must be
+    /// the same after a restore.
+    pub candidates: Vec<(String, i64)>,
     /// Answers of the current attempt: sku -> held per candidate.
     pub answers: BTreeMap<String, Vec<(String, i64)>>,
     /// A claim of the current attempt was revoked: restart, don't decide.
@@ -260,7 +263,7 @@ fn on_order(
     }
     st.candidates = ranked
         .into_iter()
-        .map(|c| (c.warehouse, c.cost_per_unit))
+        .map(|c| (c.warehouse, (c.cost_per_unit * 1000.0).round() as i64))
         .collect();
     release(&units, out);
     hold(&st, plan, req.at, out);
@@ -308,9 +311,9 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
     let candidates: Vec<Candidate> = st
         .candidates
         .iter()
-        .map(|(w, km)| Candidate {
+        .map(|(w, m)| Candidate {
             warehouse: w.clone(),
-            cost_per_unit: *km,
+            cost_per_unit: *m as f64 / 1000.0,
         })
         .collect();
     let held: Vec<Vec<i64>> = units

@@ -692,6 +692,32 @@ mod tests {
     }
 
     #[test]
+    fn an_expedited_order_takes_what_a_standard_order_only_holds() {
+        let mut sim = Sim::new(plan(), rules(0), 1);
+        sim.stock(stock(
+            "s1",
+            "A",
+            "nj-edison",
+            InventoryEventKind::Restock,
+            1,
+        ));
+        fifo(&mut sim);
+        sim.order(request(1, 1, &[("A", 1)], "shopify", "11201"));
+        let mut urgent = request(2, 1, &[("A", 1)], "shopify", "11201");
+        urgent.urgency = 1;
+        sim.order(urgent);
+        fifo(&mut sim);
+        assert_eq!(last(&sim, "shopify:2").status, AllocationStatus::Allocated);
+        assert_eq!(
+            last(&sim, "shopify:1").status,
+            AllocationStatus::Backordered
+        );
+        assert!(sim.movements.iter().any(|m| m.kind
+            == conveyor_schemas::records::MovementKind::Revoked
+            && m.order_id.as_deref() == Some("shopify:1")));
+    }
+
+    #[test]
     fn stock_events_the_job_cannot_apply_go_to_the_dlq_changing_nothing() {
         let mut sim = Sim::new(plan(), rules(0), 1);
         sim.stock(stock(

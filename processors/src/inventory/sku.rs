@@ -290,6 +290,10 @@ impl SkuState {
             .map(|(_, l)| l.available() + l.held)
             .sum();
         let mut out = Vec::new();
+        if self.queue.is_empty() {
+            return out;
+        }
+        let holders = self.stock.holders();
         for (k, w) in self.queue.iter_mut() {
             if left <= 0 {
                 break;
@@ -301,7 +305,7 @@ impl SkuState {
             let now: Vec<i64> = w
                 .seen
                 .iter()
-                .map(|(c, _)| self.stock.visible(c, &k.order, rank))
+                .map(|(c, _)| holders.visible(&self.stock, c, &k.order, rank))
                 .collect();
             let more = w.seen.iter().zip(&now).any(|((_, seen), n)| n > seen);
             if !more || w.quantity > now.iter().sum::<i64>().min(left) {

@@ -120,6 +120,25 @@ pub enum StockError {
     SameWarehouse,
 }
 
+/// The holds in flight at a SKU: (warehouse, (rank, order), units).
+pub struct Holders<'a>(Vec<(&'a str, (Rank, &'a str), i64)>);
+
+impl Holders<'_> {
+    /// See [`SkuStock::visible`].
+    pub fn visible(&self, stock: &SkuStock, warehouse: &str, order: &str, rank: Rank) -> i64 {
+        let Some(level) = stock.levels.get(warehouse) else {
+            return 0;
+        };
+        let lower: i64 = self
+            .0
+            .iter()
+            .filter(|(w, key, _)| *w == warehouse && *key > (rank, order))
+            .map(|(_, _, h)| h)
+            .sum();
+        level.available() + lower
+    }
+}
+
 /// An order's precedence: (urgency, creation time), lower first; ties by
 /// order id. An order may take units another order of lower precedence
 /// only holds (not reserved), see [`SkuStock::hold_ranked`].
@@ -195,16 +214,22 @@ impl SkuStock {
     /// What `order` of precedence `rank` can take at `warehouse`: what is
     /// available plus what orders of lower precedence only hold there.
     pub fn visible(&self, warehouse: &str, order: &str, rank: Rank) -> i64 {
-        let Some(level) = self.levels.get(warehouse) else {
-            return 0;
-        };
-        let lower: i64 = self
-            .claims
-            .iter()
-            .filter(|((o, w), c)| w == warehouse && c.held > 0 && self.yields_to(o, order, rank))
-            .map(|(_, c)| c.held)
-            .sum();
-        level.available() + lower
+        self.holders().visible(self, warehouse, order, rank)
+    }
+
+    /// The orders holding units right now (one pass over the claims; use
+    /// it to answer many [`SkuStock::visible`] questions).
+    pub fn holders(&self) -> Holders<'_> {
+        Holders(
+            self.claims
+                .iter()
+                .filter(|(_, c)| c.held > 0)
+                .map(|((o, w), c)| {
+                    let r = self.ranks.get(o).copied().unwrap_or((u8::MAX, i64::MAX));
+                    (w.as_str(), (r, o.as_str()), c.held)
+                })
+                .collect(),
+        )
     }
 
     /// Does the claim of `other` give way to `order` of precedence `rank`?
