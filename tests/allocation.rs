@@ -5,8 +5,8 @@
 //!   allocated (exactly its quantities reserved), backordered, cancelled or
 //!   fulfilled by the channel, its last outcome on the topics saying so,
 //!   refused stock events in the DLQ with their reason, and alerts raised;
-//! - 50k orders over 500 SKUs with the allocation process SIGKILLed five
-//!   times mid-run: the same checks, and both stores equal to a crash-free
+//! - 10k orders (50k with CONVEYOR_TEST_ALLOC_n_orders=50000) over 500 SKUs
+//!   with the allocation process SIGKILLed five times mid-run: the same checks, and both stores equal to a crash-free
 //!   run of the two jobs over the logs they read (each key's state depends
 //!   only on its own commands, in log order), so nothing was applied twice
 //!   or lost.
@@ -208,11 +208,16 @@ async fn a_workload_comes_to_rest_allocated_backordered_or_cancelled_never_overs
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_five_times_mid_run_oversells_nothing_and_changes_nothing() {
-    const ORDERS: usize = 50_000;
+    // 10k orders in CI's debug build; CONVEYOR_TEST_ALLOC_n_orders=50000 for
+    // the full size (see docs/allocation.md for its timing).
+    let n_orders: usize = std::env::var("CONVEYOR_TEST_ALLOC_n_orders")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let s = Setup::new("alloc-crash").await;
     let w = workload::generate(
         2026,
-        ORDERS,
+        n_orders,
         500,
         &warehouse_ids(&s),
         0.8,
@@ -231,7 +236,7 @@ async fn sigkill_five_times_mid_run_oversells_nothing_and_changes_nothing() {
             &logs.path().join(format!("run{k}.log")),
         );
         // Somewhere in the next stretch of progress.
-        let target = decided(&s) + (ORDERS as i64 / 7) * rng.i64(5..15) / 10;
+        let target = decided(&s) + (n_orders as i64 / 7) * rng.i64(5..15) / 10;
         let deadline = Instant::now() + Duration::from_secs(600);
         while decided(&s) < target {
             assert!(Instant::now() < deadline, "no progress in run {k}");
@@ -252,7 +257,7 @@ async fn sigkill_five_times_mid_run_oversells_nothing_and_changes_nothing() {
     let phases = check_at_rest(&s, &w, &orders, &skus).await;
     eprintln!("phases: {phases:?}");
     assert!(
-        phases["backordered"] > 0 && phases["allocated"] > ORDERS / 2,
+        phases["backordered"] > 0 && phases["allocated"] > n_orders / 2,
         "{phases:?}"
     );
 

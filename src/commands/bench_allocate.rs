@@ -85,6 +85,7 @@ pub async fn run(config: &Config, orders: usize, skus: usize, broker: bool) -> a
     sim.settle(|_| 0);
     let took = started.elapsed().as_secs_f64();
     let commands = sim.handled.0 + sim.handled.1;
+    eprintln!("  commands by kind: {:?}", sim.kinds);
     println!(
         "\n  {:<48} {:>14} {:>14}",
         "stage", "orders/s", "commands/s"

@@ -274,7 +274,11 @@ fn on_order(
 fn hold(st: &OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
     let policy = plan.allocation.policy(&st.request.channel);
     let candidates: Vec<String> = st.candidates.iter().map(|(w, _)| w.clone()).collect();
-    for (sku, quantity) in st.request.units_by_sku() {
+    let units = st.request.units_by_sku();
+    // One SKU: the decision is the best-ranked warehouse that has it all,
+    // so holding there alone is enough (and keeps the others free).
+    let only_best = units.len() == 1;
+    for (sku, quantity) in units {
         out.push(Effect::Inventory(InvCommand::Hold {
             id: String::new(),
             order: st.request.order_id.clone(),
@@ -284,6 +288,7 @@ fn hold(st: &OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
             candidates: candidates.clone(),
             buffer: policy.buffer_units,
             queue: st.request.queue_key(),
+            only_best,
             at,
         }));
     }
@@ -380,11 +385,22 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
                 .iter()
                 .map(|(l, q)| (lines[*l].sku.as_str(), *q))
                 .collect();
-            // The order waits at every SKU it orders, not only the short
-            // ones: stock of any of them arriving at another warehouse may
-            // make that warehouse complete.
+            // Where the order waits. If it may split and some SKUs are short
+            // in total, only their arrival can help. Otherwise (ship
+            // complete only, or too many parcels) stock of any SKU arriving
+            // at another warehouse may make that one complete: it waits at
+            // every SKU.
+            let short_in_total: Vec<&str> = lines
+                .iter()
+                .enumerate()
+                .filter(|(l, line)| held[*l].iter().sum::<i64>() < line.quantity)
+                .map(|(_, line)| line.sku.as_str())
+                .collect();
+            let waits_at = |sku: &str| {
+                !(policy.split && !short_in_total.is_empty()) || short_in_total.contains(&sku)
+            };
             for (sku, quantity) in &units {
-                let wait = Some(Wait {
+                let wait = waits_at(sku).then(|| Wait {
                     quantity: *quantity,
                     queue: st.request.queue_key(),
                     candidates: candidates.iter().map(|c| c.warehouse.clone()).collect(),

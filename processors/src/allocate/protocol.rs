@@ -188,6 +188,11 @@ pub enum InvCommand {
         /// The order's precedence (urgency, age): it may take units that
         /// orders after it only hold.
         queue: QueueKey,
+        /// Hold only at the best-ranked candidate that can supply all of
+        /// `quantity`, when one can (an order of one SKU needs no more to
+        /// decide); otherwise at every candidate.
+        #[serde(default)]
+        only_best: bool,
         at: i64,
     },
     /// Keep `take[warehouse]` of the order's holds as reservations,

@@ -33,6 +33,8 @@ pub struct Sim {
     pub dlq: Vec<(String, String)>,
     /// Commands handled by each job.
     pub handled: (u64, u64),
+    /// Commands handled per kind.
+    pub kinds: BTreeMap<&'static str, u64>,
 }
 
 /// Stable partition of a key (FNV-1a; any fixed hash keeps per-key order).
@@ -60,6 +62,7 @@ impl Sim {
             alerts: Vec::new(),
             dlq: Vec::new(),
             handled: (0, 0),
+            kinds: BTreeMap::new(),
         }
     }
 
@@ -125,6 +128,13 @@ impl Sim {
 
     fn handle_alloc(&mut self, cmd: AllocCommand) {
         self.handled.0 += 1;
+        let kind = match &cmd {
+            AllocCommand::Order(_) => "order",
+            AllocCommand::Held(_) => "held",
+            AllocCommand::StockArrived(_) => "stock_arrived",
+            AllocCommand::Revoked(_) => "revoked",
+        };
+        *self.kinds.entry(kind).or_default() += 1;
         let key = cmd.order_id().to_string();
         let state = self.orders.remove(&key);
         let before = state.clone();
@@ -153,6 +163,15 @@ impl Sim {
 
     fn handle_inv(&mut self, cmd: InvCommand) {
         self.handled.1 += 1;
+        let kind = match &cmd {
+            InvCommand::Hold { .. } => "hold",
+            InvCommand::Commit { .. } => "commit",
+            InvCommand::Release { wait: Some(_), .. } => "release_wait",
+            InvCommand::Release { .. } => "release",
+            InvCommand::Stock(_) => "stock",
+            InvCommand::Ship { .. } => "ship",
+        };
+        *self.kinds.entry(kind).or_default() += 1;
         let sku = cmd.sku().to_string();
         let mut state = self.skus.get(&sku).cloned().unwrap_or_default();
         match state.apply(&cmd, &self.rules) {

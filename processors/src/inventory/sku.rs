@@ -139,6 +139,7 @@ impl SkuState {
                 candidates,
                 buffer,
                 queue,
+                only_best,
                 at,
                 ..
             } => {
@@ -149,7 +150,15 @@ impl SkuState {
                     .map(|c| (c.clone(), self.stock.visible(c, order, rank)))
                     .collect();
                 self.asked.insert(order.clone(), saw);
-                let cands: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                let mut cands: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                if *only_best {
+                    let holders = self.stock.holders();
+                    if let Some(best) = cands.iter().find(|c| {
+                        holders.visible(&self.stock, c, order, rank) - (*buffer).max(0) >= *quantity
+                    }) {
+                        cands = vec![*best];
+                    }
+                }
                 let (held, m) = self
                     .stock
                     .hold_ranked(order, rank, &cands, *quantity, *buffer)?;
@@ -284,11 +293,9 @@ impl SkuState {
     /// Wakes the waiting orders that can see more stock than when they
     /// asked and fit in it, in queue order.
     fn wake(&mut self, sku: &str, at: i64) -> Vec<AllocCommand> {
-        let mut left: i64 = self
-            .stock
-            .levels()
-            .map(|(_, l)| l.available() + l.held)
-            .sum();
+        // Free units bound how many wake at once: holds are in flight and
+        // mostly end as reservations.
+        let mut left: i64 = self.stock.levels().map(|(_, l)| l.available()).sum();
         let mut out = Vec::new();
         if self.queue.is_empty() {
             return out;
