@@ -397,7 +397,7 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
                 .map(|(_, line)| line.sku.as_str())
                 .collect();
             let waits_at = |sku: &str| {
-                !(policy.split && !short_in_total.is_empty()) || short_in_total.contains(&sku)
+                !policy.split || short_in_total.is_empty() || short_in_total.contains(&sku)
             };
             for (sku, quantity) in &units {
                 let wait = waits_at(sku).then(|| Wait {
