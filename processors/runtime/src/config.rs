@@ -1111,6 +1111,8 @@ mod tests {
         c.topics.overrides.clear();
         assert!(!c.allocation.policy("amazon").split);
         c.allocation.policies.clear();
+        assert_eq!(c.allocation.reorder_points["MTG-DMU-BOOSTER"], 40);
+        c.allocation.reorder_points.clear();
         assert_eq!(c, Config::default());
         // And it shows every field.
         fn walk(
