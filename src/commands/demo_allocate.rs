@@ -1,5 +1,5 @@
 //! Demo step: allocation of the orders that just came in through the
-//! channels. Stock for about 80% of their demand arrives on
+//! channels, in a namespace of the run's own. Stock for about 80% of their demand arrives on
 //! `inventory.events`, the four allocation jobs run in this process, and
 //! the step prints what was allocated where (and how far it travels),
 //! what was backordered, the stock ledger of one SKU and the alerts; then
@@ -25,6 +25,16 @@ use conveyor_schemas::records::{
 use super::demo_channels::{ends, read_from};
 
 pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
+    // Its own namespace and state, so that this run's orders meet this
+    // run's stock (the live topics keep every earlier demo's orders, which
+    // would rank first as older).
+    let run = super::demo::now_ms();
+    let mut config = config.clone();
+    config.topics.namespace = format!("demo-alloc-{run}");
+    let state = std::env::temp_dir().join(&config.topics.namespace);
+    config.state.dir = state.display().to_string();
+    let config = &config;
+    super::allocate::ensure_topics(config).await?;
     let topo = Topology::resolve(config);
     let name = |id: &str| topo.topic_name(id).unwrap_or(id).to_string();
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
@@ -45,6 +55,26 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
         start.insert(id, ends(&probe, &name(id), parts)?);
     }
 
+    // This run's orders, as normalize emitted them.
+    let producer = Producer::new(&config.kafka, "demo")?;
+    let normalized = name("orders_normalized");
+    for e in orders {
+        let bytes = codec.encode(&normalized, e).await?;
+        producer
+            .send(
+                &OutRecord::new(&normalized)
+                    .key(e.order_id.clone())
+                    .payload(bytes),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("publish order: {e}"))?;
+    }
+    println!(
+        "  namespace {}: the {} orders normalize just emitted, copied to {normalized}",
+        config.topics.namespace,
+        orders.len()
+    );
+
     // Stock for ~80% of what these orders ask, spread over the warehouses.
     let requests: Vec<OrderRequest> = orders.iter().map(OrderRequest::from_event).collect();
     let mut demand: BTreeMap<String, i64> = BTreeMap::new();
@@ -56,7 +86,6 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
             *demand.entry(l.sku.clone()).or_default() += l.quantity;
         }
     }
-    let run = super::demo::now_ms();
     let warehouses: Vec<&str> = config.warehouses.iter().map(|w| w.id.as_str()).collect();
     let mut stock = Vec::new();
     for (i, (sku, d)) in demand.iter().enumerate() {
@@ -234,7 +263,7 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
             .map(|r| r.order_id.as_str())
             .collect();
         println!(
-            "  restock of {} x{} at {}: {} backordered orders allocated, in queue order: {}",
+            "  restock of {} x{} at {}: {} backordered orders allocated (the queue serves the most urgent, then the oldest, first fit), e.g. {}",
             sku,
             wanted + 5,
             warehouses.first().copied().unwrap_or("main"),
@@ -253,6 +282,7 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
             println!("    {job}: {} records to the DLQ", s.dead_lettered);
         }
     }
+    std::fs::remove_dir_all(&state).ok();
     Ok(())
 }
 
