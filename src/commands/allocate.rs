@@ -165,24 +165,5 @@ pub async fn run(
             counts: Counts::default(),
         }
     );
-    let mut out = Vec::new();
-    let mut first_err = None;
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((name, Ok(s))) => out.push((name, s)),
-            Ok((name, Err(e))) => {
-                shutdown.trigger();
-                first_err.get_or_insert_with(|| anyhow::anyhow!("{name}: {e}"));
-            }
-            Err(e) => {
-                shutdown.trigger();
-                first_err.get_or_insert_with(|| anyhow::anyhow!("an allocation job panicked: {e}"));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    super::stream::join_jobs(set, shutdown, "allocation").await
 }

@@ -280,14 +280,22 @@ fn summary_json(s: &conveyor_stream::Summary) -> serde_json::Value {
     })
 }
 
-async fn run_allocate(
+/// A stage as a long-running service: /metrics, /healthz and /readyz with
+/// its checks, signals to shutdown, each job's totals printed at the end.
+async fn run_stage<F, Fut>(
+    stage: &'static str,
     config: &Config,
     observability_bind: Option<std::net::SocketAddr>,
-) -> anyhow::Result<()> {
-    let checks = allocate::checks();
+    checks: Vec<String>,
+    run: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(Shutdown, conveyor_runtime::observability::Health) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<(String, conveyor_stream::Summary)>>>,
+{
     let check_refs: Vec<&str> = checks.iter().map(String::as_str).collect();
     let service = conveyor_runtime::service::Service::start(
-        "allocate",
+        stage,
         config.clone(),
         observability_bind.unwrap_or(config.http.observability_bind),
         axum::Router::new(),
@@ -295,7 +303,7 @@ async fn run_allocate(
         Shutdown::on_signals(),
     )
     .await?;
-    let result = allocate::run(config, &service.shutdown, Some(service.health.clone())).await;
+    let result = run(service.shutdown.clone(), service.health.clone()).await;
     service.finish().await;
     for (name, s) in result? {
         println!("{name}: {}", serde_json::to_string(&summary_json(&s))?);
@@ -303,27 +311,32 @@ async fn run_allocate(
     Ok(())
 }
 
+async fn run_allocate(
+    config: &Config,
+    observability_bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    run_stage(
+        "allocate",
+        config,
+        observability_bind,
+        allocate::checks(),
+        |s, h| async move { allocate::run(config, &s, Some(h)).await },
+    )
+    .await
+}
+
 async fn run_normalize(
     config: &Config,
     observability_bind: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
-    let checks = normalize::checks(config);
-    let check_refs: Vec<&str> = checks.iter().map(String::as_str).collect();
-    let service = conveyor_runtime::service::Service::start(
+    run_stage(
         "normalize",
-        config.clone(),
-        observability_bind.unwrap_or(config.http.observability_bind),
-        axum::Router::new(),
-        &check_refs,
-        Shutdown::on_signals(),
+        config,
+        observability_bind,
+        normalize::checks(config),
+        |s, h| async move { normalize::run(config, &s, Some(h)).await },
     )
-    .await?;
-    let result = normalize::run(config, &service.shutdown, Some(service.health.clone())).await;
-    service.finish().await;
-    for (name, s) in result? {
-        println!("{name}: {}", serde_json::to_string(&summary_json(&s))?);
-    }
-    Ok(())
+    .await
 }
 
 fn run_component(component: &str) -> anyhow::Result<()> {

@@ -124,27 +124,7 @@ pub async fn run(
             )
         });
     }
-    // One job failing stops them all: a half-running normalize would look
-    // healthy while a channel piles up.
-    let mut out = Vec::new();
-    let mut first_err = None;
-    while let Some(joined) = jobs.join_next().await {
-        match joined {
-            Ok((name, Ok(s))) => out.push((name, s)),
-            Ok((name, Err(e))) => {
-                shutdown.trigger();
-                first_err.get_or_insert_with(|| anyhow::anyhow!("{name}: {e}"));
-            }
-            Err(e) => {
-                shutdown.trigger();
-                first_err.get_or_insert_with(|| anyhow::anyhow!("a normalize job panicked: {e}"));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let result = super::stream::join_jobs(jobs, shutdown, "normalize").await;
     feed.stop();
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    result
 }

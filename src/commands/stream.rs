@@ -212,3 +212,36 @@ pub async fn run_example(
     };
     Ok(summary)
 }
+
+/// Waits for a set of jobs; the first one that fails (or panics) stops the
+/// others through `shutdown`, since a half-running stage would look healthy
+/// while its input piles up. Returns each job's totals, sorted by name.
+pub async fn join_jobs(
+    mut jobs: tokio::task::JoinSet<(
+        String,
+        Result<conveyor_stream::Summary, conveyor_stream::JobError>,
+    )>,
+    shutdown: &conveyor_runtime::shutdown::Shutdown,
+    stage: &str,
+) -> anyhow::Result<Vec<(String, conveyor_stream::Summary)>> {
+    let mut out = Vec::new();
+    let mut first_err = None;
+    while let Some(joined) = jobs.join_next().await {
+        match joined {
+            Ok((name, Ok(s))) => out.push((name, s)),
+            Ok((name, Err(e))) => {
+                shutdown.trigger();
+                first_err.get_or_insert_with(|| anyhow::anyhow!("{name}: {e}"));
+            }
+            Err(e) => {
+                shutdown.trigger();
+                first_err.get_or_insert_with(|| anyhow::anyhow!("a {stage} job panicked: {e}"));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}

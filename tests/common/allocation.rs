@@ -2,7 +2,7 @@
 //! on 4 partitions, publishing a workload, `conveyor run allocate` as a
 //! child process, waiting for rest, and reading logs and stores back.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -76,35 +76,8 @@ impl Setup {
 
     /// Every record of a topic, per partition in offset order.
     pub async fn read(&self, id: &str) -> Vec<InRecord> {
-        let topic = self.topic(id);
-        let c = Consumer::new(&self.config.kafka, "test-reader", &super::unique("reader")).unwrap();
-        let mut highs = BTreeMap::new();
-        let mut parts = Vec::new();
-        for p in 0..PARTITIONS {
-            let (_, high) = c.watermarks(&topic, p, Duration::from_secs(10)).unwrap();
-            if high > 0 {
-                highs.insert(p, high);
-                parts.push((topic.as_str(), p, None));
-            }
-        }
-        let mut out = Vec::new();
-        if highs.is_empty() {
-            return out;
-        }
-        c.assign(&parts).unwrap();
-        let mut done: BTreeSet<i32> = BTreeSet::new();
-        while done.len() < highs.len() {
-            let r = tokio::time::timeout(Duration::from_secs(30), c.recv())
-                .await
-                .expect("records up to the high watermark")
-                .unwrap();
-            if r.offset + 1 >= highs[&r.partition] {
-                done.insert(r.partition);
-            }
-            if r.offset < highs[&r.partition] {
-                out.push(r);
-            }
-        }
+        let mut out =
+            super::stream::read_partitions(&self.config, &self.topic(id), PARTITIONS).await;
         out.sort_by_key(|r| (r.partition, r.offset));
         out
     }

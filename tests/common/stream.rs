@@ -131,10 +131,16 @@ pub async fn produce_keyed(config: &Config, topic: &str, from: usize, n: usize, 
 
 /// Every record of `topic`, read from the beginning to the high watermarks.
 pub async fn read_all(config: &Config, topic: &str) -> Vec<InRecord> {
+    read_partitions(config, topic, PARTITIONS).await
+}
+
+/// Every record of partitions `0..partitions` of `topic`, from the
+/// beginning to the high watermarks.
+pub async fn read_partitions(config: &Config, topic: &str, partitions: i32) -> Vec<InRecord> {
     let c = Consumer::new(&config.kafka, "test-reader", &super::unique("reader")).unwrap();
     let mut highs = BTreeMap::new();
     let mut parts = Vec::new();
-    for p in 0..PARTITIONS {
+    for p in 0..partitions {
         let (_, high) = c.watermarks(topic, p, Duration::from_secs(10)).unwrap();
         if high > 0 {
             highs.insert(p, high);
