@@ -14,7 +14,8 @@
 //!   holds were replaced or released). When every SKU has answered, the
 //!   order decides ([`super::decide`]): complete or split -> `Commit` per
 //!   SKU and `orders.allocated`; otherwise `Release` per SKU, queueing the
-//!   order at every SKU it orders, and `orders.backordered`.
+//!   order only where stock would let it get further ([`waits`]), and
+//!   `orders.backordered`.
 //! - **Wake-ups.** `StockArrived` for the attempt that backordered starts a
 //!   new attempt; a `Revoked` claim restarts an allocated order, or marks a
 //!   holding attempt so that it restarts instead of deciding.
@@ -33,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::candidates::rank;
 use super::decide::{self, Candidate, Decision, Line};
-use super::protocol::{AllocCommand, InvCommand, OrderRequest, Wait};
+use super::protocol::{AllocCommand, InvCommand, OrderRequest, Until, Wait};
 
 /// What the job needs of the config.
 #[derive(Debug, Clone)]
@@ -82,6 +83,9 @@ pub struct OrderState {
     pub candidates: Vec<(String, i64)>,
     /// Answers of the current attempt: sku -> held per candidate.
     pub answers: BTreeMap<String, Vec<(String, i64)>>,
+    /// With the answers: sku -> what each candidate had unreserved.
+    #[serde(default)]
+    pub unreserved: BTreeMap<String, Vec<(String, i64)>>,
     /// A claim of the current attempt was revoked: restart, don't decide.
     pub dirty: bool,
     /// Hash of the last outcome emitted.
@@ -113,6 +117,7 @@ pub fn handle(
         AllocCommand::Held(h) => match state {
             Some(mut st) if st.phase == Phase::Holding && st.attempt == h.attempt => {
                 st.answers.insert(h.sku.clone(), h.held.clone());
+                st.unreserved.insert(h.sku.clone(), h.unreserved.clone());
                 if st.answers.len() == st.request.units_by_sku().len() {
                     if st.dirty {
                         restart(&mut st, plan, h.at, &mut out);
@@ -199,6 +204,7 @@ fn on_order(
         request: req.clone(),
         candidates: Vec::new(),
         answers: BTreeMap::new(),
+        unreserved: BTreeMap::new(),
         dirty: false,
         last_outcome: state.and_then(|s| s.last_outcome),
     };
@@ -299,6 +305,7 @@ fn restart(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
     st.attempt += 1;
     st.phase = Phase::Holding;
     st.answers.clear();
+    st.unreserved.clear();
     st.dirty = false;
     hold(st, plan, at, out);
 }
@@ -321,21 +328,8 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
             cost_per_unit: *m as f64 / 1000.0,
         })
         .collect();
-    let held: Vec<Vec<i64>> = units
-        .iter()
-        .map(|(sku, _)| {
-            let answer = st.answers.get(sku).map(Vec::as_slice).unwrap_or(&[]);
-            candidates
-                .iter()
-                .map(|c| {
-                    answer
-                        .iter()
-                        .find(|(w, _)| *w == c.warehouse)
-                        .map_or(0, |(_, q)| *q)
-                })
-                .collect()
-        })
-        .collect();
+    let held = per_candidate(&st.answers, &units, &candidates);
+    let unreserved = per_candidate(&st.unreserved, &units, &candidates);
     let p = plan.allocation.policy(&st.request.channel);
     let policy = decide::Policy {
         split: p.split,
@@ -385,25 +379,20 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
                 .iter()
                 .map(|(l, q)| (lines[*l].sku.as_str(), *q))
                 .collect();
-            // Where the order waits. If it may split and some SKUs are short
-            // in total, only their arrival can help. Otherwise (ship
-            // complete only, or too many parcels) stock of any SKU arriving
-            // at another warehouse may make that one complete: it waits at
-            // every SKU.
-            let short_in_total: Vec<&str> = lines
-                .iter()
-                .enumerate()
-                .filter(|(l, line)| held[*l].iter().sum::<i64>() < line.quantity)
-                .map(|(_, line)| line.sku.as_str())
-                .collect();
-            let waits_at = |sku: &str| {
-                !policy.split || short_in_total.is_empty() || short_in_total.contains(&sku)
-            };
-            for (sku, quantity) in &units {
-                let wait = waits_at(sku).then(|| Wait {
+            let until = waits(
+                &lines,
+                &candidates,
+                &held,
+                &unreserved,
+                policy.split,
+                p.buffer_units,
+            );
+            for (l, (sku, quantity)) in units.iter().enumerate() {
+                let wait = until.get(&l).map(|u| Wait {
                     quantity: *quantity,
                     queue: st.request.queue_key(),
                     candidates: candidates.iter().map(|c| c.warehouse.clone()).collect(),
+                    until: u.clone(),
                 });
                 out.push(Effect::Inventory(InvCommand::Release {
                     id: String::new(),
@@ -428,6 +417,103 @@ fn conclude(st: &mut OrderState, plan: &Plan, at: i64, out: &mut Vec<Effect>) {
             );
         }
     }
+}
+
+/// `answers[sku]` (per candidate warehouse) as `[line][candidate]`; a
+/// candidate an answer does not name counts 0.
+fn per_candidate(
+    answers: &BTreeMap<String, Vec<(String, i64)>>,
+    units: &[(String, i64)],
+    candidates: &[Candidate],
+) -> Vec<Vec<i64>> {
+    units
+        .iter()
+        .map(|(sku, _)| {
+            let answer = answers.get(sku).map(Vec::as_slice).unwrap_or(&[]);
+            candidates
+                .iter()
+                .map(|c| {
+                    answer
+                        .iter()
+                        .find(|(w, _)| *w == c.warehouse)
+                        .map_or(0, |(_, q)| *q)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Where a backordered order waits (line -> condition), from what its
+/// attempt held (`held[line][candidate]`) and what was unreserved there
+/// (`unreserved[line][candidate]`: what it could have held with no other
+/// order's hold in the way). It waits only for stock that would let the
+/// next attempt get further, so arrivals that cannot help it do not wake
+/// it:
+///
+/// - A split order short of some SKUs in total waits at one of them until
+///   its candidates together have enough: until then no attempt can
+///   succeed, and once they do, the next attempt finds the next SKU still
+///   short (if any) and waits there.
+/// - Otherwise (ship complete only, or a split order that needs too many
+///   parcels) each candidate warehouse was missing some SKU: the order
+///   waits at that SKU until that warehouse has enough of it. A warehouse
+///   can ship the order complete only once its blocker clears, so no
+///   chance is missed, and arrivals elsewhere do not wake it. A split order
+///   that needs too many parcels waits at every SKU at every warehouse it
+///   was short at, since fewer parcels may come from any of them.
+///
+/// Where several SKUs are short, the blocker is the one short by the most
+/// *unreserved* units: a shortfall caused by reservations or missing
+/// stock lasts until stock really arrives, while one caused by other
+/// orders' holds passes within a round trip. Choosing the lasting one
+/// keeps the order asleep while the others' holds come and go.
+pub fn waits(
+    lines: &[Line],
+    candidates: &[Candidate],
+    held: &[Vec<i64>],
+    unreserved: &[Vec<i64>],
+    split: bool,
+    buffer: i64,
+) -> BTreeMap<usize, Until> {
+    let at = |m: &[Vec<i64>], l: usize, c: usize| m[l].get(c).copied().unwrap_or(0);
+    let total = |m: &[Vec<i64>], l: usize| m[l].iter().sum::<i64>();
+    let q = |l: usize| lines[l].quantity;
+    let mut out: BTreeMap<usize, Until> = BTreeMap::new();
+    if split {
+        let blocker = (0..lines.len())
+            .filter(|&l| total(held, l) < q(l))
+            .min_by_key(|&l| {
+                let lasting = q(l) - total(unreserved, l);
+                (std::cmp::Reverse(lasting), std::cmp::Reverse(q(l) - total(held, l)), l)
+            });
+        if let Some(l) = blocker {
+            out.insert(l, Until::Total { buffer });
+            return out;
+        }
+    }
+    let mut waits_at: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (c, cand) in candidates.iter().enumerate() {
+        let short: Vec<usize> = (0..lines.len()).filter(|&l| at(held, l, c) < q(l)).collect();
+        let chosen: Vec<usize> = if split {
+            short
+        } else {
+            short
+                .into_iter()
+                .min_by_key(|&l| {
+                    let lasting = q(l) - at(unreserved, l, c);
+                    (std::cmp::Reverse(lasting), std::cmp::Reverse(q(l) - at(held, l, c)), l)
+                })
+                .into_iter()
+                .collect()
+        };
+        for l in chosen {
+            waits_at.entry(l).or_default().push(cand.warehouse.clone());
+        }
+    }
+    for (l, warehouses) in waits_at {
+        out.insert(l, Until::AnyOf { warehouses, buffer });
+    }
+    out
 }
 
 /// Lines per warehouse (one parcel each), warehouses in rank order; a

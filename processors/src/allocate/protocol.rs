@@ -146,6 +146,11 @@ pub struct Held {
     pub sku: String,
     /// Units held per candidate, in the order the Hold listed them.
     pub held: Vec<(String, i64)>,
+    /// Per candidate, what the order could take there if no hold stood in
+    /// its way (on hand less safety stock, reservations and its channel's
+    /// buffer): a shortfall here is real, one only in `held` may pass.
+    #[serde(default)]
+    pub unreserved: Vec<(String, i64)>,
     pub at: i64,
 }
 
@@ -206,8 +211,8 @@ pub enum InvCommand {
         at: i64,
     },
     /// Release everything the order holds or has reserved of this SKU;
-    /// with `wait`, queue the order until more of this SKU is available
-    /// than now; without, take it out of the queue.
+    /// with `wait`, queue the order until [`Wait::until`] holds; without,
+    /// take it out of the queue.
     Release {
         id: String,
         order: String,
@@ -268,6 +273,29 @@ pub struct Wait {
     pub queue: QueueKey,
     /// The warehouses it may ship from.
     pub candidates: Vec<String>,
+    /// What of this SKU would let its next attempt get further.
+    #[serde(default)]
+    pub until: Until,
+}
+
+/// When a waiting order is woken at a SKU: once it could take `quantity`
+/// (after its channel's `buffer`) ...
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Until {
+    /// ... at one of these warehouses: the ones where this SKU was what
+    /// kept the order from shipping complete.
+    AnyOf { warehouses: Vec<String>, buffer: i64 },
+    /// ... from its candidates together: a split order short of this SKU
+    /// in total.
+    Total { buffer: i64 },
+}
+
+impl Default for Until {
+    /// The weakest condition (a `Wait` without `until`).
+    fn default() -> Self {
+        Until::Total { buffer: 0 }
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +317,10 @@ mod tests {
                     order: "shopify:1".into(),
                 },
                 candidates: vec!["east".into()],
+                until: Until::AnyOf {
+                    warehouses: vec!["east".into()],
+                    buffer: 1,
+                },
             }),
             at: 9,
         };

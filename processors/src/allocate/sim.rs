@@ -236,8 +236,8 @@ pub fn check_stock(skus: &BTreeMap<String, SkuState>) -> Result<(), String> {
 
 /// At rest: every order is allocated (its reservations are exactly its
 /// quantities, nothing held), backordered, cancelled or fulfilled by the
-/// channel (no claim at all), no queue entry waits for a wake-up that is
-/// not coming, and no backordered order could ship complete from one of
+/// channel (no claim at all), no hold is left unanswered, no queue entry
+/// waits for a wake-up that is not coming, and no backordered order could ship complete from one of
 /// its warehouses with what is available now (a lost wake-up).
 pub fn check_settled(
     orders: &HashMap<String, OrderState>,
@@ -255,6 +255,9 @@ pub fn check_settled(
             if w.woken {
                 return Err(format!("{sku}: {} still marked woken", k.order));
             }
+        }
+        if let Some(k) = s.deferred.keys().next() {
+            return Err(format!("{sku}: the hold of {} is still unanswered", k.order));
         }
     }
     for (id, st) in orders {
@@ -830,7 +833,11 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        // 256 cases unless PROPTEST_CASES says otherwise (longer runs).
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+            ..ProptestConfig::default()
+        })]
 
         /// Random interleavings of orders, edits, cancellations, restocks,
         /// counts, adjustments and transfers over 1-4 partitions: no

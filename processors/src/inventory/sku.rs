@@ -5,7 +5,15 @@
 //! ledger totals), the backorder queue, and the alert level per warehouse.
 //!
 //! - **Hold** replaces whatever the order had of this SKU and holds anew, in
-//!   one step, then answers `Held` (every Hold gets exactly one answer).
+//!   one step, then answers `Held` (every Hold gets exactly one answer,
+//!   unless a newer Hold or a Release of the order supersedes it). If no
+//!   candidate gives the order all it asks for, but one would once holds of
+//!   higher-ranked orders there settle, the answer is **deferred**: the hold
+//!   stays in `deferred`, takes freed units before any lower-ranked order
+//!   can, and is answered once it holds everything at one warehouse or no
+//!   warehouse could give that any more. A deferred hold waits only for
+//!   higher-ranked holds, so the highest-ranked one never waits: no
+//!   deadlock.
 //! - **Commit** keeps the chosen units as reservations and releases the
 //!   rest; **Release** releases everything, and queues the order (`wait`)
 //!   or takes it out of the queue.
@@ -18,18 +26,18 @@
 //!   told `Revoked` and start their attempt over); reservations are never
 //!   taken. So a pending decision of a younger or less urgent order never
 //!   keeps an older or more urgent one from stock.
-//! - **Waking the queue.** A backordered order waits at each of its SKUs
-//!   with a snapshot of what it could take at each candidate warehouse
-//!   when it asked (available plus what lower-ranked orders held). It is
-//!   woken (`StockArrived`) once it could take more than that at one of
-//!   them: a restock, a count up, a transfer in, a cancellation, holds of
-//!   higher-ranked orders released. Waiting orders are considered in queue
-//!   order (their rank), each only if its quantity fits in what it could
-//!   take, so an old order an arrival cannot fill does not block younger
-//!   ones it can (first fit). A woken order is not woken again until its new
-//!   attempt ends. Nothing a lower-ranked order does can lower what a
-//!   higher-ranked one sees, so the highest-ranked waiting order is only
-//!   woken by stock it has not seen, and retries come to an end.
+//! - **Waking the queue.** A backordered order waits at this SKU with a
+//!   condition ([`Until`], chosen by the order: see
+//!   `allocate::order::waits`): one of some warehouses could give it the
+//!   whole quantity, or its candidates together could. What it could take
+//!   at a warehouse is what is available plus what lower-ranked orders
+//!   hold there. Waiting orders are considered in queue order (their
+//!   rank), each only if its quantity fits in the free units, so an old
+//!   order an arrival cannot fill does not block younger ones it can (first
+//!   fit). A woken order is not woken again until its new attempt ends.
+//!   Nothing a lower-ranked order does can lower what a higher-ranked one
+//!   could take, and a woken order could take all it waited for, so every
+//!   wake-up is progress and retries come to an end.
 //! - **Alerts**: per warehouse, `on_hand - reserved - safety_stock`
 //!   (transient holds left out, so a hold and its release do not flap)
 //!   against the SKU's reorder point: `LOW_STOCK` when it falls to the
@@ -45,7 +53,9 @@ use conveyor_stream::event_id;
 use serde::{Deserialize, Serialize};
 
 use super::stock::{Level, Movement, MovementKind, SkuStock, StockError};
-use crate::allocate::protocol::{AllocCommand, Held, InvCommand, QueueKey, Revoked, StockArrived};
+use crate::allocate::protocol::{
+    AllocCommand, Held, InvCommand, QueueKey, Revoked, StockArrived, Until,
+};
 
 /// What the job keeps per SKU.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,10 +66,22 @@ pub struct SkuState {
     pub queue: BTreeMap<QueueKey, Waiting>,
     /// Warehouses currently below their reorder point: `true` = out.
     pub alerted: BTreeMap<String, bool>,
-    /// Per order with a hold in flight: what was available at each of its
-    /// candidates when it asked (its snapshot if it ends up waiting).
-    #[serde(default)]
-    pub asked: BTreeMap<String, Vec<(String, i64)>>,
+    /// Holds not answered yet, in rank order: each holds what it can and
+    /// waits for holds of orders ranked before it to settle (see
+    /// [`SkuState::ready`]).
+    #[serde(default, with = "queue_as_list")]
+    pub deferred: BTreeMap<QueueKey, Pending>,
+}
+
+/// A Hold whose answer waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub attempt: u32,
+    pub quantity: i64,
+    pub candidates: Vec<String>,
+    pub buffer: i64,
+    pub only_best: bool,
+    pub at: i64,
 }
 
 /// An order in the queue.
@@ -68,9 +90,10 @@ pub struct Waiting {
     /// The attempt that backordered (echoed in `StockArrived`).
     pub attempt: u32,
     pub quantity: i64,
-    /// Its candidate warehouses with what was available there when it
-    /// failed.
-    pub seen: Vec<(String, i64)>,
+    /// The warehouses it may ship from.
+    pub candidates: Vec<String>,
+    /// When it is woken.
+    pub until: Until,
     /// Woken; its new attempt has not ended yet.
     pub woken: bool,
 }
@@ -143,39 +166,36 @@ impl SkuState {
                 at,
                 ..
             } => {
-                moves.extend(self.stock.release(order));
-                let rank = (queue.urgency, queue.created_at);
-                let saw = candidates
-                    .iter()
-                    .map(|c| (c.clone(), self.stock.visible(c, order, rank)))
-                    .collect();
-                self.asked.insert(order.clone(), saw);
-                let mut cands: Vec<&str> = candidates.iter().map(String::as_str).collect();
-                if *only_best {
-                    let holders = self.stock.holders();
-                    if let Some(best) = cands.iter().find(|c| {
-                        holders.visible(&self.stock, c, order, rank) - (*buffer).max(0) >= *quantity
-                    }) {
-                        cands = vec![*best];
-                    }
+                if *quantity <= 0 {
+                    return Err(StockError::NotPositive(*quantity).into());
                 }
-                let (held, m) = self
-                    .stock
-                    .hold_ranked(order, rank, &cands, *quantity, *buffer)?;
-                moves.extend(m);
-                replies.push(AllocCommand::Held(Held {
-                    id: String::new(),
+                // A Hold replaces whatever the order had here, answered
+                // or not.
+                moves.extend(self.stock.release(order));
+                self.deferred.retain(|k, _| &k.order != order);
+                let key = QueueKey {
                     order: order.clone(),
+                    ..queue.clone()
+                };
+                let p = Pending {
                     attempt: *attempt,
-                    sku: sku.clone(),
-                    held,
+                    quantity: *quantity,
+                    candidates: candidates.clone(),
+                    buffer: (*buffer).max(0),
+                    only_best: *only_best,
                     at: *at,
-                }));
+                };
+                moves.extend(self.place(&key, &p)?);
+                if self.ready(&key, &p) {
+                    replies.push(self.answer(&key, &p, &sku));
+                } else {
+                    self.deferred.insert(key, p);
+                }
             }
             InvCommand::Commit { order, take, .. } => {
                 moves.extend(self.stock.commit(order, take));
                 self.queue.retain(|k, _| &k.order != order);
-                self.asked.remove(order);
+                self.deferred.retain(|k, _| &k.order != order);
             }
             InvCommand::Release {
                 order,
@@ -185,23 +205,18 @@ impl SkuState {
             } => {
                 moves.extend(self.stock.release(order));
                 self.queue.retain(|k, _| &k.order != order);
-                let asked = self.asked.remove(order);
+                self.deferred.retain(|k, _| &k.order != order);
                 if let Some(w) = wait {
-                    // What it saw when it asked: stock freed since then
-                    // (holds in its way) wakes it at once.
-                    let rank = (w.queue.urgency, w.queue.created_at);
-                    let seen = asked.unwrap_or_else(|| {
-                        w.candidates
-                            .iter()
-                            .map(|c| (c.clone(), self.stock.visible(c, order, rank)))
-                            .collect()
-                    });
+                    // If the stock it waits for is already here (holds in
+                    // its way were released meanwhile), the wake-up pass
+                    // below wakes it at once.
                     self.queue.insert(
                         w.queue.clone(),
                         Waiting {
                             attempt: *attempt,
                             quantity: w.quantity,
-                            seen,
+                            candidates: w.candidates.clone(),
+                            until: w.until.clone(),
                             woken: false,
                         },
                     );
@@ -250,6 +265,18 @@ impl SkuState {
             } => moves.extend(self.stock.ship(order, warehouse, *quantity)?),
         }
         let at = cmd.at();
+        let more = self
+            .stock
+            .levels()
+            .any(|(w, l)| l.available() > before.get(w).copied().unwrap_or(0));
+        // Also after any commit or release: an order woken earlier may have
+        // left the queue without using the stock it was woken for.
+        let settled = matches!(cmd, InvCommand::Commit { .. } | InvCommand::Release { .. });
+        if more || settled || matches!(cmd, InvCommand::Stock(_) | InvCommand::Ship { .. }) {
+            moves.extend(self.serve_deferred(&sku, &mut replies));
+        }
+        // Every claim taken from an order (by a hold of a higher-ranked
+        // order or a loss) is told to it.
         for m in &moves {
             if m.kind == MovementKind::Revoked {
                 if let Some(order) = &m.order {
@@ -264,18 +291,118 @@ impl SkuState {
                 }
             }
         }
-        let more = self
-            .stock
-            .levels()
-            .any(|(w, l)| l.available() > before.get(w).copied().unwrap_or(0));
-        // Also after any commit or release: an order woken earlier may have
-        // left the queue without using the stock it was woken for.
-        let settled = matches!(cmd, InvCommand::Commit { .. } | InvCommand::Release { .. });
         if more || settled {
             replies.extend(self.wake(&sku, at));
         }
         let alerts = self.alerts(&moves, &sku, rules, at);
         Ok(number(cmd.id(), replies, moves, alerts, &sku, at))
+    }
+
+    /// Holds for a pending Hold what it can take (its own claims here
+    /// already released): everywhere, or for an order of one SKU only at
+    /// the best-ranked candidate that has all of it, when one does.
+    fn place(&mut self, key: &QueueKey, p: &Pending) -> Result<Vec<Movement>, Refused> {
+        let rank = (key.urgency, key.created_at);
+        let mut cands: Vec<&str> = p.candidates.iter().map(String::as_str).collect();
+        if p.only_best {
+            let holders = self.stock.holders();
+            if let Some(best) = cands.iter().find(|c| {
+                holders.visible(&self.stock, c, &key.order, rank) - p.buffer >= p.quantity
+            }) {
+                cands = vec![*best];
+            }
+        }
+        let (_, moves) = self
+            .stock
+            .hold_ranked(&key.order, rank, &cands, p.quantity, p.buffer)?;
+        Ok(moves)
+    }
+
+    /// Can the Hold be answered now (after [`SkuState::place`] or a top-up
+    /// took what it could)? Yes if it holds all it asked for at one
+    /// candidate, or if no candidate could give that even once every hold
+    /// there is settled; otherwise holds of orders ranked before it stand
+    /// between it and a warehouse that has enough, and it waits for them
+    /// (they end within a round trip), taking freed units first.
+    fn ready(&self, key: &QueueKey, p: &Pending) -> bool {
+        let full = p
+            .candidates
+            .iter()
+            .any(|c| self.stock.claim(&key.order, c).0 >= p.quantity);
+        full || !p
+            .candidates
+            .iter()
+            .any(|c| self.stock.level(c).unreserved() - p.buffer >= p.quantity)
+    }
+
+    /// The `Held` answer for what the order holds here now.
+    fn answer(&self, key: &QueueKey, p: &Pending, sku: &str) -> AllocCommand {
+        let held = p
+            .candidates
+            .iter()
+            .map(|c| (c.clone(), self.stock.claim(&key.order, c).0))
+            .collect();
+        let unreserved = p
+            .candidates
+            .iter()
+            .map(|c| (c.clone(), (self.stock.level(c).unreserved() - p.buffer).max(0)))
+            .collect();
+        AllocCommand::Held(Held {
+            id: String::new(),
+            order: key.order.clone(),
+            attempt: p.attempt,
+            sku: sku.to_string(),
+            held,
+            unreserved,
+            at: p.at,
+        })
+    }
+
+    /// In rank order, tops up each deferred Hold with what was freed and
+    /// answers those that are ready now.
+    fn serve_deferred(
+        &mut self,
+        sku: &str,
+        replies: &mut Vec<AllocCommand>,
+    ) -> Vec<Movement> {
+        let mut moves = Vec::new();
+        if self.deferred.is_empty() {
+            return moves;
+        }
+        let keys: Vec<QueueKey> = self.deferred.keys().cloned().collect();
+        // Holds only go to higher-ranked orders during the pass, so this
+        // stays an upper bound of who may give way to whom.
+        let lowest = self.stock.lowest_holders();
+        for key in keys {
+            let Some(p) = self.deferred.get(&key) else {
+                continue;
+            };
+            let (q, b) = (p.quantity, p.buffer);
+            let rank = (key.urgency, key.created_at);
+            // Can it take more anywhere: free units, or units an order
+            // ranked after it holds?
+            let gain = p.candidates.iter().any(|c| {
+                self.stock.claim(&key.order, c).0 < q
+                    && (self.stock.level(c).available() > b
+                        || lowest
+                            .get(c)
+                            .is_some_and(|(r, o)| (*r, o.as_str()) > (rank, key.order.as_str())))
+            });
+            if gain {
+                let cands: Vec<&str> = p.candidates.iter().map(String::as_str).collect();
+                // Cannot fail: the quantity was checked when the Hold came.
+                if let Ok((_, m)) = self.stock.hold_ranked(&key.order, rank, &cands, q, b) {
+                    moves.extend(m);
+                }
+            }
+            let ready = self.deferred.get(&key).is_some_and(|p| self.ready(&key, p));
+            if ready {
+                if let Some(p) = self.deferred.remove(&key) {
+                    replies.push(self.answer(&key, &p, sku));
+                }
+            }
+        }
+        moves
     }
 
     /// Applies the configured safety stock to a warehouse's record.
@@ -290,8 +417,8 @@ impl SkuState {
         self.stock.set_safety_stock(warehouse, rules.safety_stock)
     }
 
-    /// Wakes the waiting orders that can see more stock than when they
-    /// asked and fit in it, in queue order.
+    /// Wakes the waiting orders whose condition ([`Until`]) holds and that
+    /// fit in the free units, in queue order.
     fn wake(&mut self, sku: &str, at: i64) -> Vec<AllocCommand> {
         // Free units bound how many wake at once: holds are in flight and
         // mostly end as reservations.
@@ -309,13 +436,21 @@ impl SkuState {
                 continue;
             }
             let rank = (k.urgency, k.created_at);
-            let now: Vec<i64> = w
-                .seen
-                .iter()
-                .map(|(c, _)| holders.visible(&self.stock, c, &k.order, rank))
-                .collect();
-            let more = w.seen.iter().zip(&now).any(|((_, seen), n)| n > seen);
-            if !more || w.quantity > now.iter().sum::<i64>().min(left) {
+            let takes =
+                |c: &str, buffer: i64| holders.visible(&self.stock, c, &k.order, rank) - buffer;
+            let ready = match &w.until {
+                Until::AnyOf { warehouses, buffer } => warehouses
+                    .iter()
+                    .any(|c| takes(c, (*buffer).max(0)) >= w.quantity),
+                Until::Total { buffer } => {
+                    w.candidates
+                        .iter()
+                        .map(|c| takes(c, (*buffer).max(0)).max(0))
+                        .sum::<i64>()
+                        >= w.quantity
+                }
+            };
+            if !ready || w.quantity > left {
                 continue;
             }
             w.woken = true;
@@ -452,20 +587,21 @@ mod queue_as_list {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use super::Waiting;
+    use serde::Serialize;
+
     use crate::allocate::protocol::QueueKey;
 
-    pub fn serialize<S: Serializer>(
-        m: &BTreeMap<QueueKey, Waiting>,
+    pub fn serialize<S: Serializer, V: Serialize>(
+        m: &BTreeMap<QueueKey, V>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_seq(m.iter())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
         d: D,
-    ) -> Result<BTreeMap<QueueKey, Waiting>, D::Error> {
-        let v: Vec<(QueueKey, Waiting)> = Vec::deserialize(d)?;
+    ) -> Result<BTreeMap<QueueKey, V>, D::Error> {
+        let v: Vec<(QueueKey, V)> = Vec::deserialize(d)?;
         Ok(v.into_iter().collect())
     }
 }

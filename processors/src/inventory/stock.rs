@@ -37,6 +37,11 @@ impl Level {
         (self.on_hand - self.safety_stock - self.reserved - self.held).max(0)
     }
 
+    /// What orders could take if no hold stood in the way.
+    pub fn unreserved(&self) -> i64 {
+        (self.on_hand - self.safety_stock - self.reserved).max(0)
+    }
+
     fn sellable(&self) -> i64 {
         (self.on_hand - self.safety_stock).max(0)
     }
@@ -232,6 +237,27 @@ impl SkuStock {
         )
     }
 
+    /// Per warehouse, the lowest-ranked order holding units there: an order
+    /// ranked before it may take held units there
+    /// ([`SkuStock::hold_ranked`]).
+    pub fn lowest_holders(&self) -> BTreeMap<String, (Rank, String)> {
+        let mut out: BTreeMap<String, (Rank, String)> = BTreeMap::new();
+        for ((o, w), c) in &self.claims {
+            if c.held <= 0 {
+                continue;
+            }
+            let r = self.ranks.get(o).copied().unwrap_or((u8::MAX, i64::MAX));
+            match out.get_mut(w) {
+                Some(low) if *low >= (r, o.clone()) => {}
+                Some(low) => *low = (r, o.clone()),
+                None => {
+                    out.insert(w.clone(), (r, o.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Does the claim of `other` give way to `order` of precedence `rank`?
     fn yields_to(&self, other: &str, order: &str, rank: Rank) -> bool {
         let theirs = self
@@ -247,7 +273,8 @@ impl SkuStock {
     /// lower precedence, the lowest first; each loses them as a `Revoked`
     /// movement naming it (its attempt starts over). Reservations are never
     /// taken. So the most urgent, then oldest order is never kept from stock
-    /// by a younger order's pending decision.
+    /// by a younger order's pending decision. What the order already holds
+    /// at a warehouse counts towards `quantity` there (a top-up).
     pub fn hold_ranked(
         &mut self,
         order: &str,
@@ -267,8 +294,16 @@ impl SkuStock {
                 held.push((w.to_string(), 0));
                 continue;
             };
+            let own = self
+                .claims
+                .get(&(order.to_string(), w.to_string()))
+                .map_or(0, |c| c.held);
             let visible = self.visible(w, order, rank);
-            let take = (visible - buffer.max(0)).clamp(0, quantity);
+            let take = (visible + own - buffer.max(0)).clamp(0, quantity) - own;
+            if take <= 0 {
+                held.push((w.to_string(), own));
+                continue;
+            }
             // Take what is free first, then from the lowest-ranked holds.
             let mut need = take - level.available().min(take);
             if need > 0 {
@@ -314,7 +349,7 @@ impl SkuStock {
                 self.next_seq += 1;
                 out.push(movement(w, MovementKind::Held, take, Some(order), after));
             }
-            held.push((w.to_string(), take));
+            held.push((w.to_string(), own + take));
         }
         self.drop_empty_claims();
         Ok((held, out))
