@@ -272,14 +272,19 @@ impl SkuState {
         // Also after any commit or release: an order woken earlier may have
         // left the queue without using the stock it was woken for.
         let settled = matches!(cmd, InvCommand::Commit { .. } | InvCommand::Release { .. });
+        // Orders whose hold here is not answered yet: the answer will say
+        // what they hold then, so a claim taken from them needs no word.
+        let mut unanswered: BTreeSet<String> =
+            self.deferred.keys().map(|k| k.order.clone()).collect();
         if more || settled || matches!(cmd, InvCommand::Stock(_) | InvCommand::Ship { .. }) {
             moves.extend(self.serve_deferred(&sku, &mut replies));
         }
-        // Every claim taken from an order (by a hold of a higher-ranked
-        // order or a loss) is told to it.
+        unanswered.extend(self.deferred.keys().map(|k| k.order.clone()));
+        // Every claim taken from an order that was told what it held (by a
+        // hold of a higher-ranked order or a loss) is told to it.
         for m in &moves {
             if m.kind == MovementKind::Revoked {
-                if let Some(order) = &m.order {
+                if let Some(order) = m.order.as_ref().filter(|o| !unanswered.contains(*o)) {
                     replies.push(AllocCommand::Revoked(Revoked {
                         id: String::new(),
                         order: order.clone(),
