@@ -5,7 +5,7 @@
 //!   allocated (exactly its quantities reserved), backordered, cancelled or
 //!   fulfilled by the channel, its last outcome on the topics saying so,
 //!   refused stock events in the DLQ with their reason, and alerts raised;
-//! - 10k orders (50k with CONVEYOR_TEST_ALLOC_n_orders=50000) over 500 SKUs
+//! - 10k orders (50k with ALLOCATION_TEST_ORDERS=50000) over 500 SKUs
 //!   with the allocation process SIGKILLed five times mid-run: the same checks, and both stores equal to a crash-free
 //!   run of the two jobs over the logs they read (each key's state depends
 //!   only on its own commands, in log order), so nothing was applied twice
@@ -208,9 +208,9 @@ async fn a_workload_comes_to_rest_allocated_backordered_or_cancelled_never_overs
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_five_times_mid_run_oversells_nothing_and_changes_nothing() {
-    // 10k orders in CI's debug build; CONVEYOR_TEST_ALLOC_n_orders=50000 for
+    // 10k orders in CI's debug build; ALLOCATION_TEST_ORDERS=50000 for
     // the full size (see docs/allocation.md for its timing).
-    let n_orders: usize = std::env::var("CONVEYOR_TEST_ALLOC_n_orders")
+    let n_orders: usize = std::env::var("ALLOCATION_TEST_ORDERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);

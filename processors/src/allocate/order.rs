@@ -484,7 +484,11 @@ pub fn waits(
             .filter(|&l| total(held, l) < q(l))
             .min_by_key(|&l| {
                 let lasting = q(l) - total(unreserved, l);
-                (std::cmp::Reverse(lasting), std::cmp::Reverse(q(l) - total(held, l)), l)
+                (
+                    std::cmp::Reverse(lasting),
+                    std::cmp::Reverse(q(l) - total(held, l)),
+                    l,
+                )
             });
         if let Some(l) = blocker {
             out.insert(l, Until::Total { buffer });
@@ -493,7 +497,9 @@ pub fn waits(
     }
     let mut waits_at: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for (c, cand) in candidates.iter().enumerate() {
-        let short: Vec<usize> = (0..lines.len()).filter(|&l| at(held, l, c) < q(l)).collect();
+        let short: Vec<usize> = (0..lines.len())
+            .filter(|&l| at(held, l, c) < q(l))
+            .collect();
         let chosen: Vec<usize> = if split {
             short
         } else {
@@ -501,7 +507,11 @@ pub fn waits(
                 .into_iter()
                 .min_by_key(|&l| {
                     let lasting = q(l) - at(unreserved, l, c);
-                    (std::cmp::Reverse(lasting), std::cmp::Reverse(q(l) - at(held, l, c)), l)
+                    (
+                        std::cmp::Reverse(lasting),
+                        std::cmp::Reverse(q(l) - at(held, l, c)),
+                        l,
+                    )
                 })
                 .into_iter()
                 .collect()
@@ -647,4 +657,76 @@ fn number(id: &str, mut effects: Vec<Effect>) -> Vec<Effect> {
         }
     }
     effects
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(q: &[(&str, i64)]) -> Vec<Line> {
+        q.iter()
+            .map(|(sku, quantity)| Line {
+                sku: sku.to_string(),
+                quantity: *quantity,
+            })
+            .collect()
+    }
+
+    fn cands(ws: &[&str]) -> Vec<Candidate> {
+        ws.iter()
+            .map(|w| Candidate {
+                warehouse: w.to_string(),
+                cost_per_unit: 1.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_backordered_order_waits_where_its_shortage_is_real() {
+        let l = lines(&[("A", 2), ("B", 1)]);
+        let c = cands(&["east", "west"]);
+        // A: all of it at east; none at west, but only because others held
+        // it (5 unreserved). B: none anywhere, really.
+        let held = vec![vec![2, 0], vec![0, 0]];
+        let unreserved = vec![vec![2, 5], vec![0, 0]];
+        // Ship complete only: B blocks both warehouses (at west A is short
+        // by more held units, but its shortage passes).
+        let w = waits(&l, &c, &held, &unreserved, false, 1);
+        assert_eq!(
+            w,
+            BTreeMap::from([(
+                1,
+                Until::AnyOf {
+                    warehouses: vec!["east".into(), "west".into()],
+                    buffer: 1
+                }
+            )])
+        );
+        // Split: B is short in total; A is not.
+        let w = waits(&l, &c, &held, &unreserved, true, 0);
+        assert_eq!(w, BTreeMap::from([(1, Until::Total { buffer: 0 })]));
+        // Split but too many parcels (nothing short in total): every short
+        // SKU at every warehouse it was short at.
+        let held = vec![vec![2, 0], vec![0, 1]];
+        let w = waits(&l, &c, &held, &unreserved, true, 0);
+        assert_eq!(
+            w,
+            BTreeMap::from([
+                (
+                    0,
+                    Until::AnyOf {
+                        warehouses: vec!["west".into()],
+                        buffer: 0
+                    }
+                ),
+                (
+                    1,
+                    Until::AnyOf {
+                        warehouses: vec!["east".into()],
+                        buffer: 0
+                    }
+                ),
+            ])
+        );
+    }
 }

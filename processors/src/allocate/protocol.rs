@@ -285,7 +285,10 @@ pub struct Wait {
 pub enum Until {
     /// ... at one of these warehouses: the ones where this SKU was what
     /// kept the order from shipping complete.
-    AnyOf { warehouses: Vec<String>, buffer: i64 },
+    AnyOf {
+        warehouses: Vec<String>,
+        buffer: i64,
+    },
     /// ... from its candidates together: a split order short of this SKU
     /// in total.
     Total { buffer: i64 },

@@ -257,7 +257,10 @@ pub fn check_settled(
             }
         }
         if let Some(k) = s.deferred.keys().next() {
-            return Err(format!("{sku}: the hold of {} is still unanswered", k.order));
+            return Err(format!(
+                "{sku}: the hold of {} is still unanswered",
+                k.order
+            ));
         }
     }
     for (id, st) in orders {
@@ -452,6 +455,85 @@ mod tests {
         let r = last(&sim, waiting);
         assert_eq!(r.status, AllocationStatus::Allocated);
         assert_eq!(r.allocations[0].warehouse_id, "ca-ontario");
+    }
+
+    #[test]
+    fn an_order_kept_from_stock_only_by_a_pending_hold_waits_instead_of_backordering() {
+        let mut sim = Sim::new(plan(), rules(0), 1);
+        for (id, sku, w, q) in [
+            ("s1", "A", "nj-edison", 2),
+            ("s2", "A", "tx-dallas", 2),
+            ("s3", "B", "nj-edison", 1),
+        ] {
+            sim.stock(stock(id, sku, w, InventoryEventKind::Restock, q));
+        }
+        fifo(&mut sim);
+        // Order 1 (older) holds A at both warehouses while it decides;
+        // order 2's Hold of A comes in meanwhile and finds none available.
+        sim.order(request(1, 1, &[("A", 2), ("B", 1)], "shopify", "11201"));
+        sim.order(request(2, 1, &[("A", 2)], "shopify", "11201"));
+        fifo(&mut sim);
+        assert!(
+            sim.outcomes
+                .iter()
+                .all(|r| r.status != AllocationStatus::Backordered),
+            "{:?}",
+            sim.outcomes
+        );
+        assert_eq!(
+            last(&sim, "shopify:1").allocations[0].warehouse_id,
+            "nj-edison"
+        );
+        assert_eq!(
+            last(&sim, "shopify:2").allocations[0].warehouse_id,
+            "tx-dallas"
+        );
+        assert_eq!(
+            sim.kinds.get("stock_arrived"),
+            None,
+            "no wake-up was needed"
+        );
+    }
+
+    #[test]
+    fn a_backordered_order_sleeps_through_arrivals_that_cannot_fill_it() {
+        let mut sim = Sim::new(plan(), rules(0), 2);
+        // Amazon: ship complete only, one unit of buffer per warehouse.
+        sim.stock(stock(
+            "s1",
+            "A",
+            "nj-edison",
+            InventoryEventKind::Restock,
+            2,
+        ));
+        fifo(&mut sim);
+        // It needs A and B at one warehouse, and B is nowhere.
+        sim.order(request(1, 1, &[("A", 1), ("B", 1)], "amazon", "11201"));
+        fifo(&mut sim);
+        assert_eq!(last(&sim, "amazon:1").status, AllocationStatus::Backordered);
+        // More A anywhere cannot help: no wake-up.
+        sim.stock(stock(
+            "s2",
+            "A",
+            "tx-dallas",
+            InventoryEventKind::Restock,
+            5,
+        ));
+        fifo(&mut sim);
+        assert_eq!(sim.kinds.get("stock_arrived"), None);
+        // B where A is: woken, allocated there.
+        sim.stock(stock(
+            "s3",
+            "B",
+            "nj-edison",
+            InventoryEventKind::Restock,
+            2,
+        ));
+        fifo(&mut sim);
+        assert_eq!(sim.kinds.get("stock_arrived"), Some(&1));
+        let r = last(&sim, "amazon:1");
+        assert_eq!(r.status, AllocationStatus::Allocated);
+        assert_eq!(r.allocations[0].warehouse_id, "nj-edison");
     }
 
     #[test]

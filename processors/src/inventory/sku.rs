@@ -350,7 +350,12 @@ impl SkuState {
         let unreserved = p
             .candidates
             .iter()
-            .map(|c| (c.clone(), (self.stock.level(c).unreserved() - p.buffer).max(0)))
+            .map(|c| {
+                (
+                    c.clone(),
+                    (self.stock.level(c).unreserved() - p.buffer).max(0),
+                )
+            })
             .collect();
         AllocCommand::Held(Held {
             id: String::new(),
@@ -365,11 +370,7 @@ impl SkuState {
 
     /// In rank order, tops up each deferred Hold with what was freed and
     /// answers those that are ready now.
-    fn serve_deferred(
-        &mut self,
-        sku: &str,
-        replies: &mut Vec<AllocCommand>,
-    ) -> Vec<Movement> {
+    fn serve_deferred(&mut self, sku: &str, replies: &mut Vec<AllocCommand>) -> Vec<Movement> {
         let mut moves = Vec::new();
         if self.deferred.is_empty() {
             return moves;
