@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use common::allocation::*;
 use conveyor_processors::allocate::jobs;
-use conveyor_processors::allocate::order::{self, OrderState, Phase, Plan};
+use conveyor_processors::allocate::order::{self, OrderState, Phase};
 use conveyor_processors::allocate::protocol::{AllocCommand, InvCommand};
 use conveyor_processors::allocate::sim::{check_settled, check_stock};
 use conveyor_processors::allocate::workload::{self, Workload};
-use conveyor_processors::inventory::sku::{Rules, SkuState};
+use conveyor_processors::inventory::sku::SkuState;
 use conveyor_runtime::kafka::InRecord;
 use conveyor_schemas::codec::{Codec, Source};
 use conveyor_schemas::records::{
@@ -33,36 +33,23 @@ fn warehouse_ids(s: &Setup) -> Vec<String> {
     s.config.warehouses.iter().map(|w| w.id.clone()).collect()
 }
 
-/// The allocate job run crash-free over its log.
-fn fold_orders(log: &[InRecord], plan: &Plan) -> HashMap<String, OrderState> {
+/// A job run crash-free over its log: each command once (by id), in log
+/// order, through `step` (a refused command changes nothing); state per key.
+fn fold<C: serde::de::DeserializeOwned, S: Clone>(
+    log: &[InRecord],
+    id_and_key: impl Fn(&C) -> (String, String),
+    step: impl Fn(Option<S>, &C) -> Option<S>,
+) -> BTreeMap<String, S> {
     let mut seen = BTreeSet::new();
-    let mut states: HashMap<String, OrderState> = HashMap::new();
+    let mut states: BTreeMap<String, S> = BTreeMap::new();
     for r in log {
-        let cmd: AllocCommand = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
-        if !seen.insert(cmd.id().to_string()) {
+        let cmd: C = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
+        let (id, key) = id_and_key(&cmd);
+        if !seen.insert(id) {
             continue;
         }
-        let key = cmd.order_id().to_string();
-        let prior = states.get(&key).cloned();
-        if let Ok((Some(next), _)) = order::handle(prior, &cmd, plan) {
+        if let Some(next) = step(states.get(&key).cloned(), &cmd) {
             states.insert(key, next);
-        }
-    }
-    states
-}
-
-/// The inventory job run crash-free over its log.
-fn fold_skus(log: &[InRecord], rules: &Rules) -> BTreeMap<String, SkuState> {
-    let mut seen = BTreeSet::new();
-    let mut states: BTreeMap<String, SkuState> = BTreeMap::new();
-    for r in log {
-        let cmd: InvCommand = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
-        if !seen.insert(cmd.id().to_string()) {
-            continue;
-        }
-        let mut s = states.get(cmd.sku()).cloned().unwrap_or_default();
-        if s.apply(&cmd, rules).is_ok() {
-            states.insert(cmd.sku().to_string(), s);
         }
     }
     states
@@ -264,11 +251,26 @@ async fn sigkill_five_times_mid_run_oversells_nothing_and_changes_nothing() {
     // A crash-free run over the same logs reaches the same states.
     let plan = jobs::plan(&s.config);
     let rules = jobs::rules(&s.config);
-    let crash_free_orders = fold_orders(&s.read("commands_allocate").await, &plan);
+    let crash_free_orders: BTreeMap<String, OrderState> = fold(
+        &s.read("commands_allocate").await,
+        |c: &AllocCommand| (c.id().to_string(), c.order_id().to_string()),
+        |prior, c| {
+            order::handle(prior, c, &plan)
+                .ok()
+                .and_then(|(next, _)| next)
+        },
+    );
     assert_eq!(crash_free_orders.len(), orders.len());
     for (id, st) in &orders {
         assert_eq!(Some(st), crash_free_orders.get(id), "order {id}");
     }
-    let crash_free_skus = fold_skus(&s.read("commands_inventory").await, &rules);
+    let crash_free_skus: BTreeMap<String, SkuState> = fold(
+        &s.read("commands_inventory").await,
+        |c: &InvCommand| (c.id().to_string(), c.sku().to_string()),
+        |prior, c| {
+            let mut s: SkuState = prior.unwrap_or_default();
+            s.apply(c, &rules).is_ok().then_some(s)
+        },
+    );
     assert_eq!(crash_free_skus, skus, "stock differs from a crash-free run");
 }

@@ -3,8 +3,8 @@
 //! child process, waiting for rest, and reading logs and stores back.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use conveyor_processors::allocate::harness::{self, Watch};
@@ -16,6 +16,8 @@ use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{Admin, Consumer, InRecord, TopicState};
 use conveyor_runtime::topology::Topology;
 use conveyor_stream::state::{split_key, table_key, Inspector};
+
+use super::process::Process;
 
 pub const PARTITIONS: i32 = 4;
 
@@ -84,45 +86,30 @@ impl Setup {
 }
 
 /// `conveyor run allocate` as a child process.
-pub struct Instance {
-    child: Child,
-}
+pub struct Instance(Process);
 
 impl Instance {
     pub fn start(ns: &str, state_dir: &Path, log: &Path) -> Instance {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_conveyor"))
-            .args(["run", "allocate", "--observability-bind", "127.0.0.1:0"])
-            .env("CONVEYOR_TOPICS__NAMESPACE", ns)
-            .env("CONVEYOR_TOPICS__PARTITIONS", PARTITIONS.to_string())
-            .env("CONVEYOR_STATE__DIR", state_dir)
-            .env("CONVEYOR_STATE__BATCH_MAX_RECORDS", "500")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Instance { child }
+        let partitions = PARTITIONS.to_string();
+        Instance(Process::spawn(
+            &["run", "allocate", "--observability-bind", "127.0.0.1:0"],
+            &[
+                ("CONVEYOR_TOPICS__NAMESPACE", OsStr::new(ns)),
+                ("CONVEYOR_TOPICS__PARTITIONS", OsStr::new(&partitions)),
+                ("CONVEYOR_STATE__DIR", state_dir.as_os_str()),
+                ("CONVEYOR_STATE__BATCH_MAX_RECORDS", OsStr::new("500")),
+            ],
+            log,
+        ))
     }
 
-    pub fn kill9(mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        self.child.wait().unwrap();
+    pub fn kill9(self) {
+        self.0.kill9()
     }
 
     /// SIGTERM, wait for the graceful exit; returns the jobs' summaries.
     pub fn stop(self) -> BTreeMap<String, serde_json::Value> {
-        let pid = self.child.id() as i32;
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let out = self.child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "graceful stop failed: {:?}",
-            out.status
-        );
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&self.0.stop())
             .lines()
             .filter_map(|l| l.split_once(": "))
             .map(|(job, json)| (job.to_string(), serde_json::from_str(json).unwrap()))

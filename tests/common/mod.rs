@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod allocation;
+pub mod process;
 pub mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -3,8 +3,8 @@
 //! and the counter run as a child process.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -17,6 +17,8 @@ use conveyor_stream::examples::COUNT_TABLE;
 use conveyor_stream::state::{table_key, Inspector};
 use conveyor_stream::{BatchSpec, JobSpec, Processor, StoreSpec, Summary};
 use tokio_util::sync::CancellationToken;
+
+use super::process::Process;
 
 pub const PARTITIONS: i32 = 6;
 
@@ -265,16 +267,13 @@ pub fn stored_counts(dir: &Path, keys: usize) -> HashMap<String, u64> {
     out
 }
 
-pub struct Instance {
-    pub child: Child,
-}
+/// `conveyor dev run-example counter` as its own process.
+pub struct Instance(Process);
 
 impl Instance {
-    /// `conveyor dev run-example counter` as its own process.
     pub fn start(ns: &str, state_dir: &Path, input: &str, output: &str, log: &Path) -> Self {
-        let log = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_conveyor"))
-            .args([
+        Instance(Process::spawn(
+            &[
                 "dev",
                 "run-example",
                 "counter",
@@ -286,36 +285,23 @@ impl Instance {
                 "counter",
                 "--observability-bind",
                 "127.0.0.1:0",
-            ])
-            .env("CONVEYOR_TOPICS__NAMESPACE", ns)
-            .env("CONVEYOR_STATE__DIR", state_dir)
-            .env("CONVEYOR_STATE__BATCH_MAX_RECORDS", "500")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Self { child }
+            ],
+            &[
+                ("CONVEYOR_TOPICS__NAMESPACE", OsStr::new(ns)),
+                ("CONVEYOR_STATE__DIR", state_dir.as_os_str()),
+                ("CONVEYOR_STATE__BATCH_MAX_RECORDS", OsStr::new("500")),
+            ],
+            log,
+        ))
     }
 
-    pub fn kill9(mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        self.child.wait().unwrap();
+    pub fn kill9(self) {
+        self.0.kill9()
     }
 
     /// SIGTERM, wait for the graceful exit, return its summary line.
     pub fn stop(self) -> serde_json::Value {
-        let pid = self.child.id() as i32;
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let out = self.child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "graceful stop failed: {:?}",
-            out.status
-        );
-        serde_json::from_slice(&out.stdout).expect("summary JSON on stdout")
+        serde_json::from_slice(&self.0.stop()).expect("summary JSON on stdout")
     }
 }
 

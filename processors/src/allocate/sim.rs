@@ -389,6 +389,10 @@ mod tests {
         }
     }
 
+    fn restock(sim: &mut Sim, id: &str, sku: &str, w: &str, q: i32) {
+        sim.stock(stock(id, sku, w, InventoryEventKind::Restock, q));
+    }
+
     fn stock(id: &str, sku: &str, w: &str, kind: InventoryEventKind, q: i32) -> InventoryEvent {
         InventoryEvent {
             event_id: id.into(),
@@ -421,13 +425,7 @@ mod tests {
     #[test]
     fn the_last_unit_goes_to_one_order_and_a_restock_releases_the_other() {
         let mut sim = Sim::new(plan(), rules(0), 2);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 1);
         fifo(&mut sim);
         sim.order(request(1, 1, &[("A", 1)], "shopify", "11201"));
         sim.order(request(2, 1, &[("A", 1)], "shopify", "11201"));
@@ -444,13 +442,7 @@ mod tests {
         } else {
             "shopify:2"
         };
-        sim.stock(stock(
-            "s2",
-            "A",
-            "ca-ontario",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s2", "A", "ca-ontario", 1);
         fifo(&mut sim);
         let r = last(&sim, waiting);
         assert_eq!(r.status, AllocationStatus::Allocated);
@@ -465,7 +457,7 @@ mod tests {
             ("s2", "A", "tx-dallas", 2),
             ("s3", "B", "nj-edison", 1),
         ] {
-            sim.stock(stock(id, sku, w, InventoryEventKind::Restock, q));
+            restock(&mut sim, id, sku, w, q);
         }
         fifo(&mut sim);
         // Order 1 (older) holds A at both warehouses while it decides;
@@ -499,36 +491,18 @@ mod tests {
     fn a_backordered_order_sleeps_through_arrivals_that_cannot_fill_it() {
         let mut sim = Sim::new(plan(), rules(0), 2);
         // Amazon: ship complete only, one unit of buffer per warehouse.
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            2,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 2);
         fifo(&mut sim);
         // It needs A and B at one warehouse, and B is nowhere.
         sim.order(request(1, 1, &[("A", 1), ("B", 1)], "amazon", "11201"));
         fifo(&mut sim);
         assert_eq!(last(&sim, "amazon:1").status, AllocationStatus::Backordered);
         // More A anywhere cannot help: no wake-up.
-        sim.stock(stock(
-            "s2",
-            "A",
-            "tx-dallas",
-            InventoryEventKind::Restock,
-            5,
-        ));
+        restock(&mut sim, "s2", "A", "tx-dallas", 5);
         fifo(&mut sim);
         assert_eq!(sim.kinds.get("stock_arrived"), None);
         // B where A is: woken, allocated there.
-        sim.stock(stock(
-            "s3",
-            "B",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            2,
-        ));
+        restock(&mut sim, "s3", "B", "nj-edison", 2);
         fifo(&mut sim);
         assert_eq!(sim.kinds.get("stock_arrived"), Some(&1));
         let r = last(&sim, "amazon:1");
@@ -539,13 +513,7 @@ mod tests {
     #[test]
     fn a_cancelled_orders_stock_goes_to_the_next_order_at_once() {
         let mut sim = Sim::new(plan(), rules(0), 3);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            2,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 2);
         sim.order(request(1, 1, &[("A", 2)], "shopify", "11201"));
         fifo(&mut sim);
         sim.order(request(2, 1, &[("A", 2)], "shopify", "11201"));
@@ -568,34 +536,10 @@ mod tests {
     fn ship_complete_first_then_the_fewest_parcels_else_backorder() {
         let mut sim = Sim::new(plan(), rules(0), 2);
         // Edison (nearest to Brooklyn) has A only; Ontario has A and B.
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            5,
-        ));
-        sim.stock(stock(
-            "s2",
-            "A",
-            "ca-ontario",
-            InventoryEventKind::Restock,
-            5,
-        ));
-        sim.stock(stock(
-            "s3",
-            "B",
-            "ca-ontario",
-            InventoryEventKind::Restock,
-            1,
-        ));
-        sim.stock(stock(
-            "s4",
-            "C",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 5);
+        restock(&mut sim, "s2", "A", "ca-ontario", 5);
+        restock(&mut sim, "s3", "B", "ca-ontario", 1);
+        restock(&mut sim, "s4", "C", "nj-edison", 1);
         sim.order(request(1, 1, &[("A", 1), ("B", 1)], "shopify", "11201"));
         fifo(&mut sim);
         let r = last(&sim, "shopify:1");
@@ -605,32 +549,14 @@ mod tests {
         );
         assert_eq!(r.allocations[0].warehouse_id, "ca-ontario");
         // B at Ontario only, C at Edison only: a split, two parcels.
-        sim.stock(stock(
-            "s5",
-            "B",
-            "ca-ontario",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s5", "B", "ca-ontario", 1);
         sim.order(request(2, 1, &[("B", 1), ("C", 1)], "shopify", "11201"));
         fifo(&mut sim);
         let r = last(&sim, "shopify:2");
         assert_eq!((r.policy.as_str(), r.allocations.len()), ("split", 2));
         // Amazon does not split: the same shape backorders, holding nothing.
-        sim.stock(stock(
-            "s6",
-            "B",
-            "ca-ontario",
-            InventoryEventKind::Restock,
-            1,
-        ));
-        sim.stock(stock(
-            "s7",
-            "C",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s6", "B", "ca-ontario", 1);
+        restock(&mut sim, "s7", "C", "nj-edison", 1);
         sim.order(request(3, 1, &[("B", 1), ("C", 1)], "amazon", "11201"));
         fifo(&mut sim);
         let r = last(&sim, "amazon:3");
@@ -641,13 +567,7 @@ mod tests {
     #[test]
     fn channel_fulfilled_orders_are_recorded_not_allocated() {
         let mut sim = Sim::new(plan(), rules(0), 1);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            5,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 5);
         let mut r = request(1, 1, &[("A", 1)], "amazon", "11201");
         r.fulfilled_by_channel = true;
         sim.order(r);
@@ -662,20 +582,8 @@ mod tests {
     #[test]
     fn an_edit_re_reserves_exactly_the_new_quantities() {
         let mut sim = Sim::new(plan(), rules(0), 2);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            10,
-        ));
-        sim.stock(stock(
-            "s2",
-            "B",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            10,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 10);
+        restock(&mut sim, "s2", "B", "nj-edison", 10);
         sim.order(request(1, 1, &[("A", 4), ("B", 2)], "shopify", "11201"));
         fifo(&mut sim);
         assert_eq!(sim.skus["A"].stock.level("nj-edison").reserved, 4);
@@ -694,20 +602,8 @@ mod tests {
     #[test]
     fn a_count_below_the_reservations_revokes_and_reallocates() {
         let mut sim = Sim::new(plan(), rules(0), 2);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            2,
-        ));
-        sim.stock(stock(
-            "s2",
-            "A",
-            "ca-ontario",
-            InventoryEventKind::Restock,
-            2,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 2);
+        restock(&mut sim, "s2", "A", "ca-ontario", 2);
         sim.order(request(1, 1, &[("A", 2)], "shopify", "11201"));
         fifo(&mut sim);
         assert_eq!(
@@ -724,24 +620,12 @@ mod tests {
     #[test]
     fn alerts_fire_once_per_crossing() {
         let mut sim = Sim::new(plan(), rules(0), 1);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            4,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 4);
         for n in 1..=4 {
             sim.order(request(n, 1, &[("A", 1)], "shopify", "11201"));
         }
         fifo(&mut sim);
-        sim.stock(stock(
-            "s2",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            10,
-        ));
+        restock(&mut sim, "s2", "A", "nj-edison", 10);
         fifo(&mut sim);
         let kinds: Vec<(AlertKind, i32)> =
             sim.alerts.iter().map(|a| (a.kind, a.available)).collect();
@@ -767,26 +651,14 @@ mod tests {
             sim.order(r);
         }
         fifo(&mut sim);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 1);
         fifo(&mut sim);
         assert_eq!(last(&sim, "shopify:3").status, AllocationStatus::Allocated);
         assert_eq!(
             last(&sim, "shopify:1").status,
             AllocationStatus::Backordered
         );
-        sim.stock(stock(
-            "s2",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s2", "A", "nj-edison", 1);
         fifo(&mut sim);
         assert_eq!(last(&sim, "shopify:1").status, AllocationStatus::Allocated);
         assert_eq!(
@@ -798,13 +670,7 @@ mod tests {
     #[test]
     fn an_expedited_order_takes_what_a_standard_order_only_holds() {
         let mut sim = Sim::new(plan(), rules(0), 1);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            1,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 1);
         fifo(&mut sim);
         sim.order(request(1, 1, &[("A", 1)], "shopify", "11201"));
         let mut urgent = request(2, 1, &[("A", 1)], "shopify", "11201");
@@ -824,20 +690,8 @@ mod tests {
     #[test]
     fn stock_events_the_job_cannot_apply_go_to_the_dlq_changing_nothing() {
         let mut sim = Sim::new(plan(), rules(0), 1);
-        sim.stock(stock(
-            "s1",
-            "A",
-            "nj-edison",
-            InventoryEventKind::Restock,
-            3,
-        ));
-        sim.stock(stock(
-            "bad1",
-            "A",
-            "nowhere",
-            InventoryEventKind::Restock,
-            3,
-        ));
+        restock(&mut sim, "s1", "A", "nj-edison", 3);
+        restock(&mut sim, "bad1", "A", "nowhere", 3);
         let mut t = stock("bad2", "A", "nj-edison", InventoryEventKind::Transfer, 5);
         t.to_warehouse_id = Some("ca-ontario".into());
         sim.stock(t);
