@@ -89,20 +89,34 @@ impl Centroids {
     /// Where `postal_code` of `country` (ISO alpha-2) is. US codes may be
     /// ZIP5 or ZIP+4 (`94103-1234`, `941031234`).
     pub fn locate(&self, country: &str, postal_code: &str) -> Option<(Point, Precision)> {
-        if !country.eq_ignore_ascii_case("US") {
-            return None;
-        }
-        let digits: String = postal_code
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(5)
-            .collect();
-        let z = zip_number(&digits)?;
+        let z = us_zip5(country, postal_code)?;
         if let Some(p) = self.zip5.get(&z) {
             return Some((*p, Precision::Zip5));
         }
         self.zip3.get(&(z / 100)).map(|p| (*p, Precision::Zip3))
     }
+
+    /// The centroid of `postal_code`'s ZIP3 area (what carrier zone charts
+    /// measure between), or None outside the US data set.
+    pub fn zip3(&self, country: &str, postal_code: &str) -> Option<Point> {
+        self.zip3
+            .get(&(us_zip5(country, postal_code)? / 100))
+            .copied()
+    }
+}
+
+/// The ZIP5 of a US postal code (ZIP5 or ZIP+4, `94103-1234`); None for
+/// another country or anything else.
+fn us_zip5(country: &str, postal_code: &str) -> Option<u32> {
+    if !country.eq_ignore_ascii_case("US") {
+        return None;
+    }
+    let digits: String = postal_code
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(5)
+        .collect();
+    zip_number(&digits)
 }
 
 /// `"02134"` -> 2134; anything but five digits -> None.

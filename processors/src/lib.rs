@@ -13,5 +13,6 @@ pub mod catalog_feed;
 pub mod geo;
 pub mod inventory;
 pub mod normalize;
+pub mod route;
 
 pub use conveyor_runtime::topology::{NodeKind, NODES};

@@ -57,6 +57,9 @@ pub struct Config {
     /// `[[warehouses]]`: where stock is and what it may serve (default:
     /// the three sample US warehouses the demo allocates from).
     pub warehouses: Vec<crate::warehouses::WarehouseConfig>,
+    /// `[routing]`: boxes, carriers, services and rate cards (default: the
+    /// sample USPS / UPS / FedEx cards).
+    pub routing: crate::routing::RoutingConfig,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             dev: DevConfig::default(),
             allocation: crate::warehouses::AllocationConfig::default(),
             warehouses: crate::warehouses::sample(),
+            routing: crate::routing::sample(),
         }
     }
 }
@@ -937,6 +941,9 @@ impl Config {
         for (field, problem) in
             crate::warehouses::validate(&self.warehouses, &self.allocation, &self.channels.enabled)
         {
+            bad(&field, problem);
+        }
+        for (field, problem) in crate::routing::validate(&self.routing) {
             bad(&field, problem);
         }
         if self.dev.clickhouse_tcp_port == 0 {

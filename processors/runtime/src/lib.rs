@@ -17,6 +17,7 @@ pub mod backoff;
 pub mod config;
 pub mod kafka;
 pub mod observability;
+pub mod routing;
 pub mod service;
 pub mod shutdown;
 pub mod topology;

@@ -1,0 +1,296 @@
+//! The route job's state machine per order: join the order (from
+//! `orders.normalized`) with its allocations (from `orders.allocated`),
+//! both forwarded into the one log `route.commands` keyed by order id, and
+//! plan one shipment per warehouse allocation.
+//!
+//! - The two feeds race: an allocation may arrive before the order version
+//!   it was made for. It then waits in the state and is planned when that
+//!   version (or a newer one) arrives.
+//! - Shipment ids are `<order_id>/<warehouse_id>/<n>`. The first parcel
+//!   from a warehouse is n = 1. A later allocation (an edit, a re-allocation
+//!   after a revocation) that gives that warehouse the same lines plans
+//!   nothing new; different lines make shipment n + 1, which supersedes n.
+//!   So a re-delivered or replayed allocation never makes a second shipment
+//!   (G2), and label can buy by shipment id.
+//! - A release (cancellation, or an edit's release before re-allocating)
+//!   marks the order's shipments released; backorders and channel-fulfilled
+//!   orders plan nothing.
+//!
+//! Event ids derive from the allocation's event id and the shipment's index
+//! in it; `planned_at` is the allocation's event time.
+
+use std::collections::BTreeMap;
+
+use conveyor_schemas::records::{AllocationResult, AllocationStatus, LineQty, PlannedShipment};
+use conveyor_stream::event_id;
+use serde::{Deserialize, Serialize};
+
+use super::plan::{plan, RouteError, Router, ShipOrder};
+use crate::catalog::Catalog;
+
+/// The route job's log, key = order id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RouteCommand {
+    /// A version of the order (forwarded from `orders.normalized`).
+    Order(ShipOrder),
+    /// An allocation outcome (forwarded from `orders.allocated`).
+    Allocation(AllocationResult),
+}
+
+impl RouteCommand {
+    pub fn order_id(&self) -> &str {
+        match self {
+            RouteCommand::Order(o) => &o.order_id,
+            RouteCommand::Allocation(a) => &a.order_id,
+        }
+    }
+}
+
+/// One shipment planned for an order from a warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub shipment_id: String,
+    pub lines: Vec<LineQty>,
+    /// Superseded by a later shipment, or released with the order.
+    pub released: bool,
+}
+
+/// Per order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteState {
+    /// The newest version of the order seen.
+    pub order: Option<ShipOrder>,
+    /// An allocation waiting for the order version it was made for.
+    pub pending: Option<AllocationResult>,
+    /// Shipments per warehouse, oldest first.
+    pub shipments: BTreeMap<String, Vec<Shipment>>,
+}
+
+/// Applies one command; returns the shipments to publish.
+pub fn handle(
+    state: &mut RouteState,
+    cmd: &RouteCommand,
+    router: &Router,
+    catalog: &Catalog,
+) -> Result<Vec<PlannedShipment>, RouteError> {
+    match cmd {
+        RouteCommand::Order(o) => {
+            if state
+                .order
+                .as_ref()
+                .is_some_and(|held| held.version > o.version)
+            {
+                return Ok(vec![]);
+            }
+            state.order = Some(o.clone());
+            match state.pending.take() {
+                Some(a) if a.order_version <= o.version => plan_all(state, &a, router, catalog),
+                other => {
+                    state.pending = other;
+                    Ok(vec![])
+                }
+            }
+        }
+        RouteCommand::Allocation(a) => match a.status {
+            AllocationStatus::Allocated | AllocationStatus::PartiallyAllocated => {
+                match &state.order {
+                    Some(o) if o.version >= a.order_version => plan_all(state, a, router, catalog),
+                    _ => {
+                        state.pending = Some(a.clone());
+                        Ok(vec![])
+                    }
+                }
+            }
+            AllocationStatus::Released => {
+                state.pending = None;
+                for s in state.shipments.values_mut().flatten() {
+                    s.released = true;
+                }
+                Ok(vec![])
+            }
+            AllocationStatus::Backordered | AllocationStatus::FulfilledByChannel => {
+                state.pending = None;
+                Ok(vec![])
+            }
+        },
+    }
+}
+
+fn plan_all(
+    state: &mut RouteState,
+    a: &AllocationResult,
+    router: &Router,
+    catalog: &Catalog,
+) -> Result<Vec<PlannedShipment>, RouteError> {
+    let Some(order) = state.order.clone() else {
+        return Ok(vec![]);
+    };
+    let mut out = Vec::new();
+    let mut next = state.shipments.clone();
+    for (i, wa) in a.allocations.iter().enumerate() {
+        let history = next.entry(wa.warehouse_id.clone()).or_default();
+        if history
+            .last()
+            .is_some_and(|s| !s.released && s.lines == wa.lines)
+        {
+            continue;
+        }
+        for s in history.iter_mut() {
+            s.released = true;
+        }
+        let shipment_id = format!("{}/{}/{}", a.order_id, wa.warehouse_id, history.len() + 1);
+        let planned = plan(
+            router,
+            catalog,
+            &order,
+            wa,
+            shipment_id.clone(),
+            event_id(&a.event_id, i),
+            a.decided_at,
+        )?;
+        history.push(Shipment {
+            shipment_id,
+            lines: wa.lines.clone(),
+            released: false,
+        });
+        out.push(planned);
+    }
+    // Warehouses this allocation no longer ships from.
+    for (w, history) in next.iter_mut() {
+        if !a.allocations.iter().any(|wa| &wa.warehouse_id == w) {
+            for s in history.iter_mut() {
+                s.released = true;
+            }
+        }
+    }
+    state.shipments = next;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use conveyor_schemas::records::{Priority, WarehouseAllocation};
+
+    use super::*;
+    use crate::route::plan::fixtures::*;
+
+    fn allocation(
+        id: &str,
+        version: i64,
+        status: AllocationStatus,
+        parts: Vec<WarehouseAllocation>,
+    ) -> RouteCommand {
+        RouteCommand::Allocation(AllocationResult {
+            event_id: id.into(),
+            order_id: "shopify-1001".into(),
+            order_version: version,
+            status,
+            allocations: parts,
+            backordered: vec![],
+            policy: "ship-complete".into(),
+            config_version: "x".into(),
+            decided_at: ms("2026-11-23T15:00:00Z"),
+        })
+    }
+
+    fn the_order(version: i64) -> RouteCommand {
+        let mut o = order(
+            Priority::Standard,
+            address("1 Penn Plz", "New York", "NY", "10001"),
+        );
+        o.version = version;
+        RouteCommand::Order(o)
+    }
+
+    fn ids(v: &[PlannedShipment]) -> Vec<&str> {
+        v.iter().map(|p| p.shipment_id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_allocation_before_its_order_waits_for_it() {
+        let (r, c) = (router(), catalog());
+        let mut s = RouteState::default();
+        let a = allocation(
+            "a1",
+            2,
+            AllocationStatus::Allocated,
+            vec![alloc("nj-edison", "BOOSTER", 1)],
+        );
+        assert!(handle(&mut s, &a, &r, &c).unwrap().is_empty());
+        // Version 1 is older than what the allocation was made for.
+        assert!(handle(&mut s, &the_order(1), &r, &c).unwrap().is_empty());
+        let out = handle(&mut s, &the_order(2), &r, &c).unwrap();
+        assert_eq!(ids(&out), ["shopify-1001/nj-edison/1"]);
+        assert_eq!(out[0].event_id, event_id("a1", 0));
+        assert!(s.pending.is_none());
+        // An older order version arriving late changes nothing.
+        assert!(handle(&mut s, &the_order(1), &r, &c).unwrap().is_empty());
+        assert_eq!(s.order.as_ref().unwrap().version, 2);
+    }
+
+    #[test]
+    fn a_repeated_allocation_plans_nothing_and_a_changed_one_supersedes() {
+        let (r, c) = (router(), catalog());
+        let mut s = RouteState::default();
+        handle(&mut s, &the_order(1), &r, &c).unwrap();
+        let split = vec![
+            alloc("nj-edison", "BOOSTER", 1),
+            alloc("tx-dallas", "BOOSTER", 2),
+        ];
+        let a = allocation("a1", 1, AllocationStatus::Allocated, split.clone());
+        let out = handle(&mut s, &a, &r, &c).unwrap();
+        assert_eq!(
+            ids(&out),
+            ["shopify-1001/nj-edison/1", "shopify-1001/tx-dallas/1"]
+        );
+        // The same allocation again (a replay under another event id).
+        let again = allocation("a1-replayed", 1, AllocationStatus::Allocated, split);
+        assert!(handle(&mut s, &again, &r, &c).unwrap().is_empty());
+        // An edit: Edison now ships 3, Dallas nothing.
+        let edit = allocation(
+            "a2",
+            1,
+            AllocationStatus::Allocated,
+            vec![alloc("nj-edison", "BOOSTER", 3)],
+        );
+        let out = handle(&mut s, &edit, &r, &c).unwrap();
+        assert_eq!(ids(&out), ["shopify-1001/nj-edison/2"]);
+        let released = |s: &RouteState, w: &str| {
+            s.shipments[w]
+                .iter()
+                .map(|x| x.released)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(released(&s, "nj-edison"), [true, false]);
+        assert_eq!(released(&s, "tx-dallas"), [true]);
+        // Cancelled: everything released, nothing planned.
+        let cancel = allocation("a3", 2, AllocationStatus::Released, vec![]);
+        assert!(handle(&mut s, &cancel, &r, &c).unwrap().is_empty());
+        assert_eq!(released(&s, "nj-edison"), [true, true]);
+    }
+
+    #[test]
+    fn backorders_plan_nothing_and_a_failed_plan_changes_nothing() {
+        let (r, c) = (router(), catalog());
+        let mut s = RouteState::default();
+        handle(&mut s, &the_order(1), &r, &c).unwrap();
+        let b = allocation("b1", 1, AllocationStatus::Backordered, vec![]);
+        assert!(handle(&mut s, &b, &r, &c).unwrap().is_empty());
+        let before = s.clone();
+        let bad = allocation(
+            "a1",
+            1,
+            AllocationStatus::Allocated,
+            vec![
+                alloc("nj-edison", "BOOSTER", 1),
+                alloc("tx-dallas", "UNKNOWN", 1),
+            ],
+        );
+        assert_eq!(
+            handle(&mut s, &bad, &r, &c).unwrap_err(),
+            RouteError::Sku("UNKNOWN".into())
+        );
+        assert_eq!(s, before);
+    }
+}
