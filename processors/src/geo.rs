@@ -105,6 +105,88 @@ impl Centroids {
     }
 }
 
+/// ZIP3 ranges of the US states and territories (USPS prefix allocation),
+/// inclusive: what an address without a region is placed in.
+const ZIP3_STATES: &[(u32, u32, &str)] = &[
+    (5, 5, "NY"),
+    (6, 7, "PR"),
+    (8, 8, "VI"),
+    (9, 9, "PR"),
+    (10, 27, "MA"),
+    (28, 29, "RI"),
+    (30, 38, "NH"),
+    (39, 49, "ME"),
+    (50, 54, "VT"),
+    (55, 55, "MA"),
+    (56, 59, "VT"),
+    (60, 69, "CT"),
+    (70, 89, "NJ"),
+    (90, 99, "AE"),
+    (100, 149, "NY"),
+    (150, 196, "PA"),
+    (197, 199, "DE"),
+    (200, 200, "DC"),
+    (201, 201, "VA"),
+    (202, 205, "DC"),
+    (206, 219, "MD"),
+    (220, 246, "VA"),
+    (247, 268, "WV"),
+    (270, 289, "NC"),
+    (290, 299, "SC"),
+    (300, 319, "GA"),
+    (320, 339, "FL"),
+    (340, 340, "AA"),
+    (341, 349, "FL"),
+    (350, 369, "AL"),
+    (370, 385, "TN"),
+    (386, 397, "MS"),
+    (398, 399, "GA"),
+    (400, 427, "KY"),
+    (430, 459, "OH"),
+    (460, 479, "IN"),
+    (480, 499, "MI"),
+    (500, 528, "IA"),
+    (530, 549, "WI"),
+    (550, 567, "MN"),
+    (570, 577, "SD"),
+    (580, 588, "ND"),
+    (590, 599, "MT"),
+    (600, 629, "IL"),
+    (630, 658, "MO"),
+    (660, 679, "KS"),
+    (680, 693, "NE"),
+    (700, 715, "LA"),
+    (716, 729, "AR"),
+    (730, 749, "OK"),
+    (750, 799, "TX"),
+    (800, 816, "CO"),
+    (820, 831, "WY"),
+    (832, 838, "ID"),
+    (840, 847, "UT"),
+    (850, 865, "AZ"),
+    (870, 884, "NM"),
+    (885, 885, "TX"),
+    (889, 898, "NV"),
+    (900, 961, "CA"),
+    (962, 966, "AP"),
+    (967, 968, "HI"),
+    (969, 969, "GU"),
+    (970, 979, "OR"),
+    (980, 994, "WA"),
+    (995, 999, "AK"),
+];
+
+/// The state (or territory, or military region) a US ZIP code belongs to,
+/// from its first three digits; None outside the US or for an unassigned
+/// prefix.
+pub fn us_state(country: &str, postal_code: &str) -> Option<&'static str> {
+    let zip3 = us_zip5(country, postal_code)? / 100;
+    ZIP3_STATES
+        .iter()
+        .find(|(lo, hi, _)| (*lo..=*hi).contains(&zip3))
+        .map(|(_, _, s)| *s)
+}
+
 /// The ZIP5 of a US postal code (ZIP5 or ZIP+4, `94103-1234`); None for
 /// another country or anything else.
 fn us_zip5(country: &str, postal_code: &str) -> Option<u32> {
@@ -139,6 +221,34 @@ pub fn distance_km(a: Point, b: Point) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_from_zip_prefixes() {
+        for (zip, state) in [
+            ("99501", "AK"),
+            ("96813", "HI"),
+            ("00901", "PR"),
+            ("10001", "NY"),
+            ("08817", "NJ"),
+            ("75201", "TX"),
+            ("88510", "TX"),
+            ("90012", "CA"),
+            ("20001", "DC"),
+            ("05501", "MA"),
+        ] {
+            assert_eq!(us_state("US", zip), Some(state), "{zip}");
+        }
+        assert_eq!(us_state("US", "00001"), None);
+        assert_eq!(us_state("CA", "99501"), None);
+        // Every ZIP3 of the shipped data set is in the table.
+        let unplaced: Vec<u32> = Centroids::us()
+            .zip3
+            .keys()
+            .copied()
+            .filter(|z| us_state("US", &format!("{z:03}00")).is_none())
+            .collect();
+        assert!(unplaced.is_empty(), "{unplaced:?}");
+    }
 
     #[test]
     fn the_shipped_data_set_covers_the_us() {

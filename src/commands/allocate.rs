@@ -4,21 +4,19 @@
 //! order, store `allocate.orders`). Each has its own consumer group, so
 //! instances started on several machines split every job's partitions.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context as _;
 use conveyor_processors::allocate::jobs::{
     self, AllocateJob, Counts, InventoryJob, OrderFeed, StockFeed, Topics, ALLOCATE, INVENTORY,
     ORDER_FEED, STOCK_FEED,
 };
 use conveyor_runtime::config::Config;
-use conveyor_runtime::kafka::{Admin, TopicState};
 use conveyor_runtime::observability::Health;
 use conveyor_runtime::shutdown::Shutdown;
-use conveyor_runtime::topology::{self, Topology};
-use conveyor_stream::{BatchSpec, JobSpec, StoreSpec, Summary};
+use conveyor_runtime::topology::Topology;
+use conveyor_stream::{JobSpec, Summary};
+
+use super::stage;
 
 /// Topics the jobs read or write.
 const TOPIC_IDS: &[&str] = &[
@@ -35,49 +33,21 @@ const TOPIC_IDS: &[&str] = &[
     "changelog_inventory_stock",
 ];
 
-fn name(topo: &Topology, id: &str) -> anyhow::Result<String> {
-    topo.topic_name(id)
-        .map(str::to_string)
-        .with_context(|| format!("the topology has no topic `{id}`"))
-}
-
 /// The four job specs: (order feed, stock feed, inventory, allocate).
 pub fn job_specs(config: &Config) -> anyhow::Result<[JobSpec; 4]> {
-    let topo = Topology::resolve(config);
-    let batch = BatchSpec {
-        max_records: config.state.batch_max_records,
-        max_wait: Duration::from_millis(config.state.batch_max_wait_ms),
-    };
-    let dlq = name(&topo, "orders_dlq")?;
-    let spec = |job: &str, input: String, store: Option<(&str, &str)>| -> anyhow::Result<JobSpec> {
-        Ok(JobSpec {
-            name: job.to_string(),
-            group_id: topology::group_id(config, job),
-            inputs: vec![input],
-            store: match store {
-                Some((store, changelog)) => Some(StoreSpec {
-                    name: format!("{job}.{store}"),
-                    changelog: name(&topo, changelog)?,
-                    dir: Path::new(&config.state.dir).join(format!("{job}.{store}")),
-                }),
-                None => None,
-            },
-            dlq_topic: dlq.clone(),
-            batch,
-            health: None,
-        })
-    };
     Ok([
-        spec(ORDER_FEED, name(&topo, "orders_normalized")?, None)?,
-        spec(STOCK_FEED, name(&topo, "inventory_events")?, None)?,
-        spec(
+        stage::job_spec(config, ORDER_FEED, "orders_normalized", None)?,
+        stage::job_spec(config, STOCK_FEED, "inventory_events", None)?,
+        stage::job_spec(
+            config,
             INVENTORY,
-            name(&topo, "commands_inventory")?,
+            "commands_inventory",
             Some(("stock", "changelog_inventory_stock")),
         )?,
-        spec(
+        stage::job_spec(
+            config,
             ALLOCATE,
-            name(&topo, "commands_allocate")?,
+            "commands_allocate",
             Some(("orders", "changelog_allocate_orders")),
         )?,
     ])
@@ -93,20 +63,7 @@ pub fn checks() -> Vec<String> {
 
 /// Creates the topics the jobs need (idempotent).
 pub async fn ensure_topics(config: &Config) -> anyhow::Result<()> {
-    let topo = Topology::resolve(config);
-    let admin = Admin::new(&config.kafka)?;
-    let wanted: Vec<_> = topo
-        .topics
-        .iter()
-        .filter(|t| TOPIC_IDS.contains(&t.id))
-        .cloned()
-        .collect();
-    for r in admin.ensure_topics(&wanted).await? {
-        if let TopicState::Failed(e) = &r.state {
-            anyhow::bail!("cannot create topic {}: {e}", r.name);
-        }
-    }
-    Ok(())
+    stage::ensure_topics(config, TOPIC_IDS).await
 }
 
 /// Runs the four jobs until `shutdown` (or until one fails, which stops
@@ -122,48 +79,56 @@ pub async fn run(
     )?);
     let topics = Topics::resolve(&Topology::resolve(config));
     let [order_feed, stock_feed, inventory, allocate] = job_specs(config)?;
-    let mut set = tokio::task::JoinSet::new();
-    macro_rules! spawn {
-        ($spec:expr, $p:expr) => {{
-            let mut spec = $spec;
-            spec.health = health.clone();
-            let (kafka, codec, token) = (config.kafka.clone(), codec.clone(), shutdown.token());
-            let name = spec.name.clone();
-            let p = $p;
-            set.spawn(async move {
-                (
-                    name,
-                    conveyor_stream::run(&kafka, codec, spec, p, token).await,
-                )
-            });
-        }};
-    }
-    spawn!(
+    let mut set = stage::Jobs::new();
+    let feed_topics = || topics.clone();
+    stage::spawn(
+        &mut set,
+        config,
+        &codec,
         order_feed,
         OrderFeed {
-            topics: topics.clone()
-        }
+            topics: feed_topics(),
+        },
+        &health,
+        shutdown,
     );
-    spawn!(
+    stage::spawn(
+        &mut set,
+        config,
+        &codec,
         stock_feed,
         StockFeed {
-            topics: topics.clone()
-        }
+            topics: feed_topics(),
+        },
+        &health,
+        shutdown,
     );
-    spawn!(
+    let inventory_job = InventoryJob {
+        rules: jobs::rules(config),
+        topics: topics.clone(),
+    };
+    stage::spawn(
+        &mut set,
+        config,
+        &codec,
         inventory,
-        InventoryJob {
-            rules: jobs::rules(config),
-            topics: topics.clone(),
-        }
+        inventory_job,
+        &health,
+        shutdown,
     );
-    spawn!(
+    let allocate_job = AllocateJob {
+        plan: jobs::plan(config),
+        topics: topics.clone(),
+        counts: Counts::default(),
+    };
+    stage::spawn(
+        &mut set,
+        config,
+        &codec,
         allocate,
-        AllocateJob {
-            plan: jobs::plan(config),
-            topics: topics.clone(),
-            counts: Counts::default(),
-        }
+        allocate_job,
+        &health,
+        shutdown,
     );
     super::stream::join_jobs(set, shutdown, "allocation").await
 }

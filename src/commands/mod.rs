@@ -11,7 +11,9 @@ mod demo_allocate;
 mod demo_channels;
 mod demo_stream;
 mod normalize;
+mod route;
 mod schemas;
+mod stage;
 mod stream;
 mod topics;
 
@@ -37,6 +39,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             match component.as_str() {
                 "normalize" => run_normalize(&config, observability_bind).await,
                 "allocate" => run_allocate(&config, observability_bind).await,
+                "route" => run_route(&config, observability_bind).await,
                 _ => run_component(&component),
             }
         }
@@ -321,6 +324,20 @@ async fn run_allocate(
         observability_bind,
         allocate::checks(),
         |s, h| async move { allocate::run(config, &s, Some(h)).await },
+    )
+    .await
+}
+
+async fn run_route(
+    config: &Config,
+    observability_bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    run_stage(
+        "route",
+        config,
+        observability_bind,
+        route::checks(),
+        |s, h| async move { route::run(config, &s, Some(h)).await },
     )
     .await
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use conveyor_processors::catalog_feed::CatalogFeed;
 use conveyor_processors::normalize::processor::Normalize;
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::Admin;
@@ -89,23 +88,7 @@ pub async fn run(
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
         &config.schema_registry.url,
     )?);
-    let catalog_spec = topo
-        .spec("catalog_skus", None)
-        .context("no catalog topic")?;
-    let feed = CatalogFeed::start(
-        &config.kafka,
-        codec.clone(),
-        &catalog_spec.name,
-        catalog_spec.partitions,
-        "normalize",
-        Duration::from_secs(120),
-        shutdown.token(),
-    )
-    .await?;
-    let skus = feed.catalog.read().map(|c| c.len()).unwrap_or(0);
-    if let Some(h) = &health {
-        h.set("catalog", true, format!("{skus} SKUs loaded"));
-    }
+    let feed = super::stage::start_catalog(config, &codec, "normalize", &health, shutdown).await?;
     let output = topo
         .topic_name("orders_normalized")
         .unwrap_or("orders.normalized")

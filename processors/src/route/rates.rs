@@ -94,7 +94,13 @@ pub fn carrier_excluded(
     to: &Address,
     hazmat: &[String],
 ) -> Option<String> {
-    let region = to.region.as_deref().unwrap_or("").to_ascii_uppercase();
+    // The address's region, else the state its ZIP belongs to.
+    let region = match to.region.as_deref().filter(|r| !r.trim().is_empty()) {
+        Some(r) => r.trim().to_ascii_uppercase(),
+        None => crate::geo::us_state(&to.country, &to.postal_code)
+            .unwrap_or("")
+            .to_string(),
+    };
     for e in &carrier.exclude {
         match e.strip_prefix("zip:") {
             Some(prefix) if to.postal_code.starts_with(prefix) => {
@@ -233,6 +239,9 @@ mod tests {
             carrier_excluded(ups, &to, &[]).unwrap(),
             "ups does not serve AK"
         );
+        // No region given: the ZIP says Alaska.
+        to.region = None;
+        assert_eq!(carrier_excluded(ups, &to, &[]).unwrap(), "ups does not serve AK");
         to.region = Some("WA".into());
         assert_eq!(
             carrier_excluded(ups, &to, &[]).unwrap(),

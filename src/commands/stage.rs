@@ -1,0 +1,123 @@
+//! What every multi-job stage (`run allocate`, `run route`) shares: the
+//! job specs from the topology, topic creation, and spawning a job.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::{Admin, TopicState};
+use conveyor_runtime::observability::Health;
+use conveyor_runtime::shutdown::Shutdown;
+use conveyor_runtime::topology::{self, Topology};
+use conveyor_stream::{BatchSpec, JobError, JobSpec, Processor, StoreSpec, Summary};
+
+/// The set of a stage's running jobs.
+pub type Jobs = tokio::task::JoinSet<(String, Result<Summary, JobError>)>;
+
+/// The resolved name of topic `id`.
+pub fn topic(topo: &Topology, id: &str) -> anyhow::Result<String> {
+    topo.topic_name(id)
+        .map(str::to_string)
+        .with_context(|| format!("the topology has no topic `{id}`"))
+}
+
+/// The spec of job `job` reading topic `input` (an id), with `store`
+/// (name, changelog topic id) when it is stateful.
+pub fn job_spec(
+    config: &Config,
+    job: &str,
+    input: &str,
+    store: Option<(&str, &str)>,
+) -> anyhow::Result<JobSpec> {
+    let topo = Topology::resolve(config);
+    Ok(JobSpec {
+        name: job.to_string(),
+        group_id: topology::group_id(config, job),
+        inputs: vec![topic(&topo, input)?],
+        store: match store {
+            Some((store, changelog)) => Some(StoreSpec {
+                name: format!("{job}.{store}"),
+                changelog: topic(&topo, changelog)?,
+                dir: Path::new(&config.state.dir).join(format!("{job}.{store}")),
+            }),
+            None => None,
+        },
+        dlq_topic: topic(&topo, "orders_dlq")?,
+        batch: BatchSpec {
+            max_records: config.state.batch_max_records,
+            max_wait: Duration::from_millis(config.state.batch_max_wait_ms),
+        },
+        health: None,
+    })
+}
+
+/// Creates the topics with these ids (idempotent).
+pub async fn ensure_topics(config: &Config, ids: &[&str]) -> anyhow::Result<()> {
+    let topo = Topology::resolve(config);
+    let admin = Admin::new(&config.kafka)?;
+    let wanted: Vec<_> = topo
+        .topics
+        .iter()
+        .filter(|t| ids.contains(&t.id))
+        .cloned()
+        .collect();
+    for r in admin.ensure_topics(&wanted).await? {
+        if let TopicState::Failed(e) = &r.state {
+            anyhow::bail!("cannot create topic {}: {e}", r.name);
+        }
+    }
+    Ok(())
+}
+
+/// Starts `processor` as job `spec` in `jobs`.
+pub fn spawn<P: Processor>(
+    jobs: &mut Jobs,
+    config: &Config,
+    codec: &Arc<conveyor_schemas::codec::Codec>,
+    mut spec: JobSpec,
+    processor: P,
+    health: &Option<Health>,
+    shutdown: &Shutdown,
+) {
+    spec.health = health.clone();
+    let (kafka, codec, token) = (config.kafka.clone(), codec.clone(), shutdown.token());
+    let name = spec.name.clone();
+    jobs.spawn(async move {
+        (
+            name,
+            conveyor_stream::run(&kafka, codec, spec, processor, token).await,
+        )
+    });
+}
+
+/// Loads the catalog to its end (reported as readiness check `catalog`)
+/// and keeps following it until `shutdown`.
+pub async fn start_catalog(
+    config: &Config,
+    codec: &Arc<conveyor_schemas::codec::Codec>,
+    component: &str,
+    health: &Option<Health>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<conveyor_processors::catalog_feed::CatalogFeed> {
+    let topo = Topology::resolve(config);
+    let spec = topo
+        .spec("catalog_skus", None)
+        .context("no catalog topic")?;
+    let feed = conveyor_processors::catalog_feed::CatalogFeed::start(
+        &config.kafka,
+        codec.clone(),
+        &spec.name,
+        spec.partitions,
+        component,
+        Duration::from_secs(120),
+        shutdown.token(),
+    )
+    .await?;
+    let skus = feed.catalog.read().map(|c| c.len()).unwrap_or(0);
+    if let Some(h) = health {
+        h.set("catalog", true, format!("{skus} SKUs loaded"));
+    }
+    Ok(feed)
+}
