@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use common::allocation::*;
@@ -23,50 +23,12 @@ use conveyor_processors::allocate::protocol::{AllocCommand, InvCommand};
 use conveyor_processors::allocate::sim::{check_settled, check_stock};
 use conveyor_processors::allocate::workload::{self, Workload};
 use conveyor_processors::inventory::sku::SkuState;
-use conveyor_runtime::kafka::InRecord;
-use conveyor_schemas::codec::{Codec, Source};
 use conveyor_schemas::records::{
     AllocationResult, AllocationStatus, DlqRecord, InventoryAlert, MovementKind, StockMovement,
 };
 
 fn warehouse_ids(s: &Setup) -> Vec<String> {
     s.config.warehouses.iter().map(|w| w.id.clone()).collect()
-}
-
-/// A job run crash-free over its log: each command once (by id), in log
-/// order, through `step` (a refused command changes nothing); state per key.
-fn fold<C: serde::de::DeserializeOwned, S: Clone>(
-    log: &[InRecord],
-    id_and_key: impl Fn(&C) -> (String, String),
-    step: impl Fn(Option<S>, &C) -> Option<S>,
-) -> BTreeMap<String, S> {
-    let mut seen = BTreeSet::new();
-    let mut states: BTreeMap<String, S> = BTreeMap::new();
-    for r in log {
-        let cmd: C = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
-        let (id, key) = id_and_key(&cmd);
-        if !seen.insert(id) {
-            continue;
-        }
-        if let Some(next) = step(states.get(&key).cloned(), &cmd) {
-            states.insert(key, next);
-        }
-    }
-    states
-}
-
-async fn decode_all<T: conveyor_schemas::records::Record>(s: &Setup, id: &str) -> Vec<T> {
-    let codec = Codec::new(&s.config.schema_registry.url).unwrap();
-    let mut out = Vec::new();
-    for r in s.read(id).await {
-        let at = Source {
-            topic: &r.topic,
-            partition: r.partition,
-            offset: r.offset,
-        };
-        out.push(codec.decode::<T>(r.payload.as_deref(), at).await.unwrap());
-    }
-    out
 }
 
 /// The checks every run ends with: no oversell, a balanced ledger, every

@@ -2,7 +2,7 @@
 //! on 4 partitions, publishing a workload, `conveyor run allocate` as a
 //! child process, waiting for rest, and reading logs and stores back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use conveyor_processors::inventory::sku::SkuState;
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{Admin, Consumer, InRecord, TopicState};
 use conveyor_runtime::topology::Topology;
+use conveyor_schemas::codec::{Codec, Source};
 use conveyor_stream::state::{split_key, table_key, Inspector};
 
 use super::process::Process;
@@ -85,14 +86,55 @@ impl Setup {
     }
 }
 
-/// `conveyor run allocate` as a child process.
+/// A job run crash-free over its log: each command once (by id), in log
+/// order, through `step` (a refused command changes nothing); state per key.
+pub fn fold<C: serde::de::DeserializeOwned, S: Clone>(
+    log: &[InRecord],
+    id_and_key: impl Fn(&C) -> (String, String),
+    mut step: impl FnMut(Option<S>, &C) -> Option<S>,
+) -> BTreeMap<String, S> {
+    let mut seen = BTreeSet::new();
+    let mut states: BTreeMap<String, S> = BTreeMap::new();
+    for r in log {
+        let cmd: C = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
+        let (id, key) = id_and_key(&cmd);
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(next) = step(states.get(&key).cloned(), &cmd) {
+            states.insert(key, next);
+        }
+    }
+    states
+}
+
+pub async fn decode_all<T: conveyor_schemas::records::Record>(s: &Setup, id: &str) -> Vec<T> {
+    let codec = Codec::new(&s.config.schema_registry.url).unwrap();
+    let mut out = Vec::new();
+    for r in s.read(id).await {
+        let at = Source {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+        };
+        out.push(codec.decode::<T>(r.payload.as_deref(), at).await.unwrap());
+    }
+    out
+}
+
+/// `conveyor run allocate` (or another stage) as a child process.
 pub struct Instance(Process);
 
 impl Instance {
     pub fn start(ns: &str, state_dir: &Path, log: &Path) -> Instance {
+        Instance::stage("allocate", ns, state_dir, log)
+    }
+
+    /// `conveyor run <stage>`.
+    pub fn stage(stage: &str, ns: &str, state_dir: &Path, log: &Path) -> Instance {
         let partitions = PARTITIONS.to_string();
         Instance(Process::spawn(
-            &["run", "allocate", "--observability-bind", "127.0.0.1:0"],
+            &["run", stage, "--observability-bind", "127.0.0.1:0"],
             &[
                 ("CONVEYOR_TOPICS__NAMESPACE", OsStr::new(ns)),
                 ("CONVEYOR_TOPICS__PARTITIONS", OsStr::new(&partitions)),

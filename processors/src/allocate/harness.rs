@@ -10,17 +10,26 @@ use conveyor_runtime::topology::{self, Topology};
 use conveyor_schemas::codec::Codec;
 
 use super::jobs::JOBS;
-use super::workload::{order_event, Workload};
+use super::workload::{catalog, order_event, Workload};
 
-/// Publishes the stock events, then the order events (Avro, registry),
-/// pipelined; returns the records written.
+/// Publishes the workload's catalog entries, its stock events, then its
+/// order events (Avro, registry), pipelined; returns the records written.
 pub async fn publish(config: &Config, w: &Workload) -> anyhow::Result<usize> {
     let topo = Topology::resolve(config);
     let codec = Codec::new(&config.schema_registry.url)?;
     let producer = Producer::new(&config.kafka, "workload")?;
     let name = |id: &str| topo.topic_name(id).unwrap_or_default().to_string();
     let (stock_topic, orders_topic) = (name("inventory_events"), name("orders_normalized"));
-    let mut recs = Vec::with_capacity(w.stock.len() + w.orders.len());
+    let mut recs = Vec::with_capacity(w.skus.len() + w.stock.len() + w.orders.len());
+    let catalog_topic = name("catalog_skus");
+    for sku in catalog(w) {
+        let bytes = codec.encode(&catalog_topic, &sku).await?;
+        recs.push(
+            OutRecord::new(&catalog_topic)
+                .key(sku.sku.clone())
+                .payload(bytes),
+        );
+    }
     for e in &w.stock {
         let bytes = codec.encode(&stock_topic, e).await?;
         recs.push(
@@ -45,16 +54,44 @@ pub async fn publish(config: &Config, w: &Workload) -> anyhow::Result<usize> {
     Ok(recs.len())
 }
 
-/// Watches the allocation jobs' progress.
+/// Watches the progress of a stage's jobs.
 pub struct Watch {
     config: Config,
     topo: Topology,
     probe: Consumer,
     partitions: i32,
+    /// (job, topic id it reads).
+    jobs: Vec<(&'static str, &'static str)>,
+    /// Topic ids that grow while the jobs are still talking.
+    logs: Vec<&'static str>,
 }
 
+/// The jobs of `conveyor run route` and the topic each reads.
+pub const ROUTE_JOBS: &[(&str, &str)] = &[
+    (crate::route::jobs::ORDER_FEED, "orders_normalized"),
+    (crate::route::jobs::ALLOCATION_FEED, "orders_allocated"),
+    (crate::route::jobs::ROUTE, "commands_route"),
+];
+
 impl Watch {
+    /// Watches the allocation jobs.
     pub fn new(config: &Config) -> Result<Watch, KafkaError> {
+        Watch::of(config, JOBS, &["commands_allocate", "commands_inventory"])
+    }
+
+    /// Watches allocation and route together.
+    pub fn with_route(config: &Config) -> Result<Watch, KafkaError> {
+        let mut w = Watch::new(config)?;
+        w.jobs.extend_from_slice(ROUTE_JOBS);
+        w.logs.extend(["commands_route", "shipments_planned"]);
+        Ok(w)
+    }
+
+    fn of(
+        config: &Config,
+        jobs: &[(&'static str, &'static str)],
+        logs: &[&'static str],
+    ) -> Result<Watch, KafkaError> {
         let topo = Topology::resolve(config);
         let probe = Consumer::new(
             &config.kafka,
@@ -66,6 +103,8 @@ impl Watch {
             topo,
             probe,
             partitions: config.topics.partitions,
+            jobs: jobs.to_vec(),
+            logs: logs.to_vec(),
         })
     }
 
@@ -79,10 +118,10 @@ impl Watch {
             .unwrap_or(0)
     }
 
-    /// Records the four jobs have not committed yet.
+    /// Records the watched jobs have not committed yet.
     pub fn lag(&self) -> Result<i64, KafkaError> {
         let mut lag = 0;
-        for (job, input) in JOBS {
+        for (job, input) in &self.jobs {
             let group = topology::group_id(&self.config, job);
             let c = Consumer::new(&self.config.kafka, "allocation-watch", &group)?;
             let topic = self.topo.topic_name(input).unwrap_or_default();
@@ -110,10 +149,10 @@ impl Watch {
         let (mut quiet, mut last, mut changed) = (0, -1, Instant::now());
         loop {
             if Instant::now() > deadline {
-                anyhow::bail!("allocation did not come to rest within {limit:?}");
+                anyhow::bail!("the jobs did not come to rest within {limit:?}");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let written = self.written("commands_allocate") + self.written("commands_inventory");
+            let written: i64 = self.logs.iter().map(|id| self.written(id)).sum();
             progress(self.written("orders_allocated") + self.written("orders_backordered"));
             if written != last {
                 changed = Instant::now();

@@ -11,8 +11,8 @@
 //! unevenly over the warehouses (some SKUs are in one warehouse only).
 
 use conveyor_schemas::records::{
-    Address, Currency, Customer, InventoryEvent, InventoryEventKind, Money, Order, OrderEvent,
-    OrderEventKind, OrderLine, OrderStatus, Priority, Totals,
+    Address, CatalogSku, Currency, Customer, InventoryEvent, InventoryEventKind, Money, Order,
+    OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority, Totals,
 };
 
 use super::protocol::{OrderRequest, RequestLine};
@@ -176,6 +176,37 @@ pub fn generate(
         stock,
         orders: out,
     }
+}
+
+/// Catalog entries for the workload's SKUs (what route packs and rates
+/// by): 60 g to 2.4 kg, card-sized to shoebox-sized, every 40th SKU an
+/// ORM-D (limited quantity) hazmat item; the same for the same SKUs.
+pub fn catalog(w: &Workload) -> Vec<CatalogSku> {
+    w.skus
+        .iter()
+        .enumerate()
+        .map(|(i, sku)| {
+            let i = i as i32;
+            CatalogSku {
+                sku: sku.clone(),
+                name: format!("Item {sku}"),
+                weight_grams: 60 + (i * 37) % 2340,
+                length_mm: Some(90 + (i * 13) % 230),
+                width_mm: Some(60 + (i * 7) % 140),
+                height_mm: Some(10 + (i * 11) % 110),
+                declared_value: None,
+                hazmat: (i % 40 == 39).then(|| "ORM-D".to_string()),
+                bin_location: Some(format!(
+                    "{}-{:02}-{}",
+                    (b'A' + (i % 6) as u8) as char,
+                    i % 40,
+                    i % 4 + 1
+                )),
+                listings: Vec::new(),
+                updated_at: 1,
+            }
+        })
+        .collect()
 }
 
 /// An order event (as normalize emits it) carrying `req`: what the broker

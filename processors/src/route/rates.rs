@@ -241,7 +241,10 @@ mod tests {
         );
         // No region given: the ZIP says Alaska.
         to.region = None;
-        assert_eq!(carrier_excluded(ups, &to, &[]).unwrap(), "ups does not serve AK");
+        assert_eq!(
+            carrier_excluded(ups, &to, &[]).unwrap(),
+            "ups does not serve AK"
+        );
         to.region = Some("WA".into());
         assert_eq!(
             carrier_excluded(ups, &to, &[]).unwrap(),
