@@ -67,13 +67,13 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         7,
         "channels in: catalog, Shopify webhooks + poller, TikTok Shop webhooks, Amazon and eBay pollers (simulated APIs), a CSV export, normalize",
     );
-    let orders = super::demo_channels::run(config).await?;
+    let (orders, catalog) = super::demo_channels::run(config).await?;
 
     step(
         8,
-        "allocation: hold, decide, commit across 3 warehouses (never oversold), backorders released by a restock",
+        "allocation and routing: hold, decide, commit across 3 warehouses (never oversold), backorders released by a restock; each parcel boxed, zoned and rate-shopped",
     );
-    super::demo_allocate::run(config, &orders).await?;
+    super::demo_allocate::run(config, &orders, &catalog).await?;
 
     step(9, "ClickHouse");
     let version = ch::ensure_database(&config.clickhouse).await?;

@@ -3,7 +3,10 @@
 //! `inventory.events`, the four allocation jobs run in this process, and
 //! the step prints what was allocated where (and how far it travels),
 //! what was backordered, the stock ledger of one SKU and the alerts; then
-//! a restock releases backordered orders in order of arrival.
+//! a restock releases backordered orders in order of arrival. The route
+//! jobs run alongside: every allocated parcel is boxed, zoned and
+//! rate-shopped, and the step prints the carrier mix, what the labels will
+//! cost, how many meet their SLA, and one plan with its alternatives.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,13 +21,18 @@ use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_schemas::codec::Codec;
 use conveyor_schemas::records::{
-    AllocationResult, AllocationStatus, InventoryAlert, InventoryEvent, InventoryEventKind,
-    OrderEvent, StockMovement,
+    AllocationResult, AllocationStatus, CatalogSku, InventoryAlert, InventoryEvent,
+    InventoryEventKind, OrderEvent, PlannedShipment, StockMovement,
 };
+use rust_decimal::Decimal;
 
 use super::demo_channels::{ends, read_from};
 
-pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
+pub async fn run(
+    config: &Config,
+    orders: &[OrderEvent],
+    catalog: &[CatalogSku],
+) -> anyhow::Result<()> {
     // Its own namespace and state, so that this run's orders meet this
     // run's stock (the live topics keep every earlier demo's orders, which
     // would rank first as older).
@@ -35,6 +43,7 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
     config.state.dir = state.display().to_string();
     let config = &config;
     super::allocate::ensure_topics(config).await?;
+    super::route::ensure_topics(config).await?;
     let topo = Topology::resolve(config);
     let name = |id: &str| topo.topic_name(id).unwrap_or(id).to_string();
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
@@ -45,6 +54,7 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
     )?;
     let parts = config.topics.partitions;
     let watched = [
+        "shipments_planned",
         "orders_allocated",
         "orders_backordered",
         "allocation_events",
@@ -55,26 +65,10 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
         start.insert(id, ends(&probe, &name(id), parts)?);
     }
 
-    // This run's orders, as normalize emitted them.
-    let producer = Producer::new(&config.kafka, "demo")?;
-    let normalized = name("orders_normalized");
-    for e in orders {
-        let bytes = codec.encode(&normalized, e).await?;
-        producer
-            .send(
-                &OutRecord::new(&normalized)
-                    .key(e.order_id.clone())
-                    .payload(bytes),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("publish order: {e}"))?;
-    }
-    println!(
-        "  namespace {}: the {} orders normalize just emitted, copied to {normalized}",
-        config.topics.namespace,
-        orders.len()
-    );
-
+    // The catalog route packs by; stock, then orders, below.
+    conveyor_connectors::catalog_load::publish(config, codec.clone(), catalog)
+        .await
+        .map_err(anyhow::Error::msg)?;
     // Stock for ~80% of what these orders ask, spread over the warehouses.
     let requests: Vec<OrderRequest> = orders.iter().map(OrderRequest::from_event).collect();
     let mut demand: BTreeMap<String, i64> = BTreeMap::new();
@@ -114,12 +108,36 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
         name("inventory_events")
     );
 
+    // Then the orders, as normalize emitted them.
+    let producer = Producer::new(&config.kafka, "demo")?;
+    let normalized = name("orders_normalized");
+    for e in orders {
+        let bytes = codec.encode(&normalized, e).await?;
+        producer
+            .send(
+                &OutRecord::new(&normalized)
+                    .key(e.order_id.clone())
+                    .payload(bytes),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("publish order: {e}"))?;
+    }
+    println!(
+        "  namespace {}: the {} orders normalize just emitted, copied to {normalized}",
+        config.topics.namespace,
+        orders.len()
+    );
+
     let shutdown = Shutdown::new();
     let jobs = {
         let (c, s) = (config.clone(), shutdown.clone());
         tokio::spawn(async move { super::allocate::run(&c, &s, None).await })
     };
-    let watch = Watch::new(config)?;
+    let route_jobs = {
+        let (c, s) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move { super::route::run(&c, &s, None).await })
+    };
+    let watch = Watch::with_route(config)?;
     let t = Instant::now();
     watch
         .wait_for_rest(Duration::from_secs(300), |_| {})
@@ -142,9 +160,15 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
     .await?;
     let mine: BTreeMap<&str, &OrderRequest> =
         requests.iter().map(|r| (r.order_id.as_str(), r)).collect();
+    // Each order's newest outcome: by the event time it was decided at
+    // (a backorder released by stock is decided at the stock's time).
     let mut last: BTreeMap<String, &AllocationResult> = BTreeMap::new();
     for r in allocated.iter().chain(&backordered) {
-        if mine.contains_key(r.order_id.as_str()) {
+        if mine.contains_key(r.order_id.as_str())
+            && last
+                .get(&r.order_id)
+                .is_none_or(|held| held.decided_at <= r.decided_at)
+        {
             last.insert(r.order_id.clone(), r);
         }
     }
@@ -276,8 +300,23 @@ pub async fn run(config: &Config, orders: &[OrderEvent]) -> anyhow::Result<()> {
                 .join(", ")
         );
     }
+    let plans: Vec<PlannedShipment> = read_from(
+        config,
+        &codec,
+        &name("shipments_planned"),
+        &start["shipments_planned"],
+    )
+    .await?;
+    let live: BTreeMap<&str, &AllocationResult> = last
+        .iter()
+        .filter(|(_, r)| r.status == AllocationStatus::Allocated)
+        .map(|(id, r)| (id.as_str(), *r))
+        .collect();
+    describe_plans(&plans, &live, &name("shipments_planned"));
     shutdown.trigger();
-    for (job, s) in jobs.await?? {
+    let mut summaries = jobs.await??;
+    summaries.extend(route_jobs.await??);
+    for (job, s) in summaries {
         if s.dead_lettered > 0 {
             println!("    {job}: {} records to the DLQ", s.dead_lettered);
         }
@@ -316,6 +355,96 @@ fn describe(config: &Config, r: &AllocationResult, req: &OrderRequest) {
             .collect::<Vec<_>>()
             .join("; ")
     );
+}
+
+/// The route step's summary: carrier mix, cost, SLA, one plan in full.
+fn describe_plans(
+    plans: &[PlannedShipment],
+    allocated: &BTreeMap<&str, &AllocationResult>,
+    topic: &str,
+) {
+    // The newest plan per order and warehouse (an order's plans are in one
+    // partition, in order), of the orders allocated at the end.
+    let mut newest: BTreeMap<(&str, &str), &PlannedShipment> = BTreeMap::new();
+    for p in plans {
+        newest.insert((p.order_id.as_str(), p.warehouse_id.as_str()), p);
+    }
+    let latest: BTreeMap<&str, &PlannedShipment> = newest
+        .into_iter()
+        .filter(|((order, warehouse), _)| {
+            allocated
+                .get(order)
+                .is_some_and(|r| r.allocations.iter().any(|a| a.warehouse_id == *warehouse))
+        })
+        .map(|(_, p)| (p.shipment_id.as_str(), p))
+        .collect();
+    let mut by_service: BTreeMap<String, (usize, Decimal)> = BTreeMap::new();
+    for p in latest.values() {
+        let e = by_service
+            .entry(format!("{}/{}", p.carrier, p.service))
+            .or_default();
+        e.0 += 1;
+        e.1 += p.rate.amount;
+    }
+    let total: Decimal = latest.values().map(|p| p.rate.amount).sum();
+    let met = latest.values().filter(|p| p.meets_sla).count();
+    println!(
+        "  route ran in this process (3 jobs): {} records on {topic}; the {} allocated orders ship {} parcels, labels ${total:.2} in all, {met} meet their SLA",
+        plans.len(),
+        allocated.len(),
+        latest.len()
+    );
+    println!(
+        "    by service: {}",
+        by_service
+            .iter()
+            .map(|(k, (n, cost))| format!("{k} {n} (${cost:.2})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let Some(p) = latest
+        .values()
+        .find(|p| {
+            p.alternatives
+                .iter()
+                .filter(|q| {
+                    q.rejected_because
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("excluded") || r.starts_with("misses"))
+                })
+                .count()
+                > 0
+        })
+        .or_else(|| latest.values().next())
+    else {
+        return;
+    };
+    println!(
+        "    e.g. {} from {} to {} {}: {} box, {} g, zone {}, {} {} ${:.2}, arrives {}{}",
+        p.shipment_id,
+        p.warehouse_id,
+        p.ship_to.region.as_deref().unwrap_or(""),
+        p.ship_to.postal_code,
+        p.parcel.box_type,
+        p.parcel.weight_grams,
+        p.zone.as_deref().unwrap_or("?"),
+        p.carrier,
+        p.service,
+        p.rate.amount,
+        p.estimated_delivery
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        if p.meets_sla { "" } else { " (misses the SLA)" }
+    );
+    for q in &p.alternatives {
+        if let Some(why) = &q.rejected_because {
+            println!(
+                "      {}/{} ${:.2}, {}d: {why}",
+                q.carrier, q.service, q.rate.amount, q.transit_days
+            );
+        }
+    }
 }
 
 fn restock(run: i64, sku: &str, warehouse: &str, quantity: i64, reason: &str) -> InventoryEvent {

@@ -18,7 +18,7 @@ use conveyor_runtime::kafka::Consumer;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Topology};
 use conveyor_schemas::codec::{Codec, Source};
-use conveyor_schemas::records::{DlqRecord, OrderEvent};
+use conveyor_schemas::records::{CatalogSku, DlqRecord, OrderEvent};
 
 const WEBHOOKS: u64 = 500;
 const SHOP_ORDERS: u64 = 300;
@@ -27,7 +27,9 @@ const EBAY_ORDERS: u64 = 250;
 const TIKTOK_ORDERS: u64 = 200;
 
 /// Runs the channels step; returns the order events normalize emitted.
-pub async fn run(config: &Config) -> anyhow::Result<Vec<OrderEvent>> {
+/// Returns the orders normalize emitted and the catalog they were resolved
+/// against.
+pub async fn run(config: &Config) -> anyhow::Result<(Vec<OrderEvent>, Vec<CatalogSku>)> {
     let mut config = config.clone();
     let sc = &mut config.channels.shopify;
     if sc.webhook_secrets.is_empty() {
@@ -301,7 +303,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Vec<OrderEvent>> {
             d.error_kind, d.source_topic, d.source_partition, d.source_offset, d.reason
         );
     }
-    Ok(events)
+    Ok((events, skus))
 }
 
 fn name(topo: &Topology, id: &str) -> String {
