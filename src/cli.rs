@@ -240,6 +240,11 @@ pub enum BenchCommand {
         #[arg(long)]
         no_broker: bool,
     },
+    /// Routing: plans/s of the pure planner (pack, zone, rate shop) on one core, over a seeded workload's parcels. Build with --release.
+    Route {
+        #[arg(long, default_value_t = 50_000)]
+        shipments: usize,
+    },
     /// normalize's pure mapping per channel on one core (no broker). Build with --release.
     Normalize {
         /// Distinct example orders per channel.
