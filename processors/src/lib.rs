@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod catalog_feed;
 pub mod geo;
 pub mod inventory;
+pub mod label;
 pub mod normalize;
 pub mod route;
 
