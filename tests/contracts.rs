@@ -671,6 +671,13 @@ fn planned_shipment() -> impl Strategy<Value = PlannedShipment> {
             text(),
             ts(),
         ),
+        (
+            option::of(text()),
+            option::of(ts()),
+            option::of(text()),
+            btree_map(text(), text(), 0..3),
+            btree_map(text(), text(), 0..3),
+        ),
     )
         .prop_map(
             |(
@@ -687,6 +694,7 @@ fn planned_shipment() -> impl Strategy<Value = PlannedShipment> {
                     config_version,
                     planned_at,
                 ),
+                (order_number, ordered_at, gift_message, line_names, bins),
             )| PlannedShipment {
                 event_id,
                 shipment_id,
@@ -705,6 +713,11 @@ fn planned_shipment() -> impl Strategy<Value = PlannedShipment> {
                 alternatives,
                 config_version,
                 planned_at,
+                order_number,
+                ordered_at,
+                gift_message,
+                line_names,
+                bins,
             },
         )
 }

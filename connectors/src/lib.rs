@@ -15,7 +15,6 @@ pub mod cursor;
 pub mod ebay;
 pub mod oauth;
 pub mod publish;
-pub mod ratelimit;
 pub mod shopify;
 pub mod signature;
 pub mod simulate;

@@ -303,6 +303,15 @@ pub fn planned_shipment(i: u64, base_ms: i64) -> PlannedShipment {
         ],
         config_version: "rates-2026-11".into(),
         planned_at: base_ms + i as i64,
+        order_number: order.external_number.clone(),
+        ordered_at: Some(order.created_at),
+        gift_message: (i % 5 == 0).then(|| "Happy holidays!".to_string()),
+        line_names: order
+            .lines
+            .iter()
+            .map(|l| (l.line_id.clone(), l.name.clone()))
+            .collect(),
+        bins: [("MTG-DMU-BOOSTER".to_string(), "A-01-03".to_string())].into(),
     }
 }
 

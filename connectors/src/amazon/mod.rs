@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::oauth::RefreshingToken;
 use crate::publish::{now_ms, RawPublisher};
-use crate::ratelimit::Limiter;
+use conveyor_runtime::ratelimit::Limiter;
 
 /// Order statuses polled (everything but Pending).
 pub const STATUSES: &str = "Unshipped,PartiallyShipped,Shipped,Canceled,Unfulfillable";

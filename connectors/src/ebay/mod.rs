@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::amazon::jitter;
 use crate::oauth::RefreshingToken;
 use crate::publish::{now_ms, RawPublisher};
-use crate::ratelimit::Limiter;
+use conveyor_runtime::ratelimit::Limiter;
 
 pub const SCOPE: &str = "https://api.ebay.com/oauth/api_scope/sell.fulfillment";
 

@@ -30,7 +30,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sign::api_sign;
-use crate::ratelimit::Limiter;
+use conveyor_runtime::ratelimit::Limiter;
 
 /// Get Order Detail, version 202309.
 pub const ORDER_DETAIL_PATH: &str = "/order/202309/orders";

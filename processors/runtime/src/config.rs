@@ -60,6 +60,9 @@ pub struct Config {
     /// `[routing]`: boxes, carriers, services and rate cards (default: the
     /// sample USPS / UPS / FedEx cards).
     pub routing: crate::routing::RoutingConfig,
+    /// `[label]`: the label API, retries and limits, the document store,
+    /// the packing slip's branding.
+    pub label: crate::label::LabelConfig,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             allocation: crate::warehouses::AllocationConfig::default(),
             warehouses: crate::warehouses::sample(),
             routing: crate::routing::sample(),
+            label: crate::label::LabelConfig::default(),
         }
     }
 }
@@ -944,6 +948,9 @@ impl Config {
             bad(&field, problem);
         }
         for (field, problem) in crate::routing::validate(&self.routing) {
+            bad(&field, problem);
+        }
+        for (field, problem) in crate::label::validate(&self.label) {
             bad(&field, problem);
         }
         if self.dev.clickhouse_tcp_port == 0 {

@@ -16,7 +16,9 @@
 pub mod backoff;
 pub mod config;
 pub mod kafka;
+pub mod label;
 pub mod observability;
+pub mod ratelimit;
 pub mod routing;
 pub mod service;
 pub mod shutdown;

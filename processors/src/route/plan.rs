@@ -372,6 +372,25 @@ pub fn plan(
         alternatives,
         config_version: format!("{}.c{}", router.config_version, catalog.version()),
         planned_at: at_ms,
+        order_number: Some(order.number.clone()),
+        ordered_at: Some(order.created_at),
+        gift_message: order.gift_message.clone(),
+        line_names: alloc
+            .lines
+            .iter()
+            .filter_map(|l| {
+                let line = order.lines.iter().find(|o| o.line_id == l.line_id)?;
+                Some((l.line_id.clone(), line.name.clone()))
+            })
+            .collect(),
+        bins: alloc
+            .lines
+            .iter()
+            .filter_map(|l| {
+                let bin = catalog.get(&l.sku)?.bin_location.clone()?;
+                Some((l.sku.clone(), bin))
+            })
+            .collect(),
     })
 }
 

@@ -1,5 +1,7 @@
 //! Planned and labeled shipments.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Address, Document, LineQty, Money};
@@ -43,6 +45,11 @@ pub struct PlannedShipment {
     pub alternatives: Vec<RateQuote>,
     pub config_version: String,
     pub planned_at: i64,
+    pub order_number: Option<String>,
+    pub ordered_at: Option<i64>,
+    pub gift_message: Option<String>,
+    pub line_names: BTreeMap<String, String>,
+    pub bins: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +102,11 @@ avro_record!(PlannedShipment {
     alternatives,
     config_version,
     planned_at,
+    order_number,
+    ordered_at,
+    gift_message,
+    line_names,
+    bins,
 });
 avro_record!(LabeledShipment {
     event_id,
