@@ -14,6 +14,7 @@
 //! - [`service`]: the harness a long-running process runs inside.
 
 pub mod backoff;
+pub mod breaker;
 pub mod config;
 pub mod kafka;
 pub mod label;

@@ -179,6 +179,61 @@ pub fn finish(title: &str, pages: Vec<Page>) -> Vec<u8> {
     bytes
 }
 
+/// One PDF of `first` (a PDF, e.g. the carrier's label, taken as it is)
+/// followed by `pages`: the combined label + packing slip, printed in one
+/// job. Merged at the object level (lopdf), so nothing of the carrier's
+/// PDF is re-interpreted.
+pub fn append(first: &[u8], title: &str, pages: Vec<Page>) -> Result<Vec<u8>, String> {
+    let second = finish(title, pages);
+    let err = |e: lopdf::Error| format!("merge PDFs: {e}");
+    let mut a = lopdf::Document::load_mem(first).map_err(err)?;
+    let mut b = lopdf::Document::load_mem(&second).map_err(err)?;
+    b.renumber_objects_with(a.max_id + 1);
+    let root_a = a
+        .catalog()
+        .and_then(|c| c.get(b"Pages"))
+        .and_then(lopdf::Object::as_reference)
+        .map_err(err)?;
+    let root_b = b
+        .catalog()
+        .and_then(|c| c.get(b"Pages"))
+        .and_then(lopdf::Object::as_reference)
+        .map_err(err)?;
+    let catalog_b = b
+        .trailer
+        .get(b"Root")
+        .and_then(lopdf::Object::as_reference)
+        .map_err(err)?;
+    let added: Vec<lopdf::ObjectId> = b.get_pages().into_values().collect();
+    for id in &added {
+        b.get_dictionary_mut(*id)
+            .map_err(err)?
+            .set("Parent", lopdf::Object::Reference(root_a));
+    }
+    for (id, object) in std::mem::take(&mut b.objects) {
+        if id != root_b && id != catalog_b {
+            a.objects.insert(id, object);
+        }
+    }
+    let pages = a.get_dictionary_mut(root_a).map_err(err)?;
+    let count = pages
+        .get(b"Count")
+        .and_then(lopdf::Object::as_i64)
+        .unwrap_or(0);
+    pages
+        .get_mut(b"Kids")
+        .and_then(lopdf::Object::as_array_mut)
+        .map_err(err)?
+        .extend(added.iter().map(|id| lopdf::Object::Reference(*id)));
+    pages.set("Count", lopdf::Object::Integer(count + added.len() as i64));
+    a.max_id = a.max_id.max(b.max_id);
+    let mut out = Vec::new();
+    a.save_to(&mut out)
+        .map_err(|e| format!("write merged PDF: {e}"))?;
+    fix_trailer_id(&mut out);
+    Ok(out)
+}
+
 /// Replaces the contents of the two strings of the trailer's `/ID` array
 /// with hex of a hash of the bytes before the trailer, keeping lengths.
 fn fix_trailer_id(bytes: &mut [u8]) {
@@ -193,11 +248,17 @@ fn fix_trailer_id(bytes: &mut [u8]) {
     let mut i = at;
     let mut strings = 0;
     while i < bytes.len() && strings < 2 {
-        if bytes[i] == b'(' {
+        let close = match bytes[i] {
+            b'(' => Some(b')'),
+            b'<' => Some(b'>'),
+            _ => None,
+        };
+        if let Some(close) = close {
             let start = i + 1;
-            let Some(len) = bytes[start..].iter().position(|&b| b == b')') else {
+            let Some(len) = bytes[start..].iter().position(|&b| b == close) else {
                 return;
             };
+            // Hex digits are valid in both a literal and a hex string.
             for (k, b) in bytes[start..start + len].iter_mut().enumerate() {
                 *b = hex[(k + strings * 7) % hex.len()];
             }

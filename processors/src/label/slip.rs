@@ -57,8 +57,31 @@ const C_ITEM: f32 = M + 78.0;
 const C_BIN: f32 = M + 206.0;
 const C_QTY: f32 = 288.0 - M;
 
-/// The slip's pages (for counting) and bytes.
+/// The slip's bytes and page count.
 pub fn render(brand: &Branding, slip: &Slip) -> (Vec<u8>, usize) {
+    let pages = pages(brand, slip);
+    let n = pages.len();
+    (
+        pdf::finish(&format!("Packing slip {}", slip.order_number), pages),
+        n,
+    )
+}
+
+/// The carrier's label followed by the slip: one PDF to print; its bytes
+/// and page count.
+pub fn combined(
+    label_pdf: &[u8],
+    brand: &Branding,
+    slip: &Slip,
+) -> Result<(Vec<u8>, usize), String> {
+    let pages = pages(brand, slip);
+    let n = pages.len() + 1;
+    let title = format!("Label and packing slip {}", slip.order_number);
+    Ok((pdf::append(label_pdf, &title, pages)?, n))
+}
+
+/// The slip's pages.
+pub fn pages(brand: &Branding, slip: &Slip) -> Vec<Page> {
     let (w, h) = FOUR_BY_SIX;
     let mut pages = Vec::new();
     let mut page = Page::new(FOUR_BY_SIX);
@@ -100,10 +123,7 @@ pub fn render(brand: &Branding, slip: &Slip) -> (Vec<u8>, usize) {
             &format!("Page {} of {n}", i + 1),
         );
     }
-    (
-        pdf::finish(&format!("Packing slip {}", slip.order_number), pages),
-        n,
-    )
+    pages
 }
 
 fn first_page_header(p: &mut Page, brand: &Branding, slip: &Slip, w: f32, h: f32) -> f32 {
@@ -350,6 +370,11 @@ pub(crate) mod tests {
             let (bytes, _) = render(&brand(), &slip(n));
             std::fs::write(format!("{dir}/slip-{n}-lines.pdf"), bytes).unwrap();
         }
+        let label =
+            super::super::shipping_label::render(&super::super::shipping_label::tests::content());
+        std::fs::write(format!("{dir}/label.pdf"), &label).unwrap();
+        let (both, _) = combined(&label, &brand(), &slip(3)).unwrap();
+        std::fs::write(format!("{dir}/combined-3-lines.pdf"), both).unwrap();
     }
 
     #[test]
@@ -360,6 +385,18 @@ pub(crate) mod tests {
         let mut other = slip(40);
         other.order_number = "#1002".into();
         assert_ne!(render(&brand(), &other).0, a);
+    }
+
+    #[test]
+    fn the_combined_pdf_is_the_label_then_the_slip() {
+        let label =
+            super::super::shipping_label::render(&super::super::shipping_label::tests::content());
+        let (a, n) = combined(&label, &brand(), &slip(40)).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(a, combined(&label, &brand(), &slip(40)).unwrap().0);
+        let parsed =
+            printpdf::PdfDocument::parse(&a, &Default::default(), &mut Vec::new()).unwrap();
+        assert_eq!(parsed.pages.len(), 3);
     }
 
     #[test]
