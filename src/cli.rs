@@ -140,6 +140,21 @@ pub enum SimulateCommand {
     Amazon(SimArgs),
     /// eBay: OAuth refresh and the Fulfillment API's getOrders with paging (credentials from channels.ebay).
     Ebay(SimArgs),
+    /// A Shippo-style label API (POST /transactions, instalabel): sells 4x6 PDF labels with tracking numbers, honours Idempotency-Key, counts purchases (token from label.api_token).
+    Carrier {
+        /// Where it listens (default: label.api_url's port on 127.0.0.1).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        /// Calls per second before it answers 429.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Every Nth call answers 503 (0 = never).
+        #[arg(long, default_value_t = 0)]
+        fail_every: u64,
+        /// Milliseconds each purchase takes.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
     /// TikTok Shop: the signed Get Order Detail API (credentials from channels.tiktok); with --webhooks, delivers signed ORDER_STATUS_CHANGE notifications instead.
     Tiktok {
         #[command(flatten)]

@@ -187,6 +187,35 @@ pub async fn simulate_ebay(config: &Config, a: crate::cli::SimArgs) -> anyhow::R
     Ok(())
 }
 
+pub async fn simulate_carrier(
+    config: &Config,
+    bind: Option<SocketAddr>,
+    rate: f64,
+    fail_every: u64,
+    latency_ms: u64,
+) -> anyhow::Result<()> {
+    use conveyor_connectors::simulate::carrier;
+    let l = &config.label;
+    let sim = carrier::Sim::new(l.api_token.expose())
+        .with_rate(rate, rate.max(1.0))
+        .fail_every(fail_every)
+        .with_latency(std::time::Duration::from_millis(latency_ms));
+    let bind = bind.unwrap_or_else(|| {
+        let port = reqwest::Url::parse(&l.api_url)
+            .ok()
+            .and_then(|u| u.port())
+            .unwrap_or(8095);
+        ([127, 0, 0, 1], port).into()
+    });
+    let shutdown = Shutdown::on_signals();
+    let (addr, task) = carrier::serve(Arc::new(sim), bind, shutdown.token()).await?;
+    println!(
+        "simulated label API: POST http://{addr}/transactions (token: label.api_token), labels at http://{addr}/labels/<id>.pdf, sales at http://{addr}/sim/purchases (Ctrl-C stops)"
+    );
+    let _ = task.await;
+    Ok(())
+}
+
 pub async fn simulate_tiktok(
     config: &Config,
     a: crate::cli::SimArgs,

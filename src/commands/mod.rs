@@ -80,6 +80,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             SimulateCommand::Amazon(a) => connectors::simulate_amazon(&load()?, a).await,
             SimulateCommand::Ebay(a) => connectors::simulate_ebay(&load()?, a).await,
+            SimulateCommand::Carrier {
+                bind,
+                rate,
+                fail_every,
+                latency_ms,
+            } => connectors::simulate_carrier(&load()?, bind, rate, fail_every, latency_ms).await,
             SimulateCommand::Tiktok {
                 sim,
                 webhooks,

@@ -5,6 +5,7 @@
 //! retries ([`deliver`]).
 
 pub mod amazon;
+pub mod carrier;
 pub mod ebay;
 pub mod shopify;
 pub mod tiktok;
