@@ -11,6 +11,7 @@ mod demo;
 mod demo_allocate;
 mod demo_channels;
 mod demo_stream;
+mod label;
 mod normalize;
 mod route;
 mod schemas;
@@ -41,6 +42,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 "normalize" => run_normalize(&config, observability_bind).await,
                 "allocate" => run_allocate(&config, observability_bind).await,
                 "route" => run_route(&config, observability_bind).await,
+                "label" => run_label(&config, observability_bind).await,
                 _ => run_component(&component),
             }
         }
@@ -346,6 +348,20 @@ async fn run_route(
         observability_bind,
         route::checks(),
         |s, h| async move { route::run(config, &s, Some(h)).await },
+    )
+    .await
+}
+
+async fn run_label(
+    config: &Config,
+    observability_bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    run_stage(
+        "label",
+        config,
+        observability_bind,
+        label::checks(),
+        |s, h| async move { label::run(config, &s, Some(h)).await },
     )
     .await
 }

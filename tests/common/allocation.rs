@@ -132,15 +132,28 @@ impl Instance {
 
     /// `conveyor run <stage>`.
     pub fn stage(stage: &str, ns: &str, state_dir: &Path, log: &Path) -> Instance {
+        Instance::stage_with(stage, ns, state_dir, log, &[])
+    }
+
+    /// `conveyor run <stage>` with more environment (config overrides).
+    pub fn stage_with(
+        stage: &str,
+        ns: &str,
+        state_dir: &Path,
+        log: &Path,
+        env: &[(&str, &OsStr)],
+    ) -> Instance {
         let partitions = PARTITIONS.to_string();
+        let mut vars: Vec<(&str, &OsStr)> = vec![
+            ("CONVEYOR_TOPICS__NAMESPACE", OsStr::new(ns)),
+            ("CONVEYOR_TOPICS__PARTITIONS", OsStr::new(&partitions)),
+            ("CONVEYOR_STATE__DIR", state_dir.as_os_str()),
+            ("CONVEYOR_STATE__BATCH_MAX_RECORDS", OsStr::new("500")),
+        ];
+        vars.extend_from_slice(env);
         Instance(Process::spawn(
             &["run", stage, "--observability-bind", "127.0.0.1:0"],
-            &[
-                ("CONVEYOR_TOPICS__NAMESPACE", OsStr::new(ns)),
-                ("CONVEYOR_TOPICS__PARTITIONS", OsStr::new(&partitions)),
-                ("CONVEYOR_STATE__DIR", state_dir.as_os_str()),
-                ("CONVEYOR_STATE__BATCH_MAX_RECORDS", OsStr::new("500")),
-            ],
+            &vars,
             log,
         ))
     }

@@ -352,8 +352,8 @@ pub const NODES: &[NodeDecl] = &[
             name: "labels",
             changelog: "changelog_label_labels",
         }],
-        status: Status::Planned,
-        doc: "buy the label (idempotency key = shipment id), render the packing slip",
+        status: Status::Built,
+        doc: "buy the label (idempotency key from the shipment id), render the packing slip and the combined PDF (docs/labels.md)",
     },
     NodeDecl {
         name: "sink-scylla",

@@ -1,0 +1,289 @@
+//! The label job on the stream runtime (docs/labels.md): keyed by order
+//! (`shipments.planned`), store `label.labels` (shipment id -> what was
+//! bought), output `shipments.labeled`.
+//!
+//! Per planned shipment: if the store has its label, the same labeled
+//! record is emitted again (a replay buys nothing). Otherwise the label is
+//! bought with the idempotency key `conveyor-<sha256(shipment id)>`, the
+//! packing slip and the combined PDF are rendered, all three stored under
+//! deterministic names, and the record is emitted. A crash between buying
+//! and committing the store re-runs the purchase with the same key: the
+//! label API returns the label already bought (G2), the documents are
+//! re-rendered byte for byte, and the output is identical.
+//!
+//! The label API is called from inside the batch (the runtime's processor
+//! is synchronous; the call runs on the job's worker thread with
+//! `block_in_place`). A refusal (undeliverable address, unknown service)
+//! sends the plan to the DLQ with the API's reason; an unavailable API
+//! makes the runtime retry the record later, never skip it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use conveyor_runtime::kafka::InRecord;
+use conveyor_runtime::label::LabelConfig;
+use conveyor_runtime::warehouses::WarehouseConfig;
+use conveyor_schemas::records::{Currency, LabeledShipment, Money, PlannedShipment};
+use conveyor_stream::{event_id, Avro, Output, ProcessError, Processor, State};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::api::{ApiAddress, ApiParcel, ApiShipment, TransactionRequest};
+use super::carrier::{BuyError, CarrierApi};
+use super::documents::{self, DocumentStore, Kind};
+use super::slip::{self, Branding, Slip, SlipLine};
+
+/// Job name (consumer group `<prefix>.label`, DLQ stage, metrics label).
+pub const LABEL: &str = "label";
+/// State table: shipment id -> [`Labeled`].
+pub const LABELS_TABLE: &str = "labels";
+
+/// What the store keeps per shipment: the record that was emitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Labeled {
+    pub transaction_id: String,
+    pub record: LabeledShipment,
+}
+
+/// The idempotency key of a shipment's label purchase.
+pub fn idempotency_key(shipment_id: &str) -> String {
+    let d = Sha256::digest(shipment_id.as_bytes());
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("conveyor-{hex}")
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub bought: u64,
+    pub replayed: u64,
+    pub refused: u64,
+}
+
+pub struct LabelJob {
+    pub api: Arc<CarrierApi>,
+    pub store: Arc<DocumentStore>,
+    pub brand: Branding,
+    pub config: LabelConfig,
+    pub warehouses: BTreeMap<String, WarehouseConfig>,
+    pub output: String,
+    pub counts: Counts,
+}
+
+impl LabelJob {
+    pub fn new(
+        api: Arc<CarrierApi>,
+        store: Arc<DocumentStore>,
+        config: &LabelConfig,
+        warehouses: &[WarehouseConfig],
+        output: String,
+    ) -> LabelJob {
+        LabelJob {
+            api,
+            store,
+            brand: Branding {
+                name: config.merchant_name.clone(),
+                message: Some(config.merchant_message.clone()).filter(|m| !m.is_empty()),
+            },
+            config: config.clone(),
+            warehouses: warehouses
+                .iter()
+                .map(|w| (w.id.clone(), w.clone()))
+                .collect(),
+            output,
+            counts: Counts::default(),
+        }
+    }
+
+    fn request(&self, p: &PlannedShipment) -> Result<TransactionRequest, ProcessError> {
+        let w = self.warehouses.get(&p.warehouse_id).ok_or_else(|| {
+            ProcessError::Invalid(format!(
+                "warehouse `{}` is not in the config",
+                p.warehouse_id
+            ))
+        })?;
+        let to = &p.ship_to;
+        let inches = |mm: i32| format!("{:.1}", f64::from(mm) / 25.4);
+        Ok(TransactionRequest {
+            shipment: ApiShipment {
+                address_from: ApiAddress {
+                    name: format!("{} - {}", self.config.merchant_name, w.name),
+                    company: None,
+                    street1: w.name.clone(),
+                    street2: None,
+                    city: String::new(),
+                    state: String::new(),
+                    zip: w.postal_code.clone(),
+                    country: w.country.clone(),
+                    phone: None,
+                },
+                address_to: ApiAddress {
+                    name: to.name.clone(),
+                    company: to.company.clone(),
+                    street1: to.line1.clone(),
+                    street2: to.line2.clone(),
+                    city: to.city.clone(),
+                    state: to.region.clone().unwrap_or_default(),
+                    zip: to.postal_code.clone(),
+                    country: to.country.clone(),
+                    phone: to.phone.clone(),
+                },
+                parcels: vec![ApiParcel {
+                    length: inches(p.parcel.length_mm),
+                    width: inches(p.parcel.width_mm),
+                    height: inches(p.parcel.height_mm),
+                    distance_unit: "in".into(),
+                    weight: format!("{:.2}", f64::from(p.parcel.weight_grams) / 453.592_37),
+                    mass_unit: "lb".into(),
+                }],
+            },
+            carrier_account: self
+                .config
+                .carrier_accounts
+                .get(&p.carrier)
+                .cloned()
+                .unwrap_or_else(|| p.carrier.clone()),
+            servicelevel_token: format!("{}_{}", p.carrier, p.service),
+            label_file_type: self.config.label_file_type.clone(),
+            metadata: p.shipment_id.clone(),
+            is_async: false,
+        })
+    }
+
+    fn slip(&self, p: &PlannedShipment) -> Slip {
+        let date = p
+            .ordered_at
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|t| t.to_string()[..10].to_string())
+            .unwrap_or_default();
+        Slip {
+            order_number: p.order_number.clone().unwrap_or_else(|| p.order_id.clone()),
+            order_date: date,
+            shipment_id: p.shipment_id.clone(),
+            service: Some(format!("{} {}", p.carrier, p.service)),
+            ship_to: p.ship_to.clone(),
+            lines: p
+                .lines
+                .iter()
+                .map(|l| SlipLine {
+                    sku: l.sku.clone(),
+                    name: p
+                        .line_names
+                        .get(&l.line_id)
+                        .cloned()
+                        .unwrap_or_else(|| l.sku.clone()),
+                    bin: p.bins.get(&l.sku).cloned(),
+                    quantity: l.quantity,
+                })
+                .collect(),
+            gift_message: p.gift_message.clone(),
+        }
+    }
+
+    /// Buys, renders and stores; the labeled record.
+    async fn label(&self, p: &PlannedShipment, key: &str) -> Result<Labeled, ProcessError> {
+        let req = self.request(p)?;
+        let bought = self.api.buy(&req, key).await.map_err(|e| match e {
+            BuyError::Refused(why) => {
+                ProcessError::Failed(format!("shipment {}: label refused: {why}", p.shipment_id))
+            }
+            BuyError::Unavailable(why) => ProcessError::Retry(why),
+        })?;
+        let t = &bought.transaction;
+        let slip = self.slip(p);
+        let (slip_pdf, slip_pages) = slip::render(&self.brand, &slip);
+        let (combined_pdf, combined_pages) = slip::combined(&bought.label_pdf, &self.brand, &slip)
+            .map_err(|e| ProcessError::Failed(format!("combine label and slip: {e}")))?;
+        let put = |kind, bytes: Vec<u8>, pages| {
+            let name = documents::name(&p.order_id, &p.shipment_id, kind);
+            async move {
+                self.store
+                    .put(&name, &bytes, pages)
+                    .await
+                    .map_err(ProcessError::Retry)
+            }
+        };
+        let label = put(Kind::Label, bought.label_pdf.clone(), 1).await?;
+        let packing_slip = put(Kind::PackingSlip, slip_pdf, slip_pages).await?;
+        let combined = put(Kind::Combined, combined_pdf, combined_pages).await?;
+        let rate = t.rate.as_ref();
+        let cost = rate
+            .and_then(|r| r.amount.parse::<Decimal>().ok())
+            .unwrap_or(p.rate.amount);
+        let currency = rate
+            .and_then(|r| Currency::new(&r.currency).ok())
+            .unwrap_or_else(|| p.rate.currency.clone());
+        let labeled_at = t
+            .object_created
+            .parse::<jiff::Timestamp>()
+            .map(|ts| ts.as_millisecond())
+            .unwrap_or(p.planned_at);
+        Ok(Labeled {
+            transaction_id: t.object_id.clone(),
+            record: LabeledShipment {
+                event_id: String::new(),
+                shipment_id: p.shipment_id.clone(),
+                order_id: p.order_id.clone(),
+                carrier: p.carrier.clone(),
+                service: p.service.clone(),
+                tracking_number: t.tracking_number.clone(),
+                tracking_url: Some(t.tracking_url_provider.clone()).filter(|u| !u.is_empty()),
+                label_cost: Money::new(cost, currency),
+                idempotency_key: key.to_string(),
+                label,
+                packing_slip,
+                combined: Some(combined),
+                labeled_at,
+            },
+        })
+    }
+}
+
+impl Processor for LabelJob {
+    type In = Avro<PlannedShipment>;
+
+    fn process(
+        &mut self,
+        input: &Avro<PlannedShipment>,
+        _rec: &InRecord,
+        state: &mut State<'_>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ProcessError> {
+        let p = &input.0;
+        let held: Option<Labeled> = state.get_json(LABELS_TABLE, p.shipment_id.as_bytes())?;
+        let labeled = match held {
+            Some(l) => {
+                self.counts.replayed += 1;
+                l
+            }
+            None => {
+                let key = idempotency_key(&p.shipment_id);
+                let handle = tokio::runtime::Handle::current();
+                let result = tokio::task::block_in_place(|| handle.block_on(self.label(p, &key)));
+                let l = match result {
+                    Ok(l) => l,
+                    Err(e) => {
+                        if matches!(e, ProcessError::Failed(_)) {
+                            self.counts.refused += 1;
+                            metrics::counter!("conveyor_label_refused_total").increment(1);
+                        }
+                        return Err(e);
+                    }
+                };
+                state.put_json(LABELS_TABLE, p.shipment_id.as_bytes(), &l)?;
+                self.counts.bought += 1;
+                metrics::counter!("conveyor_labels_bought_total", "carrier" => p.carrier.clone())
+                    .increment(1);
+                l
+            }
+        };
+        let mut record = labeled.record;
+        record.event_id = event_id(&p.event_id, 0);
+        out.push(Output::avro(
+            self.output.clone(),
+            p.order_id.clone(),
+            record,
+        ));
+        Ok(())
+    }
+}

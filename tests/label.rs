@@ -1,0 +1,197 @@
+//! Labels against the real broker and registry, with the carrier simulator
+//! in this process and `conveyor run label` as a child process SIGKILLed
+//! five times while it buys 5,000 labels (4 partitions):
+//!
+//! - the simulator sold exactly one label per shipment, never two (G2);
+//! - every planned shipment has a labeled record, every re-emission of it
+//!   identical (but its event id), tracking numbers unique;
+//! - the three documents of each shipment are in the document store under
+//!   their deterministic names, with the recorded SHA-256;
+//! - an undeliverable address goes to the DLQ with the carrier's reason,
+//!   and nothing else does.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::allocation::*;
+use conveyor_connectors::simulate::carrier;
+use conveyor_processors::allocate::candidates::rank;
+use conveyor_processors::allocate::workload::{self, order_event};
+use conveyor_processors::catalog::Catalog;
+use conveyor_processors::route::plan::{plan, Router, ShipOrder};
+use conveyor_runtime::kafka::{OutRecord, Producer};
+use conveyor_schemas::codec::Codec;
+use conveyor_schemas::records::{
+    DlqRecord, LabeledShipment, LineQty, PlannedShipment, WarehouseAllocation,
+};
+use sha2::{Digest, Sha256};
+
+const SHIPMENTS: usize = 5_000;
+
+/// 5,000 plans from a seeded workload, each shipped from its nearest
+/// warehouse; the first two go to an address without a street.
+fn plans(s: &Setup) -> Vec<PlannedShipment> {
+    let ids: Vec<String> = s.config.warehouses.iter().map(|w| w.id.clone()).collect();
+    let w = workload::generate(5, SHIPMENTS * 2, 200, &ids, 1.0, 1_790_000_000_000);
+    let catalog = Catalog::from_skus(workload::catalog(&w));
+    let router = Router::new(s.config.routing.clone(), &s.config.warehouses);
+    let mut out = Vec::new();
+    for o in w
+        .orders
+        .iter()
+        .filter(|o| !o.fulfilled_by_channel && !o.cancelled)
+    {
+        if out.len() == SHIPMENTS {
+            break;
+        }
+        let Some(best) = rank(&s.config.warehouses, &o.channel, &o.country, &o.postal_code)
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        let alloc = WarehouseAllocation {
+            warehouse_id: best.warehouse,
+            lines: o
+                .lines
+                .iter()
+                .map(|l| LineQty {
+                    line_id: l.line_id.clone(),
+                    sku: l.sku.clone(),
+                    quantity: l.quantity as i32,
+                })
+                .collect(),
+        };
+        let mut order = ShipOrder::from_event(&order_event(o));
+        if out.len() < 2 {
+            order.ship_to.line1 = String::new();
+        }
+        let n = out.len();
+        let p = plan(
+            &router,
+            &catalog,
+            &order,
+            &alloc,
+            format!("{}/{}/1", o.order_id, alloc.warehouse_id),
+            format!("plan-{n}/0"),
+            o.at,
+        )
+        .unwrap();
+        out.push(p);
+    }
+    assert_eq!(out.len(), SHIPMENTS);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
+    let s = Setup::new("label").await;
+    let token = s.config.label.api_token.expose().to_string();
+    let sim = Arc::new(carrier::Sim::new(&token));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (addr, _server) = carrier::serve(sim.clone(), ([127, 0, 0, 1], 0).into(), stop.clone())
+        .await
+        .unwrap();
+
+    let plans = plans(&s);
+    let codec = Codec::new(&s.config.schema_registry.url).unwrap();
+    let producer = Producer::new(&s.config.kafka, "test").unwrap();
+    let topic = s.topic("shipments_planned");
+    for p in &plans {
+        let bytes = codec.encode(&topic, p).await.unwrap();
+        producer
+            .send(
+                &OutRecord::new(&topic)
+                    .key(p.order_id.clone())
+                    .payload(bytes),
+            )
+            .await
+            .unwrap();
+    }
+
+    let state = tempfile::tempdir().unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}");
+    let start = |n: usize| {
+        Instance::stage_with(
+            "label",
+            &s.ns,
+            state.path(),
+            &logs.path().join(format!("label-{n}.log")),
+            &[
+                ("CONVEYOR_LABEL__API_URL", OsStr::new(&url)),
+                ("CONVEYOR_LABEL__DOCUMENTS", docs.path().as_os_str()),
+            ],
+        )
+    };
+    let mut inst = start(0);
+    for (n, at) in [(1, 400), (2, 1200), (3, 2000), (4, 2800), (5, 3600)] {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while (sim.purchases().purchases as usize) < at {
+            assert!(Instant::now() < deadline, "no progress to {at} labels");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        inst.kill9();
+        eprintln!("label killed at {} purchases", sim.purchases().purchases);
+        inst = start(n);
+    }
+    // Until every shipment is labeled or dead-lettered.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while s.count("shipments_labeled") < (SHIPMENTS - 2) as i64 || s.count("orders_dlq") < 2 {
+        assert!(Instant::now() < deadline, "labels did not finish");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let summary = inst.stop();
+    eprintln!("{summary:?}");
+
+    // The simulator sold one label per shipment.
+    let sold = sim.purchases();
+    eprintln!("{sold:?}");
+    assert_eq!(sold.duplicates, 0, "a shipment was sold two labels");
+    assert_eq!(sold.purchases, (SHIPMENTS - 2) as u64);
+    assert_eq!(sold.shipments, (SHIPMENTS - 2) as u64);
+
+    // Every shipment labeled; re-emissions identical; tracking unique.
+    let labeled: Vec<LabeledShipment> = decode_all(&s, "shipments_labeled").await;
+    let mut by_shipment: BTreeMap<String, LabeledShipment> = BTreeMap::new();
+    for l in labeled {
+        let mut l = l;
+        l.event_id.clear();
+        if let Some(first) = by_shipment.insert(l.shipment_id.clone(), l.clone()) {
+            assert_eq!(first, l, "two different labels for {}", l.shipment_id);
+        }
+    }
+    assert_eq!(by_shipment.len(), SHIPMENTS - 2);
+    let tracking: std::collections::BTreeSet<&str> = by_shipment
+        .values()
+        .map(|l| l.tracking_number.as_str())
+        .collect();
+    assert_eq!(tracking.len(), SHIPMENTS - 2);
+    for p in &plans[2..] {
+        let l = &by_shipment[&p.shipment_id];
+        for d in [&l.label, &l.packing_slip, l.combined.as_ref().unwrap()] {
+            let path = d.uri.strip_prefix("file://").unwrap();
+            let bytes = std::fs::read(path).unwrap();
+            let sha: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(sha, d.sha256, "{path}");
+            assert!(bytes.starts_with(b"%PDF-"));
+        }
+        assert_eq!(l.combined.as_ref().unwrap().pages, l.packing_slip.pages + 1);
+    }
+
+    let dlq: Vec<DlqRecord> = decode_all(&s, "orders_dlq").await;
+    assert_eq!(dlq.len(), 2, "{dlq:?}");
+    assert!(
+        dlq.iter().all(|d| d.reason.contains("Address not found")),
+        "{dlq:?}"
+    );
+    stop.cancel();
+}
