@@ -255,6 +255,16 @@ pub enum BenchCommand {
         #[arg(long)]
         no_broker: bool,
     },
+    /// Labels: packing slips rendered per second on one core (3 and 40 lines, and the combined label + slip), and labels/s end to end against the carrier simulator through the broker. Build with --release.
+    Label {
+        #[arg(long, default_value_t = 2_000)]
+        slips: usize,
+        #[arg(long, default_value_t = 2_000)]
+        labels: usize,
+        /// Skip the end-to-end run through the broker.
+        #[arg(long)]
+        no_broker: bool,
+    },
     /// Routing: plans/s of the pure planner (pack, zone, rate shop) on one core, over a seeded workload's parcels. Build with --release.
     Route {
         #[arg(long, default_value_t = 50_000)]

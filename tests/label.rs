@@ -19,15 +19,10 @@ use std::time::{Duration, Instant};
 
 use common::allocation::*;
 use conveyor_connectors::simulate::carrier;
-use conveyor_processors::allocate::candidates::rank;
-use conveyor_processors::allocate::workload::{self, order_event};
-use conveyor_processors::catalog::Catalog;
-use conveyor_processors::route::plan::{plan, Router, ShipOrder};
+use conveyor_processors::route::sample;
 use conveyor_runtime::kafka::{OutRecord, Producer};
 use conveyor_schemas::codec::Codec;
-use conveyor_schemas::records::{
-    DlqRecord, LabeledShipment, LineQty, PlannedShipment, WarehouseAllocation,
-};
+use conveyor_schemas::records::{DlqRecord, LabeledShipment, PlannedShipment};
 use sha2::{Digest, Sha256};
 
 const SHIPMENTS: usize = 5_000;
@@ -35,54 +30,11 @@ const SHIPMENTS: usize = 5_000;
 /// 5,000 plans from a seeded workload, each shipped from its nearest
 /// warehouse; the first two go to an address without a street.
 fn plans(s: &Setup) -> Vec<PlannedShipment> {
-    let ids: Vec<String> = s.config.warehouses.iter().map(|w| w.id.clone()).collect();
-    let w = workload::generate(5, SHIPMENTS * 2, 200, &ids, 1.0, 1_790_000_000_000);
-    let catalog = Catalog::from_skus(workload::catalog(&w));
-    let router = Router::new(s.config.routing.clone(), &s.config.warehouses);
-    let mut out = Vec::new();
-    for o in w
-        .orders
-        .iter()
-        .filter(|o| !o.fulfilled_by_channel && !o.cancelled)
-    {
-        if out.len() == SHIPMENTS {
-            break;
-        }
-        let Some(best) = rank(&s.config.warehouses, &o.channel, &o.country, &o.postal_code)
-            .into_iter()
-            .next()
-        else {
-            continue;
-        };
-        let alloc = WarehouseAllocation {
-            warehouse_id: best.warehouse,
-            lines: o
-                .lines
-                .iter()
-                .map(|l| LineQty {
-                    line_id: l.line_id.clone(),
-                    sku: l.sku.clone(),
-                    quantity: l.quantity as i32,
-                })
-                .collect(),
-        };
-        let mut order = ShipOrder::from_event(&order_event(o));
-        if out.len() < 2 {
+    let out = sample::plans(&s.config, 5, SHIPMENTS, |i, order| {
+        if i < 2 {
             order.ship_to.line1 = String::new();
         }
-        let n = out.len();
-        let p = plan(
-            &router,
-            &catalog,
-            &order,
-            &alloc,
-            format!("{}/{}/1", o.order_id, alloc.warehouse_id),
-            format!("plan-{n}/0"),
-            o.at,
-        )
-        .unwrap();
-        out.push(p);
-    }
+    });
     assert_eq!(out.len(), SHIPMENTS);
     out
 }

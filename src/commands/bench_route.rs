@@ -5,12 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use conveyor_processors::allocate::candidates::rank;
-use conveyor_processors::allocate::workload::{self, order_event};
+use conveyor_processors::allocate::workload;
 use conveyor_processors::catalog::Catalog;
-use conveyor_processors::route::plan::{plan, Router, ShipOrder};
+use conveyor_processors::route::plan::{plan, Router};
 use conveyor_runtime::config::Config;
-use conveyor_schemas::records::{LineQty, WarehouseAllocation};
 
 use crate::usage;
 
@@ -25,29 +23,7 @@ pub fn run(config: &Config, shipments: usize) -> anyhow::Result<()> {
     let w = workload::generate(2026, shipments, 500, &ids, 1.0, 1_790_000_000_000);
     let catalog = Catalog::from_skus(workload::catalog(&w));
     let router = Router::new(config.routing.clone(), &config.warehouses);
-    let cases: Vec<(ShipOrder, WarehouseAllocation)> = w
-        .orders
-        .iter()
-        .filter(|o| !o.fulfilled_by_channel)
-        .filter_map(|o| {
-            let best = rank(&config.warehouses, &o.channel, &o.country, &o.postal_code)
-                .into_iter()
-                .next()?;
-            let alloc = WarehouseAllocation {
-                warehouse_id: best.warehouse,
-                lines: o
-                    .lines
-                    .iter()
-                    .map(|l| LineQty {
-                        line_id: l.line_id.clone(),
-                        sku: l.sku.clone(),
-                        quantity: l.quantity as i32,
-                    })
-                    .collect(),
-            };
-            Some((ShipOrder::from_event(&order_event(o)), alloc))
-        })
-        .collect();
+    let cases = conveyor_processors::route::sample::cases(config, &w);
     println!(
         "route benchmark: {} parcels ({} SKUs, {} warehouses, {} carrier services), one thread",
         cases.len(),

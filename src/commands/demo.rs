@@ -71,7 +71,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
 
     step(
         8,
-        "allocation and routing: hold, decide, commit across 3 warehouses (never oversold), backorders released by a restock; each parcel boxed, zoned and rate-shopped",
+        "allocation and routing: hold, decide, commit across 3 warehouses (never oversold), backorders released by a restock; each parcel boxed, zoned and rate-shopped, its label bought and its packing slip rendered",
     );
     super::demo_allocate::run(config, &orders, &catalog).await?;
 

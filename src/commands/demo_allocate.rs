@@ -6,7 +6,9 @@
 //! a restock releases backordered orders in order of arrival. The route
 //! jobs run alongside: every allocated parcel is boxed, zoned and
 //! rate-shopped, and the step prints the carrier mix, what the labels will
-//! cost, how many meet their SLA, and one plan with its alternatives.
+//! cost, how many meet their SLA, and one plan with its alternatives. The
+//! label job runs too, buying from the carrier simulator: labels, packing
+//! slips and combined PDFs land in the document store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use conveyor_runtime::topology::Topology;
 use conveyor_schemas::codec::Codec;
 use conveyor_schemas::records::{
     AllocationResult, AllocationStatus, CatalogSku, InventoryAlert, InventoryEvent,
-    InventoryEventKind, OrderEvent, PlannedShipment, StockMovement,
+    InventoryEventKind, LabeledShipment, OrderEvent, PlannedShipment, StockMovement,
 };
 use rust_decimal::Decimal;
 
@@ -44,6 +46,7 @@ pub async fn run(
     let config = &config;
     super::allocate::ensure_topics(config).await?;
     super::route::ensure_topics(config).await?;
+    super::label::ensure_topics(config).await?;
     let topo = Topology::resolve(config);
     let name = |id: &str| topo.topic_name(id).unwrap_or(id).to_string();
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
@@ -54,6 +57,7 @@ pub async fn run(
     )?;
     let parts = config.topics.partitions;
     let watched = [
+        "shipments_labeled",
         "shipments_planned",
         "orders_allocated",
         "orders_backordered",
@@ -137,7 +141,23 @@ pub async fn run(
         let (c, s) = (config.clone(), shutdown.clone());
         tokio::spawn(async move { super::route::run(&c, &s, None).await })
     };
-    let watch = Watch::with_route(config)?;
+    // The label API: the carrier simulator, in this process.
+    let sim = Arc::new(conveyor_connectors::simulate::carrier::Sim::new(
+        config.label.api_token.expose(),
+    ));
+    let (sim_addr, _sim_task) = conveyor_connectors::simulate::carrier::serve(
+        sim.clone(),
+        ([127, 0, 0, 1], 0).into(),
+        shutdown.token(),
+    )
+    .await?;
+    let label_jobs = {
+        let mut c = config.clone();
+        c.label.api_url = format!("http://{sim_addr}");
+        let s = shutdown.clone();
+        tokio::spawn(async move { super::label::run(&c, &s, None).await })
+    };
+    let watch = Watch::with_label(config)?;
     let t = Instant::now();
     watch
         .wait_for_rest(Duration::from_secs(300), |_| {})
@@ -313,9 +333,18 @@ pub async fn run(
         .map(|(id, r)| (id.as_str(), *r))
         .collect();
     describe_plans(&plans, &live, &name("shipments_planned"));
+    let labeled: Vec<LabeledShipment> = read_from(
+        config,
+        &codec,
+        &name("shipments_labeled"),
+        &start["shipments_labeled"],
+    )
+    .await?;
+    describe_labels(&labeled, &sim.purchases(), &name("shipments_labeled"));
     shutdown.trigger();
     let mut summaries = jobs.await??;
     summaries.extend(route_jobs.await??);
+    summaries.extend(label_jobs.await??);
     for (job, s) in summaries {
         if s.dead_lettered > 0 {
             println!("    {job}: {} records to the DLQ", s.dead_lettered);
@@ -355,6 +384,52 @@ fn describe(config: &Config, r: &AllocationResult, req: &OrderRequest) {
             .collect::<Vec<_>>()
             .join("; ")
     );
+}
+
+/// The label step's summary: labels bought, what they cost, one
+/// shipment's tracking number and documents.
+fn describe_labels(
+    labeled: &[LabeledShipment],
+    sold: &conveyor_connectors::simulate::carrier::Purchases,
+    topic: &str,
+) {
+    let unique: BTreeMap<&str, &LabeledShipment> = labeled
+        .iter()
+        .map(|l| (l.shipment_id.as_str(), l))
+        .collect();
+    let cost: Decimal = unique.values().map(|l| l.label_cost.amount).sum();
+    let pages: i64 = unique
+        .values()
+        .map(|l| i64::from(l.packing_slip.pages))
+        .sum();
+    println!(
+        "  label ran in this process against the carrier simulator: {} labels bought (${cost:.2}; {} shipments sold twice), {} packing slips ({pages} pages) and combined PDFs written, {} records on {topic}",
+        sold.purchases,
+        sold.duplicates,
+        unique.len(),
+        labeled.len()
+    );
+    if let Some(l) = unique.values().max_by_key(|l| l.packing_slip.pages) {
+        println!(
+            "    e.g. {}: {} {} tracking {} (${:.2})",
+            l.shipment_id, l.carrier, l.service, l.tracking_number, l.label_cost.amount
+        );
+        for (what, d) in [
+            ("label", Some(&l.label)),
+            ("packing slip", Some(&l.packing_slip)),
+            ("label + slip", l.combined.as_ref()),
+        ] {
+            if let Some(d) = d {
+                println!(
+                    "      {what:<13} {} ({} page{}, sha256 {}...)",
+                    d.uri,
+                    d.pages,
+                    if d.pages == 1 { "" } else { "s" },
+                    &d.sha256[..12]
+                );
+            }
+        }
+    }
 }
 
 /// The route step's summary: carrier mix, cost, SLA, one plan in full.

@@ -3,6 +3,7 @@
 mod allocate;
 mod bench_allocate;
 mod bench_channels;
+mod bench_label;
 mod bench_route;
 mod bench_runtime;
 mod config_cmd;
@@ -154,6 +155,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 no_broker,
             } => bench_allocate::run(&load()?, orders, skus, !no_broker).await,
             BenchCommand::Route { shipments } => bench_route::run(&load()?, shipments),
+            BenchCommand::Label {
+                slips,
+                labels,
+                no_broker,
+            } => bench_label::run(&load()?, slips, labels, !no_broker).await,
             BenchCommand::Pipeline => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",

@@ -87,6 +87,15 @@ impl Watch {
         Ok(w)
     }
 
+    /// Watches allocation, route and label together.
+    pub fn with_label(config: &Config) -> Result<Watch, KafkaError> {
+        let mut w = Watch::with_route(config)?;
+        w.jobs
+            .push((crate::label::jobs::LABEL, "shipments_planned"));
+        w.logs.push("shipments_labeled");
+        Ok(w)
+    }
+
     fn of(
         config: &Config,
         jobs: &[(&'static str, &'static str)],

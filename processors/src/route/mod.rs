@@ -19,3 +19,4 @@ pub mod order;
 pub mod packing;
 pub mod plan;
 pub mod rates;
+pub mod sample;

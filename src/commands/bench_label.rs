@@ -1,0 +1,196 @@
+//! `conveyor bench label`: packing slips rendered per second on one core
+//! (3-line and 40-line orders, and the combined label + slip), and labels
+//! per second end to end: the label job in this process buying from the
+//! carrier simulator (also in this process) through the broker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conveyor_connectors::simulate::carrier;
+use conveyor_processors::label::api::ApiAddress;
+use conveyor_processors::label::shipping_label::{self, LabelContent};
+use conveyor_processors::label::slip::{self, Branding, Slip, SlipLine};
+use conveyor_processors::route::sample;
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::{Admin, OutRecord, Producer};
+use conveyor_runtime::shutdown::Shutdown;
+use conveyor_runtime::topology::Topology;
+use conveyor_schemas::codec::Codec;
+use conveyor_schemas::records::Address;
+
+use crate::usage;
+
+pub async fn run(config: &Config, slips: usize, labels: usize, broker: bool) -> anyhow::Result<()> {
+    if slips == 0 || labels == 0 {
+        return Err(usage("--slips and --labels must be at least 1".into()));
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; numbers are only meaningful from `cargo run --release -- bench label`");
+    }
+    println!("label benchmark: one thread");
+    let brand = Branding {
+        name: config.label.merchant_name.clone(),
+        message: Some(config.label.merchant_message.clone()),
+    };
+    let label = shipping_label::render(&sample_label());
+    for lines in [3usize, 40] {
+        let s = sample_slip(lines);
+        let (_, pages) = slip::render(&brand, &s);
+        let t = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..slips {
+            bytes += slip::render(&brand, &s).0.len();
+        }
+        let took = t.elapsed().as_secs_f64();
+        println!(
+            "  slip, {lines:>2} lines ({pages} page{}): {:>8.0} slips/s ({:.2} ms each, {} KiB)",
+            if pages == 1 { "" } else { "s" },
+            slips as f64 / took,
+            took * 1e3 / slips as f64,
+            bytes / slips / 1024
+        );
+        let t = Instant::now();
+        for _ in 0..slips {
+            slip::combined(&label, &brand, &s).map_err(anyhow::Error::msg)?;
+        }
+        let took = t.elapsed().as_secs_f64();
+        println!(
+            "  label + slip combined, {lines:>2} lines: {:>8.0} /s ({:.2} ms each)",
+            slips as f64 / took,
+            took * 1e3 / slips as f64
+        );
+    }
+    let t = Instant::now();
+    for _ in 0..slips {
+        shipping_label::render(&sample_label());
+    }
+    println!(
+        "  4x6 shipping label (simulator's):  {:>8.0} /s",
+        slips as f64 / t.elapsed().as_secs_f64()
+    );
+    if broker {
+        end_to_end(config, labels).await?;
+    }
+    Ok(())
+}
+
+/// `labels` plans on fresh topics, the simulator and the label job in this
+/// process: labels/s from start to the last labeled record.
+async fn end_to_end(config: &Config, labels: usize) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    config.topics.namespace = format!("bench-label-{}-{run}", std::process::id());
+    let state = std::env::temp_dir().join(&config.topics.namespace);
+    config.state.dir = state.join("state").display().to_string();
+    config.label.documents = state.join("documents").display().to_string();
+    let sim = Arc::new(carrier::Sim::new(config.label.api_token.expose()));
+    let shutdown = Shutdown::new();
+    let (addr, _server) =
+        carrier::serve(sim.clone(), ([127, 0, 0, 1], 0).into(), shutdown.token()).await?;
+    config.label.api_url = format!("http://{addr}");
+    super::label::ensure_topics(&config).await?;
+    let topo = Topology::resolve(&config);
+    let topic = topo
+        .topic_name("shipments_planned")
+        .unwrap_or_default()
+        .to_string();
+    let codec = Codec::new(&config.schema_registry.url)?;
+    let producer = Producer::new(&config.kafka, "bench")?;
+    let plans = sample::plans(&config, 7, labels, |_, _| {});
+    for p in &plans {
+        let bytes = codec.encode(&topic, p).await?;
+        producer
+            .send(
+                &OutRecord::new(&topic)
+                    .key(p.order_id.clone())
+                    .payload(bytes),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("publish: {e}"))?;
+    }
+    let started = Instant::now();
+    let job = {
+        let (c, s) = (config.clone(), shutdown.clone());
+        tokio::spawn(async move { super::label::run(&c, &s, None).await })
+    };
+    let deadline = started + Duration::from_secs(1800);
+    while (sim.purchases().purchases as usize) < plans.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        eprint!(
+            "\r  bought {} / {}   ",
+            sim.purchases().purchases,
+            plans.len()
+        );
+    }
+    eprintln!();
+    let took = started.elapsed().as_secs_f64();
+    shutdown.trigger();
+    job.await??;
+    let sold = sim.purchases();
+    println!(
+        "  end to end, broker, {} partitions: {:>8.1} labels/s ({} labels bought, {} duplicates; each: purchase, download, slip, combined PDF, 3 documents written)",
+        config.topics.partitions,
+        sold.purchases as f64 / took,
+        sold.purchases,
+        sold.duplicates
+    );
+    let names: Vec<String> = topo.topics.iter().map(|t| t.name.clone()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    Admin::new(&config.kafka)?.delete_topics(&refs).await.ok();
+    std::fs::remove_dir_all(&state).ok();
+    Ok(())
+}
+
+fn sample_slip(lines: usize) -> Slip {
+    Slip {
+        order_number: "#100234".into(),
+        order_date: "2026-11-27".into(),
+        shipment_id: "shopify:100234/nj-edison/1".into(),
+        service: Some("usps ground_advantage".into()),
+        ship_to: Address {
+            name: "Ada Lovelace".into(),
+            company: None,
+            line1: "1 Penn Plz".into(),
+            line2: Some("Apt 12".into()),
+            city: "New York".into(),
+            region: Some("NY".into()),
+            postal_code: "10001".into(),
+            country: "US".into(),
+            phone: None,
+        },
+        lines: (0..lines)
+            .map(|i| SlipLine {
+                sku: format!("SKU-{i:04}"),
+                name: format!("Collectible item number {i}"),
+                bin: Some(format!("B-{:02}-{}", i % 30, i % 4 + 1)),
+                quantity: (i % 3 + 1) as i32,
+            })
+            .collect(),
+        gift_message: Some("Happy holidays!".into()),
+    }
+}
+
+fn sample_label() -> LabelContent {
+    let a = |name: &str, street: &str, city: &str, state: &str, zip: &str| ApiAddress {
+        name: name.into(),
+        company: None,
+        street1: street.into(),
+        street2: None,
+        city: city.into(),
+        state: state.into(),
+        zip: zip.into(),
+        country: "US".into(),
+        phone: None,
+    };
+    LabelContent {
+        carrier: "usps".into(),
+        service: "ground_advantage".into(),
+        tracking_number: "9400111206213859446262".into(),
+        from: a("Card Corner", "Edison, NJ", "Edison", "NJ", "08817"),
+        to: a("Ada Lovelace", "1 Penn Plz", "New York", "NY", "10001"),
+        weight: "1.00 lb".into(),
+        reference: "shopify:100234/nj-edison/1".into(),
+    }
+}
