@@ -39,12 +39,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             observability_bind,
         } => {
             let config = load()?;
-            match component.as_str() {
-                "normalize" => run_normalize(&config, observability_bind).await,
-                "allocate" => run_allocate(&config, observability_bind).await,
-                "route" => run_route(&config, observability_bind).await,
-                "label" => run_label(&config, observability_bind).await,
-                _ => run_component(&component),
+            match BUILT.iter().find(|b| **b == component) {
+                Some(stage) => run_built(stage, &config, observability_bind).await,
+                None => run_component(&component),
             }
         }
         Command::Connect {
@@ -330,58 +327,35 @@ where
     Ok(())
 }
 
-async fn run_allocate(
-    config: &Config,
-    observability_bind: Option<std::net::SocketAddr>,
-) -> anyhow::Result<()> {
-    run_stage(
-        "allocate",
-        config,
-        observability_bind,
-        allocate::checks(),
-        |s, h| async move { allocate::run(config, &s, Some(h)).await },
-    )
-    .await
-}
+/// The stages `conveyor run` runs.
+const BUILT: &[&str] = &["normalize", "allocate", "route", "label"];
 
-async fn run_route(
+/// `conveyor run <stage>` for the built stages: each as a service with its
+/// readiness checks.
+async fn run_built(
+    stage: &'static str,
     config: &Config,
     observability_bind: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
+    let checks = match stage {
+        "normalize" => normalize::checks(config),
+        "allocate" => allocate::checks(),
+        "route" => route::checks(),
+        _ => label::checks(),
+    };
     run_stage(
-        "route",
+        stage,
         config,
         observability_bind,
-        route::checks(),
-        |s, h| async move { route::run(config, &s, Some(h)).await },
-    )
-    .await
-}
-
-async fn run_label(
-    config: &Config,
-    observability_bind: Option<std::net::SocketAddr>,
-) -> anyhow::Result<()> {
-    run_stage(
-        "label",
-        config,
-        observability_bind,
-        label::checks(),
-        |s, h| async move { label::run(config, &s, Some(h)).await },
-    )
-    .await
-}
-
-async fn run_normalize(
-    config: &Config,
-    observability_bind: Option<std::net::SocketAddr>,
-) -> anyhow::Result<()> {
-    run_stage(
-        "normalize",
-        config,
-        observability_bind,
-        normalize::checks(config),
-        |s, h| async move { normalize::run(config, &s, Some(h)).await },
+        checks,
+        |s, h| async move {
+            match stage {
+                "normalize" => normalize::run(config, &s, Some(h)).await,
+                "allocate" => allocate::run(config, &s, Some(h)).await,
+                "route" => route::run(config, &s, Some(h)).await,
+                _ => label::run(config, &s, Some(h)).await,
+            }
+        },
     )
     .await
 }
