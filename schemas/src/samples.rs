@@ -305,7 +305,7 @@ pub fn planned_shipment(i: u64, base_ms: i64) -> PlannedShipment {
         planned_at: base_ms + i as i64,
         order_number: order.external_number.clone(),
         ordered_at: Some(order.created_at),
-        gift_message: (i % 5 == 0).then(|| "Happy holidays!".to_string()),
+        gift_message: i.is_multiple_of(5).then(|| "Happy holidays!".to_string()),
         line_names: order
             .lines
             .iter()

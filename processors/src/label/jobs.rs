@@ -212,7 +212,7 @@ impl LabelJob {
             .unwrap_or(p.rate.amount);
         let currency = rate
             .and_then(|r| Currency::new(&r.currency).ok())
-            .unwrap_or_else(|| p.rate.currency.clone());
+            .unwrap_or(p.rate.currency);
         let labeled_at = t
             .object_created
             .parse::<jiff::Timestamp>()

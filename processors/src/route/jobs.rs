@@ -71,7 +71,7 @@ impl Processor for OrderFeed {
         _state: &mut State<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), ProcessError> {
-        let cmd = RouteCommand::Order(ShipOrder::from_event(&input.0));
+        let cmd = RouteCommand::Order(Box::new(ShipOrder::from_event(&input.0)));
         out.push(forward(&self.topics, &cmd)?);
         Ok(())
     }

@@ -33,7 +33,7 @@ use crate::catalog::Catalog;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RouteCommand {
     /// A version of the order (forwarded from `orders.normalized`).
-    Order(ShipOrder),
+    Order(Box<ShipOrder>),
     /// An allocation outcome (forwarded from `orders.allocated`).
     Allocation(AllocationResult),
 }
@@ -83,7 +83,7 @@ pub fn handle(
             {
                 return Ok(vec![]);
             }
-            state.order = Some(o.clone());
+            state.order = Some(o.as_ref().clone());
             match state.pending.take() {
                 Some(a) if a.order_version <= o.version => plan_all(state, &a, router, catalog),
                 other => {
@@ -200,7 +200,7 @@ mod tests {
             address("1 Penn Plz", "New York", "NY", "10001"),
         );
         o.version = version;
-        RouteCommand::Order(o)
+        RouteCommand::Order(Box::new(o))
     }
 
     fn ids(v: &[PlannedShipment]) -> Vec<&str> {

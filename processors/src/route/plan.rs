@@ -308,12 +308,8 @@ pub fn plan(
             .collect();
         return Err(RouteError::NoService(reasons.join("; ")));
     };
-    let money = |cents: u64| {
-        Money::from_cents(
-            i64::try_from(cents).unwrap_or(i64::MAX),
-            router.currency.clone(),
-        )
-    };
+    let money =
+        |cents: u64| Money::from_cents(i64::try_from(cents).unwrap_or(i64::MAX), router.currency);
     let due = |ms: i64| {
         jiff::Timestamp::from_millisecond(ms)
             .map(|t| t.to_string())
