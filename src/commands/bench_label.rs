@@ -128,9 +128,10 @@ async fn end_to_end(config: &Config, labels: usize) -> anyhow::Result<()> {
     let took = started.elapsed().as_secs_f64();
     shutdown.trigger();
     job.await??;
+    sim_stop.cancel();
     let sold = sim.purchases();
     println!(
-        "  end to end, broker, {} partitions: {:>8.1} labels/s ({} labels bought, {} duplicates; each: purchase, download, slip, combined PDF, 3 documents written)",
+        "  end to end, broker, {} partitions, API quota lifted: {:>8.1} labels/s ({} labels bought, {} duplicates; each: purchase, download, slip, combined PDF, 3 documents written)",
         config.topics.partitions,
         sold.purchases as f64 / took,
         sold.purchases,
