@@ -87,9 +87,12 @@ async fn end_to_end(config: &Config, labels: usize) -> anyhow::Result<()> {
     config.label.documents = state.join("documents").display().to_string();
     let sim = Arc::new(carrier::Sim::new(config.label.api_token.expose()));
     let shutdown = Shutdown::new();
+    let sim_stop = tokio_util::sync::CancellationToken::new();
     let (addr, _server) =
-        carrier::serve(sim.clone(), ([127, 0, 0, 1], 0).into(), shutdown.token()).await?;
+        carrier::serve(sim.clone(), ([127, 0, 0, 1], 0).into(), sim_stop.clone()).await?;
     config.label.api_url = format!("http://{addr}");
+    // The pipeline's own capacity, not the configured API quota.
+    config.label.rate_per_sec = 100_000.0;
     super::label::ensure_topics(&config).await?;
     let topo = Topology::resolve(&config);
     let topic = topo
