@@ -264,6 +264,9 @@ pub enum BenchCommand {
         /// Skip the end-to-end run through the broker.
         #[arg(long)]
         no_broker: bool,
+        /// Also write the sample slips, label and combined PDF to this directory.
+        #[arg(long)]
+        samples: Option<PathBuf>,
     },
     /// Routing: plans/s of the pure planner (pack, zone, rate shop) on one core, over a seeded workload's parcels. Build with --release.
     Route {

@@ -3,24 +3,29 @@
 //! per second end to end: the label job in this process buying from the
 //! carrier simulator (also in this process) through the broker.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conveyor_connectors::simulate::carrier;
-use conveyor_processors::label::api::ApiAddress;
-use conveyor_processors::label::shipping_label::{self, LabelContent};
-use conveyor_processors::label::slip::{self, Branding, Slip, SlipLine};
+use conveyor_processors::label::shipping_label;
+use conveyor_processors::label::slip::{self, Branding};
 use conveyor_processors::route::sample;
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{Admin, OutRecord, Producer};
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_schemas::codec::Codec;
-use conveyor_schemas::records::Address;
 
 use crate::usage;
 
-pub async fn run(config: &Config, slips: usize, labels: usize, broker: bool) -> anyhow::Result<()> {
+pub async fn run(
+    config: &Config,
+    slips: usize,
+    labels: usize,
+    broker: bool,
+    samples: Option<&Path>,
+) -> anyhow::Result<()> {
     if slips == 0 || labels == 0 {
         return Err(usage("--slips and --labels must be at least 1".into()));
     }
@@ -28,13 +33,13 @@ pub async fn run(config: &Config, slips: usize, labels: usize, broker: bool) -> 
         eprintln!("warning: this is a debug build; numbers are only meaningful from `cargo run --release -- bench label`");
     }
     println!("label benchmark: one thread");
-    let brand = Branding {
-        name: config.label.merchant_name.clone(),
-        message: Some(config.label.merchant_message.clone()),
-    };
-    let label = shipping_label::render(&sample_label());
+    let brand = slip::sample_brand();
+    if let Some(dir) = samples {
+        write_samples(dir, &brand)?;
+    }
+    let label = shipping_label::render(&shipping_label::sample());
     for lines in [3usize, 40] {
-        let s = sample_slip(lines);
+        let s = slip::sample(lines);
         let (_, pages) = slip::render(&brand, &s);
         let t = Instant::now();
         let mut bytes = 0;
@@ -62,7 +67,7 @@ pub async fn run(config: &Config, slips: usize, labels: usize, broker: bool) -> 
     }
     let t = Instant::now();
     for _ in 0..slips {
-        shipping_label::render(&sample_label());
+        shipping_label::render(&shipping_label::sample());
     }
     println!(
         "  4x6 shipping label (simulator's):  {:>8.0} /s",
@@ -147,54 +152,19 @@ async fn end_to_end(config: &Config, labels: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sample_slip(lines: usize) -> Slip {
-    Slip {
-        order_number: "#100234".into(),
-        order_date: "2026-11-27".into(),
-        shipment_id: "shopify:100234/nj-edison/1".into(),
-        service: Some("usps ground_advantage".into()),
-        ship_to: Address {
-            name: "Ada Lovelace".into(),
-            company: None,
-            line1: "1 Penn Plz".into(),
-            line2: Some("Apt 12".into()),
-            city: "New York".into(),
-            region: Some("NY".into()),
-            postal_code: "10001".into(),
-            country: "US".into(),
-            phone: None,
-        },
-        lines: (0..lines)
-            .map(|i| SlipLine {
-                sku: format!("SKU-{i:04}"),
-                name: format!("Collectible item number {i}"),
-                bin: Some(format!("B-{:02}-{}", i % 30, i % 4 + 1)),
-                quantity: (i % 3 + 1) as i32,
-            })
-            .collect(),
-        gift_message: Some("Happy holidays!".into()),
+/// The sample documents docs/images shows (rendered to PNG with
+/// `pdftoppm -png -r 100`): slips of 3 and 40 lines, the simulator's label,
+/// and the combined label + 3-line slip.
+fn write_samples(dir: &Path, brand: &Branding) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for n in [3, 40] {
+        let (bytes, _) = slip::render(brand, &slip::sample(n));
+        std::fs::write(dir.join(format!("slip-{n}-lines.pdf")), bytes)?;
     }
-}
-
-fn sample_label() -> LabelContent {
-    let a = |name: &str, street: &str, city: &str, state: &str, zip: &str| ApiAddress {
-        name: name.into(),
-        company: None,
-        street1: street.into(),
-        street2: None,
-        city: city.into(),
-        state: state.into(),
-        zip: zip.into(),
-        country: "US".into(),
-        phone: None,
-    };
-    LabelContent {
-        carrier: "usps".into(),
-        service: "ground_advantage".into(),
-        tracking_number: "9400111206213859446262".into(),
-        from: a("Card Corner", "Edison, NJ", "Edison", "NJ", "08817"),
-        to: a("Ada Lovelace", "1 Penn Plz", "New York", "NY", "10001"),
-        weight: "1.00 lb".into(),
-        reference: "shopify:100234/nj-edison/1".into(),
-    }
+    let label = shipping_label::render(&shipping_label::sample());
+    std::fs::write(dir.join("label.pdf"), &label)?;
+    let (both, _) = slip::combined(&label, brand, &slip::sample(3)).map_err(anyhow::Error::msg)?;
+    std::fs::write(dir.join("combined-3-lines.pdf"), both)?;
+    println!("  sample PDFs written to {}", dir.display());
+    Ok(())
 }

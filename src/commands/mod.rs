@@ -156,7 +156,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 slips,
                 labels,
                 no_broker,
-            } => bench_label::run(&load()?, slips, labels, !no_broker).await,
+                samples,
+            } => bench_label::run(&load()?, slips, labels, !no_broker, samples.as_deref()).await,
             BenchCommand::Pipeline => Err(not_built(
                 "bench pipeline",
                 "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",

@@ -212,8 +212,7 @@ async fn transactions(
     if let Some(t) = key.as_ref().and_then(|k| sold.by_key.get(k)) {
         return (StatusCode::OK, Json(t.clone())).into_response();
     }
-    let n = sold.purchases + sold.by_key.len() as u64 + call;
-    let seed = key.clone().unwrap_or_else(|| format!("call-{n}"));
+    let seed = key.clone().unwrap_or_else(|| format!("call-{call}"));
     let object_id = format!("txn_{}", &hex(&Sha256::digest(seed.as_bytes()))[..24]);
     let host = headers
         .get("host")

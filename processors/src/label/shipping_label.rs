@@ -126,37 +126,38 @@ fn group(s: &str) -> String {
         .join(" ")
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    pub fn content() -> LabelContent {
-        let a = |name: &str, street: &str, city: &str, state: &str, zip: &str| ApiAddress {
-            name: name.into(),
-            company: None,
-            street1: street.into(),
-            street2: None,
-            city: city.into(),
-            state: state.into(),
-            zip: zip.into(),
-            country: "US".into(),
-            phone: None,
-        };
-        LabelContent {
-            carrier: "usps".into(),
-            service: "ground_advantage".into(),
-            tracking_number: "9400111206213859446262".into(),
-            from: a("Card Corner - Edison, NJ", "", "Edison", "NJ", "08817"),
-            to: a("Ada Lovelace", "1 Penn Plz", "New York", "NY", "10001"),
-            weight: "1 lb".into(),
-            reference: "shopify:1001/nj-edison/1".into(),
-        }
+/// A sample label (tests, `conveyor bench label`).
+pub fn sample() -> LabelContent {
+    let a = |name: &str, street: &str, city: &str, state: &str, zip: &str| ApiAddress {
+        name: name.into(),
+        company: None,
+        street1: street.into(),
+        street2: None,
+        city: city.into(),
+        state: state.into(),
+        zip: zip.into(),
+        country: "US".into(),
+        phone: None,
+    };
+    LabelContent {
+        carrier: "usps".into(),
+        service: "ground_advantage".into(),
+        tracking_number: "9400111206213859446262".into(),
+        from: a("Card Corner - Edison, NJ", "", "Edison", "NJ", "08817"),
+        to: a("Ada Lovelace", "1 Penn Plz", "New York", "NY", "10001"),
+        weight: "1 lb".into(),
+        reference: "shopify:1001/nj-edison/1".into(),
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn a_label_is_one_reproducible_page() {
-        let a = render(&content());
-        assert_eq!(a, render(&content()));
+        let a = render(&sample());
+        assert_eq!(a, render(&sample()));
         assert!(a.starts_with(b"%PDF-"));
         assert_eq!(group("123456789"), "1234 5678 9");
     }

@@ -306,94 +306,80 @@ fn wrap(text: &str, width: f32, size: f32) -> Vec<String> {
         .collect()
 }
 
+/// A sample order of `lines` lines (tests, `conveyor bench label`).
+pub fn sample(lines: usize) -> Slip {
+    Slip {
+        order_number: "#1001".into(),
+        order_date: "2026-11-23".into(),
+        shipment_id: "shopify:1001/nj-edison/1".into(),
+        service: Some("usps ground_advantage".into()),
+        ship_to: Address {
+            name: "Ada Lovelace".into(),
+            company: Some("Analytical Engines Ltd".into()),
+            line1: "1 Penn Plz".into(),
+            line2: Some("Suite 300".into()),
+            city: "New York".into(),
+            region: Some("NY".into()),
+            postal_code: "10001".into(),
+            country: "US".into(),
+            phone: None,
+        },
+        lines: (0..lines)
+            .map(|i| SlipLine {
+                sku: format!("SKU-{i:04}"),
+                name: format!("Item number {i} with a fairly long product name"),
+                bin: Some(format!("A-{:02}-{}", i % 40, i % 4 + 1)),
+                quantity: (i % 3 + 1) as i32,
+            })
+            .collect(),
+        gift_message: Some(
+            "Happy birthday! Enjoy the cards, and may every draw be a good one.".into(),
+        ),
+    }
+}
+
+/// A sample merchant (tests, `conveyor bench label`).
+pub fn sample_brand() -> Branding {
+    Branding {
+        name: "Card Corner".into(),
+        message: Some(
+            "Thank you for shopping with us. Returns within 30 days: cardcorner.example/returns"
+                .into(),
+        ),
+    }
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub fn slip(lines: usize) -> Slip {
-        Slip {
-            order_number: "#1001".into(),
-            order_date: "2026-11-23".into(),
-            shipment_id: "shopify:1001/nj-edison/1".into(),
-            service: Some("usps ground_advantage".into()),
-            ship_to: Address {
-                name: "Ada Lovelace".into(),
-                company: Some("Analytical Engines Ltd".into()),
-                line1: "1 Penn Plz".into(),
-                line2: Some("Suite 300".into()),
-                city: "New York".into(),
-                region: Some("NY".into()),
-                postal_code: "10001".into(),
-                country: "US".into(),
-                phone: None,
-            },
-            lines: (0..lines)
-                .map(|i| SlipLine {
-                    sku: format!("SKU-{i:04}"),
-                    name: format!("Item number {i} with a fairly long product name"),
-                    bin: Some(format!("A-{:02}-{}", i % 40, i % 4 + 1)),
-                    quantity: (i % 3 + 1) as i32,
-                })
-                .collect(),
-            gift_message: Some(
-                "Happy birthday! Enjoy the cards, and may every draw be a good one.".into(),
-            ),
-        }
-    }
-
-    pub fn brand() -> Branding {
-        Branding {
-            name: "Card Corner".into(),
-            message: Some("Thank you for shopping with us. Returns within 30 days: cardcorner.example/returns".into()),
-        }
-    }
 
     #[test]
     fn short_orders_fit_one_page_long_ones_flow_on() {
-        assert_eq!(render(&brand(), &slip(3)).1, 1);
+        assert_eq!(render(&sample_brand(), &sample(3)).1, 1);
         // 17 rows fit the first page and 29 each further one; the last
         // page keeps room for the totals, gift message and merchant's
         // message: 40 lines take two pages, 46 three.
-        assert_eq!(render(&brand(), &slip(40)).1, 2);
-        assert_eq!(render(&brand(), &slip(46)).1, 3);
-        assert!(render(&brand(), &slip(400)).1 > 10);
-    }
-
-    /// Writes the two sample slips when `SLIP_SAMPLES_DIR` is set (how
-    /// docs/ gets its PNGs: `pdftoppm -png -r 110`).
-    #[test]
-    fn samples() {
-        let Ok(dir) = std::env::var("SLIP_SAMPLES_DIR") else {
-            return;
-        };
-        for n in [3, 40] {
-            let (bytes, _) = render(&brand(), &slip(n));
-            std::fs::write(format!("{dir}/slip-{n}-lines.pdf"), bytes).unwrap();
-        }
-        let label =
-            super::super::shipping_label::render(&super::super::shipping_label::tests::content());
-        std::fs::write(format!("{dir}/label.pdf"), &label).unwrap();
-        let (both, _) = combined(&label, &brand(), &slip(3)).unwrap();
-        std::fs::write(format!("{dir}/combined-3-lines.pdf"), both).unwrap();
+        assert_eq!(render(&sample_brand(), &sample(40)).1, 2);
+        assert_eq!(render(&sample_brand(), &sample(46)).1, 3);
+        assert!(render(&sample_brand(), &sample(400)).1 > 10);
     }
 
     #[test]
     fn rendering_is_reproducible() {
-        let (a, _) = render(&brand(), &slip(40));
-        let (b, _) = render(&brand(), &slip(40));
+        let (a, _) = render(&sample_brand(), &sample(40));
+        let (b, _) = render(&sample_brand(), &sample(40));
         assert_eq!(a, b);
-        let mut other = slip(40);
+        let mut other = sample(40);
         other.order_number = "#1002".into();
-        assert_ne!(render(&brand(), &other).0, a);
+        assert_ne!(render(&sample_brand(), &other).0, a);
     }
 
     #[test]
     fn the_combined_pdf_is_the_label_then_the_slip() {
-        let label =
-            super::super::shipping_label::render(&super::super::shipping_label::tests::content());
-        let (a, n) = combined(&label, &brand(), &slip(40)).unwrap();
+        let label = super::super::shipping_label::render(&super::super::shipping_label::sample());
+        let (a, n) = combined(&label, &sample_brand(), &sample(40)).unwrap();
         assert_eq!(n, 3);
-        assert_eq!(a, combined(&label, &brand(), &slip(40)).unwrap().0);
+        assert_eq!(a, combined(&label, &sample_brand(), &sample(40)).unwrap().0);
         let parsed =
             printpdf::PdfDocument::parse(&a, &Default::default(), &mut Vec::new()).unwrap();
         assert_eq!(parsed.pages.len(), 3);
