@@ -731,12 +731,13 @@ fn labeled_shipment() -> impl Strategy<Value = LabeledShipment> {
             document(),
             option::of(document()),
             ts(),
+            vec(line_qty(), 0..3),
         ),
     )
         .prop_map(
             |(
                 (event_id, shipment_id, order_id, carrier, service, tracking_number, tracking_url),
-                (label_cost, idempotency_key, label, packing_slip, combined, labeled_at),
+                (label_cost, idempotency_key, label, packing_slip, combined, labeled_at, lines),
             )| LabeledShipment {
                 event_id,
                 shipment_id,
@@ -751,6 +752,65 @@ fn labeled_shipment() -> impl Strategy<Value = LabeledShipment> {
                 packing_slip,
                 combined,
                 labeled_at,
+                lines,
+            },
+        )
+}
+fn synced_shipment() -> impl Strategy<Value = SyncedShipment> {
+    (
+        (id(), id(), id(), id(), id(), id(), id()),
+        (
+            prop_oneof![
+                Just(SyncOutcome::Confirmed),
+                Just(SyncOutcome::AlreadyConfirmed),
+                Just(SyncOutcome::NotSynced)
+            ],
+            option::of(id()),
+            option::of(text()),
+            ts(),
+        ),
+    )
+        .prop_map(
+            |(
+                (event_id, shipment_id, order_id, channel, external_order_id, carrier, tracking_number),
+                (outcome, channel_reference, note, synced_at),
+            )| SyncedShipment {
+                event_id,
+                shipment_id,
+                order_id,
+                channel,
+                external_order_id,
+                carrier,
+                tracking_number,
+                outcome,
+                channel_reference,
+                note,
+                synced_at,
+            },
+        )
+}
+fn exception_record() -> impl Strategy<Value = ExceptionRecord> {
+    (
+        (id(), id(), id(), option::of(id()), id(), id()),
+        (text(), text(), id(), any::<i32>(), any::<i64>(), ts()),
+    )
+        .prop_map(
+            |(
+                (event_id, exception_id, order_id, shipment_id, stage, code),
+                (reason, action, source_topic, source_partition, source_offset, raised_at),
+            )| ExceptionRecord {
+                event_id,
+                exception_id,
+                order_id,
+                shipment_id,
+                stage,
+                code,
+                reason,
+                action,
+                source_topic,
+                source_partition,
+                source_offset,
+                raised_at,
             },
         )
 }
@@ -767,6 +827,8 @@ proptest! {
     #[test] fn inventory_alert_round_trips(v in inventory_alert()) { round_trip("alerts", &v)?; }
     #[test] fn planned_shipment_round_trips(v in planned_shipment()) { round_trip("planned", &v)?; }
     #[test] fn labeled_shipment_round_trips(v in labeled_shipment()) { round_trip("labeled", &v)?; }
+    #[test] fn synced_shipment_round_trips(v in synced_shipment()) { round_trip("synced", &v)?; }
+    #[test] fn exception_record_round_trips(v in exception_record()) { round_trip("exceptions", &v)?; }
 
     /// Money is exact to the cent for arbitrary values, through the wire.
     #[test]

@@ -22,7 +22,7 @@ use conveyor_connectors::simulate::carrier;
 use conveyor_processors::route::sample;
 use conveyor_runtime::kafka::{OutRecord, Producer};
 use conveyor_schemas::codec::Codec;
-use conveyor_schemas::records::{DlqRecord, LabeledShipment, PlannedShipment};
+use conveyor_schemas::records::{DlqRecord, ExceptionRecord, LabeledShipment, PlannedShipment};
 use sha2::{Digest, Sha256};
 
 const SHIPMENTS: usize = 5_000;
@@ -137,13 +137,35 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
             assert!(bytes.starts_with(b"%PDF-"));
         }
         assert_eq!(l.combined.as_ref().unwrap().pages, l.packing_slip.pages + 1);
+        assert_eq!(l.lines, p.lines, "the parcel's lines travel on for sync-back");
     }
 
+    // The two refused plans: dead-lettered, and each an exception an
+    // operator can act on (a re-processing after a kill repeats the same
+    // ids).
     let dlq: Vec<DlqRecord> = decode_all(&s, "orders_dlq").await;
-    assert_eq!(dlq.len(), 2, "{dlq:?}");
+    let dead: BTreeMap<&str, &DlqRecord> = dlq.iter().map(|d| (d.event_id.as_str(), d)).collect();
+    assert_eq!(dead.len(), 2, "{dlq:?}");
     assert!(
         dlq.iter().all(|d| d.reason.contains("Address not found")),
         "{dlq:?}"
     );
+    let raised: Vec<ExceptionRecord> = decode_all(&s, "exceptions").await;
+    let open: BTreeMap<&str, &ExceptionRecord> = raised
+        .iter()
+        .map(|e| (e.exception_id.as_str(), e))
+        .collect();
+    let refused: std::collections::BTreeSet<String> = plans[..2]
+        .iter()
+        .map(|p| format!("label:{}", p.shipment_id))
+        .collect();
+    let ids: std::collections::BTreeSet<String> = open.keys().map(|k| k.to_string()).collect();
+    assert_eq!(ids, refused);
+    for e in open.values() {
+        assert_eq!((e.stage.as_str(), e.code.as_str()), ("label", "address_invalid"));
+        assert!(e.reason.contains("Address not found"), "{e:?}");
+        assert!(e.action.contains("address"), "{e:?}");
+        assert_eq!(e.source_topic, topic);
+    }
     stop.cancel();
 }

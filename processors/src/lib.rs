@@ -1,4 +1,4 @@
-//! Processors: normalize, allocate, route, label.
+//! Processors: normalize, allocate, route, label (and the exceptions they raise).
 //!
 //! Domain logic is pure functions over plain types; the stream plumbing
 //! (consuming, producing, state stores, commits, DLQ) is the runtime crate in
@@ -10,6 +10,7 @@
 pub mod allocate;
 pub mod catalog;
 pub mod catalog_feed;
+pub mod exceptions;
 pub mod geo;
 pub mod inventory;
 pub mod label;

@@ -7,8 +7,8 @@
 use conveyor_runtime::topology::Topology;
 
 use crate::records::{
-    AllocationResult, CatalogSku, DlqRecord, InventoryAlert, InventoryEvent, LabeledShipment,
-    OrderEvent, PlannedShipment, RawOrder, Record, StockMovement,
+    AllocationResult, CatalogSku, DlqRecord, ExceptionRecord, InventoryAlert, InventoryEvent, LabeledShipment,
+    OrderEvent, PlannedShipment, RawOrder, Record, StockMovement, SyncedShipment,
 };
 
 /// A topic's value contract.
@@ -45,6 +45,8 @@ pub const CONTRACTS: &[Contract] = &[
     contract::<PlannedShipment>("shipments_planned", "planned_shipment.avsc"),
     contract::<LabeledShipment>("shipments_labeled", "labeled_shipment.avsc"),
     contract::<CatalogSku>("catalog_skus", "catalog_sku.avsc"),
+    contract::<SyncedShipment>("shipments_synced", "synced_shipment.avsc"),
+    contract::<ExceptionRecord>("exceptions", "exception_record.avsc"),
 ];
 
 /// A schema's identity: its JSON with whitespace and key order normalized.

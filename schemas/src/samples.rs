@@ -333,6 +333,7 @@ pub fn labeled_shipment(i: u64, base_ms: i64) -> LabeledShipment {
         packing_slip: document("slips", i),
         combined: Some(document("combined", i)),
         labeled_at: base_ms + i as i64,
+        lines: line_qty(i, 2),
     }
 }
 

@@ -20,6 +20,7 @@ use super::stage;
 const TOPIC_IDS: &[&str] = &[
     "shipments_planned",
     "shipments_labeled",
+    "exceptions",
     "orders_dlq",
     "changelog_label_labels",
 ];
@@ -55,7 +56,14 @@ pub async fn run(
     let api = Arc::new(CarrierApi::new(&config.label).context("label API client")?);
     let store = Arc::new(DocumentStore::open(&config.label.documents).map_err(anyhow::Error::msg)?);
     let output = stage::topic(&Topology::resolve(config), "shipments_labeled")?;
-    let job = LabelJob::new(api, store, &config.label, &config.warehouses, output);
+    let job = LabelJob::new(
+        api,
+        store,
+        &config.label,
+        &config.warehouses,
+        output,
+        stage::exception_sinks(config)?,
+    );
     let mut set = stage::Jobs::new();
     stage::spawn(
         &mut set,

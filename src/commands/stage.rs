@@ -17,6 +17,15 @@ use conveyor_stream::{BatchSpec, JobError, JobSpec, Processor, StoreSpec, Summar
 pub type Jobs = tokio::task::JoinSet<(String, Result<Summary, JobError>)>;
 
 /// The resolved name of topic `id`.
+/// Where a stage raises exceptions and dead-letters what it refuses.
+pub fn exception_sinks(config: &Config) -> anyhow::Result<conveyor_processors::exceptions::Sinks> {
+    let topo = Topology::resolve(config);
+    Ok(conveyor_processors::exceptions::Sinks {
+        exceptions: topic(&topo, "exceptions")?,
+        dlq: topic(&topo, "orders_dlq")?,
+    })
+}
+
 pub fn topic(topo: &Topology, id: &str) -> anyhow::Result<String> {
     topo.topic_name(id)
         .map(str::to_string)

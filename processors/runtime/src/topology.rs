@@ -128,6 +128,24 @@ pub const TOPICS: &[TopicDecl] = &[
         retention_ms: 14 * DAY_MS,
     },
     TopicDecl {
+        id: "shipments_synced",
+        default_name: "shipments.synced",
+        per_channel: false,
+        key: "order_id",
+        value: "tracking pushed back to the sales channel: outcome and the channel's reference",
+        cleanup: CleanupPolicy::Delete,
+        retention_ms: 14 * DAY_MS,
+    },
+    TopicDecl {
+        id: "exceptions",
+        default_name: "exceptions",
+        per_channel: false,
+        key: "order_id",
+        value: "failures an operator must act on (label refused, channel refused tracking), with reason, action and source coordinates",
+        cleanup: CleanupPolicy::Delete,
+        retention_ms: 30 * DAY_MS,
+    },
+    TopicDecl {
         id: "catalog_skus",
         default_name: "catalog.skus",
         per_channel: false,
@@ -208,6 +226,15 @@ pub const TOPICS: &[TopicDecl] = &[
         cleanup: CleanupPolicy::Compact,
         retention_ms: -1,
     },
+    TopicDecl {
+        id: "changelog_syncback_synced",
+        default_name: "conveyor.syncback.synced.changelog",
+        per_channel: false,
+        key: "shipment id",
+        value: "state store `synced` of syncback: what each channel confirmed per shipment (changelog)",
+        cleanup: CleanupPolicy::Compact,
+        retention_ms: -1,
+    },
 ];
 
 impl TopicDecl {
@@ -271,6 +298,8 @@ const SINK_INPUTS: &[&str] = &[
     "inventory_alerts",
     "shipments_planned",
     "shipments_labeled",
+    "shipments_synced",
+    "exceptions",
 ];
 
 pub const NODES: &[NodeDecl] = &[
@@ -347,13 +376,25 @@ pub const NODES: &[NodeDecl] = &[
         name: "label",
         kind: NodeKind::Processor,
         reads: &["shipments_planned"],
-        writes: &["shipments_labeled", "orders_dlq"],
+        writes: &["shipments_labeled", "exceptions", "orders_dlq"],
         stores: &[StoreDecl {
             name: "labels",
             changelog: "changelog_label_labels",
         }],
         status: Status::Built,
         doc: "buy the label (idempotency key from the shipment id), render the packing slip and the combined PDF (docs/labels.md)",
+    },
+    NodeDecl {
+        name: "syncback",
+        kind: NodeKind::Processor,
+        reads: &["shipments_labeled"],
+        writes: &["shipments_synced", "exceptions", "orders_dlq"],
+        stores: &[StoreDecl {
+            name: "synced",
+            changelog: "changelog_syncback_synced",
+        }],
+        status: Status::Built,
+        doc: "push each label's tracking to its channel: Shopify fulfillment, Amazon confirmShipment, TikTok ship package, eBay shipping fulfillment (docs/syncback.md)",
     },
     NodeDecl {
         name: "sink-scylla",

@@ -18,11 +18,8 @@
 
 use std::time::Duration;
 
-use conveyor_runtime::backoff::Backoff;
-use conveyor_runtime::breaker::{Breaker, Gate};
+use conveyor_runtime::guarded::{self, Attempt, CallError, Guard, Policy, Refusal};
 use conveyor_runtime::label::LabelConfig;
-use conveyor_runtime::ratelimit::Limiter;
-use reqwest::StatusCode;
 
 use super::api::{ApiError, Transaction, TransactionRequest, IDEMPOTENCY_HEADER};
 
@@ -35,29 +32,23 @@ pub struct Bought {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BuyError {
-    /// The API or carrier refused; retrying will not change it.
-    #[error("refused by the label API: {0}")]
-    Refused(String),
+    /// The API or carrier refused; retrying will not change it. `code` is
+    /// the API's message code (`address_invalid`...), or `label_refused`.
+    #[error("refused by the label API: {reason}")]
+    Refused { code: String, reason: String },
     /// The API could not be reached or kept failing; try again later.
     #[error("label API unavailable: {0}")]
     Unavailable(String),
 }
 
+/// The code of a refusal whose answer named none.
+pub const REFUSED: &str = "label_refused";
+
 pub struct CarrierApi {
     http: reqwest::Client,
     base: String,
     token: String,
-    limiter: Limiter,
-    breaker: Breaker,
-    max_attempts: u32,
-}
-
-/// One attempt's outcome.
-enum Attempt<T> {
-    Done(T),
-    Refused(String),
-    /// Retry after at least this long (None: the backoff decides).
-    Again(String, Option<Duration>),
+    guard: Guard,
 }
 
 impl CarrierApi {
@@ -69,92 +60,44 @@ impl CarrierApi {
                 .build()?,
             base: c.api_url.trim_end_matches('/').to_string(),
             token: c.api_token.expose().to_string(),
-            limiter: Limiter::new(c.rate_per_sec, c.burst),
-            breaker: Breaker::new(c.breaker_failures, Duration::from_millis(c.breaker_open_ms)),
-            max_attempts: c.max_attempts,
+            guard: Guard::new(
+                "conveyor_label_api_errors_total",
+                Policy {
+                    rate_per_sec: c.rate_per_sec,
+                    burst: c.burst,
+                    max_attempts: c.max_attempts,
+                    breaker_failures: c.breaker_failures,
+                    breaker_open: Duration::from_millis(c.breaker_open_ms),
+                    ..Policy::default()
+                },
+            ),
         })
     }
 
     pub fn breaker_open(&self) -> bool {
-        self.breaker.is_open()
+        self.guard.breaker_open()
     }
 
     /// Buys the label of `req` under `key`, and downloads it.
     pub async fn buy(&self, req: &TransactionRequest, key: &str) -> Result<Bought, BuyError> {
         let transaction = self
-            .with_retries("purchase", true, || self.purchase(req, key))
-            .await?;
+            .guard
+            .call("purchase", true, || self.purchase(req, key))
+            .await
+            .map_err(refusal)?;
         // The label file is served from the API's file host, outside the
         // API's rate limit.
         let label_pdf = self
-            .with_retries("label download", false, || {
+            .guard
+            .call("label download", false, || {
                 self.download(&transaction.label_url)
             })
-            .await?;
+            .await
+            .map_err(refusal)?;
         Ok(Bought {
             transaction,
             label_pdf,
         })
-    }
-
-    async fn with_retries<T, F, Fut>(
-        &self,
-        what: &str,
-        limited: bool,
-        mut call: F,
-    ) -> Result<T, BuyError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Attempt<T>>,
-    {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let mut last = String::new();
-        for attempt in 1..=self.max_attempts.max(1) {
-            match self.breaker.gate() {
-                Gate::Open(wait) => {
-                    metrics::counter!("conveyor_label_api_errors_total", "kind" => "breaker_open")
-                        .increment(1);
-                    return Err(BuyError::Unavailable(format!(
-                        "{what}: circuit open after repeated failures ({last}); next try in {wait:?}"
-                    )));
-                }
-                Gate::Closed | Gate::Trial => {}
-            }
-            if limited {
-                self.limiter.acquire().await;
-            }
-            match call().await {
-                Attempt::Done(v) => {
-                    self.breaker.success();
-                    return Ok(v);
-                }
-                Attempt::Refused(why) => {
-                    // The API answered: it is up.
-                    self.breaker.success();
-                    metrics::counter!("conveyor_label_api_errors_total", "kind" => "refused")
-                        .increment(1);
-                    return Err(BuyError::Refused(format!("{what}: {why}")));
-                }
-                Attempt::Again(why, after) => {
-                    self.breaker.failure();
-                    metrics::counter!("conveyor_label_api_errors_total", "kind" => "transient")
-                        .increment(1);
-                    tracing::warn!(attempt, %why, "label API {what} failed; retrying");
-                    last = why;
-                    if attempt < self.max_attempts {
-                        let wait = backoff.next_delay().max(after.unwrap_or_default());
-                        if after.is_some() {
-                            self.limiter.penalize(Some(wait));
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
-                }
-            }
-        }
-        Err(BuyError::Unavailable(format!(
-            "{what}: {} attempts failed, last: {last}",
-            self.max_attempts
-        )))
     }
 
     async fn purchase(&self, req: &TransactionRequest, key: &str) -> Attempt<Transaction> {
@@ -184,13 +127,21 @@ impl CarrierApi {
         if status.is_success() {
             return match serde_json::from_slice::<Transaction>(&body) {
                 Ok(t) if t.status == "SUCCESS" => Attempt::Done(t),
-                Ok(t) if t.status == "ERROR" => Attempt::Refused(
-                    t.messages
+                Ok(t) if t.status == "ERROR" => {
+                    let code = t
+                        .messages
+                        .iter()
+                        .map(|m| m.code.as_str())
+                        .find(|c| !c.is_empty())
+                        .unwrap_or(REFUSED);
+                    let text = t
+                        .messages
                         .iter()
                         .map(|m| m.text.as_str())
                         .collect::<Vec<_>>()
-                        .join("; "),
-                ),
+                        .join("; ");
+                    Attempt::Refused(Refusal::new(code, text))
+                }
                 Ok(t) => {
                     Attempt::Again(format!("transaction {} is {}", t.object_id, t.status), None)
                 }
@@ -200,7 +151,7 @@ impl CarrierApi {
         let detail = serde_json::from_slice::<ApiError>(&body)
             .map(|e| e.detail)
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
-        classify(status, detail, retry_after)
+        guarded::classify(status.as_u16(), &detail, retry_after)
     }
 
     async fn download(&self, url: &str) -> Attempt<Vec<u8>> {
@@ -211,10 +162,10 @@ impl CarrierApi {
         let status = resp.status();
         match resp.bytes().await {
             Ok(b) if status.is_success() && b.starts_with(b"%PDF-") => Attempt::Done(b.to_vec()),
-            Ok(_) if status.is_success() => Attempt::Refused(format!("{url} is not a PDF")),
-            Ok(b) => classify(
-                status,
-                String::from_utf8_lossy(&b).chars().take(200).collect(),
+            Ok(_) if status.is_success() => Attempt::Refused(Refusal::new("label_not_pdf", format!("{url} is not a PDF"))),
+            Ok(b) => guarded::classify(
+                status.as_u16(),
+                &String::from_utf8_lossy(&b).chars().take(200).collect::<String>(),
                 None,
             ),
             Err(e) => Attempt::Again(transport(&e), None),
@@ -222,19 +173,14 @@ impl CarrierApi {
     }
 }
 
-fn classify<T>(status: StatusCode, detail: String, retry_after: Option<Duration>) -> Attempt<T> {
-    let why = format!("HTTP {}: {detail}", status.as_u16());
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => {
-            Attempt::Again(why, Some(retry_after.unwrap_or(Duration::from_secs(1))))
-        }
-        StatusCode::REQUEST_TIMEOUT => Attempt::Again(why, None),
-        // A wrong token is a configuration problem, not the record's:
-        // keep retrying (the breaker spaces it out) rather than dead-letter
-        // every order until someone fixes the secret.
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Again(why, None),
-        s if s.is_server_error() => Attempt::Again(why, None),
-        _ => Attempt::Refused(why),
+/// A [`CallError`] as a [`BuyError`].
+fn refusal(e: CallError) -> BuyError {
+    match e {
+        CallError::Unavailable(why) => BuyError::Unavailable(why),
+        CallError::Refused(r) => BuyError::Refused {
+            code: r.code,
+            reason: r.reason,
+        },
     }
 }
 

@@ -14,7 +14,9 @@
 //! The label API is called from inside the batch (the runtime's processor
 //! is synchronous; the call runs on the job's worker thread with
 //! `block_in_place`). A refusal (undeliverable address, unknown service)
-//! sends the plan to the DLQ with the API's reason; an unavailable API
+//! raises an exception (`exceptions` topic, with the API's code and words)
+//! and dead-letters the plan ([`crate::exceptions`]); nothing is stored, so
+//! a replay after the address is fixed buys the label. An unavailable API
 //! makes the runtime retry the record later, never skip it.
 
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ use sha2::{Digest, Sha256};
 
 use super::api::{ApiAddress, ApiParcel, ApiShipment, TransactionRequest};
 use super::carrier::{BuyError, CarrierApi};
+use crate::exceptions::{self, Problem, Sinks};
 use super::documents::{self, DocumentStore, Kind};
 use super::slip::{self, Branding, Slip, SlipLine};
 
@@ -67,7 +70,20 @@ pub struct LabelJob {
     pub config: LabelConfig,
     pub warehouses: BTreeMap<String, WarehouseConfig>,
     pub output: String,
+    pub sinks: Sinks,
     pub counts: Counts,
+}
+
+/// Why a shipment got no label.
+enum Failure {
+    Refused { code: String, reason: String },
+    Other(ProcessError),
+}
+
+impl From<ProcessError> for Failure {
+    fn from(e: ProcessError) -> Failure {
+        Failure::Other(e)
+    }
 }
 
 impl LabelJob {
@@ -77,6 +93,7 @@ impl LabelJob {
         config: &LabelConfig,
         warehouses: &[WarehouseConfig],
         output: String,
+        sinks: Sinks,
     ) -> LabelJob {
         LabelJob {
             api,
@@ -91,6 +108,7 @@ impl LabelJob {
                 .map(|w| (w.id.clone(), w.clone()))
                 .collect(),
             output,
+            sinks,
             counts: Counts::default(),
         }
     }
@@ -181,13 +199,11 @@ impl LabelJob {
     }
 
     /// Buys, renders and stores; the labeled record.
-    async fn label(&self, p: &PlannedShipment, key: &str) -> Result<Labeled, ProcessError> {
+    async fn label(&self, p: &PlannedShipment, key: &str) -> Result<Labeled, Failure> {
         let req = self.request(p)?;
         let bought = self.api.buy(&req, key).await.map_err(|e| match e {
-            BuyError::Refused(why) => {
-                ProcessError::Failed(format!("shipment {}: label refused: {why}", p.shipment_id))
-            }
-            BuyError::Unavailable(why) => ProcessError::Retry(why),
+            BuyError::Refused { code, reason } => Failure::Refused { code, reason },
+            BuyError::Unavailable(why) => Failure::Other(ProcessError::Retry(why)),
         })?;
         let t = &bought.transaction;
         let slip = self.slip(p);
@@ -234,6 +250,7 @@ impl LabelJob {
                 packing_slip,
                 combined: Some(combined),
                 labeled_at,
+                lines: p.lines.clone(),
             },
         })
     }
@@ -245,7 +262,7 @@ impl Processor for LabelJob {
     fn process(
         &mut self,
         input: &Avro<PlannedShipment>,
-        _rec: &InRecord,
+        rec: &InRecord,
         state: &mut State<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), ProcessError> {
@@ -262,13 +279,24 @@ impl Processor for LabelJob {
                 let result = tokio::task::block_in_place(|| handle.block_on(self.label(p, &key)));
                 let l = match result {
                     Ok(l) => l,
-                    Err(e) => {
-                        if matches!(e, ProcessError::Failed(_)) {
-                            self.counts.refused += 1;
-                            metrics::counter!("conveyor_label_refused_total").increment(1);
-                        }
-                        return Err(e);
+                    Err(Failure::Refused { code, reason }) => {
+                        self.counts.refused += 1;
+                        metrics::counter!("conveyor_label_refused_total").increment(1);
+                        out.extend(exceptions::outputs(
+                            &self.sinks,
+                            rec,
+                            &Problem {
+                                stage: LABEL,
+                                order_id: &p.order_id,
+                                shipment_id: Some(&p.shipment_id),
+                                input_event_id: &p.event_id,
+                                code: &code,
+                                reason: &reason,
+                            },
+                        ));
+                        return Ok(());
                     }
+                    Err(Failure::Other(e)) => return Err(e),
                 };
                 state.put_json(LABELS_TABLE, p.shipment_id.as_bytes(), &l)?;
                 self.counts.bought += 1;

@@ -8,16 +8,19 @@ mod allocation;
 mod catalog;
 mod common;
 mod dlq;
+mod exception;
 mod inventory;
 pub mod money;
 mod order;
 mod raw;
 mod shipment;
+mod synced;
 
 pub use allocation::{AllocationResult, AllocationStatus, WarehouseAllocation};
 pub use catalog::{CatalogSku, ChannelListing};
 pub use common::{Address, Document, LineQty};
 pub use dlq::{DlqRecord, ErrorKind, Header};
+pub use exception::ExceptionRecord;
 pub use inventory::{
     AlertKind, InventoryAlert, InventoryEvent, InventoryEventKind, MovementKind, StockMovement,
 };
@@ -28,6 +31,7 @@ pub use order::{
 };
 pub use raw::{RawOrder, RawSource};
 pub use shipment::{LabeledShipment, Parcel, PlannedShipment, RateQuote};
+pub use synced::{SyncOutcome, SyncedShipment};
 
 use std::sync::OnceLock;
 
@@ -98,6 +102,16 @@ record!(
     "labeled_shipment.avsc"
 );
 record!(CatalogSku, "conveyor.CatalogSku", "catalog_sku.avsc");
+record!(
+    ExceptionRecord,
+    "conveyor.ExceptionRecord",
+    "exception_record.avsc"
+);
+record!(
+    SyncedShipment,
+    "conveyor.SyncedShipment",
+    "synced_shipment.avsc"
+);
 
 /// Serde adapter for `Vec<u8>` as Avro `bytes`.
 pub(crate) use apache_avro::serde::bytes as avro_bytes;

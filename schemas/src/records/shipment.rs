@@ -67,6 +67,7 @@ pub struct LabeledShipment {
     pub packing_slip: Document,
     pub combined: Option<Document>,
     pub labeled_at: i64,
+    pub lines: Vec<LineQty>,
 }
 
 avro_record!(Parcel {
@@ -122,4 +123,5 @@ avro_record!(LabeledShipment {
     packing_slip,
     combined,
     labeled_at,
+    lines,
 });

@@ -1,0 +1,271 @@
+//! Calls to a third-party API (a carrier's label API, a sales channel's
+//! fulfillment API) under one policy:
+//!
+//! - a token bucket keeps to the API's published rate; an answer that says
+//!   "slow down" (429 with `Retry-After`) empties it for that long;
+//! - failures that may pass (connect errors, timeouts, 408, 429, 5xx, and
+//!   401/403, which are a configuration problem rather than the record's)
+//!   are retried with exponential backoff and jitter, up to
+//!   `max_attempts`, then reported as [`CallError::Unavailable`]: the
+//!   caller retries the record later and never skips it;
+//! - a circuit breaker stops calling an API that keeps failing and lets one
+//!   trial call through after a pause;
+//! - what will not succeed on retry (another 4xx, or an answer the caller
+//!   reads as a refusal) is [`CallError::Refused`] with the API's words.
+//!
+//! `metric` names a counter (`<metric>{kind=transient|refused|breaker_open}`)
+//! so each API's errors are visible on /metrics.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::breaker::{Breaker, Gate};
+use crate::ratelimit::Limiter;
+
+/// Why an API refused: a machine-readable code (the API's own, such as
+/// `address_invalid`, else `http_<status>`) and its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: String,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(code: impl Into<String>, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            code: code.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.reason, self.code)
+    }
+}
+
+/// One attempt's outcome, as the caller reads the answer.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    Done(T),
+    /// Will not succeed on retry.
+    Refused(Refusal),
+    /// Retry after at least this long (None: the backoff decides).
+    Again(String, Option<Duration>),
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CallError {
+    /// The API refused; retrying will not change it.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// The API could not be reached or kept failing; try again later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How calls to one API are made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// Calls per second and burst of the token bucket.
+    pub rate_per_sec: f64,
+    pub burst: u32,
+    /// Attempts per call before [`CallError::Unavailable`].
+    pub max_attempts: u32,
+    /// Consecutive failures that open the breaker, and how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+    /// First backoff delay (it doubles up to `max_backoff`).
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            rate_per_sec: 10.0,
+            burst: 10,
+            max_attempts: 5,
+            breaker_failures: 5,
+            breaker_open: Duration::from_secs(30),
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct Guard {
+    metric: &'static str,
+    limiter: Limiter,
+    breaker: Breaker,
+    policy: Policy,
+}
+
+impl Guard {
+    pub fn new(metric: &'static str, policy: Policy) -> Guard {
+        Guard {
+            metric,
+            limiter: Limiter::new(policy.rate_per_sec, policy.burst),
+            breaker: Breaker::new(policy.breaker_failures, policy.breaker_open),
+            policy,
+        }
+    }
+
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Makes `call` until it is done or refused, or the attempts run out.
+    /// `limited`: the call counts against the rate limit (a file download
+    /// from a CDN does not).
+    pub async fn call<T, F, Fut>(&self, what: &str, limited: bool, mut call: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Attempt<T>>,
+    {
+        let mut backoff = Backoff::new(self.policy.first_backoff, self.policy.max_backoff);
+        let attempts = self.policy.max_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            match self.breaker.gate() {
+                Gate::Open(wait) => {
+                    metrics::counter!(self.metric, "kind" => "breaker_open").increment(1);
+                    return Err(CallError::Unavailable(format!(
+                        "{what}: circuit open after repeated failures ({last}); next try in {wait:?}"
+                    )));
+                }
+                Gate::Closed | Gate::Trial => {}
+            }
+            if limited {
+                self.limiter.acquire().await;
+            }
+            match call().await {
+                Attempt::Done(v) => {
+                    self.breaker.success();
+                    return Ok(v);
+                }
+                Attempt::Refused(r) => {
+                    // The API answered: it is up.
+                    self.breaker.success();
+                    metrics::counter!(self.metric, "kind" => "refused").increment(1);
+                    return Err(CallError::Refused(Refusal {
+                        code: r.code,
+                        reason: format!("{what}: {}", r.reason),
+                    }));
+                }
+                Attempt::Again(why, after) => {
+                    self.breaker.failure();
+                    metrics::counter!(self.metric, "kind" => "transient").increment(1);
+                    tracing::warn!(attempt, %why, api = self.metric, "{what} failed; retrying");
+                    last = why;
+                    if attempt < attempts {
+                        let wait = backoff.next_delay().max(after.unwrap_or_default());
+                        if after.is_some() {
+                            self.limiter.penalize(Some(wait));
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+        Err(CallError::Unavailable(format!(
+            "{what}: {attempts} attempts failed, last: {last}"
+        )))
+    }
+}
+
+/// Reads a non-2xx HTTP status: 408, 429, 5xx and 401/403 are worth
+/// retrying (a wrong token is fixed by an operator, not by dead-lettering
+/// every record until then); any other status is a refusal.
+pub fn classify<T>(status: u16, detail: &str, retry_after: Option<Duration>) -> Attempt<T> {
+    let why = format!("HTTP {status}: {detail}");
+    match status {
+        429 => Attempt::Again(why, Some(retry_after.unwrap_or(Duration::from_secs(1)))),
+        408 | 401 | 403 => Attempt::Again(why, None),
+        500..=599 => Attempt::Again(why, retry_after),
+        _ => Attempt::Refused(Refusal::new(format!("http_{status}"), why)),
+    }
+}
+
+/// `Retry-After` in seconds (fractions allowed), if the answer has one.
+pub fn retry_after(value: Option<&str>) -> Option<Duration> {
+    value
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn quick() -> Policy {
+        Policy {
+            rate_per_sec: 1000.0,
+            burst: 100,
+            max_attempts: 4,
+            breaker_failures: 3,
+            breaker_open: Duration::from_secs(60),
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_done() {
+        let g = Guard::new("test_api_errors_total", quick());
+        let n = AtomicU32::new(0);
+        let r = g
+            .call("op", true, || async {
+                if n.fetch_add(1, Ordering::Relaxed) < 2 {
+                    Attempt::Again("503".into(), None)
+                } else {
+                    Attempt::Done(7)
+                }
+            })
+            .await;
+        assert_eq!(r, Ok(7));
+        assert_eq!(n.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_retried_and_attempts_run_out() {
+        let g = Guard::new("test_api_errors_total", quick());
+        let n = AtomicU32::new(0);
+        let r: Result<(), _> = g
+            .call("op", true, || async {
+                n.fetch_add(1, Ordering::Relaxed);
+                Attempt::Refused(Refusal::new("http_422", "HTTP 422: no"))
+            })
+            .await;
+        assert_eq!(
+            r,
+            Err(CallError::Refused(Refusal::new("http_422", "op: HTTP 422: no")))
+        );
+        assert_eq!(n.load(Ordering::Relaxed), 1);
+
+        // Three failures open the breaker: the fourth attempt is not made.
+        let r: Result<(), _> = g
+            .call("op", true, || async {
+                n.fetch_add(1, Ordering::Relaxed);
+                Attempt::Again("HTTP 500".into(), None)
+            })
+            .await;
+        assert!(matches!(r, Err(CallError::Unavailable(ref m)) if m.contains("circuit open")), "{r:?}");
+        assert_eq!(n.load(Ordering::Relaxed), 4);
+        assert!(g.breaker_open());
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let again = |s| matches!(classify::<()>(s, "", None), Attempt::Again(..));
+        assert!(again(429) && again(408) && again(500) && again(503) && again(401));
+        assert!(!again(400) && !again(404) && !again(422));
+        assert_eq!(retry_after(Some("2")), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(Some("0.5")), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after(Some("soon")), None);
+    }
+}
