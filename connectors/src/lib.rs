@@ -5,7 +5,8 @@
 //!
 //! One folder per channel, as in Vector's layout: `shopify/` (webhook
 //! receiver + Admin REST poller). CSV exports come in through
-//! [`csv_import`], SKU master data through [`catalog_load`]. The local API
+//! [`csv_import`], SKU master data through [`catalog_load`]. Tracking goes
+//! back to the channels through [`syncback`]. The local API
 //! simulators the demo and the tests drive are in [`simulate`].
 
 pub mod amazon;
@@ -18,6 +19,7 @@ pub mod publish;
 pub mod shopify;
 pub mod signature;
 pub mod simulate;
+pub mod syncback;
 pub mod tiktok;
 
 pub use conveyor_runtime::topology::CHANNELS;

@@ -4,6 +4,14 @@
 //! failures, `NextToken` paging, `x-amzn-RateLimit-Limit` on every answer
 //! and `429 QuotaExceeded` past the per-operation token bucket.
 //!
+//! Sync-back's `confirmShipment` (`POST
+//! /orders/v0/orders/{orderId}/shipmentConfirmation`, 204; 400
+//! `InvalidInput` for a package reference that is not a positive number, an
+//! unknown order item, more units than ordered, a canceled order, or a
+//! package reference confirmed before with another tracking number; the
+//! same confirmation again is 204 and records nothing), recorded in
+//! [`Sim::shipments`].
+//!
 //! Orders are `conveyor_processors::normalize::amazon::example(n)`; every
 //! 13th is `Canceled`.
 
@@ -24,6 +32,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::ledger::{Ledger, Shipped};
 use super::Bucket;
 
 pub struct Sim {
@@ -36,7 +45,10 @@ pub struct Sim {
     issued: AtomicU64,
     get_orders: Bucket,
     get_items: Bucket,
+    confirm: Bucket,
     throttled: AtomicU64,
+    /// Packages confirmed through the API (reference = packageReferenceId).
+    pub shipments: Ledger,
 }
 
 impl Sim {
@@ -72,7 +84,9 @@ impl Sim {
             issued: AtomicU64::new(0),
             get_orders: Bucket::new(0.0167, 20.0),
             get_items: Bucket::new(0.5, 30.0),
+            confirm: Bucket::new(2.0, 10.0),
             throttled: AtomicU64::new(0),
+            shipments: Ledger::default(),
         }
     }
 
@@ -80,6 +94,12 @@ impl Sim {
     pub fn with_rates(mut self, orders: (f64, f64), items: (f64, f64)) -> Sim {
         self.get_orders = Bucket::new(orders.0, orders.1);
         self.get_items = Bucket::new(items.0, items.1);
+        self
+    }
+
+    /// Another confirmShipment limit.
+    pub fn with_confirm_rate(mut self, rate: f64, burst: f64) -> Sim {
+        self.confirm = Bucket::new(rate, burst);
         self
     }
 
@@ -290,9 +310,88 @@ async fn get_items(
     }
 }
 
+async fn confirm_shipment(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = authorized(&sim, &headers) {
+        return r;
+    }
+    if let Some(r) = limited(&sim, &sim.confirm) {
+        return r;
+    }
+    let Some(&i) = sim.by_id.get(&id) else {
+        return errors(StatusCode::NOT_FOUND, "NotFound", "Order not found.");
+    };
+    let (_, order, items) = &sim.orders[i];
+    let bad = |m: &str| errors(StatusCode::BAD_REQUEST, "InvalidInput", m);
+    if body["marketplaceId"].as_str().is_none_or(str::is_empty) {
+        return bad("marketplaceId is required.");
+    }
+    if order["OrderStatus"] == "Canceled" {
+        return bad("The order is canceled and cannot be confirmed.");
+    }
+    let pkg = &body["packageDetail"];
+    let reference = pkg["packageReferenceId"].as_str().unwrap_or_default();
+    if reference.parse::<u64>().map_or(true, |n| n == 0) {
+        return bad("packageReferenceId must be a positive number.");
+    }
+    let tracking = pkg["trackingNumber"].as_str().unwrap_or_default();
+    if tracking.is_empty() || pkg["carrierCode"].as_str().is_none_or(str::is_empty) {
+        return bad("carrierCode and trackingNumber are required.");
+    }
+    if let Some(before) = sim
+        .shipments
+        .shipped(&id)
+        .into_iter()
+        .find(|s| s.reference == reference)
+    {
+        return if before.tracking_number == tracking {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            bad("packageReferenceId was confirmed before with another trackingNumber.")
+        };
+    }
+    let mut lines = Vec::new();
+    for it in pkg["orderItems"].as_array().into_iter().flatten() {
+        let item_id = it["orderItemId"].as_str().unwrap_or_default();
+        let qty = it["quantity"].as_i64().unwrap_or(0);
+        let Some(item) = items.iter().find(|x| x["OrderItemId"] == item_id) else {
+            return bad(&format!("orderItemId {item_id} is not in the order."));
+        };
+        let ordered = item["QuantityOrdered"].as_i64().unwrap_or(0);
+        if qty <= 0 || sim.shipments.units_shipped(&id, item_id) + qty > ordered {
+            return bad(&format!("quantity of orderItemId {item_id} exceeds what remains to ship."));
+        }
+        lines.push((item_id.to_string(), qty));
+    }
+    if lines.is_empty() {
+        return bad("orderItems is required.");
+    }
+    let lost = sim.shipments.record(
+        &id,
+        Shipped {
+            reference: reference.to_string(),
+            tracking_number: tracking.to_string(),
+            carrier: pkg["carrierCode"].as_str().unwrap_or_default().to_string(),
+            lines,
+        },
+    );
+    if lost {
+        return errors(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Service temporarily unavailable.");
+    }
+    with_rate(StatusCode::NO_CONTENT.into_response(), sim.confirm.rate)
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/auth/o2/token", post(token))
+        .route(
+            "/orders/v0/orders/{id}/shipmentConfirmation",
+            post(confirm_shipment),
+        )
         .route("/orders/v0/orders", get(get_orders))
         .route("/orders/v0/orders/{id}/orderItems", get(get_items))
         .with_state(sim)

@@ -5,6 +5,11 @@
 //! eBay's `{"errors": [{errorId, domain, category, message}]}` failures, and
 //! a call budget answered with 429 when spent.
 //!
+//! Sync-back's `getShippingFulfillments` and `createShippingFulfillment`
+//! (`GET`/`POST /sell/fulfillment/v1/order/{orderId}/shipping_fulfillment`;
+//! 201 with `Location`; 400 for an unknown line item or more units than
+//! remain), recorded in [`Sim::shipments`].
+//!
 //! Orders are `conveyor_processors::normalize::ebay::example(n)`.
 
 use std::collections::HashMap;
@@ -12,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +28,8 @@ use conveyor_processors::normalize::fields::timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+use super::ledger::{Ledger, Shipped};
 
 pub struct Sim {
     orders: Vec<(i64, Value)>,
@@ -35,6 +42,8 @@ pub struct Sim {
     throttle_every: u64,
     calls: AtomicU64,
     throttled: AtomicU64,
+    /// Shipping fulfillments created through the API.
+    pub shipments: Ledger,
 }
 
 impl Sim {
@@ -61,6 +70,7 @@ impl Sim {
             throttle_every: 0,
             calls: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            shipments: Ledger::default(),
         }
     }
 
@@ -153,6 +163,29 @@ async fn token(
         .into_response()
 }
 
+/// The user access token: the answer when it is not one issued.
+fn bearer(sim: &Sim, headers: &HeaderMap) -> Option<Response> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let known = auth.strip_prefix("Bearer ").is_some_and(|t| {
+        sim.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|k| k == t)
+    });
+    (!known).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            1001,
+            "REQUEST",
+            "Invalid access token",
+        )
+    })
+}
+
 /// `lastmodifieddate:[a..b]` (either bound may be empty).
 fn window(filter: &str) -> Option<(Option<i64>, Option<i64>)> {
     let inner = filter
@@ -175,24 +208,8 @@ async fn orders(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let known = auth.strip_prefix("Bearer ").is_some_and(|t| {
-        sim.tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|k| k == t)
-    });
-    if !known {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            1001,
-            "REQUEST",
-            "Invalid access token",
-        );
+    if let Some(r) = bearer(&sim, &headers) {
+        return r;
     }
     let call = sim.calls.fetch_add(1, Ordering::Relaxed) + 1;
     if sim.throttle_every > 0 && call.is_multiple_of(sim.throttle_every) {
@@ -267,9 +284,104 @@ async fn orders(
     Json(body).into_response()
 }
 
+impl Sim {
+    fn order(&self, id: &str) -> Option<&Value> {
+        self.orders
+            .iter()
+            .map(|(_, o)| o)
+            .find(|o| o["orderId"].as_str() == Some(id))
+    }
+}
+
+fn fulfillment_json(s: &Shipped) -> Value {
+    json!({
+        "fulfillmentId": s.reference,
+        "shipmentTrackingNumber": s.tracking_number,
+        "shippingCarrierCode": s.carrier,
+        "lineItems": s.lines.iter().map(|(id, n)| json!({"lineItemId": id, "quantity": n})).collect::<Vec<_>>(),
+    })
+}
+
+/// getShippingFulfillments.
+async fn shipping_fulfillments(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = bearer(&sim, &headers) {
+        return r;
+    }
+    if sim.order(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, 32100, "REQUEST", "Invalid order ID.");
+    }
+    let list: Vec<Value> = sim.shipments.shipped(&id).iter().map(fulfillment_json).collect();
+    Json(json!({ "fulfillments": list, "total": list.len(), "warnings": [] })).into_response()
+}
+
+/// createShippingFulfillment: 201 with the fulfillment's URL in Location.
+async fn create_shipping_fulfillment(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = bearer(&sim, &headers) {
+        return r;
+    }
+    let Some(order) = sim.order(&id) else {
+        return error(StatusCode::NOT_FOUND, 32100, "REQUEST", "Invalid order ID.");
+    };
+    let bad = |m: &str| error(StatusCode::BAD_REQUEST, 32800, "REQUEST", m);
+    let tracking = body["trackingNumber"].as_str().unwrap_or_default();
+    let carrier = body["shippingCarrierCode"].as_str().unwrap_or_default();
+    if tracking.is_empty() || carrier.is_empty() {
+        return bad("trackingNumber and shippingCarrierCode are required.");
+    }
+    let mut lines = Vec::new();
+    for li in body["lineItems"].as_array().into_iter().flatten() {
+        let lid = li["lineItemId"].as_str().unwrap_or_default();
+        let qty = li["quantity"].as_i64().unwrap_or(0);
+        let Some(item) = order["lineItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["lineItemId"].as_str() == Some(lid))
+        else {
+            return bad(&format!("Invalid line item ID {lid}."));
+        };
+        let ordered = item["quantity"].as_i64().unwrap_or(0);
+        if qty <= 0 || sim.shipments.units_shipped(&id, lid) + qty > ordered {
+            return bad(&format!("The quantity of line item {lid} exceeds what remains to ship."));
+        }
+        lines.push((lid.to_string(), qty));
+    }
+    if lines.is_empty() {
+        return bad("lineItems is required.");
+    }
+    let fid = sim.shipments.next_id(9_000_000_000).to_string();
+    let lost = sim.shipments.record(
+        &id,
+        Shipped {
+            reference: fid.clone(),
+            tracking_number: tracking.to_string(),
+            carrier: carrier.to_string(),
+            lines,
+        },
+    );
+    if lost {
+        return error(StatusCode::SERVICE_UNAVAILABLE, 32000, "APPLICATION", "Service unavailable.");
+    }
+    let location = format!("/sell/fulfillment/v1/order/{id}/shipping_fulfillment/{fid}");
+    (StatusCode::CREATED, [("location", location)], Json(json!({}))).into_response()
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/identity/v1/oauth2/token", post(token))
+        .route(
+            "/sell/fulfillment/v1/order/{id}/shipping_fulfillment",
+            get(shipping_fulfillments).post(create_shipping_fulfillment),
+        )
         .route("/sell/fulfillment/v1/order", get(orders))
         .with_state(sim)
 }

@@ -7,6 +7,7 @@
 pub mod amazon;
 pub mod carrier;
 pub mod ebay;
+pub mod ledger;
 pub mod shopify;
 pub mod tiktok;
 

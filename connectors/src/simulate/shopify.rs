@@ -9,6 +9,13 @@
 //!   access token; the leaky-bucket rate limit (bucket 40, leak 2/s),
 //!   reported in `X-Shopify-Shop-Api-Call-Limit`, with `429` and
 //!   `Retry-After` when the bucket is full.
+//! - Fulfillment, for sync-back: `GET /orders/{id}/fulfillment_orders.json`
+//!   (one fulfillment order per order, at one location; its line items'
+//!   `fulfillable_quantity` goes down as fulfillments are made; a line
+//!   item's fulfillment-order line item id is its own id + 7),
+//!   `GET /orders/{id}/fulfillments.json` and `POST /fulfillments.json`
+//!   (`line_items_by_fulfillment_order`, `tracking_info`; 422 when more
+//!   units are asked than remain), recorded in [`Sim::shipments`].
 //! - [`fire_webhooks`]: delivers orders/create webhooks signed with
 //!   `X-Shopify-Hmac-Sha256`, retrying non-2xx answers like Shopify does.
 //!
@@ -21,7 +28,7 @@ use std::time::Instant;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use conveyor_processors::normalize::shopify::example;
@@ -29,6 +36,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::ledger::{Ledger, Shipped};
 use crate::signature::sign_base64;
 
 /// Bucket size and leak rate of the REST Admin API (standard plans).
@@ -42,6 +50,8 @@ pub struct Sim {
     leak_per_sec: f64,
     bucket: Mutex<(f64, Instant)>,
     stats: Mutex<(u64, u64)>,
+    /// Fulfillments made through the API.
+    pub shipments: Ledger,
 }
 
 impl Sim {
@@ -59,6 +69,7 @@ impl Sim {
             leak_per_sec: LEAK_PER_SEC,
             bucket: Mutex::new((0.0, Instant::now())),
             stats: Mutex::new((0, 0)),
+            shipments: Ledger::default(),
         }
     }
 
@@ -108,12 +119,8 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "errors": message }))).into_response()
 }
 
-async fn orders(
-    State(sim): State<Arc<Sim>>,
-    Path(version): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<OrdersQuery>,
-) -> Response {
+/// The access token and the leaky bucket: the calls used, or the answer.
+fn gate(sim: &Sim, headers: &HeaderMap) -> Result<f64, Response> {
     if let Ok(mut s) = sim.stats.lock() {
         s.0 += 1;
     }
@@ -122,25 +129,33 @@ async fn orders(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if token != sim.access_token {
-        return error(
+        return Err(error(
             StatusCode::UNAUTHORIZED,
             "[API] Invalid API key or access token (unrecognized login or wrong password)",
-        );
+        ));
     }
-    let used = match sim.take() {
-        Ok(used) => used,
-        Err(retry) => {
-            if let Ok(mut s) = sim.stats.lock() {
-                s.1 += 1;
-            }
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.");
-            r.headers_mut().insert(
-                "retry-after",
-                HeaderValue::from_str(&format!("{retry:.1}"))
-                    .unwrap_or(HeaderValue::from_static("1.0")),
-            );
-            return r;
+    sim.take().map_err(|retry| {
+        if let Ok(mut s) = sim.stats.lock() {
+            s.1 += 1;
         }
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.");
+        r.headers_mut().insert(
+            "retry-after",
+            HeaderValue::from_str(&format!("{retry:.1}")).unwrap_or(HeaderValue::from_static("1.0")),
+        );
+        r
+    })
+}
+
+async fn orders(
+    State(sim): State<Arc<Sim>>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<OrdersQuery>,
+) -> Response {
+    let used = match gate(&sim, &headers) {
+        Ok(used) => used,
+        Err(r) => return r,
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 250 {
@@ -310,10 +325,188 @@ async fn products(
     resp
 }
 
+/// The fulfillment-order line item id of a line item.
+const FO_LINE: u64 = 7;
+
+impl Sim {
+    fn order(&self, id: &str) -> Option<&Value> {
+        self.orders.iter().find(|o| id_text(&o["id"]) == id)
+    }
+
+    /// The order's one fulfillment order, as it stands.
+    fn fulfillment_order(&self, order: &Value) -> Value {
+        let oid = id_text(&order["id"]);
+        let mut left_total = 0;
+        let mut ordered_total = 0;
+        let items: Vec<Value> = order["line_items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|li| {
+                let id = li["id"].as_u64().unwrap_or(0);
+                let qty = li["quantity"].as_i64().unwrap_or(0);
+                let left = (qty - self.shipments.units_shipped(&oid, &id.to_string())).max(0);
+                left_total += left;
+                ordered_total += qty;
+                json!({
+                    "id": id + FO_LINE,
+                    "fulfillment_order_id": fo_id(order),
+                    "line_item_id": id,
+                    "variant_id": li["variant_id"],
+                    "quantity": qty,
+                    "fulfillable_quantity": left,
+                })
+            })
+            .collect();
+        let status = if order["cancelled_at"].is_string() || left_total == 0 {
+            "closed"
+        } else if left_total < ordered_total {
+            "in_progress"
+        } else {
+            "open"
+        };
+        json!({
+            "id": fo_id(order),
+            "order_id": order["id"],
+            "assigned_location_id": 24_826_418,
+            "status": status,
+            "request_status": "unsubmitted",
+            "line_items": items,
+        })
+    }
+}
+
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn fo_id(order: &Value) -> u64 {
+    order["id"].as_u64().unwrap_or(0) + 1
+}
+
+fn fulfillment_json(order: &str, s: &Shipped) -> Value {
+    json!({
+        "id": s.reference.parse::<u64>().map(Value::from).unwrap_or(json!(s.reference)),
+        "order_id": order.parse::<u64>().map(Value::from).unwrap_or(json!(order)),
+        "status": "success",
+        "tracking_company": s.carrier,
+        "tracking_number": s.tracking_number,
+        "tracking_numbers": [s.tracking_number],
+        "line_items": s.lines.iter().map(|(id, n)| json!({"id": id.parse::<u64>().unwrap_or(0), "quantity": n})).collect::<Vec<_>>(),
+    })
+}
+
+async fn fulfillment_orders(
+    State(sim): State<Arc<Sim>>,
+    Path((_version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = gate(&sim, &headers) {
+        return r;
+    }
+    match sim.order(&id) {
+        Some(o) => Json(json!({ "fulfillment_orders": [sim.fulfillment_order(o)] })).into_response(),
+        None => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+async fn fulfillments(
+    State(sim): State<Arc<Sim>>,
+    Path((_version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = gate(&sim, &headers) {
+        return r;
+    }
+    if sim.order(&id).is_none() {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let list: Vec<Value> = sim
+        .shipments
+        .shipped(&id)
+        .iter()
+        .map(|s| fulfillment_json(&id, s))
+        .collect();
+    Json(json!({ "fulfillments": list })).into_response()
+}
+
+async fn create_fulfillment(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(r) = gate(&sim, &headers) {
+        return r;
+    }
+    let f = &body["fulfillment"];
+    let groups = f["line_items_by_fulfillment_order"].as_array().cloned().unwrap_or_default();
+    let number = f["tracking_info"]["number"].as_str().unwrap_or_default();
+    if groups.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "line_items_by_fulfillment_order is required");
+    }
+    let mut order_id: Option<String> = None;
+    let mut lines: Vec<(String, i64)> = Vec::new();
+    for g in &groups {
+        let fo = g["fulfillment_order_id"].as_u64().unwrap_or(0);
+        let Some(order) = sim.orders.iter().find(|o| fo_id(o) == fo) else {
+            return error(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let oid = id_text(&order["id"]);
+        if order_id.as_ref().is_some_and(|o| *o != oid) {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "All fulfillment orders must belong to the same order.");
+        }
+        let current = sim.fulfillment_order(order);
+        for item in g["fulfillment_order_line_items"].as_array().into_iter().flatten() {
+            let want = item["quantity"].as_i64().unwrap_or(0);
+            let Some(li) = current["line_items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|li| li["id"] == item["id"])
+            else {
+                return error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid fulfillment order line item id.");
+            };
+            if want <= 0 || want > li["fulfillable_quantity"].as_i64().unwrap_or(0) {
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({"errors": ["Invalid fulfillment order line item quantity requested."]})),
+                )
+                    .into_response();
+            }
+            lines.push((id_text(&li["line_item_id"]), want));
+        }
+        order_id = Some(oid);
+    }
+    let oid = order_id.unwrap_or_default();
+    let shipped = Shipped {
+        reference: sim.shipments.next_id(5_000_000_000).to_string(),
+        tracking_number: number.to_string(),
+        carrier: f["tracking_info"]["company"].as_str().unwrap_or_default().to_string(),
+        lines,
+    };
+    let answer = fulfillment_json(&oid, &shipped);
+    if sim.shipments.record(&oid, shipped) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+    }
+    (StatusCode::CREATED, Json(json!({ "fulfillment": answer }))).into_response()
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/admin/api/{version}/orders.json", get(orders))
         .route("/admin/api/{version}/products.json", get(products))
+        .route(
+            "/admin/api/{version}/orders/{id}/fulfillment_orders.json",
+            get(fulfillment_orders),
+        )
+        .route(
+            "/admin/api/{version}/orders/{id}/fulfillments.json",
+            get(fulfillments),
+        )
+        .route("/admin/api/{version}/fulfillments.json", post(create_fulfillment))
         .layer(axum::middleware::from_fn(absolute_links))
         .with_state(sim)
 }

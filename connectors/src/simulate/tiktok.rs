@@ -25,6 +25,13 @@
 //! with the known ids' orders, in the order asked (unknown ids are left out).
 //! Orders are `conveyor_processors::normalize::tiktok::example(0..n)`.
 //!
+//! Mark Package As Shipped (`POST /fulfillment/202309/orders/{order_id}/packages`,
+//! same checks): `order_line_item_ids` (units), `tracking_number`,
+//! `shipping_provider_id`; answers `data.package_id`; a unit shipped before
+//! or not in the order is `36009004`. Shipped units then show their
+//! `package_id` and `tracking_number` in Get Order Detail. Recorded in
+//! [`Sim::shipments`].
+//!
 //! [`fire_webhooks`] delivers ORDER_STATUS_CHANGE (type 1) notifications
 //! for those orders, signed in `Authorization` (hex HMAC-SHA256 of app_key +
 //! body under the app secret), retrying non-2xx answers as TikTok does.
@@ -35,10 +42,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use conveyor_processors::normalize::tiktok::example;
 use serde_json::{json, Value};
@@ -47,6 +54,7 @@ use tokio_util::sync::CancellationToken;
 use crate::tiktok::client::{codes, unix_now, MAX_IDS, ORDER_DETAIL_PATH};
 use crate::tiktok::sign::{verify_api_sign, webhook_sign};
 
+use super::ledger::{Ledger, Shipped};
 use super::Bucket;
 
 /// The default rate limit: 50 calls/s per app and shop, the per-API default
@@ -67,6 +75,8 @@ pub struct Sim {
     bucket: Bucket,
     requests: AtomicU64,
     throttled: AtomicU64,
+    /// Packages marked as shipped through the API (lines are unit ids).
+    pub shipments: Ledger,
 }
 
 impl Sim {
@@ -90,6 +100,7 @@ impl Sim {
             bucket: Bucket::new(RATE_PER_SEC, BURST),
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            shipments: Ledger::default(),
         }
     }
 
@@ -134,22 +145,24 @@ fn error(status: StatusCode, code: i64, message: &str, n: u64) -> Response {
         .into_response()
 }
 
-async fn order_detail(
-    State(sim): State<Arc<Sim>>,
-    uri: Uri,
-    headers: HeaderMap,
-    Query(q): Query<Vec<(String, String)>>,
-    body: Bytes,
-) -> Response {
-    let n = sim.requests.fetch_add(1, Ordering::Relaxed);
+/// The checks every API call passes: app key, timestamp, signature, access
+/// token, shop cipher, rate limit. The answer when one fails.
+fn authenticate(
+    sim: &Sim,
+    uri: &Uri,
+    headers: &HeaderMap,
+    q: &[(String, String)],
+    body: &[u8],
+    n: u64,
+) -> Option<Response> {
     let param = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
     if param("app_key") != Some(sim.app_key.as_str()) {
-        return error(
+        return Some(error(
             StatusCode::BAD_REQUEST,
             codes::INVALID_PARAMETER,
             "Invalid credentials. Invalid 'app_key' query parameter.",
             n,
-        );
+        ));
     }
     let now = unix_now() as i64;
     let ts_ok = param("timestamp")
@@ -157,12 +170,12 @@ async fn order_detail(
         .and_then(|t| t.parse::<i64>().ok())
         .is_some_and(|t| t >= now - 300 && t <= now + 30);
     if !ts_ok {
-        return error(
+        return Some(error(
             StatusCode::BAD_REQUEST,
             codes::INVALID_PARAMETER,
             "Invalid timestamp. The `timestamp` query parameter must be a 10-digit Unix timestamp within [current time - 5 mins, current time + 30 secs].",
             n,
-        );
+        ));
     }
     let multipart = headers
         .get("content-type")
@@ -183,52 +196,67 @@ async fn order_detail(
         )
     });
     if !signed {
-        return error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             codes::INVALID_SIGN,
             "Invalid credentials. The 'sign' query parameter is invalid.",
             n,
-        );
+        ));
     }
     let token = headers
         .get("x-tts-access-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if token != sim.access_token {
-        return error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             codes::INVALID_PARAMETER,
             "Invalid credentials. The `x-tts-access-token` header is invalid.",
             n,
-        );
+        ));
     }
     if sim.expired.load(Ordering::Relaxed) {
-        return error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             codes::EXPIRED_TOKEN,
             "Expired credentials. The `access_token` or `x-tts-access-token` header has expired.",
             n,
-        );
+        ));
     }
     if let Some(cipher) = &sim.shop_cipher {
         if param("shop_cipher") != Some(cipher.as_str()) {
-            return error(
+            return Some(error(
                 StatusCode::BAD_REQUEST,
                 codes::MISSING_SHOP_CIPHER,
                 "Missing identifier. The `shop_cipher` query parameter is required to identify the target shop.",
                 n,
-            );
+            ));
         }
     }
     if !sim.bucket.take() {
         sim.throttled.fetch_add(1, Ordering::Relaxed);
-        return error(
+        return Some(error(
             StatusCode::TOO_MANY_REQUESTS,
             codes::TOO_MANY_REQUESTS,
             "Too many requests. You've made too many requests in a short period of time.",
             n,
-        );
+        ));
     }
+    None
+}
+
+async fn order_detail(
+    State(sim): State<Arc<Sim>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    let n = sim.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(r) = authenticate(&sim, &uri, &headers, &q, &body, n) {
+        return r;
+    }
+    let param = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
     let ids: Vec<&str> = param("ids")
         .unwrap_or_default()
         .split(',')
@@ -247,14 +275,14 @@ async fn order_detail(
         );
     }
     let mut seen = Vec::with_capacity(ids.len());
-    let orders: Vec<&Value> = ids
+    let orders: Vec<Value> = ids
         .iter()
         .filter(|id| {
             let new = !seen.contains(*id);
             seen.push(**id);
             new
         })
-        .filter_map(|id| sim.by_id.get(*id).map(|&i| &sim.orders[i]))
+        .filter_map(|id| sim.by_id.get(*id).map(|&i| sim.as_now(&sim.orders[i])))
         .collect();
     Json(json!({
         "code": 0,
@@ -265,9 +293,106 @@ async fn order_detail(
     .into_response()
 }
 
+impl Sim {
+    /// The order with what was shipped: each shipped unit carries its
+    /// package id, tracking number and provider.
+    fn as_now(&self, order: &Value) -> Value {
+        let id = order["id"].as_str().unwrap_or_default();
+        let shipped = self.shipments.shipped(id);
+        if shipped.is_empty() {
+            return order.clone();
+        }
+        let mut o = order.clone();
+        for unit in o["line_items"].as_array_mut().into_iter().flatten() {
+            let uid = unit["id"].as_str().unwrap_or_default().to_string();
+            if let Some(s) = shipped.iter().find(|s| s.lines.iter().any(|(l, _)| *l == uid)) {
+                unit["package_id"] = json!(s.reference);
+                unit["tracking_number"] = json!(s.tracking_number);
+                unit["shipping_provider_id"] = json!(s.carrier);
+                unit["display_status"] = json!("AWAITING_COLLECTION");
+                unit["package_status"] = json!("TO_FULFILL");
+            }
+        }
+        o
+    }
+}
+
+/// Mark Package As Shipped: `order_line_item_ids`, `tracking_number`,
+/// `shipping_provider_id`; answers the new `package_id`.
+async fn mark_shipped(
+    State(sim): State<Arc<Sim>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    let n = sim.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(r) = authenticate(&sim, &uri, &headers, &q, &body, n) {
+        return r;
+    }
+    let bad = |m: &str| error(StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER, m, n);
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return bad("Invalid param. The body is not JSON.");
+    };
+    let Some(&i) = sim.by_id.get(&order_id) else {
+        return error(StatusCode::NOT_FOUND, codes::INVALID_PARAMETER, "Order does not exist.", n);
+    };
+    let order = sim.as_now(&sim.orders[i]);
+    let tracking = req["tracking_number"].as_str().unwrap_or_default();
+    let provider = req["shipping_provider_id"].as_str().unwrap_or_default();
+    if tracking.is_empty() || provider.is_empty() {
+        return bad("Invalid param. tracking_number and shipping_provider_id are required.");
+    }
+    let ids: Vec<String> = req["order_line_item_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    if ids.is_empty() {
+        return bad("Invalid param. order_line_item_ids is required.");
+    }
+    for uid in &ids {
+        let unit = order["line_items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| u["id"].as_str() == Some(uid.as_str()));
+        match unit {
+            None => return bad(&format!("Invalid param. Line item {uid} is not in order {order_id}.")),
+            Some(u) if !u["tracking_number"].as_str().unwrap_or_default().is_empty() => {
+                return bad(&format!("Line item {uid} has been shipped already."))
+            }
+            Some(_) => {}
+        }
+    }
+    let package = sim.shipments.next_id(1_152_921_504_606_846_976).to_string();
+    let lost = sim.shipments.record(
+        &order_id,
+        Shipped {
+            reference: package.clone(),
+            tracking_number: tracking.to_string(),
+            carrier: provider.to_string(),
+            lines: ids.iter().map(|u| (u.clone(), 1)).collect(),
+        },
+    );
+    if lost {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL_ERROR, "Internal error.", n);
+    }
+    Json(json!({
+        "code": 0,
+        "message": "Success",
+        "request_id": request_id(n),
+        "data": { "package_id": package }
+    }))
+    .into_response()
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route(ORDER_DETAIL_PATH, get(order_detail))
+        .route("/fulfillment/202309/orders/{order_id}/packages", post(mark_shipped))
         .with_state(sim)
 }
 

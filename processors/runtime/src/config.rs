@@ -63,6 +63,9 @@ pub struct Config {
     /// `[label]`: the label API, retries and limits, the document store,
     /// the packing slip's branding.
     pub label: crate::label::LabelConfig,
+    /// `[syncback]`: which channels get tracking pushed, retries and
+    /// limits, carrier names per channel.
+    pub syncback: crate::syncback::SyncbackConfig,
 }
 
 impl Default for Config {
@@ -81,6 +84,7 @@ impl Default for Config {
             warehouses: crate::warehouses::sample(),
             routing: crate::routing::sample(),
             label: crate::label::LabelConfig::default(),
+            syncback: crate::syncback::SyncbackConfig::default(),
         }
     }
 }
@@ -951,6 +955,9 @@ impl Config {
             bad(&field, problem);
         }
         for (field, problem) in crate::label::validate(&self.label) {
+            bad(&field, problem);
+        }
+        for (field, problem) in crate::syncback::validate(&self.syncback) {
             bad(&field, problem);
         }
         if self.dev.clickhouse_tcp_port == 0 {

@@ -129,43 +129,124 @@ impl Guard {
         let attempts = self.policy.max_attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
-            match self.breaker.gate() {
-                Gate::Open(wait) => {
-                    metrics::counter!(self.metric, "kind" => "breaker_open").increment(1);
-                    return Err(CallError::Unavailable(format!(
-                        "{what}: circuit open after repeated failures ({last}); next try in {wait:?}"
-                    )));
-                }
-                Gate::Closed | Gate::Trial => {}
-            }
-            if limited {
-                self.limiter.acquire().await;
-            }
-            match call().await {
-                Attempt::Done(v) => {
-                    self.breaker.success();
-                    return Ok(v);
-                }
-                Attempt::Refused(r) => {
-                    // The API answered: it is up.
-                    self.breaker.success();
-                    metrics::counter!(self.metric, "kind" => "refused").increment(1);
-                    return Err(CallError::Refused(Refusal {
-                        code: r.code,
-                        reason: format!("{what}: {}", r.reason),
-                    }));
-                }
-                Attempt::Again(why, after) => {
-                    self.breaker.failure();
-                    metrics::counter!(self.metric, "kind" => "transient").increment(1);
-                    tracing::warn!(attempt, %why, api = self.metric, "{what} failed; retrying");
+            match self.attempt(what, limited, &last, &mut call).await? {
+                Ok(v) => return Ok(v),
+                Err((why, after)) => {
                     last = why;
                     if attempt < attempts {
-                        let wait = backoff.next_delay().max(after.unwrap_or_default());
-                        if after.is_some() {
-                            self.limiter.penalize(Some(wait));
-                        }
-                        tokio::time::sleep(wait).await;
+                        self.pause(&mut backoff, after).await;
+                    }
+                }
+            }
+        }
+        Err(CallError::Unavailable(format!(
+            "{what}: {attempts} attempts failed, last: {last}"
+        )))
+    }
+
+    /// One attempt through the breaker and the limiter: `Ok(Ok(v))` done,
+    /// `Ok(Err(why, retry_after))` worth another, `Err` final.
+    async fn attempt<T, F, Fut>(
+        &self,
+        what: &str,
+        limited: bool,
+        last: &str,
+        call: &mut F,
+    ) -> Result<Result<T, (String, Option<Duration>)>, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Attempt<T>>,
+    {
+        if let Gate::Open(wait) = self.breaker.gate() {
+            metrics::counter!(self.metric, "kind" => "breaker_open").increment(1);
+            return Err(CallError::Unavailable(format!(
+                "{what}: circuit open after repeated failures ({last}); next try in {wait:?}"
+            )));
+        }
+        if limited {
+            self.limiter.acquire().await;
+        }
+        match call().await {
+            Attempt::Done(v) => {
+                self.breaker.success();
+                Ok(Ok(v))
+            }
+            Attempt::Refused(r) => {
+                // The API answered: it is up.
+                self.breaker.success();
+                metrics::counter!(self.metric, "kind" => "refused").increment(1);
+                Err(CallError::Refused(Refusal {
+                    code: r.code,
+                    reason: format!("{what}: {}", r.reason),
+                }))
+            }
+            Attempt::Again(why, after) => {
+                self.breaker.failure();
+                metrics::counter!(self.metric, "kind" => "transient").increment(1);
+                tracing::warn!(%why, api = self.metric, "{what} failed; retrying");
+                Ok(Err((why, after)))
+            }
+        }
+    }
+
+    /// The wait before the next attempt: the backoff, or longer if the API
+    /// asked (then the bucket waits too, for every caller).
+    async fn pause(&self, backoff: &mut Backoff, after: Option<Duration>) {
+        let wait = backoff.next_delay().max(after.unwrap_or_default());
+        if after.is_some() {
+            self.limiter.penalize(Some(wait));
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// What [`Guard::create`] achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Made<T> {
+    /// This call created it.
+    New(T),
+    /// It was there already (an earlier attempt, or run, whose answer was
+    /// lost had created it).
+    Found(T),
+}
+
+impl Guard {
+    /// Creates something at an API that takes no idempotency key, without
+    /// ever creating it twice: before every attempt, `check` asks the API
+    /// whether it exists (an earlier attempt may have created it and lost
+    /// the answer to a timeout or a 5xx); only when it does not is `make`
+    /// called. `check` makes its own guarded calls ([`Guard::call`]);
+    /// `make` is one attempt, under this guard's rate limit and breaker,
+    /// retried with backoff like [`Guard::call`].
+    ///
+    /// It is only as safe as its caller's exclusivity: nobody else may
+    /// create the same thing between `check` and `make` (conveyor's stages
+    /// handle one key on one worker, in order).
+    pub async fn create<T, C, CFut, M, MFut>(
+        &self,
+        what: &str,
+        mut check: C,
+        mut make: M,
+    ) -> Result<Made<T>, CallError>
+    where
+        C: FnMut() -> CFut,
+        CFut: Future<Output = Result<Option<T>, CallError>>,
+        M: FnMut() -> MFut,
+        MFut: Future<Output = Attempt<T>>,
+    {
+        let mut backoff = Backoff::new(self.policy.first_backoff, self.policy.max_backoff);
+        let attempts = self.policy.max_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if let Some(found) = check().await? {
+                return Ok(Made::Found(found));
+            }
+            match self.attempt(what, true, &last, &mut make).await? {
+                Ok(v) => return Ok(Made::New(v)),
+                Err((why, after)) => {
+                    last = why;
+                    if attempt < attempts {
+                        self.pause(&mut backoff, after).await;
                     }
                 }
             }
@@ -257,6 +338,28 @@ mod tests {
         assert!(matches!(r, Err(CallError::Unavailable(ref m)) if m.contains("circuit open")), "{r:?}");
         assert_eq!(n.load(Ordering::Relaxed), 4);
         assert!(g.breaker_open());
+    }
+
+    #[tokio::test]
+    async fn create_checks_before_every_attempt_so_a_lost_answer_creates_nothing_twice() {
+        let g = Guard::new("test_api_errors_total", quick());
+        let created = std::sync::Mutex::new(Vec::<u32>::new());
+        let calls = AtomicU32::new(0);
+        // The first create succeeds at the API but its answer is lost.
+        let r = g
+            .create(
+                "create",
+                || async { Ok(created.lock().unwrap().first().copied()) },
+                || async {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    created.lock().unwrap().push(42);
+                    Attempt::Again("HTTP 502 after the create".into(), None)
+                },
+            )
+            .await;
+        assert_eq!(r, Ok(Made::Found(42)));
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(created.lock().unwrap().len(), 1);
     }
 
     #[test]

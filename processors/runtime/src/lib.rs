@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod routing;
 pub mod service;
 pub mod shutdown;
+pub mod syncback;
 pub mod topology;
 pub mod warehouses;
 
