@@ -26,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Run one component of the pipeline, or `all` of them in one process.
     Run {
-        /// normalize, allocate, route, label, sink-scylla, sink-clickhouse, or all
+        /// normalize, allocate, route, label, syncback, sink-scylla, sink-clickhouse, or all
         component: String,
         /// Where /metrics, /healthz and /readyz listen (default: http.observability_bind).
         #[arg(long, value_name = "ADDR")]

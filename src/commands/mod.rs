@@ -18,6 +18,7 @@ mod route;
 mod schemas;
 mod stage;
 mod stream;
+mod syncback;
 mod topics;
 
 use anyhow::Context as _;
@@ -329,7 +330,7 @@ where
 }
 
 /// The stages `conveyor run` runs.
-const BUILT: &[&str] = &["normalize", "allocate", "route", "label"];
+const BUILT: &[&str] = &["normalize", "allocate", "route", "label", "syncback"];
 
 /// `conveyor run <stage>` for the built stages: each as a service with its
 /// readiness checks.
@@ -342,7 +343,8 @@ async fn run_built(
         "normalize" => normalize::checks(config),
         "allocate" => allocate::checks(),
         "route" => route::checks(),
-        _ => label::checks(),
+        "label" => label::checks(),
+        _ => syncback::checks(),
     };
     run_stage(
         stage,
@@ -354,7 +356,8 @@ async fn run_built(
                 "normalize" => normalize::run(config, &s, Some(h)).await,
                 "allocate" => allocate::run(config, &s, Some(h)).await,
                 "route" => route::run(config, &s, Some(h)).await,
-                _ => label::run(config, &s, Some(h)).await,
+                "label" => label::run(config, &s, Some(h)).await,
+                _ => syncback::run(config, &s, Some(h)).await,
             }
         },
     )

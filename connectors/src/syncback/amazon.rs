@@ -58,7 +58,7 @@ impl Client {
             ),
             guard: Guard::new(
                 "conveyor_syncback_api_errors_total",
-                super::policy(s, RATE.0, RATE.1),
+                super::policy(s, "amazon", RATE.0, RATE.1),
             ),
             config: s.clone(),
         }

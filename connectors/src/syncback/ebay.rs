@@ -45,7 +45,7 @@ impl Client {
             token,
             guard: Guard::new(
                 "conveyor_syncback_api_errors_total",
-                super::policy(s, RATE.0, RATE.1),
+                super::policy(s, "ebay", RATE.0, RATE.1),
             ),
             config: s.clone(),
         }

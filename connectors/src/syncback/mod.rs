@@ -142,12 +142,13 @@ impl Channels {
     }
 }
 
-/// The call policy of a channel: its published rate, `[syncback]`'s
-/// attempts and breaker.
-pub(crate) fn policy(s: &SyncbackConfig, rate_per_sec: f64, burst: u32) -> Policy {
+/// The call policy of `channel`: its published rate (or `[syncback]
+/// rate_per_sec`'s), `[syncback]`'s attempts and breaker.
+pub(crate) fn policy(s: &SyncbackConfig, channel: &str, rate_per_sec: f64, burst: u32) -> Policy {
+    let rate = s.rate_per_sec.get(channel).copied().unwrap_or(rate_per_sec);
     Policy {
-        rate_per_sec,
-        burst,
+        rate_per_sec: rate,
+        burst: burst.max(rate.ceil() as u32),
         max_attempts: s.max_attempts,
         breaker_failures: s.breaker_failures,
         breaker_open: Duration::from_millis(s.breaker_open_ms),

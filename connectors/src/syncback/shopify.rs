@@ -49,7 +49,7 @@ impl Client {
             token: c.access_token.clone(),
             guard: Guard::new(
                 "conveyor_syncback_api_errors_total",
-                super::policy(s, RATE.0, RATE.1),
+                super::policy(s, "shopify", RATE.0, RATE.1),
             ),
             config: s.clone(),
         }

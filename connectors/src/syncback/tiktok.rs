@@ -75,7 +75,7 @@ impl Client {
             shop_cipher: c.shop_cipher.clone(),
             guard: Guard::new(
                 "conveyor_syncback_api_errors_total",
-                super::policy(s, rate, (rate.ceil() as u32).max(1)),
+                super::policy(s, "tiktok", rate, (rate.ceil() as u32).max(1)),
             ),
             config: s.clone(),
         }
@@ -207,7 +207,7 @@ impl Client {
         }
         let why = format!("HTTP {}, code {code:?}: {message}", a.status);
         match code {
-            Some(codes::TOO_MANY_REQUESTS) => Attempt::Again(why, a.retry_after),
+            Some(codes::TOO_MANY_REQUESTS) => Attempt::Throttled(why, a.retry_after),
             Some(codes::INTERNAL_ERROR | codes::REQUEST_TIMEOUT) => Attempt::Again(why, None),
             Some(codes::INVALID_SIGN) => {
                 // The next configured secret signs the next attempt.
@@ -217,7 +217,8 @@ impl Client {
             Some(codes::EXPIRED_TOKEN | codes::NO_SCOPE | codes::MISSING_SHOP_CIPHER) => {
                 Attempt::Again(why, None)
             }
-            _ if a.status >= 500 || a.status == 429 => Attempt::Again(why, a.retry_after),
+            _ if a.status == 429 => Attempt::Throttled(why, a.retry_after),
+            _ if a.status >= 500 => Attempt::Again(why, a.retry_after),
             _ => Attempt::Refused(Refusal::new("channel_refused", why)),
         }
     }

@@ -13,7 +13,7 @@
 //! - what will not succeed on retry (another 4xx, or an answer the caller
 //!   reads as a refusal) is [`CallError::Refused`] with the API's words.
 //!
-//! `metric` names a counter (`<metric>{kind=transient|refused|breaker_open}`)
+//! `metric` names a counter (`<metric>{kind=transient|throttled|refused|breaker_open}`)
 //! so each API's errors are visible on /metrics.
 
 use std::future::Future;
@@ -54,6 +54,10 @@ pub enum Attempt<T> {
     Refused(Refusal),
     /// Retry after at least this long (None: the backoff decides).
     Again(String, Option<Duration>),
+    /// The API is up but asks to slow down (429): every caller of this
+    /// guard waits, for `Retry-After` if given; the breaker does not count
+    /// it as a failure.
+    Throttled(String, Option<Duration>),
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -125,34 +129,29 @@ impl Guard {
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T>>,
     {
-        let mut backoff = Backoff::new(self.policy.first_backoff, self.policy.max_backoff);
-        let attempts = self.policy.max_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            match self.attempt(what, limited, &last, &mut call).await? {
+        let mut tries = Tries::new(&self.policy);
+        loop {
+            match self.attempt(what, limited, &tries.last, &mut call).await? {
                 Ok(v) => return Ok(v),
-                Err((why, after)) => {
-                    last = why;
-                    if attempt < attempts {
-                        self.pause(&mut backoff, after).await;
+                Err(retry) => {
+                    if !tries.another(retry) {
+                        return Err(tries.exhausted(what));
                     }
+                    self.pause(&mut tries).await;
                 }
             }
         }
-        Err(CallError::Unavailable(format!(
-            "{what}: {attempts} attempts failed, last: {last}"
-        )))
     }
 
     /// One attempt through the breaker and the limiter: `Ok(Ok(v))` done,
-    /// `Ok(Err(why, retry_after))` worth another, `Err` final.
+    /// `Ok(Err(retry))` worth another, `Err` final.
     async fn attempt<T, F, Fut>(
         &self,
         what: &str,
         limited: bool,
         last: &str,
         call: &mut F,
-    ) -> Result<Result<T, (String, Option<Duration>)>, CallError>
+    ) -> Result<Result<T, Retry>, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T>>,
@@ -184,19 +183,93 @@ impl Guard {
                 self.breaker.failure();
                 metrics::counter!(self.metric, "kind" => "transient").increment(1);
                 tracing::warn!(%why, api = self.metric, "{what} failed; retrying");
-                Ok(Err((why, after)))
+                Ok(Err(Retry {
+                    why,
+                    after,
+                    throttled: false,
+                }))
+            }
+            Attempt::Throttled(why, after) => {
+                self.breaker.success();
+                metrics::counter!(self.metric, "kind" => "throttled").increment(1);
+                tracing::debug!(%why, api = self.metric, "{what} throttled; waiting");
+                Ok(Err(Retry {
+                    why,
+                    after: Some(after.unwrap_or(Duration::from_secs(1))),
+                    throttled: true,
+                }))
             }
         }
     }
 
-    /// The wait before the next attempt: the backoff, or longer if the API
-    /// asked (then the bucket waits too, for every caller).
-    async fn pause(&self, backoff: &mut Backoff, after: Option<Duration>) {
-        let wait = backoff.next_delay().max(after.unwrap_or_default());
-        if after.is_some() {
-            self.limiter.penalize(Some(wait));
-        }
+    /// The wait before the next attempt: what the API asked for (then the
+    /// bucket waits too, for every caller), else the backoff.
+    async fn pause(&self, tries: &mut Tries) {
+        let wait = match tries.after {
+            Some(a) => {
+                let a = a.min(Duration::from_secs(60));
+                self.limiter.penalize(Some(a));
+                a
+            }
+            None => tries.backoff.next_delay(),
+        };
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// A failed attempt worth another.
+#[derive(Debug)]
+struct Retry {
+    why: String,
+    after: Option<Duration>,
+    throttled: bool,
+}
+
+/// Throttled attempts allowed per call, beside `max_attempts` failures: a
+/// 429 is the API pacing us, not failing.
+const MAX_THROTTLED: u32 = 100;
+
+/// The attempts of one call so far.
+struct Tries {
+    backoff: Backoff,
+    attempts: u32,
+    failed: u32,
+    throttled: u32,
+    last: String,
+    after: Option<Duration>,
+}
+
+impl Tries {
+    fn new(p: &Policy) -> Tries {
+        Tries {
+            backoff: Backoff::new(p.first_backoff, p.max_backoff),
+            attempts: p.max_attempts.max(1),
+            failed: 0,
+            throttled: 0,
+            last: String::new(),
+            after: None,
+        }
+    }
+
+    /// Counts `r`; whether another attempt is allowed.
+    fn another(&mut self, r: Retry) -> bool {
+        if r.throttled {
+            self.throttled += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.last = r.why;
+        self.after = r.after;
+        self.failed < self.attempts && self.throttled < MAX_THROTTLED
+    }
+
+    fn exhausted(&self, what: &str) -> CallError {
+        CallError::Unavailable(format!(
+            "{what}: {} attempts failed ({} throttled), last: {}",
+            self.failed + self.throttled,
+            self.throttled,
+            self.last
+        ))
     }
 }
 
@@ -234,26 +307,21 @@ impl Guard {
         M: FnMut() -> MFut,
         MFut: Future<Output = Attempt<T>>,
     {
-        let mut backoff = Backoff::new(self.policy.first_backoff, self.policy.max_backoff);
-        let attempts = self.policy.max_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
+        let mut tries = Tries::new(&self.policy);
+        loop {
             if let Some(found) = check().await? {
                 return Ok(Made::Found(found));
             }
-            match self.attempt(what, true, &last, &mut make).await? {
+            match self.attempt(what, true, &tries.last, &mut make).await? {
                 Ok(v) => return Ok(Made::New(v)),
-                Err((why, after)) => {
-                    last = why;
-                    if attempt < attempts {
-                        self.pause(&mut backoff, after).await;
+                Err(retry) => {
+                    if !tries.another(retry) {
+                        return Err(tries.exhausted(what));
                     }
+                    self.pause(&mut tries).await;
                 }
             }
         }
-        Err(CallError::Unavailable(format!(
-            "{what}: {attempts} attempts failed, last: {last}"
-        )))
     }
 }
 
@@ -263,7 +331,7 @@ impl Guard {
 pub fn classify<T>(status: u16, detail: &str, retry_after: Option<Duration>) -> Attempt<T> {
     let why = format!("HTTP {status}: {detail}");
     match status {
-        429 => Attempt::Again(why, Some(retry_after.unwrap_or(Duration::from_secs(1)))),
+        429 => Attempt::Throttled(why, retry_after),
         408 | 401 | 403 => Attempt::Again(why, None),
         500..=599 => Attempt::Again(why, retry_after),
         _ => Attempt::Refused(Refusal::new(format!("http_{status}"), why)),
@@ -362,9 +430,32 @@ mod tests {
         assert_eq!(created.lock().unwrap().len(), 1);
     }
 
+    #[tokio::test]
+    async fn throttling_waits_without_spending_attempts_or_tripping_the_breaker() {
+        let g = Guard::new("test_api_errors_total", quick());
+        let n = AtomicU32::new(0);
+        let r = g
+            .call("op", true, || async {
+                if n.fetch_add(1, Ordering::Relaxed) < 10 {
+                    Attempt::Throttled("429".into(), Some(Duration::from_millis(1)))
+                } else {
+                    Attempt::Done(())
+                }
+            })
+            .await;
+        assert_eq!(r, Ok(()));
+        assert_eq!(n.load(Ordering::Relaxed), 11, "10 throttles > max_attempts 4");
+        assert!(!g.breaker_open());
+    }
+
     #[test]
     fn statuses_are_classified() {
-        let again = |s| matches!(classify::<()>(s, "", None), Attempt::Again(..));
+        let again = |s| {
+            matches!(
+                classify::<()>(s, "", None),
+                Attempt::Again(..) | Attempt::Throttled(..)
+            )
+        };
         assert!(again(429) && again(408) && again(500) && again(503) && again(401));
         assert!(!again(400) && !again(404) && !again(422));
         assert_eq!(retry_after(Some("2")), Some(Duration::from_secs(2)));

@@ -26,6 +26,11 @@ pub struct SyncbackConfig {
     /// breaker, and how long it stays open before one trial call.
     pub breaker_failures: u32,
     pub breaker_open_ms: u64,
+    /// Channel -> calls per second toward its API (default: the channel's
+    /// published standard limit: Shopify 2/s, Amazon confirmShipment 2/s,
+    /// TikTok `channels.tiktok.api_rate_per_sec`, eBay 10/s). Raise it for
+    /// plans with more (Shopify Plus: 20/s).
+    pub rate_per_sec: BTreeMap<String, f64>,
     /// Carrier id -> the carrier's name as the channels know it (Shopify's
     /// tracking company, Amazon's carrierCode, eBay's shippingCarrierCode).
     pub carrier_names: BTreeMap<String, String>,
@@ -51,6 +56,7 @@ impl Default for SyncbackConfig {
             max_attempts: 5,
             breaker_failures: 5,
             breaker_open_ms: 30_000,
+            rate_per_sec: BTreeMap::new(),
             carrier_names: map(&[("usps", "USPS"), ("ups", "UPS"), ("fedex", "FedEx")]),
             tiktok_provider_ids: map(&[
                 ("usps", "6617675021119438849"),
@@ -74,6 +80,14 @@ pub fn validate(s: &SyncbackConfig) -> Vec<(String, String)> {
                 "channels",
                 format!("`{c}` has no sync-back; one of {}", CHANNELS.join(", ")),
             );
+        }
+    }
+    for (c, r) in &s.rate_per_sec {
+        if !CHANNELS.contains(&c.as_str()) {
+            bad("rate_per_sec", format!("`{c}` has no sync-back"));
+        }
+        if !(r.is_finite() && *r > 0.0) {
+            bad(&format!("rate_per_sec.{c}"), "must be > 0".into());
         }
     }
     if s.timeout_ms == 0 {
