@@ -8,7 +8,8 @@
 //! rate-shopped, and the step prints the carrier mix, what the labels will
 //! cost, how many meet their SLA, and one plan with its alternatives. The
 //! label job runs too, buying from the carrier simulator: labels, packing
-//! slips and combined PDFs land in the document store.
+//! slips and combined PDFs land in the document store. Last, the sync-back
+//! job tells the channel simulators each parcel's tracking.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,8 +24,9 @@ use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_schemas::codec::Codec;
 use conveyor_schemas::records::{
-    AllocationResult, AllocationStatus, CatalogSku, InventoryAlert, InventoryEvent,
-    InventoryEventKind, LabeledShipment, OrderEvent, PlannedShipment, StockMovement,
+    AllocationResult, AllocationStatus, CatalogSku, ExceptionRecord, InventoryAlert,
+    InventoryEvent, InventoryEventKind, LabeledShipment, OrderEvent, PlannedShipment,
+    StockMovement, SyncedShipment,
 };
 use rust_decimal::Decimal;
 
@@ -47,6 +49,7 @@ pub async fn run(
     super::allocate::ensure_topics(config).await?;
     super::route::ensure_topics(config).await?;
     super::label::ensure_topics(config).await?;
+    super::syncback::ensure_topics(config).await?;
     let topo = Topology::resolve(config);
     let name = |id: &str| topo.topic_name(id).unwrap_or(id).to_string();
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
@@ -57,6 +60,8 @@ pub async fn run(
     )?;
     let parts = config.topics.partitions;
     let watched = [
+        "shipments_synced",
+        "exceptions",
         "shipments_labeled",
         "shipments_planned",
         "orders_allocated",
@@ -157,7 +162,13 @@ pub async fn run(
         let s = shutdown.clone();
         tokio::spawn(async move { super::label::run(&c, &s, None).await })
     };
-    let watch = Watch::with_label(config)?;
+    // Sync-back: the channel simulators, in this process.
+    let (sync_config, shops) = super::demo_syncback::start(config, shutdown.token()).await?;
+    let sync_jobs = {
+        let s = shutdown.clone();
+        tokio::spawn(async move { super::syncback::run(&sync_config, &s, None).await })
+    };
+    let watch = Watch::with_syncback(config)?;
     let t = Instant::now();
     watch
         .wait_for_rest(Duration::from_secs(300), |_| {})
@@ -341,10 +352,21 @@ pub async fn run(
     )
     .await?;
     describe_labels(&labeled, &sim.purchases(), &name("shipments_labeled"));
+    let synced: Vec<SyncedShipment> = read_from(
+        config,
+        &codec,
+        &name("shipments_synced"),
+        &start["shipments_synced"],
+    )
+    .await?;
+    let raised: Vec<ExceptionRecord> =
+        read_from(config, &codec, &name("exceptions"), &start["exceptions"]).await?;
+    super::demo_syncback::describe(&synced, &raised, &shops, &name("shipments_synced"));
     shutdown.trigger();
     let mut summaries = jobs.await??;
     summaries.extend(route_jobs.await??);
     summaries.extend(label_jobs.await??);
+    summaries.extend(sync_jobs.await??);
     for (job, s) in summaries {
         if s.dead_lettered > 0 {
             println!("    {job}: {} records to the DLQ", s.dead_lettered);

@@ -20,11 +20,11 @@ use conveyor_runtime::topology::{self, Topology};
 use conveyor_schemas::codec::{Codec, Source};
 use conveyor_schemas::records::{CatalogSku, DlqRecord, OrderEvent};
 
-const WEBHOOKS: u64 = 500;
-const SHOP_ORDERS: u64 = 300;
-const AMAZON_ORDERS: u64 = 150;
-const EBAY_ORDERS: u64 = 250;
-const TIKTOK_ORDERS: u64 = 200;
+pub(super) const WEBHOOKS: u64 = 500;
+pub(super) const SHOP_ORDERS: u64 = 300;
+pub(super) const AMAZON_ORDERS: u64 = 150;
+pub(super) const EBAY_ORDERS: u64 = 250;
+pub(super) const TIKTOK_ORDERS: u64 = 200;
 
 /// Runs the channels step; returns the order events normalize emitted.
 /// Returns the orders normalize emitted and the catalog they were resolved

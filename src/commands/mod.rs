@@ -12,6 +12,7 @@ mod demo;
 mod demo_allocate;
 mod demo_channels;
 mod demo_stream;
+mod demo_syncback;
 mod label;
 mod normalize;
 mod route;

@@ -96,6 +96,15 @@ impl Watch {
         Ok(w)
     }
 
+    /// Watches allocation, route, label and sync-back together (the
+    /// sync-back job lives in the connectors crate; `syncback` is its name).
+    pub fn with_syncback(config: &Config) -> Result<Watch, KafkaError> {
+        let mut w = Watch::with_label(config)?;
+        w.jobs.push(("syncback", "shipments_labeled"));
+        w.logs.extend(["shipments_synced", "exceptions"]);
+        Ok(w)
+    }
+
     fn of(
         config: &Config,
         jobs: &[(&'static str, &'static str)],

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::{avro_enum, avro_record};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SyncOutcome {
     /// This run told the channel.
