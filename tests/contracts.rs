@@ -772,7 +772,15 @@ fn synced_shipment() -> impl Strategy<Value = SyncedShipment> {
     )
         .prop_map(
             |(
-                (event_id, shipment_id, order_id, channel, external_order_id, carrier, tracking_number),
+                (
+                    event_id,
+                    shipment_id,
+                    order_id,
+                    channel,
+                    external_order_id,
+                    carrier,
+                    tracking_number,
+                ),
                 (outcome, channel_reference, note, synced_at),
             )| SyncedShipment {
                 event_id,

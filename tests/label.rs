@@ -137,7 +137,10 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
             assert!(bytes.starts_with(b"%PDF-"));
         }
         assert_eq!(l.combined.as_ref().unwrap().pages, l.packing_slip.pages + 1);
-        assert_eq!(l.lines, p.lines, "the parcel's lines travel on for sync-back");
+        assert_eq!(
+            l.lines, p.lines,
+            "the parcel's lines travel on for sync-back"
+        );
     }
 
     // The two refused plans: dead-lettered, and each an exception an
@@ -162,7 +165,10 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
     let ids: std::collections::BTreeSet<String> = open.keys().map(|k| k.to_string()).collect();
     assert_eq!(ids, refused);
     for e in open.values() {
-        assert_eq!((e.stage.as_str(), e.code.as_str()), ("label", "address_invalid"));
+        assert_eq!(
+            (e.stage.as_str(), e.code.as_str()),
+            ("label", "address_invalid")
+        );
         assert!(e.reason.contains("Address not found"), "{e:?}");
         assert!(e.action.contains("address"), "{e:?}");
         assert_eq!(e.source_topic, topic);

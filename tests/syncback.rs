@@ -49,7 +49,12 @@ impl Sims {
         let tiktok = Arc::new(
             tiktok::Sim::new(ORDERS, "6sync", "tt-secret", "TTP_sync").with_rate(1000.0, 1000.0),
         );
-        let ebay = Arc::new(ebay::Sim::new(ORDERS, "ebay-client", "ebay-secret", "v^1.1#r"));
+        let ebay = Arc::new(ebay::Sim::new(
+            ORDERS,
+            "ebay-client",
+            "ebay-secret",
+            "v^1.1#r",
+        ));
         for l in [
             &shopify.shipments,
             &amazon.shipments,
@@ -58,17 +63,23 @@ impl Sims {
         ] {
             l.lose_every(lose_every);
         }
-        let (a, _) = shopify::serve(shopify.clone(), bind, stop.clone()).await.unwrap();
+        let (a, _) = shopify::serve(shopify.clone(), bind, stop.clone())
+            .await
+            .unwrap();
         let c = &mut config.channels;
         c.shopify.api_url = format!("http://{a}");
         c.shopify.access_token = Secret::new("shpat_sync");
-        let (a, _) = amazon::serve(amazon.clone(), bind, stop.clone()).await.unwrap();
+        let (a, _) = amazon::serve(amazon.clone(), bind, stop.clone())
+            .await
+            .unwrap();
         c.amazon.api_url = format!("http://{a}");
         c.amazon.lwa_url = format!("http://{a}/auth/o2/token");
         c.amazon.client_id = "amzn-client".into();
         c.amazon.client_secret = Secret::new("amzn-secret");
         c.amazon.refresh_token = Secret::new("Atzr|sync");
-        let (a, _) = tiktok::serve(tiktok.clone(), bind, stop.clone()).await.unwrap();
+        let (a, _) = tiktok::serve(tiktok.clone(), bind, stop.clone())
+            .await
+            .unwrap();
         c.tiktok.api_url = format!("http://{a}");
         c.tiktok.app_key = "6sync".into();
         c.tiktok.app_secrets = vec![Secret::new("tt-secret")];
@@ -196,7 +207,10 @@ async fn each_channel_is_told_each_parcel_once_though_answers_are_lost_and_pushe
                     continue;
                 }
                 assert!(
-                    matches!(r, Some(Ok(Pushed::Confirmed(_) | Pushed::AlreadyConfirmed(_)))),
+                    matches!(
+                        r,
+                        Some(Ok(Pushed::Confirmed(_) | Pushed::AlreadyConfirmed(_)))
+                    ),
                     "{channel} {}: {r:?}",
                     p.shipment_id
                 );
@@ -222,7 +236,10 @@ async fn each_channel_is_told_each_parcel_once_though_answers_are_lost_and_pushe
         let t = sims.ledger(channel).totals();
         eprintln!("{channel}: {told} parcels told, {expected_refusals} refused, {t:?}");
         assert_eq!(t.shipments, told, "{channel}: one shipment per parcel");
-        assert_eq!(t.duplicates, 0, "{channel}: a tracking number recorded twice");
+        assert_eq!(
+            t.duplicates, 0,
+            "{channel}: a tracking number recorded twice"
+        );
         assert!(t.lost > 0, "{channel}: the lost-answer fault never fired");
 
         // Every unit of the first order is shipped: one more parcel of its
@@ -233,7 +250,7 @@ async fn each_channel_is_told_each_parcel_once_though_answers_are_lost_and_pushe
         let code = refused(&channels.push(&extra).await).map(str::to_string);
         // (Shopify closes a fulfillment order whose units are all shipped.)
         let want = match channel {
-            "shopify" => "line_not_open",
+            "shopify" => "already_fulfilled",
             "tiktok" => "quantity_exceeded",
             _ => "channel_refused",
         };
@@ -356,34 +373,98 @@ async fn the_job_survives_sigkill_and_tells_each_channel_each_parcel_once() {
     for l in &records {
         let bytes = codec.encode(&topic, l).await.unwrap();
         producer
-            .send(&OutRecord::new(&topic).key(l.order_id.clone()).payload(bytes))
+            .send(
+                &OutRecord::new(&topic)
+                    .key(l.order_id.clone())
+                    .payload(bytes),
+            )
             .await
             .unwrap();
     }
 
     let c = &config.channels;
     let env: Vec<(String, String)> = vec![
-        ("CONVEYOR_CHANNELS__SHOPIFY__API_URL".into(), c.shopify.api_url.clone()),
-        ("CONVEYOR_CHANNELS__SHOPIFY__ACCESS_TOKEN".into(), "shpat_sync".into()),
-        ("CONVEYOR_CHANNELS__AMAZON__API_URL".into(), c.amazon.api_url.clone()),
-        ("CONVEYOR_CHANNELS__AMAZON__LWA_URL".into(), c.amazon.lwa_url.clone()),
-        ("CONVEYOR_CHANNELS__AMAZON__CLIENT_ID".into(), "amzn-client".into()),
-        ("CONVEYOR_CHANNELS__AMAZON__CLIENT_SECRET".into(), "amzn-secret".into()),
-        ("CONVEYOR_CHANNELS__AMAZON__REFRESH_TOKEN".into(), "Atzr|sync".into()),
-        ("CONVEYOR_CHANNELS__TIKTOK__API_URL".into(), c.tiktok.api_url.clone()),
+        (
+            "CONVEYOR_CHANNELS__SHOPIFY__API_URL".into(),
+            c.shopify.api_url.clone(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__SHOPIFY__ACCESS_TOKEN".into(),
+            "shpat_sync".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__AMAZON__API_URL".into(),
+            c.amazon.api_url.clone(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__AMAZON__LWA_URL".into(),
+            c.amazon.lwa_url.clone(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__AMAZON__CLIENT_ID".into(),
+            "amzn-client".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__AMAZON__CLIENT_SECRET".into(),
+            "amzn-secret".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__AMAZON__REFRESH_TOKEN".into(),
+            "Atzr|sync".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__TIKTOK__API_URL".into(),
+            c.tiktok.api_url.clone(),
+        ),
         ("CONVEYOR_CHANNELS__TIKTOK__APP_KEY".into(), "6sync".into()),
-        ("CONVEYOR_CHANNELS__TIKTOK__APP_SECRETS".into(), "[\"tt-secret\"]".into()),
-        ("CONVEYOR_CHANNELS__TIKTOK__ACCESS_TOKEN".into(), "TTP_sync".into()),
-        ("CONVEYOR_CHANNELS__TIKTOK__API_RATE_PER_SEC".into(), "500.0".into()),
-        ("CONVEYOR_CHANNELS__EBAY__API_URL".into(), c.ebay.api_url.clone()),
-        ("CONVEYOR_CHANNELS__EBAY__TOKEN_URL".into(), c.ebay.token_url.clone()),
-        ("CONVEYOR_CHANNELS__EBAY__CLIENT_ID".into(), "ebay-client".into()),
-        ("CONVEYOR_CHANNELS__EBAY__CLIENT_SECRET".into(), "ebay-secret".into()),
-        ("CONVEYOR_CHANNELS__EBAY__REFRESH_TOKEN".into(), "v^1.1#r".into()),
-        ("CONVEYOR_SYNCBACK__RATE_PER_SEC__SHOPIFY".into(), "30.0".into()),
-        ("CONVEYOR_SYNCBACK__RATE_PER_SEC__AMAZON".into(), "30.0".into()),
-        ("CONVEYOR_SYNCBACK__RATE_PER_SEC__TIKTOK".into(), "30.0".into()),
-        ("CONVEYOR_SYNCBACK__RATE_PER_SEC__EBAY".into(), "30.0".into()),
+        (
+            "CONVEYOR_CHANNELS__TIKTOK__APP_SECRETS".into(),
+            "[\"tt-secret\"]".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__TIKTOK__ACCESS_TOKEN".into(),
+            "TTP_sync".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__TIKTOK__API_RATE_PER_SEC".into(),
+            "500.0".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__EBAY__API_URL".into(),
+            c.ebay.api_url.clone(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__EBAY__TOKEN_URL".into(),
+            c.ebay.token_url.clone(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__EBAY__CLIENT_ID".into(),
+            "ebay-client".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__EBAY__CLIENT_SECRET".into(),
+            "ebay-secret".into(),
+        ),
+        (
+            "CONVEYOR_CHANNELS__EBAY__REFRESH_TOKEN".into(),
+            "v^1.1#r".into(),
+        ),
+        (
+            "CONVEYOR_SYNCBACK__RATE_PER_SEC__SHOPIFY".into(),
+            "30.0".into(),
+        ),
+        (
+            "CONVEYOR_SYNCBACK__RATE_PER_SEC__AMAZON".into(),
+            "30.0".into(),
+        ),
+        (
+            "CONVEYOR_SYNCBACK__RATE_PER_SEC__TIKTOK".into(),
+            "30.0".into(),
+        ),
+        (
+            "CONVEYOR_SYNCBACK__RATE_PER_SEC__EBAY".into(),
+            "30.0".into(),
+        ),
     ];
     let vars: Vec<(&str, &OsStr)> = env
         .iter()
@@ -441,23 +522,30 @@ async fn the_job_survives_sigkill_and_tells_each_channel_each_parcel_once() {
         }
     }
     assert_eq!(by_shipment.len(), told + 1);
-    assert_eq!(by_shipment[&csv.shipment_id].outcome, SyncOutcome::NotSynced);
-    let outcomes: BTreeMap<String, usize> =
-        by_shipment
-            .values()
-            .filter(|r| r.channel != "csv")
-            .fold(BTreeMap::new(), |mut m, r| {
-                *m.entry(format!("{:?}", r.outcome)).or_default() += 1;
-                m
-            });
+    assert_eq!(
+        by_shipment[&csv.shipment_id].outcome,
+        SyncOutcome::NotSynced
+    );
+    let outcomes: BTreeMap<String, usize> = by_shipment
+        .values()
+        .filter(|r| r.channel != "csv")
+        .fold(BTreeMap::new(), |mut m, r| {
+            *m.entry(format!("{:?}", r.outcome)).or_default() += 1;
+            m
+        });
     eprintln!("outcomes: {outcomes:?}");
     assert!(!outcomes.contains_key("NotSynced"), "{outcomes:?}");
-    assert!(by_shipment.values().all(|r| r.channel == "csv" || r.channel_reference.is_some()));
+    assert!(by_shipment
+        .values()
+        .all(|r| r.channel == "csv" || r.channel_reference.is_some()));
 
     // The order the shop does not have: an exception and a dead letter.
     let raised: Vec<ExceptionRecord> = decode_all(&s, "exceptions").await;
     let ids: BTreeSet<&str> = raised.iter().map(|e| e.exception_id.as_str()).collect();
-    assert_eq!(ids, BTreeSet::from([format!("syncback:{}", ghost.shipment_id).as_str()]));
+    assert_eq!(
+        ids,
+        BTreeSet::from([format!("syncback:{}", ghost.shipment_id).as_str()])
+    );
     assert_eq!(raised[0].code, "order_not_found");
     assert_eq!(raised[0].source_topic, topic);
     sims.stop.cancel();

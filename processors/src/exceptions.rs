@@ -100,7 +100,11 @@ pub fn outputs(sinks: &Sinks, rec: &InRecord, p: &Problem<'_>) -> [Output; 2] {
     );
     let key = rec.key.clone().unwrap_or_default();
     [
-        Output::avro(sinks.exceptions.clone(), p.order_id.as_bytes().to_vec(), exception),
+        Output::avro(
+            sinks.exceptions.clone(),
+            p.order_id.as_bytes().to_vec(),
+            exception,
+        ),
         Output::avro(sinks.dlq.clone(), key, dead),
     ]
 }
@@ -143,8 +147,14 @@ mod tests {
         assert_eq!(r.raised_at, 1_763_800_000_000);
         assert_eq!(record(&rec, &p), r, "the same input raises the same record");
         let [e, d] = outputs(&sinks, &rec, &p);
-        assert_eq!((e.topic.as_str(), e.key.as_slice()), ("exceptions", &b"shopify:1"[..]));
-        assert_eq!((d.topic.as_str(), d.key.as_slice()), ("orders.dlq", &b"shopify:1"[..]));
+        assert_eq!(
+            (e.topic.as_str(), e.key.as_slice()),
+            ("exceptions", &b"shopify:1"[..])
+        );
+        assert_eq!(
+            (d.topic.as_str(), d.key.as_slice()),
+            ("orders.dlq", &b"shopify:1"[..])
+        );
         assert!(matches!(e.payload, Payload::Avro(_)));
         assert!(action("address_invalid").contains("address"));
         assert!(action("something_new").contains("retry or mark resolved"));

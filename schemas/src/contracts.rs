@@ -7,8 +7,8 @@
 use conveyor_runtime::topology::Topology;
 
 use crate::records::{
-    AllocationResult, CatalogSku, DlqRecord, ExceptionRecord, InventoryAlert, InventoryEvent, LabeledShipment,
-    OrderEvent, PlannedShipment, RawOrder, Record, StockMovement, SyncedShipment,
+    AllocationResult, CatalogSku, DlqRecord, ExceptionRecord, InventoryAlert, InventoryEvent,
+    LabeledShipment, OrderEvent, PlannedShipment, RawOrder, Record, StockMovement, SyncedShipment,
 };
 
 /// A topic's value contract.

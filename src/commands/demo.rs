@@ -67,13 +67,13 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         7,
         "channels in: catalog, Shopify webhooks + poller, TikTok Shop webhooks, Amazon and eBay pollers (simulated APIs), a CSV export, normalize",
     );
-    let (orders, catalog) = super::demo_channels::run(config).await?;
+    let (orders, catalog, webhook_orders) = super::demo_channels::run(config).await?;
 
     step(
         8,
         "allocation and routing: hold, decide, commit across 3 warehouses (never oversold), backorders released by a restock; each parcel boxed, zoned and rate-shopped, its label bought and its packing slip rendered",
     );
-    super::demo_allocate::run(config, &orders, &catalog).await?;
+    super::demo_allocate::run(config, &orders, &catalog, webhook_orders).await?;
 
     step(9, "ClickHouse");
     let version = ch::ensure_database(&config.clickhouse).await?;

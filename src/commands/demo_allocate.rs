@@ -36,6 +36,7 @@ pub async fn run(
     config: &Config,
     orders: &[OrderEvent],
     catalog: &[CatalogSku],
+    webhook_orders: std::ops::Range<u64>,
 ) -> anyhow::Result<()> {
     // Its own namespace and state, so that this run's orders meet this
     // run's stock (the live topics keep every earlier demo's orders, which
@@ -163,7 +164,8 @@ pub async fn run(
         tokio::spawn(async move { super::label::run(&c, &s, None).await })
     };
     // Sync-back: the channel simulators, in this process.
-    let (sync_config, shops) = super::demo_syncback::start(config, shutdown.token()).await?;
+    let (sync_config, shops) =
+        super::demo_syncback::start(config, webhook_orders, shutdown.token()).await?;
     let sync_jobs = {
         let s = shutdown.clone();
         tokio::spawn(async move { super::syncback::run(&sync_config, &s, None).await })

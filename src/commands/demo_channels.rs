@@ -6,6 +6,7 @@
 //! into `orders.normalized`, with a reason for everything it refuses.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,16 +21,18 @@ use conveyor_runtime::topology::{self, Topology};
 use conveyor_schemas::codec::{Codec, Source};
 use conveyor_schemas::records::{CatalogSku, DlqRecord, OrderEvent};
 
-pub(super) const WEBHOOKS: u64 = 500;
+const WEBHOOKS: u64 = 500;
 pub(super) const SHOP_ORDERS: u64 = 300;
 pub(super) const AMAZON_ORDERS: u64 = 150;
 pub(super) const EBAY_ORDERS: u64 = 250;
 pub(super) const TIKTOK_ORDERS: u64 = 200;
 
 /// Runs the channels step; returns the order events normalize emitted.
-/// Returns the orders normalize emitted and the catalog they were resolved
-/// against.
-pub async fn run(config: &Config) -> anyhow::Result<(Vec<OrderEvent>, Vec<CatalogSku>)> {
+/// Returns the orders normalize emitted, the catalog they were resolved
+/// against, and the Shopify order numbers the webhooks carried.
+pub async fn run(
+    config: &Config,
+) -> anyhow::Result<(Vec<OrderEvent>, Vec<CatalogSku>, Range<u64>)> {
     let mut config = config.clone();
     let sc = &mut config.channels.shopify;
     if sc.webhook_secrets.is_empty() {
@@ -303,7 +306,7 @@ pub async fn run(config: &Config) -> anyhow::Result<(Vec<OrderEvent>, Vec<Catalo
             d.error_kind, d.source_topic, d.source_partition, d.source_offset, d.reason
         );
     }
-    Ok((events, skus))
+    Ok((events, skus, from..from + WEBHOOKS))
 }
 
 fn name(topo: &Topology, id: &str) -> String {

@@ -11,7 +11,7 @@ use conveyor_runtime::config::{Config, Secret};
 use conveyor_schemas::records::{ExceptionRecord, SyncOutcome, SyncedShipment};
 use tokio_util::sync::CancellationToken;
 
-use super::demo_channels::{AMAZON_ORDERS, EBAY_ORDERS, SHOP_ORDERS, TIKTOK_ORDERS, WEBHOOKS};
+use super::demo_channels::{AMAZON_ORDERS, EBAY_ORDERS, SHOP_ORDERS, TIKTOK_ORDERS};
 
 /// The channel simulators the demo's orders came from, again, now taking
 /// tracking.
@@ -22,15 +22,20 @@ pub struct Shops {
     pub ebay: Arc<ebay::Sim>,
 }
 
-/// Serves the four simulators until `stop`; `config` with its channels
-/// pointed at them.
-pub async fn start(config: &Config, stop: CancellationToken) -> anyhow::Result<(Config, Shops)> {
+/// Serves the four simulators until `stop` (the shop has the polled orders
+/// and `webhook_orders`); `config` with its channels pointed at them.
+pub async fn start(
+    config: &Config,
+    webhook_orders: std::ops::Range<u64>,
+    stop: CancellationToken,
+) -> anyhow::Result<(Config, Shops)> {
     let mut c = config.clone();
     let bind: std::net::SocketAddr = "127.0.0.1:0".parse()?;
     let token = "shpat_demo";
     let shops = Shops {
         shopify: Arc::new(
-            shopify::Sim::new(WEBHOOKS.max(SHOP_ORDERS), token).with_bucket(200.0, 200.0),
+            shopify::Sim::with_orders([0..SHOP_ORDERS, webhook_orders], token)
+                .with_bucket(200.0, 200.0),
         ),
         amazon: Arc::new(
             amazon::Sim::new(AMAZON_ORDERS, "amzn-demo", "demo-secret", "Atzr|demo")
@@ -40,7 +45,12 @@ pub async fn start(config: &Config, stop: CancellationToken) -> anyhow::Result<(
             tiktok::Sim::new(TIKTOK_ORDERS, "demo-app-key", "demo-app-secret", "TTP_demo")
                 .with_rate(200.0, 200.0),
         ),
-        ebay: Arc::new(ebay::Sim::new(EBAY_ORDERS, "conveyor-demo", "demo-secret", "v^1.1#demo")),
+        ebay: Arc::new(ebay::Sim::new(
+            EBAY_ORDERS,
+            "conveyor-demo",
+            "demo-secret",
+            "v^1.1#demo",
+        )),
     };
     let (a, _) = shopify::serve(shops.shopify.clone(), bind, stop.clone()).await?;
     c.channels.shopify.api_url = format!("http://{a}");
@@ -74,16 +84,9 @@ pub async fn start(config: &Config, stop: CancellationToken) -> anyhow::Result<(
 
 /// The sync-back summary: outcomes per channel, what the simulators hold,
 /// one parcel in full, the exceptions raised.
-pub fn describe(
-    synced: &[SyncedShipment],
-    raised: &[ExceptionRecord],
-    shops: &Shops,
-    topic: &str,
-) {
-    let unique: BTreeMap<&str, &SyncedShipment> = synced
-        .iter()
-        .map(|s| (s.shipment_id.as_str(), s))
-        .collect();
+pub fn describe(synced: &[SyncedShipment], raised: &[ExceptionRecord], shops: &Shops, topic: &str) {
+    let unique: BTreeMap<&str, &SyncedShipment> =
+        synced.iter().map(|s| (s.shipment_id.as_str(), s)).collect();
     let mut per: BTreeMap<(&str, SyncOutcome), usize> = BTreeMap::new();
     for s in unique.values() {
         *per.entry((s.channel.as_str(), s.outcome)).or_default() += 1;

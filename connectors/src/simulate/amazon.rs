@@ -363,7 +363,9 @@ async fn confirm_shipment(
         };
         let ordered = item["QuantityOrdered"].as_i64().unwrap_or(0);
         if qty <= 0 || sim.shipments.units_shipped(&id, item_id) + qty > ordered {
-            return bad(&format!("quantity of orderItemId {item_id} exceeds what remains to ship."));
+            return bad(&format!(
+                "quantity of orderItemId {item_id} exceeds what remains to ship."
+            ));
         }
         lines.push((item_id.to_string(), qty));
     }
@@ -380,7 +382,11 @@ async fn confirm_shipment(
         },
     );
     if lost {
-        return errors(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "Service temporarily unavailable.");
+        return errors(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "Service temporarily unavailable.",
+        );
     }
     with_rate(StatusCode::NO_CONTENT.into_response(), sim.confirm.rate)
 }

@@ -314,7 +314,12 @@ async fn shipping_fulfillments(
     if sim.order(&id).is_none() {
         return error(StatusCode::NOT_FOUND, 32100, "REQUEST", "Invalid order ID.");
     }
-    let list: Vec<Value> = sim.shipments.shipped(&id).iter().map(fulfillment_json).collect();
+    let list: Vec<Value> = sim
+        .shipments
+        .shipped(&id)
+        .iter()
+        .map(fulfillment_json)
+        .collect();
     Json(json!({ "fulfillments": list, "total": list.len(), "warnings": [] })).into_response()
 }
 
@@ -351,7 +356,9 @@ async fn create_shipping_fulfillment(
         };
         let ordered = item["quantity"].as_i64().unwrap_or(0);
         if qty <= 0 || sim.shipments.units_shipped(&id, lid) + qty > ordered {
-            return bad(&format!("The quantity of line item {lid} exceeds what remains to ship."));
+            return bad(&format!(
+                "The quantity of line item {lid} exceeds what remains to ship."
+            ));
         }
         lines.push((lid.to_string(), qty));
     }
@@ -369,10 +376,20 @@ async fn create_shipping_fulfillment(
         },
     );
     if lost {
-        return error(StatusCode::SERVICE_UNAVAILABLE, 32000, "APPLICATION", "Service unavailable.");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            32000,
+            "APPLICATION",
+            "Service unavailable.",
+        );
     }
     let location = format!("/sell/fulfillment/v1/order/{id}/shipping_fulfillment/{fid}");
-    (StatusCode::CREATED, [("location", location)], Json(json!({}))).into_response()
+    (
+        StatusCode::CREATED,
+        [("location", location)],
+        Json(json!({})),
+    )
+        .into_response()
 }
 
 pub fn router(sim: Arc<Sim>) -> Router {

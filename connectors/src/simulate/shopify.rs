@@ -57,7 +57,15 @@ pub struct Sim {
 impl Sim {
     /// A shop with orders `example(0..n)`.
     pub fn new(n: u64, access_token: &str) -> Sim {
-        let mut orders: Vec<Value> = (0..n).map(example).collect();
+        Sim::with_orders(std::iter::once(0..n), access_token)
+    }
+
+    /// A shop with orders `example(n)` for every `n` in `ranges`.
+    pub fn with_orders(
+        ranges: impl IntoIterator<Item = std::ops::Range<u64>>,
+        access_token: &str,
+    ) -> Sim {
+        let mut orders: Vec<Value> = ranges.into_iter().flatten().map(example).collect();
         orders.sort_by(|a, b| {
             let k = |v: &Value| v["updated_at"].as_str().unwrap_or_default().to_string();
             k(a).cmp(&k(b))
@@ -120,7 +128,7 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// The access token and the leaky bucket: the calls used, or the answer.
-fn gate(sim: &Sim, headers: &HeaderMap) -> Result<f64, Response> {
+fn gate(sim: &Sim, headers: &HeaderMap) -> Result<f64, Box<Response>> {
     if let Ok(mut s) = sim.stats.lock() {
         s.0 += 1;
     }
@@ -129,22 +137,26 @@ fn gate(sim: &Sim, headers: &HeaderMap) -> Result<f64, Response> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if token != sim.access_token {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "[API] Invalid API key or access token (unrecognized login or wrong password)",
-        ));
+        )));
     }
     sim.take().map_err(|retry| {
         if let Ok(mut s) = sim.stats.lock() {
             s.1 += 1;
         }
-        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.");
-        r.headers_mut().insert(
-            "retry-after",
-            HeaderValue::from_str(&format!("{retry:.1}")).unwrap_or(HeaderValue::from_static("1.0")),
-        );
-        r
+        Box::new(throttled(retry))
     })
+}
+
+fn throttled(retry: f64) -> Response {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.");
+    r.headers_mut().insert(
+        "retry-after",
+        HeaderValue::from_str(&format!("{retry:.1}")).unwrap_or(HeaderValue::from_static("1.0")),
+    );
+    r
 }
 
 async fn orders(
@@ -155,7 +167,7 @@ async fn orders(
 ) -> Response {
     let used = match gate(&sim, &headers) {
         Ok(used) => used,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > 250 {
@@ -405,10 +417,12 @@ async fn fulfillment_orders(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = gate(&sim, &headers) {
-        return r;
+        return *r;
     }
     match sim.order(&id) {
-        Some(o) => Json(json!({ "fulfillment_orders": [sim.fulfillment_order(o)] })).into_response(),
+        Some(o) => {
+            Json(json!({ "fulfillment_orders": [sim.fulfillment_order(o)] })).into_response()
+        }
         None => error(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
@@ -419,7 +433,7 @@ async fn fulfillments(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = gate(&sim, &headers) {
-        return r;
+        return *r;
     }
     if sim.order(&id).is_none() {
         return error(StatusCode::NOT_FOUND, "Not Found");
@@ -439,13 +453,19 @@ async fn create_fulfillment(
     Json(body): Json<Value>,
 ) -> Response {
     if let Err(r) = gate(&sim, &headers) {
-        return r;
+        return *r;
     }
     let f = &body["fulfillment"];
-    let groups = f["line_items_by_fulfillment_order"].as_array().cloned().unwrap_or_default();
+    let groups = f["line_items_by_fulfillment_order"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let number = f["tracking_info"]["number"].as_str().unwrap_or_default();
     if groups.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "line_items_by_fulfillment_order is required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "line_items_by_fulfillment_order is required",
+        );
     }
     let mut order_id: Option<String> = None;
     let mut lines: Vec<(String, i64)> = Vec::new();
@@ -456,10 +476,17 @@ async fn create_fulfillment(
         };
         let oid = id_text(&order["id"]);
         if order_id.as_ref().is_some_and(|o| *o != oid) {
-            return error(StatusCode::UNPROCESSABLE_ENTITY, "All fulfillment orders must belong to the same order.");
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "All fulfillment orders must belong to the same order.",
+            );
         }
         let current = sim.fulfillment_order(order);
-        for item in g["fulfillment_order_line_items"].as_array().into_iter().flatten() {
+        for item in g["fulfillment_order_line_items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let want = item["quantity"].as_i64().unwrap_or(0);
             let Some(li) = current["line_items"]
                 .as_array()
@@ -467,7 +494,10 @@ async fn create_fulfillment(
                 .flatten()
                 .find(|li| li["id"] == item["id"])
             else {
-                return error(StatusCode::UNPROCESSABLE_ENTITY, "Invalid fulfillment order line item id.");
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid fulfillment order line item id.",
+                );
             };
             if want <= 0 || want > li["fulfillable_quantity"].as_i64().unwrap_or(0) {
                 return (
@@ -484,7 +514,10 @@ async fn create_fulfillment(
     let shipped = Shipped {
         reference: sim.shipments.next_id(5_000_000_000).to_string(),
         tracking_number: number.to_string(),
-        carrier: f["tracking_info"]["company"].as_str().unwrap_or_default().to_string(),
+        carrier: f["tracking_info"]["company"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         lines,
     };
     let answer = fulfillment_json(&oid, &shipped);
@@ -506,7 +539,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
             "/admin/api/{version}/orders/{id}/fulfillments.json",
             get(fulfillments),
         )
-        .route("/admin/api/{version}/fulfillments.json", post(create_fulfillment))
+        .route(
+            "/admin/api/{version}/fulfillments.json",
+            post(create_fulfillment),
+        )
         .layer(axum::middleware::from_fn(absolute_links))
         .with_state(sim)
 }

@@ -185,7 +185,7 @@ fn authenticate(
                 .to_ascii_lowercase()
                 .starts_with("multipart/form-data")
         });
-    let signed_body: &[u8] = if multipart { b"" } else { &body };
+    let signed_body: &[u8] = if multipart { b"" } else { body };
     let signed = param("sign").is_some_and(|given| {
         verify_api_sign(
             &sim.app_secret,
@@ -305,7 +305,10 @@ impl Sim {
         let mut o = order.clone();
         for unit in o["line_items"].as_array_mut().into_iter().flatten() {
             let uid = unit["id"].as_str().unwrap_or_default().to_string();
-            if let Some(s) = shipped.iter().find(|s| s.lines.iter().any(|(l, _)| *l == uid)) {
+            if let Some(s) = shipped
+                .iter()
+                .find(|s| s.lines.iter().any(|(l, _)| *l == uid))
+            {
                 unit["package_id"] = json!(s.reference);
                 unit["tracking_number"] = json!(s.tracking_number);
                 unit["shipping_provider_id"] = json!(s.carrier);
@@ -336,7 +339,12 @@ async fn mark_shipped(
         return bad("Invalid param. The body is not JSON.");
     };
     let Some(&i) = sim.by_id.get(&order_id) else {
-        return error(StatusCode::NOT_FOUND, codes::INVALID_PARAMETER, "Order does not exist.", n);
+        return error(
+            StatusCode::NOT_FOUND,
+            codes::INVALID_PARAMETER,
+            "Order does not exist.",
+            n,
+        );
     };
     let order = sim.as_now(&sim.orders[i]);
     let tracking = req["tracking_number"].as_str().unwrap_or_default();
@@ -360,7 +368,11 @@ async fn mark_shipped(
             .flatten()
             .find(|u| u["id"].as_str() == Some(uid.as_str()));
         match unit {
-            None => return bad(&format!("Invalid param. Line item {uid} is not in order {order_id}.")),
+            None => {
+                return bad(&format!(
+                    "Invalid param. Line item {uid} is not in order {order_id}."
+                ))
+            }
             Some(u) if !u["tracking_number"].as_str().unwrap_or_default().is_empty() => {
                 return bad(&format!("Line item {uid} has been shipped already."))
             }
@@ -378,7 +390,12 @@ async fn mark_shipped(
         },
     );
     if lost {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL_ERROR, "Internal error.", n);
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL_ERROR,
+            "Internal error.",
+            n,
+        );
     }
     Json(json!({
         "code": 0,
@@ -392,7 +409,10 @@ async fn mark_shipped(
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route(ORDER_DETAIL_PATH, get(order_detail))
-        .route("/fulfillment/202309/orders/{order_id}/packages", post(mark_shipped))
+        .route(
+            "/fulfillment/202309/orders/{order_id}/packages",
+            post(mark_shipped),
+        )
         .with_state(sim)
 }
 

@@ -125,6 +125,6 @@ mod tests {
         assert_eq!(a, package_reference("amazon:114-3941689-8772232/AUS-1/1"));
         assert_ne!(a, package_reference("amazon:114-3941689-8772232/AUS-1/2"));
         let n: u64 = a.parse().unwrap();
-        assert!(n >= 1 && n <= 1 << 48);
+        assert!((1..=1 << 48).contains(&n));
     }
 }

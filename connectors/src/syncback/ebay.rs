@@ -137,7 +137,11 @@ impl Client {
 
     /// One authorized POST of `body`.
     async fn once(&self, url: &str, body: &Value) -> Result<super::Answer, String> {
-        let token = self.token.get(&self.http).await.map_err(|e| e.to_string())?;
+        let token = self
+            .token
+            .get(&self.http)
+            .await
+            .map_err(|e| e.to_string())?;
         exchange(self.http.post(url).json(body).bearer_auth(token)).await
     }
 }

@@ -84,7 +84,9 @@ impl Processor for SyncJob {
             r.event_id = event_id(&l.event_id, 0);
             out.push(Output::avro(self.output.clone(), l.order_id.clone(), r));
         };
-        if let Some(held) = state.get_json::<SyncedShipment>(SYNCED_TABLE, l.shipment_id.as_bytes())? {
+        if let Some(held) =
+            state.get_json::<SyncedShipment>(SYNCED_TABLE, l.shipment_id.as_bytes())?
+        {
             self.counts.replayed += 1;
             emit(held, out);
             return Ok(());
@@ -95,10 +97,16 @@ impl Processor for SyncJob {
         let (outcome, reference, note) = match result {
             None => {
                 self.counts.not_synced += 1;
-                let r = record(&parcel, SyncOutcome::NotSynced, None, Some(format!(
-                    "sync-back does not cover channel `{}` ([syncback] channels)",
-                    parcel.channel
-                )), rec.timestamp_ms.unwrap_or(0));
+                let r = record(
+                    &parcel,
+                    SyncOutcome::NotSynced,
+                    None,
+                    Some(format!(
+                        "sync-back does not cover channel `{}` ([syncback] channels)",
+                        parcel.channel
+                    )),
+                    rec.timestamp_ms.unwrap_or(0),
+                );
                 emit(r, out);
                 return Ok(());
             }

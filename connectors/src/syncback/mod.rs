@@ -181,7 +181,10 @@ impl Answer {
 
     /// The start of the body, for messages.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).chars().take(300).collect()
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(300)
+            .collect()
     }
 
     /// The attempt a non-2xx answer is: retried (429, 5xx, 401/403...) or
@@ -252,11 +255,16 @@ mod tests {
     fn a_parcel_comes_from_a_labeled_shipment() {
         let l = samples::labeled_shipment(3, 1_763_800_000_000);
         let p = Parcel::from_labeled(&l).unwrap();
-        assert_eq!((p.channel.as_str(), p.external_order_id.as_str()), ("shopify", "100003"));
+        assert_eq!(
+            (p.channel.as_str(), p.external_order_id.as_str()),
+            ("shopify", "100003")
+        );
         assert_eq!(p.lines, l.lines);
         assert_eq!(p.shipped_date(), "2025-11-22T08:26:40.003Z");
         let mut bad = l.clone();
         bad.order_id = "no-channel".into();
-        assert!(Parcel::from_labeled(&bad).unwrap_err().contains("<channel>:<id>"));
+        assert!(Parcel::from_labeled(&bad)
+            .unwrap_err()
+            .contains("<channel>:<id>"));
     }
 }

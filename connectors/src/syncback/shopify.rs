@@ -7,8 +7,9 @@
 //! 2. `GET /admin/api/{v}/orders/{id}/fulfillment_orders.json`: each of
 //!    the parcel's lines is found by `line_item_id` among the open
 //!    fulfillment orders' line items; fewer `fulfillable_quantity` than the
-//!    parcel holds is a refusal (`quantity_exceeded`: shipped outside
-//!    conveyor?).
+//!    parcel holds is a refusal (`quantity_exceeded`; `already_fulfilled`
+//!    when the line's fulfillment order is closed: shipped outside
+//!    conveyor, or by another parcel for the same units).
 //! 3. `POST /admin/api/{v}/fulfillments.json` with
 //!    `line_items_by_fulfillment_order`, `tracking_info` (number, company,
 //!    url) and `notify_customer`.
@@ -77,16 +78,24 @@ impl Client {
     async fn check(&self, p: &Parcel) -> Result<Result<String, Value>, CallError> {
         let id = &p.external_order_id;
         let done = self
-            .get("list fulfillments", &format!("/orders/{id}/fulfillments.json"))
+            .get(
+                "list fulfillments",
+                &format!("/orders/{id}/fulfillments.json"),
+            )
             .await?;
-        if let Some(f) = done["fulfillments"].as_array().into_iter().flatten().find(|f| {
-            f["tracking_number"].as_str() == Some(p.tracking_number.as_str())
-                || f["tracking_numbers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|n| n.as_str() == Some(p.tracking_number.as_str()))
-        }) {
+        if let Some(f) = done["fulfillments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| {
+                f["tracking_number"].as_str() == Some(p.tracking_number.as_str())
+                    || f["tracking_numbers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|n| n.as_str() == Some(p.tracking_number.as_str()))
+            })
+        {
             return Ok(Ok(id_of(&f["id"])));
         }
         let fos = self
@@ -173,10 +182,22 @@ pub fn fulfillment_request(
                 .map(|li| (id_of(&fo["id"]), li))
         });
         let Some((fo_id, li)) = found else {
+            // On a closed fulfillment order: every unit was fulfilled.
+            let closed = fulfillment_orders["fulfillment_orders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|fo| fo["line_items"].as_array().into_iter().flatten())
+                .any(|li| id_of(&li["line_item_id"]) == line.line_id);
+            let (code, why) = if closed {
+                ("already_fulfilled", "is fulfilled already")
+            } else {
+                ("line_not_found", "is not on any fulfillment order")
+            };
             return Err(Refusal::new(
-                "line_not_open",
+                code,
                 format!(
-                    "line item {} ({}) is on no open fulfillment order of order {}",
+                    "line item {} ({}) of order {} {why}",
                     line.line_id, line.sku, p.external_order_id
                 ),
             ));
@@ -280,6 +301,10 @@ mod tests {
         assert_eq!(e.code, "quantity_exceeded");
         assert!(e.reason.contains("only 2 remain"), "{e}");
         let e = fulfillment_request(&parcel(&[("99", 1)]), &fos(), &s).unwrap_err();
-        assert_eq!(e.code, "line_not_open");
+        assert_eq!(e.code, "line_not_found");
+        let closed = json!({"fulfillment_orders": [{"id": 9001, "status": "closed", "line_items": [
+            {"id": 1, "line_item_id": 11, "fulfillable_quantity": 0}]}]});
+        let e = fulfillment_request(&parcel(&[("11", 1)]), &closed, &s).unwrap_err();
+        assert_eq!(e.code, "already_fulfilled");
     }
 }

@@ -226,7 +226,11 @@ impl Client {
 
 /// The units of `p` in the TikTok `order` (Get Order Detail's shape).
 pub fn units(p: &Parcel, order: &Value) -> Result<Units, Refusal> {
-    let items: Vec<&Value> = order["line_items"].as_array().into_iter().flatten().collect();
+    let items: Vec<&Value> = order["line_items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     if let Some(done) = items
         .iter()
@@ -320,7 +324,10 @@ mod tests {
         let order = json!({"line_items": [
             unit("10", "A", ""), unit("11", "A", ""), unit("12", "A", ""), unit("20", "B", "")]});
         let u = units(&parcel(&[("10", "A", 2), ("20", "B", 1)], "T1"), &order).unwrap();
-        assert_eq!(u, Units::ToShip(vec!["10".into(), "11".into(), "20".into()]));
+        assert_eq!(
+            u,
+            Units::ToShip(vec!["10".into(), "11".into(), "20".into()])
+        );
     }
 
     #[test]

@@ -124,7 +124,12 @@ impl Guard {
     /// Makes `call` until it is done or refused, or the attempts run out.
     /// `limited`: the call counts against the rate limit (a file download
     /// from a CDN does not).
-    pub async fn call<T, F, Fut>(&self, what: &str, limited: bool, mut call: F) -> Result<T, CallError>
+    pub async fn call<T, F, Fut>(
+        &self,
+        what: &str,
+        limited: bool,
+        mut call: F,
+    ) -> Result<T, CallError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Attempt<T>>,
@@ -392,7 +397,10 @@ mod tests {
             .await;
         assert_eq!(
             r,
-            Err(CallError::Refused(Refusal::new("http_422", "op: HTTP 422: no")))
+            Err(CallError::Refused(Refusal::new(
+                "http_422",
+                "op: HTTP 422: no"
+            )))
         );
         assert_eq!(n.load(Ordering::Relaxed), 1);
 
@@ -403,7 +411,10 @@ mod tests {
                 Attempt::Again("HTTP 500".into(), None)
             })
             .await;
-        assert!(matches!(r, Err(CallError::Unavailable(ref m)) if m.contains("circuit open")), "{r:?}");
+        assert!(
+            matches!(r, Err(CallError::Unavailable(ref m)) if m.contains("circuit open")),
+            "{r:?}"
+        );
         assert_eq!(n.load(Ordering::Relaxed), 4);
         assert!(g.breaker_open());
     }
@@ -444,7 +455,11 @@ mod tests {
             })
             .await;
         assert_eq!(r, Ok(()));
-        assert_eq!(n.load(Ordering::Relaxed), 11, "10 throttles > max_attempts 4");
+        assert_eq!(
+            n.load(Ordering::Relaxed),
+            11,
+            "10 throttles > max_attempts 4"
+        );
         assert!(!g.breaker_open());
     }
 

@@ -162,10 +162,15 @@ impl CarrierApi {
         let status = resp.status();
         match resp.bytes().await {
             Ok(b) if status.is_success() && b.starts_with(b"%PDF-") => Attempt::Done(b.to_vec()),
-            Ok(_) if status.is_success() => Attempt::Refused(Refusal::new("label_not_pdf", format!("{url} is not a PDF"))),
+            Ok(_) if status.is_success() => {
+                Attempt::Refused(Refusal::new("label_not_pdf", format!("{url} is not a PDF")))
+            }
             Ok(b) => guarded::classify(
                 status.as_u16(),
-                &String::from_utf8_lossy(&b).chars().take(200).collect::<String>(),
+                &String::from_utf8_lossy(&b)
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
                 None,
             ),
             Err(e) => Attempt::Again(transport(&e), None),

@@ -33,9 +33,9 @@ use sha2::{Digest, Sha256};
 
 use super::api::{ApiAddress, ApiParcel, ApiShipment, TransactionRequest};
 use super::carrier::{BuyError, CarrierApi};
-use crate::exceptions::{self, Problem, Sinks};
 use super::documents::{self, DocumentStore, Kind};
 use super::slip::{self, Branding, Slip, SlipLine};
+use crate::exceptions::{self, Problem, Sinks};
 
 /// Job name (consumer group `<prefix>.label`, DLQ stage, metrics label).
 pub const LABEL: &str = "label";
