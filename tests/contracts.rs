@@ -677,6 +677,7 @@ fn planned_shipment() -> impl Strategy<Value = PlannedShipment> {
             option::of(text()),
             btree_map(text(), text(), 0..3),
             btree_map(text(), text(), 0..3),
+            prop_oneof![Just(PlanStatus::Planned), Just(PlanStatus::Cancelled)],
         ),
     )
         .prop_map(
@@ -694,7 +695,7 @@ fn planned_shipment() -> impl Strategy<Value = PlannedShipment> {
                     config_version,
                     planned_at,
                 ),
-                (order_number, ordered_at, gift_message, line_names, bins),
+                (order_number, ordered_at, gift_message, line_names, bins, status),
             )| PlannedShipment {
                 event_id,
                 shipment_id,
@@ -718,6 +719,7 @@ fn planned_shipment() -> impl Strategy<Value = PlannedShipment> {
                 gift_message,
                 line_names,
                 bins,
+                status,
             },
         )
 }
@@ -732,12 +734,22 @@ fn labeled_shipment() -> impl Strategy<Value = LabeledShipment> {
             option::of(document()),
             ts(),
             vec(line_qty(), 0..3),
+            prop_oneof![Just(LabelStatus::Labeled), Just(LabelStatus::Voided)],
         ),
     )
         .prop_map(
             |(
                 (event_id, shipment_id, order_id, carrier, service, tracking_number, tracking_url),
-                (label_cost, idempotency_key, label, packing_slip, combined, labeled_at, lines),
+                (
+                    label_cost,
+                    idempotency_key,
+                    label,
+                    packing_slip,
+                    combined,
+                    labeled_at,
+                    lines,
+                    status,
+                ),
             )| LabeledShipment {
                 event_id,
                 shipment_id,
@@ -753,6 +765,7 @@ fn labeled_shipment() -> impl Strategy<Value = LabeledShipment> {
                 combined,
                 labeled_at,
                 lines,
+                status,
             },
         )
 }
@@ -763,7 +776,8 @@ fn synced_shipment() -> impl Strategy<Value = SyncedShipment> {
             prop_oneof![
                 Just(SyncOutcome::Confirmed),
                 Just(SyncOutcome::AlreadyConfirmed),
-                Just(SyncOutcome::NotSynced)
+                Just(SyncOutcome::NotSynced),
+                Just(SyncOutcome::Withdrawn)
             ],
             option::of(id()),
             option::of(text()),

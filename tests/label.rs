@@ -22,7 +22,9 @@ use conveyor_connectors::simulate::carrier;
 use conveyor_processors::route::sample;
 use conveyor_runtime::kafka::{OutRecord, Producer};
 use conveyor_schemas::codec::Codec;
-use conveyor_schemas::records::{DlqRecord, ExceptionRecord, LabeledShipment, PlannedShipment};
+use conveyor_schemas::records::{
+    DlqRecord, ExceptionRecord, LabelStatus, LabeledShipment, PlanStatus, PlannedShipment,
+};
 use sha2::{Digest, Sha256};
 
 const SHIPMENTS: usize = 5_000;
@@ -50,10 +52,24 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
         .unwrap();
 
     let plans = plans(&s);
+    // Route cancels three plans after they were planned (their allocation
+    // was superseded): their labels are voided. Plus the cancel of a
+    // refused plan, which has nothing to void.
+    let cancels: Vec<PlannedShipment> = [2usize, 3, 4, 0]
+        .iter()
+        .map(|&i| {
+            let mut c = plans[i].clone();
+            c.event_id = format!("{}/cancel", c.event_id);
+            c.status = PlanStatus::Cancelled;
+            c.carrier.clear();
+            c.service.clear();
+            c
+        })
+        .collect();
     let codec = Codec::new(&s.config.schema_registry.url).unwrap();
     let producer = Producer::new(&s.config.kafka, "test").unwrap();
     let topic = s.topic("shipments_planned");
-    for p in &plans {
+    for p in plans.iter().chain(&cancels) {
         let bytes = codec.encode(&topic, p).await.unwrap();
         producer
             .send(
@@ -92,9 +108,12 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
         eprintln!("label killed at {} purchases", sim.purchases().purchases);
         inst = start(n);
     }
-    // Until every shipment is labeled or dead-lettered.
+    // Until every shipment is labeled or dead-lettered, and three voided.
     let deadline = Instant::now() + Duration::from_secs(600);
-    while s.count("shipments_labeled") < (SHIPMENTS - 2) as i64 || s.count("orders_dlq") < 2 {
+    while s.count("shipments_labeled") < (SHIPMENTS - 2 + 3) as i64
+        || s.count("orders_dlq") < 2
+        || sim.purchases().refunds < 3
+    {
         assert!(Instant::now() < deadline, "labels did not finish");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -107,9 +126,26 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
     assert_eq!(sold.duplicates, 0, "a shipment was sold two labels");
     assert_eq!(sold.purchases, (SHIPMENTS - 2) as u64);
     assert_eq!(sold.shipments, (SHIPMENTS - 2) as u64);
+    assert_eq!(sold.refunds, 3, "each cancelled label refunded once");
 
     // Every shipment labeled; re-emissions identical; tracking unique.
     let labeled: Vec<LabeledShipment> = decode_all(&s, "shipments_labeled").await;
+    let (voided, labeled): (Vec<LabeledShipment>, Vec<LabeledShipment>) = labeled
+        .into_iter()
+        .partition(|l| l.status == LabelStatus::Voided);
+    let voided: BTreeMap<&str, &LabeledShipment> =
+        voided.iter().map(|l| (l.shipment_id.as_str(), l)).collect();
+    let cancelled: Vec<&str> = cancels[..3]
+        .iter()
+        .map(|c| c.shipment_id.as_str())
+        .collect();
+    assert_eq!(
+        voided
+            .keys()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        cancelled.iter().copied().collect()
+    );
     let mut by_shipment: BTreeMap<String, LabeledShipment> = BTreeMap::new();
     for l in labeled {
         let mut l = l;
@@ -141,6 +177,11 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
             l.lines, p.lines,
             "the parcel's lines travel on for sync-back"
         );
+        // A voided label is the label it was, marked VOIDED.
+        if let Some(v) = voided.get(p.shipment_id.as_str()) {
+            assert_eq!(v.tracking_number, l.tracking_number);
+            assert_eq!(v.label, l.label);
+        }
     }
 
     // The two refused plans: dead-lettered, and each an exception an

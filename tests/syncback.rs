@@ -20,8 +20,8 @@ use conveyor_runtime::guarded::CallError;
 use conveyor_runtime::kafka::{OutRecord, Producer};
 use conveyor_schemas::codec::Codec;
 use conveyor_schemas::records::{
-    Document, ExceptionRecord, LabeledShipment, LineQty, Money, Order, RawOrder, RawSource,
-    SyncOutcome, SyncedShipment,
+    Document, ExceptionRecord, LabelStatus, LabeledShipment, LineQty, Money, Order, RawOrder,
+    RawSource, SyncOutcome, SyncedShipment,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -332,6 +332,7 @@ fn labeled(p: &Parcel, order_id: &str) -> LabeledShipment {
         combined: None,
         labeled_at: p.shipped_at,
         lines: p.lines.clone(),
+        status: LabelStatus::Labeled,
     }
 }
 
@@ -366,6 +367,25 @@ async fn the_job_survives_sigkill_and_tells_each_channel_each_parcel_once() {
     records.push(csv.clone());
     records.push(ghost.clone());
     let told = records.len() - 2;
+    // Labels voided after their plans were cancelled: a Shopify parcel (the
+    // fulfillment is cancelled), an Amazon one (no API to take it back: an
+    // exception), and one never labeled-and-told (nothing to take back).
+    let void = |l: &LabeledShipment| {
+        let mut v = l.clone();
+        v.event_id = format!("{}/void", l.event_id);
+        v.status = LabelStatus::Voided;
+        v
+    };
+    let shop_void = void(&records[0]);
+    let amazon_void = void(
+        records
+            .iter()
+            .find(|l| l.order_id.starts_with("amazon:"))
+            .unwrap(),
+    );
+    let mut early = void(&records[1]);
+    early.shipment_id = format!("{}-never-told", early.shipment_id);
+    records.extend([shop_void.clone(), amazon_void.clone(), early.clone()]);
 
     let codec = Codec::new(&s.config.schema_registry.url).unwrap();
     let producer = Producer::new(&s.config.kafka, "test").unwrap();
@@ -499,7 +519,7 @@ async fn the_job_survives_sigkill_and_tells_each_channel_each_parcel_once() {
         inst = start(n);
     }
     let deadline = Instant::now() + Duration::from_secs(300);
-    while s.count("shipments_synced") < (told + 1) as i64 || s.count("exceptions") < 1 {
+    while s.count("shipments_synced") < (told + 3) as i64 || s.count("exceptions") < 2 {
         assert!(Instant::now() < deadline, "sync-back did not finish");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -511,21 +531,34 @@ async fn the_job_survives_sigkill_and_tells_each_channel_each_parcel_once() {
         eprintln!("{channel}: {t:?}");
         assert_eq!(t.duplicates, 0, "{channel} was told a parcel twice");
     }
-    assert_eq!(shipped(), told as u64, "one channel shipment per parcel");
+    assert_eq!(
+        shipped(),
+        told as u64 - 1,
+        "one channel shipment per parcel, the withdrawn one cancelled"
+    );
+    assert_eq!(sims.shopify.shipments.totals().cancelled, 1);
 
     // Every parcel synced once by id; re-emissions identical.
     let synced: Vec<SyncedShipment> = decode_all(&s, "shipments_synced").await;
+    let (withdrawn, synced): (Vec<SyncedShipment>, Vec<SyncedShipment>) = synced
+        .into_iter()
+        .partition(|r| r.outcome == SyncOutcome::Withdrawn);
+    let withdrawn: BTreeSet<&str> = withdrawn.iter().map(|r| r.shipment_id.as_str()).collect();
+    assert_eq!(withdrawn, BTreeSet::from([shop_void.shipment_id.as_str()]));
     let mut by_shipment: BTreeMap<String, SyncedShipment> = BTreeMap::new();
     for r in synced {
         if let Some(first) = by_shipment.insert(r.shipment_id.clone(), r.clone()) {
             assert_eq!(first, r, "two different records for {}", r.shipment_id);
         }
     }
-    assert_eq!(by_shipment.len(), told + 1);
+    assert_eq!(by_shipment.len(), told + 2);
     assert_eq!(
         by_shipment[&csv.shipment_id].outcome,
         SyncOutcome::NotSynced
     );
+    let never = &by_shipment[&early.shipment_id];
+    assert_eq!(never.outcome, SyncOutcome::NotSynced);
+    assert!(never.note.as_deref().unwrap_or_default().contains("voided"));
     let outcomes: BTreeMap<String, usize> = by_shipment
         .values()
         .filter(|r| r.channel != "csv")
@@ -534,19 +567,29 @@ async fn the_job_survives_sigkill_and_tells_each_channel_each_parcel_once() {
             m
         });
     eprintln!("outcomes: {outcomes:?}");
-    assert!(!outcomes.contains_key("NotSynced"), "{outcomes:?}");
+    assert_eq!(outcomes.get("NotSynced"), Some(&1), "{outcomes:?}");
     assert!(by_shipment
         .values()
-        .all(|r| r.channel == "csv" || r.channel_reference.is_some()));
+        .all(|r| r.outcome == SyncOutcome::NotSynced || r.channel_reference.is_some()));
 
-    // The order the shop does not have: an exception and a dead letter.
+    // The order the shop does not have, and the Amazon confirmation that
+    // cannot be taken back: exceptions.
     let raised: Vec<ExceptionRecord> = decode_all(&s, "exceptions").await;
-    let ids: BTreeSet<&str> = raised.iter().map(|e| e.exception_id.as_str()).collect();
-    assert_eq!(
-        ids,
-        BTreeSet::from([format!("syncback:{}", ghost.shipment_id).as_str()])
+    let codes: BTreeMap<&str, &str> = raised
+        .iter()
+        .map(|e| (e.exception_id.as_str(), e.code.as_str()))
+        .collect();
+    let (g, a) = (
+        format!("syncback:{}", ghost.shipment_id),
+        format!("syncback:{}", amazon_void.shipment_id),
     );
-    assert_eq!(raised[0].code, "order_not_found");
-    assert_eq!(raised[0].source_topic, topic);
+    assert_eq!(
+        codes,
+        BTreeMap::from([
+            (g.as_str(), "order_not_found"),
+            (a.as_str(), "withdraw_by_hand")
+        ])
+    );
+    assert!(raised.iter().all(|e| e.source_topic == topic));
     sims.stop.cancel();
 }

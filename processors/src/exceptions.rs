@@ -52,6 +52,9 @@ pub fn action(code: &str) -> &'static str {
         "already_fulfilled" | "quantity_exceeded" => {
             "The channel shows these units fulfilled already (shipped outside conveyor?): check the order in the channel, then mark resolved."
         }
+        "withdraw_by_hand" => {
+            "The parcel's label was voided after the channel was told: remove or correct its tracking in the channel's seller portal, then mark resolved."
+        }
         "order_cancelled" => {
             "The channel cancelled the order after the label was bought: void the label with the carrier and restock the parcel."
         }

@@ -312,6 +312,7 @@ pub fn planned_shipment(i: u64, base_ms: i64) -> PlannedShipment {
             .map(|l| (l.line_id.clone(), l.name.clone()))
             .collect(),
         bins: [("MTG-DMU-BOOSTER".to_string(), "A-01-03".to_string())].into(),
+        status: PlanStatus::Planned,
     }
 }
 
@@ -334,6 +335,7 @@ pub fn labeled_shipment(i: u64, base_ms: i64) -> LabeledShipment {
         combined: Some(document("combined", i)),
         labeled_at: base_ms + i as i64,
         lines: line_qty(i, 2),
+        status: LabelStatus::Labeled,
     }
 }
 

@@ -147,5 +147,6 @@ fn outcome(o: SyncOutcome) -> &'static str {
         SyncOutcome::Confirmed => "confirmed",
         SyncOutcome::AlreadyConfirmed => "already held",
         SyncOutcome::NotSynced => "not synced",
+        SyncOutcome::Withdrawn => "withdrawn (label voided)",
     }
 }

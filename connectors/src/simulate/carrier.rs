@@ -10,9 +10,12 @@
 //!   transaction with status `ERROR` and a message, as Shippo answers.
 //! - A token bucket answers 429 with `Retry-After`; `--fail-every N` makes
 //!   every Nth call a 503, to exercise the client's retries and breaker.
+//! - `POST /refunds` voids a label (`{"transaction", "async": false}`):
+//!   `SUCCESS`, the same refund again for a label refunded before, 400 for
+//!   an unknown transaction.
 //! - `GET /labels/<id>.pdf` serves the label; `GET /sim/purchases` says
-//!   how many labels were sold, and how many shipments were sold more than
-//!   one (what the crash tests assert is zero).
+//!   how many labels were sold, how many shipments were sold more than one
+//!   (what the crash tests assert is zero), and how many were refunded.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,7 +29,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use conveyor_processors::label::api::{
-    ApiError, ApiMessage, ApiRate, Transaction, TransactionRequest, IDEMPOTENCY_HEADER,
+    ApiError, ApiMessage, ApiRate, Refund, RefundRequest, Transaction, TransactionRequest,
+    IDEMPOTENCY_HEADER,
 };
 use conveyor_processors::label::shipping_label::{self, LabelContent};
 use serde::Serialize;
@@ -48,6 +52,8 @@ pub struct Sim {
 struct Sold {
     by_key: HashMap<String, Transaction>,
     labels: HashMap<String, Vec<u8>>,
+    /// transaction id -> refund id.
+    refunds: HashMap<String, String>,
     per_shipment: HashMap<String, u64>,
     purchases: u64,
 }
@@ -63,6 +69,9 @@ pub struct Purchases {
     pub duplicates: u64,
     /// Every call to `POST /transactions`, replays and refusals included.
     pub calls: u64,
+    /// Labels refunded (voided).
+    #[serde(default)]
+    pub refunds: u64,
 }
 
 impl Sim {
@@ -102,6 +111,7 @@ impl Sim {
             shipments: sold.per_shipment.len() as u64,
             duplicates: sold.per_shipment.values().filter(|&&n| n > 1).count() as u64,
             calls: self.calls.load(Ordering::Relaxed),
+            refunds: sold.refunds.len() as u64,
         }
     }
 }
@@ -304,6 +314,52 @@ async fn label(State(sim): State<Arc<Sim>>, Path(file): Path<String>) -> Respons
     }
 }
 
+async fn refunds(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Result<Json<RefundRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth.strip_prefix("ShippoToken ") != Some(sim.token.as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "Invalid token.");
+    }
+    if !sim.bucket.take() {
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Request was throttled.");
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return r;
+    }
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let mut sold = sim.sold.lock().unwrap_or_else(|e| e.into_inner());
+    if !sold.labels.contains_key(&req.transaction) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("Transaction {} not found.", req.transaction),
+        );
+    }
+    let n = sold.refunds.len();
+    let id = sold
+        .refunds
+        .entry(req.transaction.clone())
+        .or_insert_with(|| format!("refund_{n:08}"))
+        .clone();
+    (
+        StatusCode::CREATED,
+        Json(Refund {
+            object_id: id,
+            status: "SUCCESS".into(),
+            transaction: req.transaction,
+        }),
+    )
+        .into_response()
+}
+
 async fn purchases(State(sim): State<Arc<Sim>>) -> Json<Purchases> {
     Json(sim.purchases())
 }
@@ -311,6 +367,7 @@ async fn purchases(State(sim): State<Arc<Sim>>) -> Json<Purchases> {
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/transactions", post(transactions))
+        .route("/refunds", post(refunds))
         .route("/labels/{file}", get(label))
         .route("/sim/purchases", get(purchases))
         .with_state(sim)

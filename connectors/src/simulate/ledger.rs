@@ -26,8 +26,10 @@ pub struct Shipped {
 /// Counts over everything recorded.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
-    /// Shipments recorded.
+    /// Shipments held (recorded and not cancelled).
     pub shipments: u64,
+    /// Shipments cancelled.
+    pub cancelled: u64,
     /// Orders with at least one.
     pub orders: u64,
     /// Tracking numbers recorded more than once.
@@ -39,6 +41,8 @@ pub struct Totals {
 #[derive(Default)]
 pub struct Ledger {
     by_order: Mutex<HashMap<String, Vec<Shipped>>>,
+    /// References cancelled (no longer held, units open again).
+    cancelled: Mutex<std::collections::HashSet<String>>,
     lose_every: AtomicU64,
     creates: AtomicU64,
     lost: AtomicU64,
@@ -52,17 +56,50 @@ impl Ledger {
         self.lose_every.store(n, Ordering::Relaxed);
     }
 
-    /// What `order` holds.
+    /// What `order` holds (cancelled shipments left out).
     pub fn shipped(&self, order: &str) -> Vec<Shipped> {
-        self.lock().get(order).cloned().unwrap_or_default()
-    }
-
-    /// Units of `line` of `order` shipped so far.
-    pub fn units_shipped(&self, order: &str, line: &str) -> i64 {
+        let cancelled = self.cancelled_refs();
         self.lock()
             .get(order)
             .into_iter()
             .flatten()
+            .filter(|s| !cancelled.contains(&s.reference))
+            .cloned()
+            .collect()
+    }
+
+    /// The order and shipment of `reference`, if held.
+    pub fn find(&self, reference: &str) -> Option<(String, Shipped)> {
+        let cancelled = self.cancelled_refs();
+        if cancelled.contains(reference) {
+            return None;
+        }
+        self.lock().iter().find_map(|(o, v)| {
+            v.iter()
+                .find(|s| s.reference == reference)
+                .map(|s| (o.clone(), s.clone()))
+        })
+    }
+
+    /// Cancels `reference`: its units are open again.
+    pub fn cancel(&self, reference: &str) {
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reference.to_string());
+    }
+
+    fn cancelled_refs(&self) -> std::collections::HashSet<String> {
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Units of `line` of `order` shipped so far.
+    pub fn units_shipped(&self, order: &str, line: &str) -> i64 {
+        self.shipped(order)
+            .iter()
             .flat_map(|s| &s.lines)
             .filter(|(l, _)| l == line)
             .map(|(_, n)| n)
@@ -87,14 +124,21 @@ impl Ledger {
     }
 
     pub fn totals(&self) -> Totals {
+        let cancelled = self.cancelled_refs();
         let g = self.lock();
+        let live = |v: &Vec<Shipped>| {
+            v.iter()
+                .filter(|s| !cancelled.contains(&s.reference))
+                .count() as u64
+        };
         let mut tracking: BTreeMap<&str, u64> = BTreeMap::new();
         for s in g.values().flatten() {
             *tracking.entry(s.tracking_number.as_str()).or_default() += 1;
         }
         Totals {
-            shipments: g.values().map(|v| v.len() as u64).sum(),
-            orders: g.values().filter(|v| !v.is_empty()).count() as u64,
+            shipments: g.values().map(live).sum(),
+            cancelled: cancelled.len() as u64,
+            orders: g.values().filter(|v| live(v) > 0).count() as u64,
             duplicates: tracking.values().filter(|n| **n > 1).count() as u64,
             lost: self.lost.load(Ordering::Relaxed),
         }
@@ -127,10 +171,14 @@ mod tests {
             l.totals(),
             Totals {
                 shipments: 3,
+                cancelled: 0,
                 orders: 2,
                 duplicates: 1,
                 lost: 1
             }
         );
+        l.cancel("1");
+        assert_eq!(l.units_shipped("o1", "a"), 0);
+        assert!(l.find("1").is_none());
     }
 }

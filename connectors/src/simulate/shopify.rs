@@ -15,7 +15,8 @@
 //!   item's fulfillment-order line item id is its own id + 7),
 //!   `GET /orders/{id}/fulfillments.json` and `POST /fulfillments.json`
 //!   (`line_items_by_fulfillment_order`, `tracking_info`; 422 when more
-//!   units are asked than remain), recorded in [`Sim::shipments`].
+//!   units are asked than remain), `POST /fulfillments/{id}/cancel.json`,
+//!   recorded in [`Sim::shipments`].
 //! - [`fire_webhooks`]: delivers orders/create webhooks signed with
 //!   `X-Shopify-Hmac-Sha256`, retrying non-2xx answers like Shopify does.
 //!
@@ -527,6 +528,25 @@ async fn create_fulfillment(
     (StatusCode::CREATED, Json(json!({ "fulfillment": answer }))).into_response()
 }
 
+/// `POST /fulfillments/{id}/cancel.json`: the fulfillment is cancelled, its
+/// units open to fulfil again.
+async fn cancel_fulfillment(
+    State(sim): State<Arc<Sim>>,
+    Path((_version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = gate(&sim, &headers) {
+        return *r;
+    }
+    let Some((order, shipped)) = sim.shipments.find(&id) else {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    sim.shipments.cancel(&id);
+    let mut f = fulfillment_json(&order, &shipped);
+    f["status"] = json!("cancelled");
+    Json(json!({ "fulfillment": f })).into_response()
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/admin/api/{version}/orders.json", get(orders))
@@ -542,6 +562,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route(
             "/admin/api/{version}/fulfillments.json",
             post(create_fulfillment),
+        )
+        .route(
+            "/admin/api/{version}/fulfillments/{id}/cancel.json",
+            post(cancel_fulfillment),
         )
         .layer(axum::middleware::from_fn(absolute_links))
         .with_state(sim)

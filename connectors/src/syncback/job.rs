@@ -18,7 +18,12 @@
 //!   cancelled order): an exception and a dead letter
 //!   ([`conveyor_processors::exceptions`]), nothing stored;
 //! - channel unreachable or failing: the runtime retries the record later,
-//!   never skips it.
+//!   never skips it;
+//! - VOIDED (route cancelled the plan, label refunded the label): if the
+//!   channel was told, the tracking is taken back (Shopify cancels the
+//!   fulfillment: WITHDRAWN; the other channels have no call for it: an
+//!   exception for an operator); if it was not, NOT_SYNCED, stored, so a
+//!   replay of the labeled record tells nothing.
 //!
 //! Calls run on the job's worker thread (`block_in_place`), one parcel at
 //! a time per partition, so one order's parcels go out in order.
@@ -28,7 +33,7 @@ use std::sync::Arc;
 use conveyor_processors::exceptions::{self, Problem, Sinks};
 use conveyor_runtime::guarded::CallError;
 use conveyor_runtime::kafka::InRecord;
-use conveyor_schemas::records::{LabeledShipment, SyncOutcome, SyncedShipment};
+use conveyor_schemas::records::{LabelStatus, LabeledShipment, SyncOutcome, SyncedShipment};
 use conveyor_stream::{event_id, Avro, Output, ProcessError, Processor, State};
 
 use super::{Channels, Parcel, Pushed};
@@ -45,6 +50,7 @@ pub struct Counts {
     pub not_synced: u64,
     pub refused: u64,
     pub replayed: u64,
+    pub withdrawn: u64,
 }
 
 pub struct SyncJob {
@@ -80,13 +86,19 @@ impl Processor for SyncJob {
         out: &mut Vec<Output>,
     ) -> Result<(), ProcessError> {
         let l = &input.0;
+        let held = state.get_json::<SyncedShipment>(SYNCED_TABLE, l.shipment_id.as_bytes())?;
+        if l.status == LabelStatus::Voided {
+            if let Some(mut r) = self.voided(l, held, rec, state, out)? {
+                r.event_id = event_id(&l.event_id, 0);
+                out.push(Output::avro(self.output.clone(), l.order_id.clone(), r));
+            }
+            return Ok(());
+        }
         let emit = |mut r: SyncedShipment, out: &mut Vec<Output>| {
             r.event_id = event_id(&l.event_id, 0);
             out.push(Output::avro(self.output.clone(), l.order_id.clone(), r));
         };
-        if let Some(held) =
-            state.get_json::<SyncedShipment>(SYNCED_TABLE, l.shipment_id.as_bytes())?
-        {
+        if let Some(held) = held {
             self.counts.replayed += 1;
             emit(held, out);
             return Ok(());
@@ -144,6 +156,80 @@ impl Processor for SyncJob {
         state.put_json(SYNCED_TABLE, l.shipment_id.as_bytes(), &r)?;
         emit(r, out);
         Ok(())
+    }
+}
+
+impl SyncJob {
+    /// A voided label: take the tracking back if the channel has it.
+    /// `Some(record)` to emit.
+    fn voided(
+        &mut self,
+        l: &LabeledShipment,
+        held: Option<SyncedShipment>,
+        rec: &InRecord,
+        state: &mut State<'_>,
+        out: &mut Vec<Output>,
+    ) -> Result<Option<SyncedShipment>, ProcessError> {
+        let parcel = Parcel::from_labeled(l).map_err(ProcessError::Invalid)?;
+        let told = match held {
+            Some(h)
+                if h.outcome == SyncOutcome::Withdrawn || h.outcome == SyncOutcome::NotSynced =>
+            {
+                self.counts.replayed += 1;
+                return Ok(Some(h));
+            }
+            Some(h) => h,
+            None => {
+                let r = record(
+                    &parcel,
+                    SyncOutcome::NotSynced,
+                    None,
+                    Some("the label was voided before the channel was told".into()),
+                    rec.timestamp_ms.unwrap_or(0),
+                );
+                state.put_json(SYNCED_TABLE, l.shipment_id.as_bytes(), &r)?;
+                self.counts.not_synced += 1;
+                return Ok(Some(r));
+            }
+        };
+        let reference = told.channel_reference.clone().unwrap_or_default();
+        let handle = tokio::runtime::Handle::current();
+        let result = tokio::task::block_in_place(|| {
+            handle.block_on(self.channels.withdraw(&parcel, &reference))
+        });
+        match result {
+            Ok(()) => {
+                self.counts.withdrawn += 1;
+                metrics::counter!("conveyor_syncback_total", "channel" => parcel.channel.clone(), "outcome" => "Withdrawn")
+                    .increment(1);
+                let r = record(
+                    &parcel,
+                    SyncOutcome::Withdrawn,
+                    Some(reference),
+                    Some("the label was voided; the channel's fulfillment was cancelled".into()),
+                    now_ms(),
+                );
+                state.put_json(SYNCED_TABLE, l.shipment_id.as_bytes(), &r)?;
+                Ok(Some(r))
+            }
+            Err(CallError::Unavailable(why)) => Err(ProcessError::Retry(why)),
+            Err(CallError::Refused(r)) => {
+                self.counts.refused += 1;
+                out.extend(exceptions::outputs(
+                    &self.sinks,
+                    rec,
+                    &Problem {
+                        stage: SYNCBACK,
+                        order_id: &l.order_id,
+                        shipment_id: Some(&l.shipment_id),
+                        input_event_id: &l.event_id,
+                        code: &r.code,
+                        reason: &r.reason,
+                    },
+                ));
+                Ok(None)
+            }
+        }
     }
 }
 

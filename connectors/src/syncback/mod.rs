@@ -142,6 +142,26 @@ impl Channels {
     }
 }
 
+impl Channels {
+    /// Takes back the tracking of `p`, whose label was voided after the
+    /// channel was told (`reference`: the channel's id for it). Shopify
+    /// cancels the fulfillment; Amazon, TikTok Shop and eBay have no call
+    /// to take a confirmation back: refused, for an operator to correct by
+    /// hand.
+    pub async fn withdraw(&self, p: &Parcel, reference: &str) -> Result<(), CallError> {
+        match (p.channel.as_str(), &self.shopify) {
+            ("shopify", Some(s)) => s.withdraw(reference).await,
+            _ => Err(CallError::Refused(Refusal::new(
+                "withdraw_by_hand",
+                format!(
+                    "the label of {} was voided after {} was told (reference {reference}, tracking {}); {} has no API call to take it back",
+                    p.shipment_id, p.channel, p.tracking_number, p.channel
+                ),
+            ))),
+        }
+    }
+}
+
 /// The call policy of `channel`: its published rate (or `[syncback]
 /// rate_per_sec`'s), `[syncback]`'s attempts and breaker.
 pub(crate) fn policy(s: &SyncbackConfig, channel: &str, rate_per_sec: f64, burst: u32) -> Policy {

@@ -149,6 +149,30 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Cancels fulfillment `id` (its label was voided); already cancelled
+    /// counts as done.
+    pub async fn withdraw(&self, id: &str) -> Result<(), CallError> {
+        let url = format!("{}/fulfillments/{id}/cancel.json", self.base);
+        self.guard
+            .call("cancel fulfillment", true, || async {
+                let req = self
+                    .http
+                    .post(&url)
+                    .header("x-shopify-access-token", self.token.expose())
+                    .json(&json!({}));
+                match exchange(req).await {
+                    Err(why) => Attempt::Again(why, None),
+                    Ok(a) if (200..300).contains(&a.status) => Attempt::Done(()),
+                    // Cancelled before (a retry after a crash): nothing left to do.
+                    Ok(a) if a.status == 404 || a.status == 422 => Attempt::Done(()),
+                    Ok(a) => a.failed("fulfillment_not_found"),
+                }
+            })
+            .await
+    }
+}
+
 /// Shopify ids are numbers in REST answers; strings are accepted too.
 fn id_of(v: &Value) -> String {
     match v {

@@ -109,3 +109,21 @@ pub struct Transaction {
 pub struct ApiError {
     pub detail: String,
 }
+
+/// `POST /refunds`: void a label that will not ship (Shippo's refund of an
+/// unused label; `async: false` answers with the refund's status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    /// The transaction (label) to refund.
+    pub transaction: String,
+    #[serde(rename = "async")]
+    pub is_async: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub object_id: String,
+    /// QUEUED, PENDING, SUCCESS or ERROR.
+    pub status: String,
+    pub transaction: String,
+}

@@ -21,7 +21,9 @@ use std::time::Duration;
 use conveyor_runtime::guarded::{self, Attempt, CallError, Guard, Policy, Refusal};
 use conveyor_runtime::label::LabelConfig;
 
-use super::api::{ApiError, Transaction, TransactionRequest, IDEMPOTENCY_HEADER};
+use super::api::{
+    ApiError, Refund, RefundRequest, Transaction, TransactionRequest, IDEMPOTENCY_HEADER,
+};
 
 /// A bought label.
 #[derive(Debug, Clone)]
@@ -98,6 +100,58 @@ impl CarrierApi {
             transaction,
             label_pdf,
         })
+    }
+
+    /// Voids (refunds) the label of `transaction`; the refund's id. The
+    /// same void again answers the same refund.
+    pub async fn void(&self, transaction: &str, key: &str) -> Result<String, BuyError> {
+        let req = RefundRequest {
+            transaction: transaction.to_string(),
+            is_async: false,
+        };
+        let refund = self
+            .guard
+            .call("refund", true, || async {
+                let sent = self
+                    .http
+                    .post(format!("{}/refunds", self.base))
+                    .header("authorization", format!("ShippoToken {}", self.token))
+                    .header(IDEMPOTENCY_HEADER, key)
+                    .json(&req)
+                    .send()
+                    .await;
+                let resp = match sent {
+                    Ok(r) => r,
+                    Err(e) => return Attempt::Again(transport(&e), None),
+                };
+                let status = resp.status();
+                let retry_after = guarded::retry_after(
+                    resp.headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()),
+                );
+                let body = match resp.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => return Attempt::Again(transport(&e), None),
+                };
+                if status.is_success() {
+                    return match serde_json::from_slice::<Refund>(&body) {
+                        Ok(r) if r.status == "ERROR" => Attempt::Refused(Refusal::new(
+                            "refund_refused",
+                            format!("refund {} of {transaction} is ERROR", r.object_id),
+                        )),
+                        Ok(r) => Attempt::Done(r),
+                        Err(e) => Attempt::Again(format!("unreadable refund: {e}"), None),
+                    };
+                }
+                let detail = serde_json::from_slice::<ApiError>(&body)
+                    .map(|e| e.detail)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
+                guarded::classify(status.as_u16(), &detail, retry_after)
+            })
+            .await
+            .map_err(refusal)?;
+        Ok(refund.object_id)
     }
 
     async fn purchase(&self, req: &TransactionRequest, key: &str) -> Attempt<Transaction> {

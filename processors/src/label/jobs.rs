@@ -25,7 +25,9 @@ use std::sync::Arc;
 use conveyor_runtime::kafka::InRecord;
 use conveyor_runtime::label::LabelConfig;
 use conveyor_runtime::warehouses::WarehouseConfig;
-use conveyor_schemas::records::{Currency, LabeledShipment, Money, PlannedShipment};
+use conveyor_schemas::records::{
+    Currency, LabelStatus, LabeledShipment, Money, PlanStatus, PlannedShipment,
+};
 use conveyor_stream::{event_id, Avro, Output, ProcessError, Processor, State};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,9 @@ pub const LABELS_TABLE: &str = "labels";
 pub struct Labeled {
     pub transaction_id: String,
     pub record: LabeledShipment,
+    /// The label API's refund, once the label was voided.
+    #[serde(default)]
+    pub refund_id: Option<String>,
 }
 
 /// The idempotency key of a shipment's label purchase.
@@ -61,6 +66,7 @@ pub struct Counts {
     pub bought: u64,
     pub replayed: u64,
     pub refused: u64,
+    pub voided: u64,
 }
 
 pub struct LabelJob {
@@ -235,6 +241,7 @@ impl LabelJob {
             .map(|ts| ts.as_millisecond())
             .unwrap_or(p.planned_at);
         Ok(Labeled {
+            refund_id: None,
             transaction_id: t.object_id.clone(),
             record: LabeledShipment {
                 event_id: String::new(),
@@ -251,8 +258,59 @@ impl LabelJob {
                 combined: Some(combined),
                 labeled_at,
                 lines: p.lines.clone(),
+                status: LabelStatus::Labeled,
             },
         })
+    }
+}
+
+impl LabelJob {
+    /// A cancelled plan: its label, if one was bought, is refunded and the
+    /// labeled record emitted again as VOIDED (stored, so a replay voids
+    /// nothing twice). Nothing bought (the purchase was refused): nothing
+    /// to void, nothing emitted.
+    fn void(
+        &mut self,
+        p: &PlannedShipment,
+        held: Option<Labeled>,
+        state: &mut State<'_>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ProcessError> {
+        let Some(mut l) = held else {
+            return Ok(());
+        };
+        if l.record.status != LabelStatus::Voided {
+            let key = format!("void-{}", l.record.idempotency_key);
+            let handle = tokio::runtime::Handle::current();
+            let refund = tokio::task::block_in_place(|| {
+                handle.block_on(self.api.void(&l.transaction_id, &key))
+            });
+            match refund {
+                Ok(id) => l.refund_id = Some(id),
+                // A label the API will not refund (already used, too old)
+                // is recorded voided all the same: it must not ship; the
+                // money is the operator's to claim.
+                Err(BuyError::Refused { code, reason }) => {
+                    tracing::warn!(shipment_id = %p.shipment_id, code, reason, "label not refunded; voided here");
+                }
+                Err(BuyError::Unavailable(why)) => return Err(ProcessError::Retry(why)),
+            }
+            l.record.status = LabelStatus::Voided;
+            state.put_json(LABELS_TABLE, p.shipment_id.as_bytes(), &l)?;
+            self.counts.voided += 1;
+            metrics::counter!("conveyor_labels_voided_total", "carrier" => l.record.carrier.clone())
+                .increment(1);
+        } else {
+            self.counts.replayed += 1;
+        }
+        let mut record = l.record;
+        record.event_id = event_id(&p.event_id, 0);
+        out.push(Output::avro(
+            self.output.clone(),
+            p.order_id.clone(),
+            record,
+        ));
+        Ok(())
     }
 }
 
@@ -268,6 +326,9 @@ impl Processor for LabelJob {
     ) -> Result<(), ProcessError> {
         let p = &input.0;
         let held: Option<Labeled> = state.get_json(LABELS_TABLE, p.shipment_id.as_bytes())?;
+        if p.status == PlanStatus::Cancelled {
+            return self.void(p, held, state, out);
+        }
         let labeled = match held {
             Some(l) => {
                 self.counts.replayed += 1;

@@ -15,6 +15,11 @@
 //! - A release (cancellation, or an edit's release before re-allocating)
 //!   marks the order's shipments released; backorders and channel-fulfilled
 //!   orders plan nothing.
+//! - A shipment superseded or released is published once more, as a
+//!   CANCELLED plan, before the plans that replace it: label voids its
+//!   label and sync-back withdraws its tracking (allocation outcomes can
+//!   be superseded by design, docs/allocation.md, and a label bought for
+//!   the first one must not ship).
 //!
 //! Event ids derive from the allocation's event id and the shipment's index
 //! in it; `planned_at` is the allocation's event time.
@@ -104,10 +109,23 @@ pub fn handle(
             }
             AllocationStatus::Released => {
                 state.pending = None;
-                for s in state.shipments.values_mut().flatten() {
-                    s.released = true;
+                let mut out = Vec::new();
+                for (w, history) in state.shipments.iter_mut() {
+                    for s in history.iter_mut().filter(|s| !s.released) {
+                        s.released = true;
+                        out.push(super::plan::cancelled(
+                            router,
+                            state.order.as_ref(),
+                            &a.order_id,
+                            w,
+                            &s.shipment_id,
+                            &s.lines,
+                            event_id(&a.event_id, out.len()),
+                            a.decided_at,
+                        ));
+                    }
                 }
-                Ok(vec![])
+                Ok(out)
             }
             AllocationStatus::Backordered | AllocationStatus::FulfilledByChannel => {
                 state.pending = None;
@@ -126,7 +144,9 @@ fn plan_all(
     let Some(order) = state.order.clone() else {
         return Ok(vec![]);
     };
-    let mut out = Vec::new();
+    let mut plans = Vec::new();
+    // (warehouse, shipment) newly superseded or released.
+    let mut cancels: Vec<(String, Shipment)> = Vec::new();
     let mut next = state.shipments.clone();
     for (i, wa) in a.allocations.iter().enumerate() {
         let history = next.entry(wa.warehouse_id.clone()).or_default();
@@ -136,8 +156,9 @@ fn plan_all(
         {
             continue;
         }
-        for s in history.iter_mut() {
+        for s in history.iter_mut().filter(|s| !s.released) {
             s.released = true;
+            cancels.push((wa.warehouse_id.clone(), s.clone()));
         }
         let shipment_id = format!("{}/{}/{}", a.order_id, wa.warehouse_id, history.len() + 1);
         let planned = plan(
@@ -154,23 +175,44 @@ fn plan_all(
             lines: wa.lines.clone(),
             released: false,
         });
-        out.push(planned);
+        plans.push(planned);
     }
     // Warehouses this allocation no longer ships from.
     for (w, history) in next.iter_mut() {
         if !a.allocations.iter().any(|wa| &wa.warehouse_id == w) {
-            for s in history.iter_mut() {
+            for s in history.iter_mut().filter(|s| !s.released) {
                 s.released = true;
+                cancels.push((w.clone(), s.clone()));
             }
         }
     }
     state.shipments = next;
+    // Cancels first (label voids before it buys the replacement); their
+    // event ids follow the plans' indexes.
+    let base = a.allocations.len();
+    let mut out: Vec<PlannedShipment> = cancels
+        .iter()
+        .enumerate()
+        .map(|(k, (w, s))| {
+            super::plan::cancelled(
+                router,
+                Some(&order),
+                &a.order_id,
+                w,
+                &s.shipment_id,
+                &s.lines,
+                event_id(&a.event_id, base + k),
+                a.decided_at,
+            )
+        })
+        .collect();
+    out.extend(plans);
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use conveyor_schemas::records::{Priority, WarehouseAllocation};
+    use conveyor_schemas::records::{PlanStatus, Priority, WarehouseAllocation};
 
     use super::*;
     use crate::route::plan::fixtures::*;
@@ -255,7 +297,31 @@ mod tests {
             vec![alloc("nj-edison", "BOOSTER", 3)],
         );
         let out = handle(&mut s, &edit, &r, &c).unwrap();
-        assert_eq!(ids(&out), ["shopify-1001/nj-edison/2"]);
+        // The superseded shipments are cancelled first, then the new plan.
+        assert_eq!(
+            ids(&out),
+            [
+                "shopify-1001/nj-edison/1",
+                "shopify-1001/tx-dallas/1",
+                "shopify-1001/nj-edison/2"
+            ]
+        );
+        let status: Vec<PlanStatus> = out.iter().map(|p| p.status).collect();
+        assert_eq!(
+            status,
+            [
+                PlanStatus::Cancelled,
+                PlanStatus::Cancelled,
+                PlanStatus::Planned
+            ]
+        );
+        assert_eq!(out[0].lines, alloc("nj-edison", "BOOSTER", 1).lines);
+        assert_eq!(out[0].carrier, "");
+        // Event ids: the plan keeps index 0, the cancels follow the
+        // allocation's warehouses.
+        assert_eq!(out[2].event_id, event_id("a2", 0));
+        assert_eq!(out[0].event_id, event_id("a2", 1));
+        assert_eq!(out[1].event_id, event_id("a2", 2));
         let released = |s: &RouteState, w: &str| {
             s.shipments[w]
                 .iter()
@@ -264,10 +330,13 @@ mod tests {
         };
         assert_eq!(released(&s, "nj-edison"), [true, false]);
         assert_eq!(released(&s, "tx-dallas"), [true]);
-        // Cancelled: everything released, nothing planned.
+        // Cancelled: everything released, the live shipment cancelled once.
         let cancel = allocation("a3", 2, AllocationStatus::Released, vec![]);
-        assert!(handle(&mut s, &cancel, &r, &c).unwrap().is_empty());
+        let out = handle(&mut s, &cancel, &r, &c).unwrap();
+        assert_eq!(ids(&out), ["shopify-1001/nj-edison/2"]);
+        assert_eq!(out[0].status, PlanStatus::Cancelled);
         assert_eq!(released(&s, "nj-edison"), [true, true]);
+        assert!(handle(&mut s, &cancel, &r, &c).unwrap().is_empty());
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use order::{
     Totals,
 };
 pub use raw::{RawOrder, RawSource};
-pub use shipment::{LabeledShipment, Parcel, PlannedShipment, RateQuote};
+pub use shipment::{LabelStatus, LabeledShipment, Parcel, PlanStatus, PlannedShipment, RateQuote};
 pub use synced::{SyncOutcome, SyncedShipment};
 
 use std::sync::OnceLock;

@@ -5,7 +5,27 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Address, Document, LineQty, Money};
-use crate::wire::avro_record;
+use crate::wire::{avro_enum, avro_record};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PlanStatus {
+    /// To be labeled and shipped.
+    #[default]
+    Planned,
+    /// Superseded by a later plan, or released with the order.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LabelStatus {
+    /// Bought, good to ship.
+    #[default]
+    Labeled,
+    /// Refunded after its plan was cancelled: not to be used.
+    Voided,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parcel {
@@ -50,6 +70,7 @@ pub struct PlannedShipment {
     pub gift_message: Option<String>,
     pub line_names: BTreeMap<String, String>,
     pub bins: BTreeMap<String, String>,
+    pub status: PlanStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +89,7 @@ pub struct LabeledShipment {
     pub combined: Option<Document>,
     pub labeled_at: i64,
     pub lines: Vec<LineQty>,
+    pub status: LabelStatus,
 }
 
 avro_record!(Parcel {
@@ -108,6 +130,7 @@ avro_record!(PlannedShipment {
     gift_message,
     line_names,
     bins,
+    status,
 });
 avro_record!(LabeledShipment {
     event_id,
@@ -124,4 +147,7 @@ avro_record!(LabeledShipment {
     combined,
     labeled_at,
     lines,
+    status,
 });
+avro_enum!(PlanStatus { Planned, Cancelled });
+avro_enum!(LabelStatus { Labeled, Voided });

@@ -13,6 +13,9 @@ pub enum SyncOutcome {
     AlreadyConfirmed,
     /// No channel API to tell, or sync-back is off for the channel.
     NotSynced,
+    /// The label was voided after the channel was told; the channel's
+    /// fulfillment was cancelled.
+    Withdrawn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +36,8 @@ pub struct SyncedShipment {
 avro_enum!(SyncOutcome {
     Confirmed,
     AlreadyConfirmed,
-    NotSynced
+    NotSynced,
+    Withdrawn
 });
 avro_record!(SyncedShipment {
     event_id,
