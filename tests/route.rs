@@ -23,7 +23,7 @@ use conveyor_processors::catalog::Catalog;
 use conveyor_processors::route::jobs::SHIPMENTS_TABLE;
 use conveyor_processors::route::order::{handle, RouteCommand, RouteState};
 use conveyor_processors::route::plan::Router;
-use conveyor_schemas::records::{AllocationResult, DlqRecord, PlannedShipment};
+use conveyor_schemas::records::{AllocationResult, DlqRecord, PlanStatus, PlannedShipment};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_allocated_parcel_is_planned_once_and_crashes_change_no_plan() {
@@ -64,22 +64,36 @@ async fn every_allocated_parcel_is_planned_once_and_crashes_change_no_plan() {
     alloc.stop();
     eprintln!("{summary:?}");
 
-    // Re-emissions are identical; a shipment id has one plan.
+    // Re-emissions are identical; a shipment id has one plan, and at most
+    // one cancellation, after it.
     let planned: Vec<PlannedShipment> = decode_all(&s, "shipments_planned").await;
     let mut by_event: BTreeMap<String, PlannedShipment> = BTreeMap::new();
     let mut by_shipment: BTreeMap<String, PlannedShipment> = BTreeMap::new();
+    let mut cancelled: BTreeMap<String, PlannedShipment> = BTreeMap::new();
     for p in &planned {
         if let Some(first) = by_event.insert(p.event_id.clone(), p.clone()) {
             assert_eq!(&first, p, "re-emission differs");
         }
-        if let Some(first) = by_shipment.insert(p.shipment_id.clone(), p.clone()) {
+        let map = match p.status {
+            PlanStatus::Planned => &mut by_shipment,
+            PlanStatus::Cancelled => {
+                assert!(
+                    by_shipment.contains_key(&p.shipment_id),
+                    "{} cancelled before it was planned",
+                    p.shipment_id
+                );
+                &mut cancelled
+            }
+        };
+        if let Some(first) = map.insert(p.shipment_id.clone(), p.clone()) {
             assert_eq!(&first, p, "two plans under shipment id {}", p.shipment_id);
         }
     }
     eprintln!(
-        "{} plan records, {} shipments",
+        "{} plan records, {} shipments, {} cancelled",
         planned.len(),
-        by_shipment.len()
+        by_shipment.len(),
+        cancelled.len()
     );
 
     // A crash-free run over the log the route job read gives the same
@@ -103,14 +117,23 @@ async fn every_allocated_parcel_is_planned_once_and_crashes_change_no_plan() {
             Some(st)
         },
     );
-    let offline: BTreeMap<String, PlannedShipment> = offline
-        .into_iter()
-        .map(|p| (p.shipment_id.clone(), p))
-        .collect();
-    assert_eq!(offline.len(), by_shipment.len());
+    let split = |status: PlanStatus| -> BTreeMap<String, PlannedShipment> {
+        offline
+            .iter()
+            .filter(|p| p.status == status)
+            .map(|p| (p.shipment_id.clone(), p.clone()))
+            .collect()
+    };
+    let (offline_planned, offline_cancelled) =
+        (split(PlanStatus::Planned), split(PlanStatus::Cancelled));
+    assert_eq!(offline_planned.len(), by_shipment.len());
     assert!(
-        offline == by_shipment,
+        offline_planned == by_shipment,
         "online plans differ from a crash-free run"
+    );
+    assert!(
+        offline_cancelled == cancelled,
+        "online cancellations differ from a crash-free run"
     );
     let stored: BTreeMap<String, RouteState> =
         store(&state.path().join("route.shipments"), SHIPMENTS_TABLE);
@@ -150,6 +173,15 @@ async fn every_allocated_parcel_is_planned_once_and_crashes_change_no_plan() {
             .filter(|x| !x.released)
             .count();
         assert_eq!(live_total, last.allocations.len(), "{id}");
+        // Every released shipment was published cancelled; no live one was.
+        for x in st.shipments.values().flatten() {
+            assert_eq!(
+                cancelled.contains_key(&x.shipment_id),
+                x.released,
+                "{}",
+                x.shipment_id
+            );
+        }
     }
     assert!(allocated > 2000, "{allocated} allocated");
     let dlq: Vec<DlqRecord> = decode_all(&s, "orders_dlq").await;

@@ -25,8 +25,8 @@ use conveyor_runtime::topology::Topology;
 use conveyor_schemas::codec::Codec;
 use conveyor_schemas::records::{
     AllocationResult, AllocationStatus, CatalogSku, ExceptionRecord, InventoryAlert,
-    InventoryEvent, InventoryEventKind, LabeledShipment, OrderEvent, PlannedShipment,
-    StockMovement, SyncedShipment,
+    InventoryEvent, InventoryEventKind, LabelStatus, LabeledShipment, OrderEvent, PlanStatus,
+    PlannedShipment, StockMovement, SyncedShipment,
 };
 use rust_decimal::Decimal;
 
@@ -421,19 +421,25 @@ fn describe_labels(
         .iter()
         .map(|l| (l.shipment_id.as_str(), l))
         .collect();
-    let cost: Decimal = unique.values().map(|l| l.label_cost.amount).sum();
+    let live: Vec<&&LabeledShipment> = unique
+        .values()
+        .filter(|l| l.status == LabelStatus::Labeled)
+        .collect();
+    let cost: Decimal = live.iter().map(|l| l.label_cost.amount).sum();
     let pages: i64 = unique
         .values()
         .map(|l| i64::from(l.packing_slip.pages))
         .sum();
     println!(
-        "  label ran in this process against the carrier simulator: {} labels bought (${cost:.2}; {} shipments sold twice), {} packing slips ({pages} pages) and combined PDFs written, {} records on {topic}",
+        "  label ran in this process against the carrier simulator: {} labels bought ({} shipments sold twice), {} voided and refunded after their plans were cancelled, {} to ship (${cost:.2}); {} packing slips ({pages} pages) and combined PDFs written, {} records on {topic}",
         sold.purchases,
         sold.duplicates,
+        sold.refunds,
+        live.len(),
         unique.len(),
         labeled.len()
     );
-    if let Some(l) = unique.values().max_by_key(|l| l.packing_slip.pages) {
+    if let Some(l) = live.iter().max_by_key(|l| l.packing_slip.pages) {
         println!(
             "    e.g. {}: {} {} tracking {} (${:.2})",
             l.shipment_id, l.carrier, l.service, l.tracking_number, l.label_cost.amount
@@ -465,9 +471,15 @@ fn describe_plans(
     // The newest plan per order and warehouse (an order's plans are in one
     // partition, in order), of the orders allocated at the end.
     let mut newest: BTreeMap<(&str, &str), &PlannedShipment> = BTreeMap::new();
-    for p in plans {
+    for p in plans.iter().filter(|p| p.status == PlanStatus::Planned) {
         newest.insert((p.order_id.as_str(), p.warehouse_id.as_str()), p);
     }
+    let cancelled = plans
+        .iter()
+        .filter(|p| p.status == PlanStatus::Cancelled)
+        .map(|p| p.shipment_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let latest: BTreeMap<&str, &PlannedShipment> = newest
         .into_iter()
         .filter(|((order, warehouse), _)| {
@@ -488,7 +500,7 @@ fn describe_plans(
     let total: Decimal = latest.values().map(|p| p.rate.amount).sum();
     let met = latest.values().filter(|p| p.meets_sla).count();
     println!(
-        "  route ran in this process (3 jobs): {} records on {topic}; the {} allocated orders ship {} parcels, labels ${total:.2} in all, {met} meet their SLA",
+        "  route ran in this process (3 jobs): {} records on {topic}; the {} allocated orders ship {} parcels, labels ${total:.2} in all, {met} meet their SLA; {cancelled} plans cancelled (their allocation was superseded)",
         plans.len(),
         allocated.len(),
         latest.len()
