@@ -268,6 +268,15 @@ pub enum BenchCommand {
         #[arg(long)]
         samples: Option<PathBuf>,
     },
+    /// Sync-back: parcels/s told to the four channel simulators (check, then create), one at a time and N orders in flight, rate limits lifted. Build with --release.
+    Syncback {
+        /// Orders per channel and round.
+        #[arg(long, default_value_t = 2000)]
+        orders: u64,
+        /// Orders in flight in the second round.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Routing: plans/s of the pure planner (pack, zone, rate shop) on one core, over a seeded workload's parcels. Build with --release.
     Route {
         #[arg(long, default_value_t = 50_000)]

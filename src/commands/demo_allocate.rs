@@ -471,9 +471,10 @@ fn describe_plans(
     // The newest plan per order and warehouse (an order's plans are in one
     // partition, in order), of the orders allocated at the end.
     let mut newest: BTreeMap<(&str, &str), &PlannedShipment> = BTreeMap::new();
-    for p in plans.iter().filter(|p| p.status == PlanStatus::Planned) {
+    for p in plans {
         newest.insert((p.order_id.as_str(), p.warehouse_id.as_str()), p);
     }
+    newest.retain(|_, p| p.status == PlanStatus::Planned);
     let cancelled = plans
         .iter()
         .filter(|p| p.status == PlanStatus::Cancelled)

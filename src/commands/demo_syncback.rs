@@ -29,24 +29,48 @@ pub async fn start(
     webhook_orders: std::ops::Range<u64>,
     stop: CancellationToken,
 ) -> anyhow::Result<(Config, Shops)> {
+    let counts = Counts {
+        shopify: vec![0..SHOP_ORDERS, webhook_orders],
+        amazon: AMAZON_ORDERS,
+        tiktok: TIKTOK_ORDERS,
+        ebay: EBAY_ORDERS,
+    };
+    serve(config, counts, 100.0, stop).await
+}
+
+/// The orders each simulated channel has.
+pub struct Counts {
+    pub shopify: Vec<std::ops::Range<u64>>,
+    pub amazon: u64,
+    pub tiktok: u64,
+    pub ebay: u64,
+}
+
+/// Serves the four simulators with `orders`, their rate limits at twice
+/// `rate` and the clients' at `rate` calls/s.
+pub async fn serve(
+    config: &Config,
+    orders: Counts,
+    rate: f64,
+    stop: CancellationToken,
+) -> anyhow::Result<(Config, Shops)> {
     let mut c = config.clone();
     let bind: std::net::SocketAddr = "127.0.0.1:0".parse()?;
     let token = "shpat_demo";
     let shops = Shops {
         shopify: Arc::new(
-            shopify::Sim::with_orders([0..SHOP_ORDERS, webhook_orders], token)
-                .with_bucket(200.0, 200.0),
+            shopify::Sim::with_orders(orders.shopify, token).with_bucket(2.0 * rate, 2.0 * rate),
         ),
         amazon: Arc::new(
-            amazon::Sim::new(AMAZON_ORDERS, "amzn-demo", "demo-secret", "Atzr|demo")
-                .with_confirm_rate(200.0, 200.0),
+            amazon::Sim::new(orders.amazon, "amzn-demo", "demo-secret", "Atzr|demo")
+                .with_confirm_rate(2.0 * rate, 2.0 * rate),
         ),
         tiktok: Arc::new(
-            tiktok::Sim::new(TIKTOK_ORDERS, "demo-app-key", "demo-app-secret", "TTP_demo")
-                .with_rate(200.0, 200.0),
+            tiktok::Sim::new(orders.tiktok, "demo-app-key", "demo-app-secret", "TTP_demo")
+                .with_rate(2.0 * rate, 2.0 * rate),
         ),
         ebay: Arc::new(ebay::Sim::new(
-            EBAY_ORDERS,
+            orders.ebay,
             "conveyor-demo",
             "demo-secret",
             "v^1.1#demo",
@@ -68,7 +92,7 @@ pub async fn start(
     tc.app_key = "demo-app-key".into();
     tc.app_secrets = vec![Secret::new("demo-app-secret")];
     tc.access_token = Secret::new("TTP_demo");
-    tc.api_rate_per_sec = 100.0;
+    tc.api_rate_per_sec = rate;
     let (a, _) = ebay::serve(shops.ebay.clone(), bind, stop).await?;
     let ec = &mut c.channels.ebay;
     ec.api_url = format!("http://{a}");
@@ -77,7 +101,7 @@ pub async fn start(
     ec.client_secret = Secret::new("demo-secret");
     ec.refresh_token = Secret::new("v^1.1#demo");
     for ch in ["shopify", "amazon", "tiktok", "ebay"] {
-        c.syncback.rate_per_sec.insert(ch.into(), 100.0);
+        c.syncback.rate_per_sec.insert(ch.into(), rate);
     }
     Ok((c, shops))
 }

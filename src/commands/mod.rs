@@ -6,6 +6,7 @@ mod bench_channels;
 mod bench_label;
 mod bench_route;
 mod bench_runtime;
+mod bench_syncback;
 mod config_cmd;
 mod connectors;
 mod demo;
@@ -154,6 +155,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 no_broker,
             } => bench_allocate::run(&load()?, orders, skus, !no_broker).await,
             BenchCommand::Route { shipments } => bench_route::run(&load()?, shipments),
+            BenchCommand::Syncback {
+                orders,
+                concurrency,
+            } => bench_syncback::run(&load()?, orders, concurrency).await,
             BenchCommand::Label {
                 slips,
                 labels,
