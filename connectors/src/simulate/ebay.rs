@@ -33,6 +33,8 @@ use super::ledger::{Ledger, Shipped};
 
 pub struct Sim {
     orders: Vec<(i64, Value)>,
+    /// orderId -> index in `orders`.
+    by_id: HashMap<String, usize>,
     client_id: String,
     client_secret: String,
     refresh_token: String,
@@ -60,8 +62,14 @@ impl Sim {
             .collect();
         // getOrders answers newest-created first, not by modification.
         orders.reverse();
+        let by_id = orders
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, o))| o["orderId"].as_str().map(|id| (id.to_string(), i)))
+            .collect();
         Sim {
             orders,
+            by_id,
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             refresh_token: refresh_token.into(),
@@ -286,10 +294,7 @@ async fn orders(
 
 impl Sim {
     fn order(&self, id: &str) -> Option<&Value> {
-        self.orders
-            .iter()
-            .map(|(_, o)| o)
-            .find(|o| o["orderId"].as_str() == Some(id))
+        self.by_id.get(id).map(|&i| &self.orders[i].1)
     }
 }
 

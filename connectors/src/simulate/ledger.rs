@@ -8,7 +8,7 @@
 //! recorded but answered 503, as when a proxy times out after the API did
 //! the work; a client that retries blindly creates a duplicate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -40,13 +40,28 @@ pub struct Totals {
 
 #[derive(Default)]
 pub struct Ledger {
-    by_order: Mutex<HashMap<String, Vec<Shipped>>>,
-    /// References cancelled (no longer held, units open again).
-    cancelled: Mutex<std::collections::HashSet<String>>,
+    inner: Mutex<Inner>,
     lose_every: AtomicU64,
     creates: AtomicU64,
     lost: AtomicU64,
     next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_order: HashMap<String, Vec<Shipped>>,
+    /// References cancelled (no longer held, units open again).
+    cancelled: HashSet<String>,
+}
+
+impl Inner {
+    fn live<'a>(&'a self, order: &str) -> impl Iterator<Item = &'a Shipped> + 'a {
+        self.by_order
+            .get(order)
+            .into_iter()
+            .flatten()
+            .filter(|s| !self.cancelled.contains(&s.reference))
+    }
 }
 
 impl Ledger {
@@ -58,23 +73,16 @@ impl Ledger {
 
     /// What `order` holds (cancelled shipments left out).
     pub fn shipped(&self, order: &str) -> Vec<Shipped> {
-        let cancelled = self.cancelled_refs();
-        self.lock()
-            .get(order)
-            .into_iter()
-            .flatten()
-            .filter(|s| !cancelled.contains(&s.reference))
-            .cloned()
-            .collect()
+        self.lock().live(order).cloned().collect()
     }
 
     /// The order and shipment of `reference`, if held.
     pub fn find(&self, reference: &str) -> Option<(String, Shipped)> {
-        let cancelled = self.cancelled_refs();
-        if cancelled.contains(reference) {
+        let g = self.lock();
+        if g.cancelled.contains(reference) {
             return None;
         }
-        self.lock().iter().find_map(|(o, v)| {
+        g.by_order.iter().find_map(|(o, v)| {
             v.iter()
                 .find(|s| s.reference == reference)
                 .map(|s| (o.clone(), s.clone()))
@@ -83,23 +91,13 @@ impl Ledger {
 
     /// Cancels `reference`: its units are open again.
     pub fn cancel(&self, reference: &str) {
-        self.cancelled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(reference.to_string());
-    }
-
-    fn cancelled_refs(&self) -> std::collections::HashSet<String> {
-        self.cancelled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.lock().cancelled.insert(reference.to_string());
     }
 
     /// Units of `line` of `order` shipped so far.
     pub fn units_shipped(&self, order: &str, line: &str) -> i64 {
-        self.shipped(order)
-            .iter()
+        self.lock()
+            .live(order)
             .flat_map(|s| &s.lines)
             .filter(|(l, _)| l == line)
             .map(|(_, n)| n)
@@ -113,7 +111,11 @@ impl Ledger {
 
     /// Records `s` for `order`; `true` when its answer is to be lost.
     pub fn record(&self, order: &str, s: Shipped) -> bool {
-        self.lock().entry(order.to_string()).or_default().push(s);
+        self.lock()
+            .by_order
+            .entry(order.to_string())
+            .or_default()
+            .push(s);
         let n = self.creates.fetch_add(1, Ordering::Relaxed) + 1;
         let every = self.lose_every.load(Ordering::Relaxed);
         let lose = every > 0 && n.is_multiple_of(every);
@@ -124,28 +126,23 @@ impl Ledger {
     }
 
     pub fn totals(&self) -> Totals {
-        let cancelled = self.cancelled_refs();
         let g = self.lock();
-        let live = |v: &Vec<Shipped>| {
-            v.iter()
-                .filter(|s| !cancelled.contains(&s.reference))
-                .count() as u64
-        };
         let mut tracking: BTreeMap<&str, u64> = BTreeMap::new();
-        for s in g.values().flatten() {
+        for s in g.by_order.values().flatten() {
             *tracking.entry(s.tracking_number.as_str()).or_default() += 1;
         }
+        let live = |o: &String| g.live(o).count() as u64;
         Totals {
-            shipments: g.values().map(live).sum(),
-            cancelled: cancelled.len() as u64,
-            orders: g.values().filter(|v| live(v) > 0).count() as u64,
+            shipments: g.by_order.keys().map(live).sum(),
+            cancelled: g.cancelled.len() as u64,
+            orders: g.by_order.keys().filter(|o| live(o) > 0).count() as u64,
             duplicates: tracking.values().filter(|n| **n > 1).count() as u64,
             lost: self.lost.load(Ordering::Relaxed),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Shipped>>> {
-        self.by_order.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -46,6 +46,8 @@ pub const LEAK_PER_SEC: f64 = 2.0;
 
 pub struct Sim {
     orders: Vec<Value>,
+    /// Order id -> index in `orders`.
+    by_id: std::collections::HashMap<String, usize>,
     access_token: String,
     bucket_size: f64,
     leak_per_sec: f64,
@@ -71,8 +73,14 @@ impl Sim {
             let k = |v: &Value| v["updated_at"].as_str().unwrap_or_default().to_string();
             k(a).cmp(&k(b))
         });
+        let by_id = orders
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (id_text(&o["id"]), i))
+            .collect();
         Sim {
             orders,
+            by_id,
             access_token: access_token.to_string(),
             bucket_size: BUCKET,
             leak_per_sec: LEAK_PER_SEC,
@@ -343,7 +351,7 @@ const FO_LINE: u64 = 7;
 
 impl Sim {
     fn order(&self, id: &str) -> Option<&Value> {
-        self.orders.iter().find(|o| id_text(&o["id"]) == id)
+        self.by_id.get(id).map(|&i| &self.orders[i])
     }
 
     /// The order's one fulfillment order, as it stands.
@@ -472,7 +480,11 @@ async fn create_fulfillment(
     let mut lines: Vec<(String, i64)> = Vec::new();
     for g in &groups {
         let fo = g["fulfillment_order_id"].as_u64().unwrap_or(0);
-        let Some(order) = sim.orders.iter().find(|o| fo_id(o) == fo) else {
+        // A fulfillment order's id is its order's id + 1.
+        let Some(order) = sim
+            .order(&fo.saturating_sub(1).to_string())
+            .filter(|o| fo_id(o) == fo)
+        else {
             return error(StatusCode::NOT_FOUND, "Not Found");
         };
         let oid = id_text(&order["id"]);
