@@ -82,7 +82,7 @@ pub async fn run(config: &Config, orders: u64, concurrency: usize) -> anyhow::Re
     let stop = CancellationToken::new();
     // Two rounds (sequential, then concurrent), each over its own orders.
     let counts = Counts {
-        shopify: vec![0..2 * orders],
+        shopify: std::iter::once(0..2 * orders).collect(),
         amazon: 2 * orders,
         tiktok: 2 * orders,
         ebay: 2 * orders,

@@ -26,7 +26,10 @@
 
 use std::collections::BTreeMap;
 
-use conveyor_schemas::records::{AllocationResult, AllocationStatus, LineQty, PlannedShipment};
+use conveyor_schemas::records::{
+    Address, AllocationResult, AllocationStatus, LineQty, Money, Parcel, PlanStatus,
+    PlannedShipment,
+};
 use conveyor_stream::event_id;
 use serde::{Deserialize, Serialize};
 
@@ -113,13 +116,12 @@ pub fn handle(
                 for (w, history) in state.shipments.iter_mut() {
                     for s in history.iter_mut().filter(|s| !s.released) {
                         s.released = true;
-                        out.push(super::plan::cancelled(
+                        out.push(cancelled(
                             router,
                             state.order.as_ref(),
                             &a.order_id,
                             w,
-                            &s.shipment_id,
-                            &s.lines,
+                            s,
                             event_id(&a.event_id, out.len()),
                             a.decided_at,
                         ));
@@ -194,13 +196,12 @@ fn plan_all(
         .iter()
         .enumerate()
         .map(|(k, (w, s))| {
-            super::plan::cancelled(
+            cancelled(
                 router,
                 Some(&order),
                 &a.order_id,
                 w,
-                &s.shipment_id,
-                &s.lines,
+                s,
                 event_id(&a.event_id, base + k),
                 a.decided_at,
             )
@@ -208,6 +209,61 @@ fn plan_all(
         .collect();
     out.extend(plans);
     Ok(out)
+}
+
+/// The CANCELLED record of a shipment superseded by a later plan or
+/// released with its order: its id, warehouse, lines and the order's
+/// ship-to; no carrier, service, parcel or rate (label voids its label).
+fn cancelled(
+    router: &Router,
+    order: Option<&ShipOrder>,
+    order_id: &str,
+    warehouse_id: &str,
+    shipment: &Shipment,
+    event_id: String,
+    at_ms: i64,
+) -> PlannedShipment {
+    PlannedShipment {
+        event_id,
+        shipment_id: shipment.shipment_id.clone(),
+        order_id: order_id.to_string(),
+        warehouse_id: warehouse_id.to_string(),
+        lines: shipment.lines.clone(),
+        ship_to: order.map(|o| o.ship_to.clone()).unwrap_or(Address {
+            name: String::new(),
+            company: None,
+            line1: String::new(),
+            line2: None,
+            city: String::new(),
+            region: None,
+            postal_code: String::new(),
+            country: String::new(),
+            phone: None,
+        }),
+        parcel: Parcel {
+            box_type: String::new(),
+            weight_grams: 0,
+            length_mm: 0,
+            width_mm: 0,
+            height_mm: 0,
+        },
+        carrier: String::new(),
+        service: String::new(),
+        rate: Money::from_cents(0, router.currency()),
+        zone: None,
+        ship_by: None,
+        estimated_delivery: None,
+        meets_sla: false,
+        alternatives: Vec::new(),
+        config_version: router.config_version.clone(),
+        planned_at: at_ms,
+        order_number: order.map(|o| o.number.clone()),
+        ordered_at: order.map(|o| o.created_at),
+        gift_message: None,
+        line_names: BTreeMap::new(),
+        bins: BTreeMap::new(),
+        status: PlanStatus::Cancelled,
+    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,7 @@ use std::collections::BTreeMap;
 use conveyor_runtime::routing::{CarrierConfig, RoutingConfig};
 use conveyor_runtime::warehouses::WarehouseConfig;
 use conveyor_schemas::records::{
-    Address, Currency, LineQty, Money, Parcel, PlanStatus, PlannedShipment, Priority, RateQuote,
-    WarehouseAllocation,
+    Currency, LineQty, Money, PlanStatus, PlannedShipment, Priority, RateQuote, WarehouseAllocation,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -130,6 +129,11 @@ pub struct Router {
 }
 
 impl Router {
+    /// The currency rates are in.
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+
     pub fn new(routing: RoutingConfig, warehouses: &[WarehouseConfig]) -> Router {
         let text = serde_json::to_string(&(&routing, warehouses)).unwrap_or_default();
         let digest = Sha256::digest(text.as_bytes());
@@ -679,61 +683,5 @@ mod tests {
         assert_eq!(run(&o, &a).unwrap(), run(&o, &a).unwrap());
         let p = run(&o, &a).unwrap();
         assert_eq!(p.config_version, format!("{}.c7", router().config_version));
-    }
-}
-
-/// The CANCELLED record of a shipment superseded by a later plan or
-/// released with its order: its id, warehouse, lines and the order's
-/// ship-to; no carrier, service, parcel or rate (label voids its label).
-pub fn cancelled(
-    router: &Router,
-    order: Option<&ShipOrder>,
-    order_id: &str,
-    warehouse_id: &str,
-    shipment_id: &str,
-    lines: &[LineQty],
-    event_id: String,
-    at_ms: i64,
-) -> PlannedShipment {
-    PlannedShipment {
-        event_id,
-        shipment_id: shipment_id.to_string(),
-        order_id: order_id.to_string(),
-        warehouse_id: warehouse_id.to_string(),
-        lines: lines.to_vec(),
-        ship_to: order.map(|o| o.ship_to.clone()).unwrap_or(Address {
-            name: String::new(),
-            company: None,
-            line1: String::new(),
-            line2: None,
-            city: String::new(),
-            region: None,
-            postal_code: String::new(),
-            country: String::new(),
-            phone: None,
-        }),
-        parcel: Parcel {
-            box_type: String::new(),
-            weight_grams: 0,
-            length_mm: 0,
-            width_mm: 0,
-            height_mm: 0,
-        },
-        carrier: String::new(),
-        service: String::new(),
-        rate: Money::from_cents(0, router.currency),
-        zone: None,
-        ship_by: None,
-        estimated_delivery: None,
-        meets_sla: false,
-        alternatives: Vec::new(),
-        config_version: router.config_version.clone(),
-        planned_at: at_ms,
-        order_number: order.map(|o| o.number.clone()),
-        ordered_at: order.map(|o| o.created_at),
-        gift_message: None,
-        line_names: BTreeMap::new(),
-        bins: BTreeMap::new(),
-        status: PlanStatus::Cancelled,
     }
 }
