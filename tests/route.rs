@@ -152,6 +152,17 @@ async fn every_allocated_parcel_is_planned_once_and_crashes_change_no_plan() {
     let mut allocated = 0;
     for (id, o) in orders(state.path()) {
         if o.phase != Phase::Allocated {
+            // Not allocated in the end (backordered, cancelled,
+            // channel-fulfilled): nothing of it ships.
+            if let Some(st) = stored.get(&id) {
+                let live: Vec<_> = st
+                    .shipments
+                    .values()
+                    .flatten()
+                    .filter(|x| !x.released)
+                    .collect();
+                assert!(live.is_empty(), "{id} is {:?} but ships {live:?}", o.phase);
+            }
             continue;
         }
         allocated += 1;

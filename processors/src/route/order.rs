@@ -12,9 +12,10 @@
 //!   nothing new; different lines make shipment n + 1, which supersedes n.
 //!   So a re-delivered or replayed allocation never makes a second shipment
 //!   (G2), and label can buy by shipment id.
-//! - A release (cancellation, or an edit's release before re-allocating)
-//!   marks the order's shipments released; backorders and channel-fulfilled
-//!   orders plan nothing.
+//! - A release (cancellation, or an edit's release before re-allocating),
+//!   and an outcome that allocates nothing (backordered after a revocation,
+//!   channel-fulfilled), mark the order's shipments released; they plan
+//!   nothing.
 //! - A shipment superseded or released is published once more, as a
 //!   CANCELLED plan, before the plans that replace it: label voids its
 //!   label and sync-back withdraws its tracking (allocation outcomes can
@@ -110,7 +111,12 @@ pub fn handle(
                     }
                 }
             }
-            AllocationStatus::Released => {
+            // A release, and an outcome that allocates nothing (the order
+            // started over after a revocation and found no stock), end
+            // whatever the order shipped before.
+            AllocationStatus::Released
+            | AllocationStatus::Backordered
+            | AllocationStatus::FulfilledByChannel => {
                 state.pending = None;
                 let mut out = Vec::new();
                 for (w, history) in state.shipments.iter_mut() {
@@ -128,10 +134,6 @@ pub fn handle(
                     }
                 }
                 Ok(out)
-            }
-            AllocationStatus::Backordered | AllocationStatus::FulfilledByChannel => {
-                state.pending = None;
-                Ok(vec![])
             }
         },
     }
@@ -393,6 +395,38 @@ mod tests {
         assert_eq!(out[0].status, PlanStatus::Cancelled);
         assert_eq!(released(&s, "nj-edison"), [true, true]);
         assert!(handle(&mut s, &cancel, &r, &c).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_backorder_after_an_allocation_cancels_what_it_shipped() {
+        // The order committed, lost its hold to a higher-ranked order,
+        // started over and found no stock (docs/allocation.md).
+        let (r, c) = (router(), catalog());
+        let mut s = RouteState::default();
+        handle(&mut s, &the_order(1), &r, &c).unwrap();
+        let a = allocation(
+            "a1",
+            1,
+            AllocationStatus::Allocated,
+            vec![alloc("nj-edison", "BOOSTER", 1)],
+        );
+        assert_eq!(handle(&mut s, &a, &r, &c).unwrap().len(), 1);
+        let b = allocation("b1", 1, AllocationStatus::Backordered, vec![]);
+        let out = handle(&mut s, &b, &r, &c).unwrap();
+        assert_eq!(ids(&out), ["shopify-1001/nj-edison/1"]);
+        assert_eq!(out[0].status, PlanStatus::Cancelled);
+        assert_eq!(out[0].event_id, event_id("b1", 0));
+        // Allocated again later (a restock): a new shipment.
+        let again = allocation(
+            "a2",
+            1,
+            AllocationStatus::Allocated,
+            vec![alloc("nj-edison", "BOOSTER", 1)],
+        );
+        assert_eq!(
+            ids(&handle(&mut s, &again, &r, &c).unwrap()),
+            ["shopify-1001/nj-edison/2"]
+        );
     }
 
     #[test]
