@@ -128,6 +128,8 @@ fn parse<T: serde::de::DeserializeOwned>(rec: &InRecord, what: &str) -> Result<T
 pub struct Counts {
     pub allocated: u64,
     pub backordered: u64,
+    /// Backorders that superseded an allocation (also on orders.allocated).
+    pub superseded: u64,
     pub released: u64,
     pub channel_fulfilled: u64,
 }
@@ -168,6 +170,11 @@ impl Processor for AllocateJob {
                     use conveyor_schemas::records::AllocationStatus as S;
                     let (label, n) = match r.status {
                         S::Released => ("released", &mut self.counts.released),
+                        // Supersedes an allocation; counted with the
+                        // backorder it repeats.
+                        S::Backordered => {
+                            ("backordered_after_allocation", &mut self.counts.superseded)
+                        }
                         S::FulfilledByChannel => {
                             ("fulfilled_by_channel", &mut self.counts.channel_fulfilled)
                         }

@@ -90,6 +90,12 @@ pub struct OrderState {
     pub dirty: bool,
     /// Hash of the last outcome emitted.
     pub last_outcome: Option<String>,
+    /// The last outcome emitted allocated stock (Allocated or
+    /// PartiallyAllocated): a Backordered outcome after it supersedes it on
+    /// `orders.allocated` too, so that what was planned from it is
+    /// cancelled (route reads that log).
+    #[serde(default)]
+    pub allocated_outcome: bool,
 }
 
 /// What handling a command produces, in order.
@@ -100,7 +106,9 @@ pub enum Effect {
     /// To `orders.allocated` (key = order id): allocated, released,
     /// fulfilled by the channel.
     Allocated(AllocationResult),
-    /// To `orders.backordered` (key = order id).
+    /// To `orders.backordered` (key = order id). After an allocated
+    /// outcome the same record also goes to `orders.allocated`, as an
+    /// [`Effect::Allocated`] with status Backordered, before this one.
     Backordered(AllocationResult),
 }
 
@@ -197,6 +205,7 @@ fn on_order(
         _ => Vec::new(),
     };
     let attempt = state.as_ref().map_or(0, |s| s.attempt) + 1;
+    let allocated_outcome = state.as_ref().is_some_and(|s| s.allocated_outcome);
     let mut st = OrderState {
         version: req.version,
         attempt,
@@ -207,6 +216,7 @@ fn on_order(
         unreserved: BTreeMap::new(),
         dirty: false,
         last_outcome: state.and_then(|s| s.last_outcome),
+        allocated_outcome,
     };
     let units = req.units_by_sku();
     let release = |keep: &[(String, i64)], out: &mut Vec<Effect>| {
@@ -620,11 +630,20 @@ fn emit(
         return;
     }
     st.last_outcome = Some(fingerprint);
-    out.push(if status == AllocationStatus::Backordered {
-        Effect::Backordered(result)
+    let allocates = matches!(
+        status,
+        AllocationStatus::Allocated | AllocationStatus::PartiallyAllocated
+    );
+    if status == AllocationStatus::Backordered {
+        if st.allocated_outcome {
+            // Supersedes the allocation on its own log.
+            out.push(Effect::Allocated(result.clone()));
+        }
+        out.push(Effect::Backordered(result));
     } else {
-        Effect::Allocated(result)
-    });
+        out.push(Effect::Allocated(result));
+    }
+    st.allocated_outcome = allocates;
 }
 
 /// What identifies an outcome: everything but its event id and time

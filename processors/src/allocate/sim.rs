@@ -146,6 +146,10 @@ impl Sim {
                 for e in effects {
                     match e {
                         OrderEffect::Inventory(c) => self.inv(c),
+                        // The copy of a backorder on the allocations' log.
+                        OrderEffect::Allocated(r)
+                            if r.status
+                                == conveyor_schemas::records::AllocationStatus::Backordered => {}
                         OrderEffect::Allocated(r) | OrderEffect::Backordered(r) => {
                             self.outcomes.push(r)
                         }
