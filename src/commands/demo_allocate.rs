@@ -193,15 +193,12 @@ pub async fn run(
     .await?;
     let mine: BTreeMap<&str, &OrderRequest> =
         requests.iter().map(|r| (r.order_id.as_str(), r)).collect();
-    // Each order's newest outcome: by the event time it was decided at
-    // (a backorder released by stock is decided at the stock's time).
+    // Each order's newest outcome: the last on `orders.allocated` (the
+    // order's outcome log, in order: a backorder that supersedes an
+    // allocation is there too), else its backorder.
     let mut last: BTreeMap<String, &AllocationResult> = BTreeMap::new();
-    for r in allocated.iter().chain(&backordered) {
-        if mine.contains_key(r.order_id.as_str())
-            && last
-                .get(&r.order_id)
-                .is_none_or(|held| held.decided_at <= r.decided_at)
-        {
+    for r in backordered.iter().chain(&allocated) {
+        if mine.contains_key(r.order_id.as_str()) {
             last.insert(r.order_id.clone(), r);
         }
     }
@@ -340,6 +337,27 @@ pub async fn run(
         &start["shipments_planned"],
     )
     .await?;
+    // The outcomes again, the restock's included.
+    let allocated_now: Vec<AllocationResult> = read_from(
+        config,
+        &codec,
+        &name("orders_allocated"),
+        &start["orders_allocated"],
+    )
+    .await?;
+    let backordered_now: Vec<AllocationResult> = read_from(
+        config,
+        &codec,
+        &name("orders_backordered"),
+        &start["orders_backordered"],
+    )
+    .await?;
+    let mut last: BTreeMap<String, &AllocationResult> = BTreeMap::new();
+    for r in backordered_now.iter().chain(&allocated_now) {
+        if mine.contains_key(r.order_id.as_str()) {
+            last.insert(r.order_id.clone(), r);
+        }
+    }
     let live: BTreeMap<&str, &AllocationResult> = last
         .iter()
         .filter(|(_, r)| r.status == AllocationStatus::Allocated)
