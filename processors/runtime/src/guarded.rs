@@ -2,7 +2,9 @@
 //! fulfillment API) under one policy:
 //!
 //! - a token bucket keeps to the API's published rate; an answer that says
-//!   "slow down" (429 with `Retry-After`) empties it for that long;
+//!   "slow down" (429 with `Retry-After`) empties it for that long and
+//!   halves the rate, which successes win back step by step (AIMD), so
+//!   callers sharing the guard settle at what the API allows;
 //! - failures that may pass (connect errors, timeouts, 408, 429, 5xx, and
 //!   401/403, which are a configuration problem rather than the record's)
 //!   are retried with exponential backoff and jitter, up to
@@ -173,6 +175,9 @@ impl Guard {
         match call().await {
             Attempt::Done(v) => {
                 self.breaker.success();
+                if limited {
+                    self.recover();
+                }
                 Ok(Ok(v))
             }
             Attempt::Refused(r) => {
@@ -196,6 +201,7 @@ impl Guard {
             }
             Attempt::Throttled(why, after) => {
                 self.breaker.success();
+                self.slow_down();
                 metrics::counter!(self.metric, "kind" => "throttled").increment(1);
                 tracing::debug!(%why, api = self.metric, "{what} throttled; waiting");
                 Ok(Err(Retry {
@@ -204,6 +210,24 @@ impl Guard {
                     throttled: true,
                 }))
             }
+        }
+    }
+
+    /// A 429: halve the rate (down to a sixteenth of the configured one),
+    /// so that callers sharing this guard stop overrunning the API's
+    /// bucket instead of colliding after every `Retry-After`.
+    fn slow_down(&self) {
+        let floor = self.policy.rate_per_sec / 16.0;
+        self.limiter
+            .set_rate((self.limiter.rate() / 2.0).max(floor).max(1e-3));
+    }
+
+    /// A success: win back a twentieth of the configured rate, up to it.
+    fn recover(&self) {
+        let rate = self.limiter.rate();
+        if rate < self.policy.rate_per_sec {
+            self.limiter
+                .set_rate((rate + self.policy.rate_per_sec / 20.0).min(self.policy.rate_per_sec));
         }
     }
 
@@ -461,6 +485,12 @@ mod tests {
             "10 throttles > max_attempts 4"
         );
         assert!(!g.breaker_open());
+        // Ten halvings hit the floor (1000/16); the success won 1000/20 back.
+        assert!(
+            (g.limiter.rate() - 112.5).abs() < 1e-9,
+            "{}",
+            g.limiter.rate()
+        );
     }
 
     #[test]

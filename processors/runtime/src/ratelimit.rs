@@ -53,6 +53,11 @@ impl Limiter {
         }
     }
 
+    /// The rate now.
+    pub fn rate(&self) -> f64 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).2
+    }
+
     /// After a 429: no tokens for `retry_after` (or one token's time).
     pub fn penalize(&self, retry_after: Option<Duration>) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
