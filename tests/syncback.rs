@@ -20,10 +20,9 @@ use conveyor_runtime::guarded::CallError;
 use conveyor_runtime::kafka::{OutRecord, Producer};
 use conveyor_schemas::codec::Codec;
 use conveyor_schemas::records::{
-    Document, ExceptionRecord, LabelStatus, LabeledShipment, LineQty, Money, Order, RawOrder,
-    RawSource, SyncOutcome, SyncedShipment,
+    Document, ExceptionRecord, LabelStatus, LabeledShipment, LineQty, Money, Order, SyncOutcome,
+    SyncedShipment,
 };
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 const ORDERS: u64 = 30;
@@ -117,31 +116,11 @@ impl Sims {
 /// Order `n` of `channel` as normalize makes it from the simulator's
 /// payload (so the lines carry the pipeline's channel line ids).
 fn order(channel: &str, n: u64) -> Order {
-    let payload: Value = match channel {
-        "shopify" => conveyor_processors::normalize::shopify::example(n),
-        "amazon" => conveyor_processors::normalize::amazon::example(n),
-        "tiktok" => conveyor_processors::normalize::tiktok::example(n),
-        _ => conveyor_processors::normalize::ebay::example(n),
-    };
     let catalog = Catalog::from_skus(
         conveyor_connectors::catalog_load::parse(include_bytes!("../examples/catalog.csv"), 1)
             .unwrap(),
     );
-    let raw = RawOrder {
-        event_id: format!("{channel}:test:{n}"),
-        channel: channel.into(),
-        external_order_id: n.to_string(),
-        external_order_number: None,
-        source: RawSource::Poller,
-        topic_hint: None,
-        received_at: 0,
-        content_type: "application/json".into(),
-        payload: serde_json::to_vec(&payload).unwrap(),
-        source_headers: BTreeMap::new(),
-    };
-    conveyor_processors::normalize::normalize(&raw, &catalog)
-        .unwrap_or_else(|e| panic!("{channel} {n}: {e}"))
-        .order
+    conveyor_connectors::simulate::example_order(channel, n, &catalog).unwrap()
 }
 
 /// The parcels of `order`: its first line, then the rest (two parcels

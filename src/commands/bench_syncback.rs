@@ -5,14 +5,13 @@
 //! channels' quotas (which bound production: Shopify 2 calls/s per shop
 //! on standard plans, Amazon confirmShipment 2/s).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use conveyor_connectors::syncback::{Channels, Parcel, Pushed};
 use conveyor_processors::catalog::Catalog;
 use conveyor_runtime::config::Config;
-use conveyor_schemas::records::{LineQty, RawOrder, RawSource};
+use conveyor_schemas::records::LineQty;
 use tokio_util::sync::CancellationToken;
 
 use super::demo_syncback::{serve, Counts};
@@ -22,28 +21,8 @@ const CHANNELS: [&str; 4] = ["shopify", "amazon", "tiktok", "ebay"];
 
 /// The parcel of order `n` of `channel`: every line, as normalize maps it.
 fn parcel(channel: &str, n: u64, round: usize, catalog: &Catalog) -> anyhow::Result<Parcel> {
-    use conveyor_processors::normalize;
-    let payload = match channel {
-        "shopify" => normalize::shopify::example(n),
-        "amazon" => normalize::amazon::example(n),
-        "tiktok" => normalize::tiktok::example(n),
-        _ => normalize::ebay::example(n),
-    };
-    let raw = RawOrder {
-        event_id: format!("bench:{channel}:{n}"),
-        channel: channel.into(),
-        external_order_id: n.to_string(),
-        external_order_number: None,
-        source: RawSource::Poller,
-        topic_hint: None,
-        received_at: 0,
-        content_type: "application/json".into(),
-        payload: serde_json::to_vec(&payload)?,
-        source_headers: BTreeMap::new(),
-    };
-    let o = normalize::normalize(&raw, catalog)
-        .map_err(|e| anyhow::anyhow!("{channel} example {n}: {e}"))?
-        .order;
+    let o = conveyor_connectors::simulate::example_order(channel, n, catalog)
+        .map_err(anyhow::Error::msg)?;
     Ok(Parcel {
         shipment_id: format!("{}/bench/{round}", o.order_id),
         order_id: o.order_id.clone(),

@@ -50,9 +50,6 @@ pub async fn run(
     health: Option<Health>,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     ensure_topics(config).await?;
-    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
-        &config.schema_registry.url,
-    )?);
     let api = Arc::new(CarrierApi::new(&config.label).context("label API client")?);
     let store = Arc::new(DocumentStore::open(&config.label.documents).map_err(anyhow::Error::msg)?);
     let output = stage::topic(&Topology::resolve(config), "shipments_labeled")?;
@@ -64,15 +61,5 @@ pub async fn run(
         output,
         stage::exception_sinks(config)?,
     );
-    let mut set = stage::Jobs::new();
-    stage::spawn(
-        &mut set,
-        config,
-        &codec,
-        job_spec(config)?,
-        job,
-        &health,
-        shutdown,
-    );
-    super::stream::join_jobs(set, shutdown, "label").await
+    stage::run_one(config, job_spec(config)?, job, health, shutdown).await
 }

@@ -101,6 +101,24 @@ pub fn spawn<P: Processor>(
     });
 }
 
+/// Runs one job (`spec`, `processor`) until `shutdown`, as a stage that
+/// is a single job does (label, syncback); returns its totals.
+pub async fn run_one<P: Processor>(
+    config: &Config,
+    spec: JobSpec,
+    processor: P,
+    health: Option<Health>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Vec<(String, Summary)>> {
+    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
+        &config.schema_registry.url,
+    )?);
+    let name = spec.name.clone();
+    let mut set = Jobs::new();
+    spawn(&mut set, config, &codec, spec, processor, &health, shutdown);
+    super::stream::join_jobs(set, shutdown, &name).await
+}
+
 /// Loads the catalog to its end (reported as readiness check `catalog`)
 /// and keeps following it until `shutdown`.
 pub async fn start_catalog(

@@ -59,18 +59,5 @@ pub async fn run(
     health: Option<Health>,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     ensure_topics(config).await?;
-    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
-        &config.schema_registry.url,
-    )?);
-    let mut set = stage::Jobs::new();
-    stage::spawn(
-        &mut set,
-        config,
-        &codec,
-        job_spec(config)?,
-        job(config)?,
-        &health,
-        shutdown,
-    );
-    super::stream::join_jobs(set, shutdown, "syncback").await
+    stage::run_one(config, job_spec(config)?, job(config)?, health, shutdown).await
 }

@@ -167,23 +167,32 @@ fn price(service: &str, pounds: f64) -> String {
     format!("{:.2}", base + 0.9 * (pounds.ceil() - 1.0).max(0.0))
 }
 
+/// The token and the rate limit every API call passes: the answer when
+/// one fails.
+fn gate(sim: &Sim, headers: &HeaderMap) -> Option<Response> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth.strip_prefix("ShippoToken ") != Some(sim.token.as_str()) {
+        return Some(error(StatusCode::UNAUTHORIZED, "Invalid token."));
+    }
+    if !sim.bucket.take() {
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Request was throttled.");
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return Some(r);
+    }
+    None
+}
+
 async fn transactions(
     State(sim): State<Arc<Sim>>,
     headers: HeaderMap,
     body: Result<Json<TransactionRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let call = sim.calls.fetch_add(1, Ordering::Relaxed) + 1;
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if auth.strip_prefix("ShippoToken ") != Some(sim.token.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "Invalid token.");
-    }
-    if !sim.bucket.take() {
-        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Request was throttled.");
-        r.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+    if let Some(r) = gate(&sim, &headers) {
         return r;
     }
     if sim.fail_every > 0 && call % sim.fail_every == 0 {
@@ -319,17 +328,7 @@ async fn refunds(
     headers: HeaderMap,
     body: Result<Json<RefundRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if auth.strip_prefix("ShippoToken ") != Some(sim.token.as_str()) {
-        return error(StatusCode::UNAUTHORIZED, "Invalid token.");
-    }
-    if !sim.bucket.take() {
-        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Request was throttled.");
-        r.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+    if let Some(r) = gate(&sim, &headers) {
         return r;
     }
     let Json(req) = match body {

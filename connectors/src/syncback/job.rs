@@ -31,7 +31,7 @@
 use std::sync::Arc;
 
 use conveyor_processors::exceptions::{self, Problem, Sinks};
-use conveyor_runtime::guarded::CallError;
+use conveyor_runtime::guarded::{CallError, Refusal};
 use conveyor_runtime::kafka::InRecord;
 use conveyor_schemas::records::{LabelStatus, LabeledShipment, SyncOutcome, SyncedShipment};
 use conveyor_stream::{event_id, Avro, Output, ProcessError, Processor, State};
@@ -130,19 +130,7 @@ impl Processor for SyncJob {
             ),
             Some(Err(CallError::Unavailable(why))) => return Err(ProcessError::Retry(why)),
             Some(Err(CallError::Refused(r))) => {
-                self.counts.refused += 1;
-                out.extend(exceptions::outputs(
-                    &self.sinks,
-                    rec,
-                    &Problem {
-                        stage: SYNCBACK,
-                        order_id: &l.order_id,
-                        shipment_id: Some(&l.shipment_id),
-                        input_event_id: &l.event_id,
-                        code: &r.code,
-                        reason: &r.reason,
-                    },
-                ));
+                self.refused(l, rec, &r, out);
                 return Ok(());
             }
         };
@@ -160,6 +148,23 @@ impl Processor for SyncJob {
 }
 
 impl SyncJob {
+    /// A refusal: an exception and a dead letter for `l`.
+    fn refused(&mut self, l: &LabeledShipment, rec: &InRecord, r: &Refusal, out: &mut Vec<Output>) {
+        self.counts.refused += 1;
+        out.extend(exceptions::outputs(
+            &self.sinks,
+            rec,
+            &Problem {
+                stage: SYNCBACK,
+                order_id: &l.order_id,
+                shipment_id: Some(&l.shipment_id),
+                input_event_id: &l.event_id,
+                code: &r.code,
+                reason: &r.reason,
+            },
+        ));
+    }
+
     /// A voided label: take the tracking back if the channel has it.
     /// `Some(record)` to emit.
     fn voided(
@@ -214,19 +219,7 @@ impl SyncJob {
             }
             Err(CallError::Unavailable(why)) => Err(ProcessError::Retry(why)),
             Err(CallError::Refused(r)) => {
-                self.counts.refused += 1;
-                out.extend(exceptions::outputs(
-                    &self.sinks,
-                    rec,
-                    &Problem {
-                        stage: SYNCBACK,
-                        order_id: &l.order_id,
-                        shipment_id: Some(&l.shipment_id),
-                        input_event_id: &l.event_id,
-                        code: &r.code,
-                        reason: &r.reason,
-                    },
-                ));
+                self.refused(l, rec, &r, out);
                 Ok(None)
             }
         }
