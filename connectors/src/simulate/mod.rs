@@ -29,25 +29,9 @@ pub fn example_order(
     catalog: &conveyor_processors::catalog::Catalog,
 ) -> Result<conveyor_schemas::records::Order, String> {
     use conveyor_processors::normalize;
-    let payload = match channel {
-        "shopify" => normalize::shopify::example(n),
-        "amazon" => normalize::amazon::example(n),
-        "tiktok" => normalize::tiktok::example(n),
-        "ebay" => normalize::ebay::example(n),
-        other => return Err(format!("no simulator for channel `{other}`")),
-    };
-    let raw = conveyor_schemas::records::RawOrder {
-        event_id: format!("{channel}:example:{n}"),
-        channel: channel.into(),
-        external_order_id: n.to_string(),
-        external_order_number: None,
-        source: conveyor_schemas::records::RawSource::Poller,
-        topic_hint: None,
-        received_at: 0,
-        content_type: "application/json".into(),
-        payload: serde_json::to_vec(&payload).map_err(|e| e.to_string())?,
-        source_headers: Default::default(),
-    };
+    let raw = normalize::example_raw(channel, n)
+        .filter(|_| channel != "csv")
+        .ok_or_else(|| format!("no simulator for channel `{channel}`"))?;
     normalize::normalize(&raw, catalog)
         .map(|n| n.order)
         .map_err(|e| format!("{channel} example {n}: {e}"))
