@@ -58,10 +58,16 @@ pub enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
-    /// Run a sink.
+    /// Run a sink (`--migrate`: apply its DDL and exit).
     Sink {
         #[arg(value_enum)]
         target: SinkTarget,
+        /// Create the database/keyspace and apply the pending DDL of deploy/, then exit.
+        #[arg(long)]
+        migrate: bool,
+        /// Where /metrics, /healthz and /readyz listen (default: http.observability_bind).
+        #[arg(long, value_name = "ADDR")]
+        observability_bind: Option<SocketAddr>,
     },
     /// Re-run processors over a time or offset range, live or in a sandbox.
     Replay {

@@ -556,6 +556,7 @@ fn stock_movement() -> impl Strategy<Value = StockMovement> {
         any::<i32>(),
         ts(),
         any::<i32>(),
+        any::<i64>(),
     )
         .prop_map(
             |(
@@ -570,6 +571,7 @@ fn stock_movement() -> impl Strategy<Value = StockMovement> {
                 available,
                 occurred_at,
                 held,
+                seq,
             )| StockMovement {
                 event_id,
                 sku,
@@ -582,6 +584,7 @@ fn stock_movement() -> impl Strategy<Value = StockMovement> {
                 available,
                 occurred_at,
                 held,
+                seq,
             },
         )
 }

@@ -251,6 +251,7 @@ pub fn stock_movement(i: u64, base_ms: i64) -> StockMovement {
         available: 83,
         occurred_at: base_ms + i as i64,
         held: 3,
+        seq: i as i64 + 1,
     }
 }
 

@@ -1,7 +1,11 @@
 //! Sinks: ScyllaDB (operational state) and ClickHouse (analytics).
 //!
-//! Both upsert by natural key so that redelivery and replay never double
-//! count (guarantee G2). Only the ClickHouse connection layer exists so far
-//! ([`clickhouse`]); the sink loops come with the sinks issue.
+//! Both consume the sink input topics through [`feed`] (batches, offsets
+//! committed only after the store has the batch) and upsert by natural key
+//! and version ([`event::version`]), so redelivery and replay never double
+//! count (guarantee G2) and an older event never overwrites a newer one.
 
 pub mod clickhouse;
+pub mod event;
+pub mod feed;
+pub mod sample;

@@ -18,6 +18,7 @@ mod label;
 mod normalize;
 mod route;
 mod schemas;
+mod sink;
 mod stage;
 mod stream;
 mod syncback;
@@ -42,6 +43,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             observability_bind,
         } => {
             let config = load()?;
+            if component == "sink-clickhouse" {
+                return sink::run_clickhouse(&config, observability_bind).await;
+            }
             match BUILT.iter().find(|b| **b == component) {
                 Some(stage) => run_built(stage, &config, observability_bind).await,
                 None => run_component(&component),
@@ -123,16 +127,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     currency,
                 },
         } => connectors::catalog_load(&load()?, file.as_deref(), from_shopify, &currency).await,
-        Command::Sink { target } => {
-            load()?;
-            let name = match target {
-                SinkTarget::Scylla => "scylla",
-                SinkTarget::Clickhouse => "clickhouse",
-            };
-            Err(not_built(
-                &format!("sink {name}"),
-                "the sinks come with the sinks issue",
-            ))
+        Command::Sink {
+            target,
+            migrate,
+            observability_bind,
+        } => {
+            let config = load()?;
+            match target {
+                SinkTarget::Scylla => Err(not_built(
+                    "sink scylla",
+                    "the operational store comes with the rest of the sinks issue",
+                )),
+                SinkTarget::Clickhouse if migrate => sink::migrate_clickhouse(&config).await,
+                SinkTarget::Clickhouse => {
+                    sink::run_clickhouse(&config, observability_bind).await
+                }
+            }
         }
         Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
         Command::Bench { what } => match what {

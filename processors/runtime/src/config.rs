@@ -372,6 +372,11 @@ pub struct ClickHouseConfig {
     pub database: String,
     pub user: String,
     pub password: Secret,
+    /// The sink inserts at most this many records per batch (one insert
+    /// per table per batch; ClickHouse rewards large inserts).
+    pub batch_max_records: usize,
+    /// How long a sink batch waits for more records after its first, in ms.
+    pub batch_max_wait_ms: u64,
 }
 
 impl Default for ClickHouseConfig {
@@ -381,6 +386,8 @@ impl Default for ClickHouseConfig {
             database: "conveyor".into(),
             user: "default".into(),
             password: Secret::default(),
+            batch_max_records: 50_000,
+            batch_max_wait_ms: 1000,
         }
     }
 }
@@ -945,6 +952,9 @@ impl Config {
         }
         if self.state.batch_max_records == 0 {
             bad("state.batch_max_records", "must be >= 1".into());
+        }
+        if self.clickhouse.batch_max_records == 0 {
+            bad("clickhouse.batch_max_records", "must be >= 1".into());
         }
         for (field, problem) in
             crate::warehouses::validate(&self.warehouses, &self.allocation, &self.channels.enabled)

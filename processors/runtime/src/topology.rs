@@ -288,7 +288,8 @@ pub struct NodeDecl {
     pub doc: &'static str,
 }
 
-const SINK_INPUTS: &[&str] = &[
+/// The topics both sinks read (ids).
+pub const SINK_INPUTS: &[&str] = &[
     "orders_normalized",
     "orders_dlq",
     "inventory_events",
@@ -409,10 +410,10 @@ pub const NODES: &[NodeDecl] = &[
         name: "sink-clickhouse",
         kind: NodeKind::Sink,
         reads: SINK_INPUTS,
-        writes: &[],
+        writes: &["orders_dlq"],
         stores: &[],
-        status: Status::Planned,
-        doc: "analytics facts and materialized views",
+        status: Status::Built,
+        doc: "analytics facts (ReplacingMergeTree by natural key and version) and refreshable materialized views (deploy/clickhouse, docs/analytics.md)",
     },
 ];
 

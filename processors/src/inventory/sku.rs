@@ -71,6 +71,10 @@ pub struct SkuState {
     /// [`SkuState::ready`]).
     #[serde(default, with = "queue_as_list")]
     pub deferred: BTreeMap<QueueKey, Pending>,
+    /// Movements emitted so far for this SKU: the last one's `seq`. The
+    /// sinks keep, per sku x warehouse, the levels of the highest `seq`.
+    #[serde(default)]
+    pub movements: i64,
 }
 
 /// A Hold whose answer waits.
@@ -300,7 +304,17 @@ impl SkuState {
             replies.extend(self.wake(&sku, at));
         }
         let alerts = self.alerts(&moves, &sku, rules, at);
-        Ok(number(cmd.id(), replies, moves, alerts, &sku, at))
+        let first_seq = self.movements + 1;
+        self.movements += moves.len() as i64;
+        Ok(number(
+            cmd.id(),
+            replies,
+            moves,
+            alerts,
+            &sku,
+            at,
+            first_seq,
+        ))
     }
 
     /// Holds for a pending Hold what it can take (its own claims here
@@ -528,6 +542,7 @@ fn number(
     alerts: Vec<InventoryAlert>,
     sku: &str,
     at: i64,
+    first_seq: i64,
 ) -> Vec<Effect> {
     let mut out = Vec::with_capacity(replies.len() + moves.len() + alerts.len());
     for mut r in replies {
@@ -540,9 +555,9 @@ fn number(
         }
         out.push(Effect::Reply(r));
     }
-    for m in moves {
+    for (seq, m) in (first_seq..).zip(moves) {
         let eid = event_id(id, out.len());
-        out.push(Effect::Movement(stock_movement(eid, sku, m, at)));
+        out.push(Effect::Movement(stock_movement(eid, sku, m, at, seq)));
     }
     for mut a in alerts {
         a.event_id = event_id(id, out.len());
@@ -551,7 +566,7 @@ fn number(
     out
 }
 
-fn stock_movement(event_id: String, sku: &str, m: Movement, at: i64) -> StockMovement {
+fn stock_movement(event_id: String, sku: &str, m: Movement, at: i64, seq: i64) -> StockMovement {
     let Level {
         on_hand,
         reserved,
@@ -581,6 +596,7 @@ fn stock_movement(event_id: String, sku: &str, m: Movement, at: i64) -> StockMov
         available: clamp(m.after.available()),
         occurred_at: at,
         held: clamp(held),
+        seq,
     }
 }
 

@@ -56,6 +56,7 @@ pub struct StockMovement {
     pub available: i32,
     pub occurred_at: i64,
     pub held: i32,
+    pub seq: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +123,8 @@ avro_record!(StockMovement {
     reserved,
     available,
     occurred_at,
-    held
+    held,
+    seq
 });
 avro_record!(InventoryAlert {
     event_id,

@@ -1,8 +1,14 @@
-//! ClickHouse connection: a configured client for conveyor's database.
+//! The ClickHouse sink: analytics facts (deploy/clickhouse), written by
+//! [`sink::ClickHouseWriter`] from the sink feed, schema applied by
+//! [`migrate`]. docs/analytics.md is the analysts' side.
 //!
 //! Every client sets `async_insert=0`, so an insert returns only once the
 //! rows are written (some servers, e.g. chdb's, default to async inserts,
 //! which would acknowledge rows before they are durable).
+
+pub mod migrate;
+pub mod rows;
+pub mod sink;
 
 use clickhouse::Client;
 use conveyor_runtime::config::ClickHouseConfig;
@@ -54,4 +60,37 @@ pub async fn ensure_database(cfg: &ClickHouseConfig) -> Result<String, ClickHous
         .fetch_one::<String>()
         .await
         .map_err(err)
+}
+
+/// The refreshable materialized views of deploy/clickhouse/002_views.sql.
+pub const MATERIALIZED_VIEWS: &[&str] = &[
+    "channel_hourly",
+    "shipping_cost_daily",
+    "fulfillment_daily",
+    "label_latency_daily",
+    "sku_daily",
+];
+
+/// Refreshes every materialized view now and waits for the refreshes
+/// (they otherwise refresh every minute): for tests, the demo and an
+/// analyst who wants the last minute too.
+pub async fn refresh_views(cfg: &ClickHouseConfig) -> Result<(), ClickHouseError> {
+    let c = client(cfg);
+    let err = |source| ClickHouseError::Query {
+        url: cfg.url.clone(),
+        source,
+    };
+    for v in MATERIALIZED_VIEWS {
+        c.query(&format!("SYSTEM REFRESH VIEW {v}"))
+            .execute()
+            .await
+            .map_err(err)?;
+    }
+    for v in MATERIALIZED_VIEWS {
+        c.query(&format!("SYSTEM WAIT VIEW {v}"))
+            .execute()
+            .await
+            .map_err(err)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,234 @@
+//! What the sinks consume: every record of the topics in the topology's
+//! sink inputs, decoded into one typed [`SinkEvent`], with its coordinates.
+//!
+//! Each record carries the version a sink keeps it under ([`version`]): a
+//! function of the record's content only (never of the offset it sits
+//! at), so a redelivery, a crash re-emission or a replay of the same event
+//! writes the same version, and an older event never replaces a newer one.
+
+use std::collections::HashMap;
+
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::InRecord;
+use conveyor_runtime::topology::{Topology, SINK_INPUTS};
+use conveyor_schemas::codec::{Codec, DecodeError, Source};
+use conveyor_schemas::records::{
+    AllocationResult, DlqRecord, ExceptionRecord, InventoryAlert, InventoryEvent, LabeledShipment,
+    OrderEvent, PlannedShipment, Record, StockMovement, SyncedShipment,
+};
+
+/// One decoded sink input record.
+// Unboxed: a batch is a Vec of these, and each record's own heap data
+// (strings, lines) outweighs the inline size the largest variant costs.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkEvent {
+    Order(OrderEvent),
+    Dlq(DlqRecord),
+    Inventory(InventoryEvent),
+    Allocation(AllocationResult),
+    Movement(StockMovement),
+    Alert(InventoryAlert),
+    Planned(PlannedShipment),
+    Labeled(LabeledShipment),
+    Synced(SyncedShipment),
+    Exception(ExceptionRecord),
+}
+
+/// A decoded record and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    pub event: SinkEvent,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The record type each sink input topic carries (see the contracts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Order,
+    Dlq,
+    Inventory,
+    Allocation,
+    Movement,
+    Alert,
+    Planned,
+    Labeled,
+    Synced,
+    Exception,
+}
+
+fn kind_of(topic_id: &str) -> Option<Kind> {
+    Some(match topic_id {
+        "orders_normalized" => Kind::Order,
+        "orders_dlq" => Kind::Dlq,
+        "inventory_events" => Kind::Inventory,
+        "orders_allocated" | "orders_backordered" => Kind::Allocation,
+        "allocation_events" => Kind::Movement,
+        "inventory_alerts" => Kind::Alert,
+        "shipments_planned" => Kind::Planned,
+        "shipments_labeled" => Kind::Labeled,
+        "shipments_synced" => Kind::Synced,
+        "exceptions" => Kind::Exception,
+        _ => return None,
+    })
+}
+
+/// The sink input topics (resolved names) and how to decode each.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    by_topic: HashMap<String, Kind>,
+}
+
+impl Inputs {
+    /// Every sink input topic of the topology (names from the config).
+    pub fn resolve(config: &Config) -> Self {
+        let topo = Topology::resolve(config);
+        let by_topic = SINK_INPUTS
+            .iter()
+            .filter_map(|id| Some((topo.topic_name(id)?.to_string(), kind_of(id)?)))
+            .collect();
+        Self { by_topic }
+    }
+
+    /// The topic names, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.by_topic.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    /// Decodes `rec` by its topic's contract.
+    pub async fn decode(&self, codec: &Codec, rec: &InRecord) -> Result<Located, DecodeError> {
+        let at = Source {
+            topic: &rec.topic,
+            partition: rec.partition,
+            offset: rec.offset,
+        };
+        let Some(kind) = self.by_topic.get(&rec.topic).copied() else {
+            return Err(DecodeError {
+                kind: conveyor_schemas::codec::DecodeErrorKind::Data,
+                topic: rec.topic.clone(),
+                partition: rec.partition,
+                offset: rec.offset,
+                schema_id: None,
+                message: "not a sink input topic".into(),
+            });
+        };
+        let bytes = rec.payload.as_deref();
+        async fn get<T: Record>(
+            codec: &Codec,
+            bytes: Option<&[u8]>,
+            at: Source<'_>,
+        ) -> Result<T, DecodeError> {
+            codec.decode::<T>(bytes, at).await
+        }
+        let event = match kind {
+            Kind::Order => SinkEvent::Order(get(codec, bytes, at).await?),
+            Kind::Dlq => SinkEvent::Dlq(get(codec, bytes, at).await?),
+            Kind::Inventory => SinkEvent::Inventory(get(codec, bytes, at).await?),
+            Kind::Allocation => SinkEvent::Allocation(get(codec, bytes, at).await?),
+            Kind::Movement => SinkEvent::Movement(get(codec, bytes, at).await?),
+            Kind::Alert => SinkEvent::Alert(get(codec, bytes, at).await?),
+            Kind::Planned => SinkEvent::Planned(get(codec, bytes, at).await?),
+            Kind::Labeled => SinkEvent::Labeled(get(codec, bytes, at).await?),
+            Kind::Synced => SinkEvent::Synced(get(codec, bytes, at).await?),
+            Kind::Exception => SinkEvent::Exception(get(codec, bytes, at).await?),
+        };
+        Ok(Located {
+            event,
+            topic: rec.topic.clone(),
+            partition: rec.partition,
+            offset: rec.offset,
+        })
+    }
+}
+
+/// The index at the end of a derived event id (`<input id>/<index>`), or 0.
+pub fn event_index(event_id: &str) -> u64 {
+    event_id
+        .rsplit_once('/')
+        .and_then(|(_, i)| i.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// The version a sink keeps a record under: its event time in
+/// microseconds plus the output index within its input event (outputs of
+/// one input share the input's time), so the later of two events wins and
+/// a repeated event writes the same version. Scylla uses it as the write
+/// timestamp (`USING TIMESTAMP`), ClickHouse as the ReplacingMergeTree
+/// version.
+pub fn version(event_ms: i64, event_id: &str) -> i64 {
+    event_ms
+        .max(0)
+        .saturating_mul(1000)
+        .saturating_add((event_index(event_id) % 1000) as i64)
+}
+
+impl SinkEvent {
+    /// The event's own id.
+    pub fn event_id(&self) -> &str {
+        match self {
+            SinkEvent::Order(e) => &e.event_id,
+            SinkEvent::Dlq(e) => &e.event_id,
+            SinkEvent::Inventory(e) => &e.event_id,
+            SinkEvent::Allocation(e) => &e.event_id,
+            SinkEvent::Movement(e) => &e.event_id,
+            SinkEvent::Alert(e) => &e.event_id,
+            SinkEvent::Planned(e) => &e.event_id,
+            SinkEvent::Labeled(e) => &e.event_id,
+            SinkEvent::Synced(e) => &e.event_id,
+            SinkEvent::Exception(e) => &e.event_id,
+        }
+    }
+
+    /// Event time, UTC millis.
+    pub fn event_ms(&self) -> i64 {
+        match self {
+            SinkEvent::Order(e) => e.occurred_at,
+            SinkEvent::Dlq(e) => e.source_timestamp.unwrap_or(0),
+            SinkEvent::Inventory(e) => e.occurred_at,
+            SinkEvent::Allocation(e) => e.decided_at,
+            SinkEvent::Movement(e) => e.occurred_at,
+            SinkEvent::Alert(e) => e.occurred_at,
+            SinkEvent::Planned(e) => e.planned_at,
+            SinkEvent::Labeled(e) => e.labeled_at,
+            SinkEvent::Synced(e) => e.synced_at,
+            SinkEvent::Exception(e) => e.raised_at,
+        }
+    }
+
+    /// See [`version`].
+    pub fn version(&self) -> i64 {
+        version(self.event_ms(), self.event_id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_order_by_time_then_output_index() {
+        assert_eq!(event_index("norm:orders.raw.shopify:0:7/3"), 3);
+        assert_eq!(event_index("no-index"), 0);
+        assert!(version(1_000, "a/0") > version(999, "b/7"));
+        assert!(version(1_000, "a/2") > version(1_000, "a/1"));
+        assert_eq!(version(1_000, "a/1"), version(1_000, "a/1"));
+        assert_eq!(
+            version(-5, "x"),
+            0,
+            "a clock before 1970 does not go negative"
+        );
+    }
+
+    #[test]
+    fn every_sink_input_has_a_decoder() {
+        for id in SINK_INPUTS {
+            assert!(kind_of(id).is_some(), "{id} has no record type");
+        }
+        let inputs = Inputs::resolve(&Config::default());
+        assert_eq!(inputs.topics().len(), SINK_INPUTS.len());
+    }
+}
