@@ -41,11 +41,7 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
         text(&o)
     );
 
-    for args in [
-        &["bench", "pipeline"][..],
-        &["replay"],
-        &["sink", "clickhouse"],
-    ] {
+    for args in [&["bench", "pipeline"][..], &["replay"]] {
         let o = conveyor(args, &[]);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         assert!(text(&o).contains("not built yet"), "{args:?}: {}", text(&o));

@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conveyor_runtime::config::Config;
-use conveyor_runtime::kafka::{Admin, OutRecord, Producer};
-use conveyor_runtime::topology::{Topology, SINK_INPUTS};
-use conveyor_schemas::codec::Codec;
+use conveyor_runtime::kafka::OutRecord;
+use conveyor_runtime::topology::Topology;
 use conveyor_schemas::records::{AllocationStatus, LabelStatus, OrderEventKind, PlanStatus};
 use conveyor_sinks::clickhouse::{self as ch, migrate, sink::ClickHouseWriter};
 use conveyor_sinks::event::{Located, SinkEvent};
@@ -602,66 +601,6 @@ async fn count_final(config: &Config, table: &str) -> u64 {
         .unwrap()
 }
 
-/// Publishes `events` to their topics, encoded as the pipeline does.
-async fn publish(config: &Config, events: &[SinkEvent], extra: Vec<OutRecord>) {
-    let topo = Topology::resolve(config);
-    let codec = Codec::new(&config.schema_registry.url).unwrap();
-    let producer = Producer::new(&config.kafka, "test").unwrap();
-    let name = |id: &str| topo.topic_name(id).unwrap().to_string();
-    let mut records = Vec::new();
-    for e in events {
-        let (id, key, bytes) = match e {
-            SinkEvent::Order(v) => {
-                let t = name("orders_normalized");
-                (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Allocation(v) => {
-                let t = name("orders_allocated");
-                (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Planned(v) => {
-                let t = name("shipments_planned");
-                (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Labeled(v) => {
-                let t = name("shipments_labeled");
-                (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Synced(v) => {
-                let t = name("shipments_synced");
-                (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Movement(v) => {
-                let t = name("allocation_events");
-                (t.clone(), v.sku.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Inventory(v) => {
-                let t = name("inventory_events");
-                (t.clone(), v.sku.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Alert(v) => {
-                let t = name("inventory_alerts");
-                (t.clone(), v.sku.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Dlq(v) => {
-                let t = name("orders_dlq");
-                (t.clone(), v.event_id.clone(), codec.encode(&t, v).await)
-            }
-            SinkEvent::Exception(v) => {
-                let t = name("exceptions");
-                (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
-            }
-        };
-        records.push(OutRecord::new(id).key(key).payload(bytes.unwrap()));
-    }
-    records.extend(extra);
-    for chunk in records.chunks(5_000) {
-        for r in producer.send_batch(chunk).await {
-            r.unwrap();
-        }
-    }
-}
-
 /// Distinct orders, labels and movements in `events`.
 fn expected(events: &[SinkEvent]) -> [u64; 3] {
     let orders: BTreeSet<&str> = events
@@ -716,17 +655,7 @@ async fn a_sink_killed_mid_batch_and_cut_off_loses_nothing_and_counts_nothing_tw
     config.topics.partitions = 4;
     migrate::migrate(&config.clickhouse).await.unwrap();
     let topo = Topology::resolve(&config);
-    let wanted: Vec<_> = topo
-        .topics
-        .iter()
-        .filter(|t| SINK_INPUTS.contains(&t.id))
-        .cloned()
-        .collect();
-    Admin::new(&config.kafka)
-        .unwrap()
-        .ensure_topics(&wanted)
-        .await
-        .unwrap();
+    common::sinks::create_topics(&config).await;
 
     // Wave A: ~24k events, and one record that no contract decodes
     // (dead-lettered, not blocking).
@@ -734,7 +663,7 @@ async fn a_sink_killed_mid_batch_and_cut_off_loses_nothing_and_counts_nothing_tw
     let bad = OutRecord::new(topo.topic_name("orders_normalized").unwrap())
         .key("bad")
         .payload(b"not avro".to_vec());
-    publish(&config, &wave_a, vec![bad]).await;
+    common::sinks::publish(&config, &wave_a, vec![bad]).await;
 
     let target: std::net::SocketAddr = config
         .clickhouse
@@ -808,7 +737,7 @@ async fn a_sink_killed_mid_batch_and_cut_off_loses_nothing_and_counts_nothing_tw
     // pauses (retries its batch, commits nothing) and catches up after.
     proxy.set(false);
     let wave_b = sample::orders(3_000..4_500, DAY0_MS);
-    publish(&config, &wave_b, vec![]).await;
+    common::sinks::publish(&config, &wave_b, vec![]).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         counts(&config).await,

@@ -8,4 +8,7 @@
 pub mod clickhouse;
 pub mod event;
 pub mod feed;
+pub mod ops;
 pub mod sample;
+pub mod scylla;
+pub mod status_api;

@@ -46,13 +46,14 @@ pub fn order(i: u64, base_ms: i64) -> Vec<SinkEvent> {
         .collect();
     let mut out = vec![SinkEvent::Order(created.clone())];
 
-    // Every 9th order is edited (a newer version), every 13th cancelled.
+    // Every 9th order is edited (a newer version, before allocation),
+    // every 13th cancelled.
     if i % 9 == 4 {
         let mut upd = created.clone();
         upd.kind = OrderEventKind::Updated;
-        upd.occurred_at = at + 5_000;
-        upd.order.updated_at = at + 5_000;
-        upd.version = at + 5_000;
+        upd.occurred_at = at + 50;
+        upd.order.updated_at = at + 50;
+        upd.version = at + 50;
         upd.event_id = format!("{}:upd/0", id);
         upd.order.note = Some("gift wrap".into());
         out.push(SinkEvent::Order(upd));

@@ -46,6 +46,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if component == "sink-clickhouse" {
                 return sink::run_clickhouse(&config, observability_bind).await;
             }
+            if component == "sink-scylla" {
+                return sink::run_scylla(&config, observability_bind).await;
+            }
             match BUILT.iter().find(|b| **b == component) {
                 Some(stage) => run_built(stage, &config, observability_bind).await,
                 None => run_component(&component),
@@ -134,10 +137,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = load()?;
             match target {
-                SinkTarget::Scylla => Err(not_built(
-                    "sink scylla",
-                    "the operational store comes with the rest of the sinks issue",
-                )),
+                SinkTarget::Scylla if migrate => sink::migrate_scylla(&config).await,
+                SinkTarget::Scylla => sink::run_scylla(&config, observability_bind).await,
                 SinkTarget::Clickhouse if migrate => sink::migrate_clickhouse(&config).await,
                 SinkTarget::Clickhouse => {
                     sink::run_clickhouse(&config, observability_bind).await
@@ -387,10 +388,12 @@ fn run_component(component: &str) -> anyhow::Result<()> {
             .filter(|n| n.status == Status::Planned)
             .map(|n| n.name)
             .collect();
-        return Err(not_built(
-            "run all",
-            &format!("these components are not built yet: {}", planned.join(", ")),
-        ));
+        let why = if planned.is_empty() {
+            "one process for every component comes with the peak-benchmark issue; run each with `conveyor run <component>` meanwhile".to_string()
+        } else {
+            format!("these components are not built yet: {}", planned.join(", "))
+        };
+        return Err(not_built("run all", &why));
     }
     match topology::node(component) {
         Some(n) if n.name == "connect" => Err(usage(

@@ -1,10 +1,12 @@
-//! `conveyor sink clickhouse [--migrate]` (also `conveyor run
-//! sink-clickhouse`): the analytics sink as a service, or its DDL applied.
+//! `conveyor sink clickhouse|scylla [--migrate]` (also `conveyor run
+//! sink-clickhouse|sink-scylla`): the sinks as services (the Scylla sink
+//! with the order status API), or their DDL applied.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use conveyor_runtime::config::Config;
+use anyhow::Context as _;
+use conveyor_runtime::config::{Config, StoreBackend};
 use conveyor_runtime::service::Service;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Topology};
@@ -12,6 +14,11 @@ use conveyor_sinks::clickhouse::migrate::{self, Applied};
 use conveyor_sinks::clickhouse::sink::ClickHouseWriter;
 use conveyor_sinks::event::Inputs;
 use conveyor_sinks::feed::{self, FeedSpec, FeedSummary};
+use conveyor_sinks::ops::embedded::EmbeddedStore;
+use conveyor_sinks::ops::writer::StoreWriter;
+use conveyor_sinks::ops::OperationalStore;
+use conveyor_sinks::scylla::ScyllaStore;
+use std::future::IntoFuture as _;
 
 use super::stage;
 
@@ -136,4 +143,154 @@ pub async fn run_clickhouse(
         })
     );
     Ok(())
+}
+
+pub const SCYLLA: &str = "sink-scylla";
+
+/// `conveyor sink scylla --migrate`: the keyspace and tables (Scylla), or
+/// the store file (embedded, which needs no DDL).
+pub async fn migrate_scylla(config: &Config) -> anyhow::Result<()> {
+    match config.store.backend {
+        StoreBackend::Embedded => {
+            let path = std::path::Path::new(&config.store.path);
+            EmbeddedStore::open(path)?;
+            println!(
+                "embedded operational store ready at {} (store.backend = \"embedded\" needs no DDL; set it to \"scylla\" to migrate a cluster)",
+                path.display()
+            );
+        }
+        StoreBackend::Scylla => {
+            for (name, now) in conveyor_sinks::scylla::migrate(&config.scylla).await? {
+                println!(
+                    "scylla {}/{}: {name} {}",
+                    config.scylla.nodes.join(","),
+                    config.scylla.keyspace,
+                    if now { "applied" } else { "already applied" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The feed spec of the operational sink.
+pub fn scylla_spec(config: &Config) -> anyhow::Result<FeedSpec> {
+    Ok(FeedSpec {
+        name: SCYLLA.into(),
+        group_id: topology::group_id(config, SCYLLA),
+        dlq_topic: stage::topic(&Topology::resolve(config), "orders_dlq")?,
+        max_records: config.store.batch_max_records,
+        max_wait: Duration::from_millis(config.store.batch_max_wait_ms),
+    })
+}
+
+/// `conveyor sink scylla` (also `conveyor run sink-scylla`): the
+/// operational sink on the configured store, and the order status API
+/// on `api_bind` (default `http.status_api_bind`) served from it.
+pub async fn run_scylla(
+    config: &Config,
+    observability_bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let check = feed::check_name(SCYLLA);
+    let service = Service::start(
+        SCYLLA,
+        config.clone(),
+        observability_bind.unwrap_or(config.http.observability_bind),
+        axum::Router::new(),
+        &[check.as_str()],
+        Shutdown::on_signals(),
+    )
+    .await?;
+    let result = match config.store.backend {
+        StoreBackend::Embedded => {
+            match EmbeddedStore::open(std::path::Path::new(&config.store.path)) {
+                Ok(store) => serve_store(config, Arc::new(store), &service).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+        StoreBackend::Scylla => match connect_scylla(config, &service).await {
+            Ok(Some(store)) => serve_store(config, Arc::new(store), &service).await,
+            Ok(None) => Ok(FeedSummary::default()),
+            Err(e) => Err(e),
+        },
+    };
+    service.finish().await;
+    let s = result?;
+    println!(
+        "{SCYLLA}: {}",
+        serde_json::json!({
+            "records": s.records,
+            "rows": s.rows,
+            "batches": s.batches,
+            "dead_lettered": s.dead_lettered,
+            "write_failures": s.write_failures,
+        })
+    );
+    Ok(())
+}
+
+/// Connects to the Scylla keyspace, waiting for the cluster; `None` when
+/// shut down first.
+async fn connect_scylla(config: &Config, service: &Service) -> anyhow::Result<Option<ScyllaStore>> {
+    let token = service.shutdown.token();
+    let mut backoff = conveyor_runtime::backoff::Backoff::new(
+        Duration::from_millis(500),
+        Duration::from_secs(15),
+    );
+    loop {
+        match ScyllaStore::connect(&config.scylla).await {
+            Ok(s) => return Ok(Some(s)),
+            Err(e) => {
+                service.health.set(
+                    &feed::check_name(SCYLLA),
+                    false,
+                    format!("waiting for Scylla: {e}"),
+                );
+                tracing::warn!(error = %e, "Scylla unavailable; waiting");
+            }
+        }
+        tokio::select! {
+            _ = token.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+/// Runs the operational sink into `store` and serves the status API from
+/// it until shutdown.
+async fn serve_store<S: OperationalStore>(
+    config: &Config,
+    store: Arc<S>,
+    service: &Service,
+) -> anyhow::Result<FeedSummary> {
+    stage::ensure_topics(config, topology::SINK_INPUTS).await?;
+    let bind = config.http.status_api_bind;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen for the status API on {bind}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, store = %store.describe(), "order status API: GET /orders/{{id}}, /orders, /inventory/{{sku}}, /tracking/{{number}}, /exceptions");
+    let stop = service.shutdown.token();
+    let api = tokio::spawn(
+        axum::serve(listener, conveyor_sinks::status_api::router(store.clone()))
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .into_future(),
+    );
+    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
+        &config.schema_registry.url,
+    )?);
+    let mut writer = StoreWriter::new(store);
+    let summary = feed::run(
+        &config.kafka,
+        codec,
+        &Inputs::resolve(config),
+        &scylla_spec(config)?,
+        &mut writer,
+        service.shutdown.token(),
+        Some(service.health.clone()),
+    )
+    .await;
+    service.shutdown.trigger();
+    let _ = api.await;
+    Ok(summary?)
 }

@@ -6,6 +6,7 @@
 
 pub mod allocation;
 pub mod process;
+pub mod sinks;
 pub mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

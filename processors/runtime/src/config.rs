@@ -66,6 +66,9 @@ pub struct Config {
     /// `[syncback]`: which channels get tracking pushed, retries and
     /// limits, carrier names per channel.
     pub syncback: crate::syncback::SyncbackConfig,
+    /// `[store]`: the operational store the Scylla sink writes and the
+    /// status API reads (embedded file or Scylla).
+    pub store: StoreConfig,
 }
 
 impl Default for Config {
@@ -85,6 +88,7 @@ impl Default for Config {
             routing: crate::routing::sample(),
             label: crate::label::LabelConfig::default(),
             syncback: crate::syncback::SyncbackConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -402,6 +406,8 @@ pub struct ScyllaConfig {
     pub replication_factor: u16,
     pub user: String,
     pub password: Secret,
+    /// Statements the sink keeps in flight at once.
+    pub concurrency: usize,
 }
 
 impl Default for ScyllaConfig {
@@ -412,6 +418,40 @@ impl Default for ScyllaConfig {
             replication_factor: 1,
             user: String::new(),
             password: Secret::default(),
+            concurrency: 64,
+        }
+    }
+}
+
+/// Where operational state lives.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// One redb file on local disk (one machine; no Scylla needed).
+    Embedded,
+    /// The `[scylla]` cluster.
+    Scylla,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// The embedded store's file.
+    pub path: String,
+    /// Most records per sink batch.
+    pub batch_max_records: usize,
+    /// How long a sink batch waits for more records after its first, in ms.
+    pub batch_max_wait_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Embedded,
+            path: ".conveyor/store/operational.redb".into(),
+            batch_max_records: 5000,
+            batch_max_wait_ms: 100,
         }
     }
 }
@@ -952,6 +992,12 @@ impl Config {
         }
         if self.state.batch_max_records == 0 {
             bad("state.batch_max_records", "must be >= 1".into());
+        }
+        if self.store.batch_max_records == 0 {
+            bad("store.batch_max_records", "must be >= 1".into());
+        }
+        if self.scylla.concurrency == 0 {
+            bad("scylla.concurrency", "must be >= 1".into());
         }
         if self.clickhouse.batch_max_records == 0 {
             bad("clickhouse.batch_max_records", "must be >= 1".into());

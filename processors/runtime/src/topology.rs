@@ -401,10 +401,10 @@ pub const NODES: &[NodeDecl] = &[
         name: "sink-scylla",
         kind: NodeKind::Sink,
         reads: SINK_INPUTS,
-        writes: &[],
+        writes: &["orders_dlq"],
         stores: &[],
-        status: Status::Planned,
-        doc: "operational state: current order status, history, inventory, shipments",
+        status: Status::Built,
+        doc: "operational state (embedded redb or ScyllaDB: orders, history, shipments, tracking, inventory, exceptions) and the order status API (deploy/scylla, docs/status-api.md)",
     },
     NodeDecl {
         name: "sink-clickhouse",

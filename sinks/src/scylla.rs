@@ -1,0 +1,886 @@
+//! The operational store on ScyllaDB (or Apache Cassandra 4): the tables
+//! of deploy/scylla, written and read with the `scylla` driver.
+//!
+//! Every statement is prepared once (so the driver routes it token-aware
+//! to a replica of its partition) and idempotent (retried by the driver's
+//! policy on timeouts). A batch's statements run concurrently, at most
+//! `scylla.concurrency` in flight. Writes carry `USING TIMESTAMP` =
+//! the mutation's version (see [`crate::ops::model`]): the cluster keeps
+//! the newest version of each cell whatever order writes arrive in, which
+//! is what makes concurrent, redelivered and replayed writes safe without
+//! lightweight transactions. Row sets replaced whole (lines,
+//! reservations) are deleted at `version - 1` and rewritten at `version`.
+
+use std::str::FromStr;
+
+use conveyor_runtime::config::ScyllaConfig;
+use futures::{StreamExt, TryStreamExt};
+use rust_decimal::Decimal;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlDecimal, CqlTimestamp, CqlValue, Row};
+use sha2::{Digest, Sha256};
+
+use crate::ops::model::{
+    ExceptionRow, HistoryEntry, LabelCells, LevelRow, LineRow, MovementRow, Mutation, OrderDetails,
+    PlanCells, ReservationRow, SyncCells, TrackingRow,
+};
+use crate::ops::{IndexEntry, OperationalStore, OrderRecord, ShipmentRecord, StoreError};
+
+/// The CQL migrations, applied in order.
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "001_tables.cql",
+    include_str!("../../deploy/scylla/001_tables.cql"),
+)];
+
+type V = Option<CqlValue>;
+
+fn text(s: &str) -> V {
+    Some(CqlValue::Text(s.to_string()))
+}
+fn opt_text(s: &Option<String>) -> V {
+    s.as_ref().map(|s| CqlValue::Text(s.clone()))
+}
+fn int(i: i32) -> V {
+    Some(CqlValue::Int(i))
+}
+fn big(i: i64) -> V {
+    Some(CqlValue::BigInt(i))
+}
+fn ts(ms: i64) -> V {
+    Some(CqlValue::Timestamp(CqlTimestamp(ms)))
+}
+fn opt_ts(ms: Option<i64>) -> V {
+    ms.map(|m| CqlValue::Timestamp(CqlTimestamp(m)))
+}
+
+/// An exact decimal string as a CQL `decimal` (null if it does not parse,
+/// which the model never produces).
+fn decimal(s: &str) -> V {
+    let d = Decimal::from_str(s).ok()?;
+    let m = d.mantissa().to_be_bytes();
+    // Shortest two's-complement big-endian form.
+    let mut start = 0;
+    while start < m.len() - 1
+        && ((m[start] == 0 && m[start + 1] & 0x80 == 0)
+            || (m[start] == 0xff && m[start + 1] & 0x80 != 0))
+    {
+        start += 1;
+    }
+    Some(CqlValue::Decimal(
+        CqlDecimal::from_signed_be_bytes_slice_and_exponent(&m[start..], d.scale() as i32),
+    ))
+}
+
+fn decimal_text(v: &Option<CqlValue>) -> String {
+    let Some(CqlValue::Decimal(d)) = v else {
+        return String::new();
+    };
+    let (bytes, scale) = d.as_signed_be_bytes_slice_and_exponent();
+    if bytes.len() > 16 || !(0..=28).contains(&scale) {
+        return String::new();
+    }
+    let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        0xff
+    } else {
+        0
+    };
+    let mut buf = [fill; 16];
+    buf[16 - bytes.len()..].copy_from_slice(bytes);
+    Decimal::try_from_i128_with_scale(i128::from_be_bytes(buf), scale as u32)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+fn col_text(r: &Row, i: usize) -> String {
+    r.columns
+        .get(i)
+        .and_then(|c| c.as_ref())
+        .and_then(|c| c.as_text().cloned())
+        .unwrap_or_default()
+}
+fn col_opt_text(r: &Row, i: usize) -> Option<String> {
+    r.columns
+        .get(i)
+        .and_then(|c| c.as_ref())
+        .and_then(|c| c.as_text().cloned())
+}
+fn col_int(r: &Row, i: usize) -> i32 {
+    r.columns
+        .get(i)
+        .and_then(|c| c.as_ref())
+        .and_then(CqlValue::as_int)
+        .unwrap_or_default()
+}
+fn col_big(r: &Row, i: usize) -> i64 {
+    r.columns
+        .get(i)
+        .and_then(|c| c.as_ref())
+        .and_then(CqlValue::as_bigint)
+        .unwrap_or_default()
+}
+fn col_opt_ts(r: &Row, i: usize) -> Option<i64> {
+    r.columns
+        .get(i)
+        .and_then(|c| c.as_ref())
+        .and_then(CqlValue::as_cql_timestamp)
+        .map(|t| t.0)
+}
+fn col_ts(r: &Row, i: usize) -> i64 {
+    col_opt_ts(r, i).unwrap_or_default()
+}
+fn col_dec(r: &Row, i: usize) -> String {
+    decimal_text(r.columns.get(i).unwrap_or(&None))
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+struct Prepared {
+    order_details: PreparedStatement,
+    order_status: PreparedStatement,
+    order_index: PreparedStatement,
+    order_hour: PreparedStatement,
+    lines_delete: PreparedStatement,
+    line_insert: PreparedStatement,
+    history_insert: PreparedStatement,
+    reservations_delete: PreparedStatement,
+    reservation_insert: PreparedStatement,
+    plan: PreparedStatement,
+    label: PreparedStatement,
+    sync: PreparedStatement,
+    tracking: PreparedStatement,
+    level: PreparedStatement,
+    movement: PreparedStatement,
+    exception: PreparedStatement,
+    get_order: PreparedStatement,
+    get_lines: PreparedStatement,
+    get_history: PreparedStatement,
+    get_shipments: PreparedStatement,
+    get_reservations: PreparedStatement,
+    get_tracking: PreparedStatement,
+    get_hours: PreparedStatement,
+    get_hour: PreparedStatement,
+    get_levels: PreparedStatement,
+    get_movements: PreparedStatement,
+    get_exceptions: PreparedStatement,
+}
+
+pub struct ScyllaStore {
+    session: Session,
+    p: Prepared,
+    nodes: String,
+    concurrency: usize,
+}
+
+fn err(nodes: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::new(format!("scylla {nodes}"), e)
+}
+
+/// A session to the cluster (no keyspace).
+pub async fn connect(cfg: &ScyllaConfig) -> Result<Session, StoreError> {
+    let nodes = cfg.nodes.join(",");
+    let mut b = SessionBuilder::new()
+        .known_nodes(&cfg.nodes)
+        .connection_timeout(std::time::Duration::from_secs(5));
+    if !cfg.user.is_empty() {
+        b = b.user(cfg.user.clone(), cfg.password.expose().to_string());
+    }
+    b.build().await.map_err(|e| err(&nodes, e))
+}
+
+/// Creates the keyspace and applies the pending migrations; returns each
+/// migration's name and whether it was applied now.
+pub async fn migrate(cfg: &ScyllaConfig) -> Result<Vec<(&'static str, bool)>, StoreError> {
+    let nodes = cfg.nodes.join(",");
+    let e = |x: &dyn std::fmt::Display| err(&nodes, x);
+    let session = connect(cfg).await?;
+    // The keyspace name is validated as an identifier by the config.
+    session
+        .query_unpaged(
+            format!(
+                "CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {{'class': 'NetworkTopologyStrategy', 'replication_factor': {}}}",
+                cfg.keyspace, cfg.replication_factor
+            ),
+            &[],
+        )
+        .await
+        .map_err(|x| e(&x))?;
+    session
+        .use_keyspace(&cfg.keyspace, false)
+        .await
+        .map_err(|x| e(&x))?;
+    session
+        .query_unpaged(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text, checksum text, applied_at timestamp)",
+            &[],
+        )
+        .await
+        .map_err(|x| e(&x))?;
+    session.await_schema_agreement().await.map_err(|x| e(&x))?;
+    let mut out = Vec::new();
+    for (version, name, cql) in MIGRATIONS {
+        let sum: String = Sha256::digest(cql.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let have = session
+            .query_unpaged(
+                "SELECT checksum FROM schema_migrations WHERE version = ?",
+                (*version,),
+            )
+            .await
+            .map_err(|x| e(&x))?
+            .into_rows_result()
+            .map_err(|x| e(&x))?
+            .maybe_first_row::<(Option<String>,)>()
+            .map_err(|x| e(&x))?;
+        if let Some((Some(was),)) = have {
+            if was != sum {
+                return Err(e(&format!(
+                    "migration {name} changed after it was applied (checksum {was}, now {sum}): add a new migration file instead"
+                )));
+            }
+            out.push((*name, false));
+            continue;
+        }
+        for stmt in crate::clickhouse::migrate::statements(cql) {
+            session.query_unpaged(stmt, &[]).await.map_err(|x| e(&x))?;
+        }
+        session.await_schema_agreement().await.map_err(|x| e(&x))?;
+        session
+            .query_unpaged(
+                "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, toTimestamp(now()))",
+                (*version, *name, sum),
+            )
+            .await
+            .map_err(|x| e(&x))?;
+        out.push((*name, true));
+    }
+    Ok(out)
+}
+
+impl ScyllaStore {
+    /// Connects to the keyspace (migrated beforehand) and prepares every
+    /// statement.
+    pub async fn connect(cfg: &ScyllaConfig) -> Result<Self, StoreError> {
+        let nodes = cfg.nodes.join(",");
+        let session = connect(cfg).await?;
+        session
+            .use_keyspace(&cfg.keyspace, false)
+            .await
+            .map_err(|e| {
+                err(
+                    &nodes,
+                    format!("{e} (run `conveyor sink scylla --migrate` first)"),
+                )
+            })?;
+        let prep = |cql: &'static str| {
+            let s = &session;
+            let nodes = nodes.clone();
+            async move {
+                let mut p = s
+                    .prepare(cql)
+                    .await
+                    .map_err(|e| err(&nodes, format!("{e}: {cql}")))?;
+                p.set_is_idempotent(true);
+                Ok::<_, StoreError>(p)
+            }
+        };
+        let p = Prepared {
+            order_details: prep("UPDATE orders USING TIMESTAMP ? SET channel = ?, external_id = ?, external_number = ?, customer_name = ?, customer_email = ?, currency = ?, subtotal = ?, shipping = ?, tax = ?, total = ?, priority = ?, channel_status = ?, ship_city = ?, ship_region = ?, ship_postal_code = ?, ship_country = ?, created_at = ?, updated_at = ? WHERE order_id = ?").await?,
+            order_status: prep("UPDATE orders USING TIMESTAMP ? SET status = ?, status_at = ? WHERE order_id = ?").await?,
+            order_index: prep("INSERT INTO orders_by_hour (hour, created_at, order_id, channel) VALUES (?, ?, ?, ?)").await?,
+            order_hour: prep("INSERT INTO order_hours (shard, hour) VALUES (0, ?)").await?,
+            lines_delete: prep("DELETE FROM order_lines USING TIMESTAMP ? WHERE order_id = ?").await?,
+            line_insert: prep("INSERT INTO order_lines (order_id, line_id, sku, name, quantity, unit_price, total) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?").await?,
+            history_insert: prep("INSERT INTO order_history (order_id, at, event_id, stage, status, detail) VALUES (?, ?, ?, ?, ?, ?)").await?,
+            reservations_delete: prep("DELETE FROM reservations USING TIMESTAMP ? WHERE order_id = ?").await?,
+            reservation_insert: prep("INSERT INTO reservations (order_id, sku, warehouse_id, quantity) VALUES (?, ?, ?, ?) USING TIMESTAMP ?").await?,
+            plan: prep("UPDATE shipments_by_order USING TIMESTAMP ? SET warehouse_id = ?, carrier = ?, service = ?, rate = ?, currency = ?, zone = ?, plan_status = ?, estimated_delivery = ?, planned_at = ? WHERE order_id = ? AND shipment_id = ?").await?,
+            label: prep("UPDATE shipments_by_order USING TIMESTAMP ? SET tracking_number = ?, tracking_url = ?, label_cost = ?, label_status = ?, label_uri = ?, packing_slip_uri = ?, labeled_at = ? WHERE order_id = ? AND shipment_id = ?").await?,
+            sync: prep("UPDATE shipments_by_order USING TIMESTAMP ? SET sync_outcome = ?, channel_reference = ?, synced_at = ? WHERE order_id = ? AND shipment_id = ?").await?,
+            tracking: prep("UPDATE shipments_by_tracking USING TIMESTAMP ? SET order_id = ?, shipment_id = ?, carrier = ?, service = ?, label_status = ?, labeled_at = ? WHERE tracking_number = ?").await?,
+            level: prep("UPDATE inventory_levels USING TIMESTAMP ? SET on_hand = ?, reserved = ?, held = ?, available = ?, seq = ?, as_of = ? WHERE sku = ? AND warehouse_id = ?").await?,
+            movement: prep("INSERT INTO inventory_movements (sku, seq, event_id, warehouse_id, kind, quantity, order_id, available, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").await?,
+            exception: prep("INSERT INTO exceptions_by_day (day, raised_at, exception_id, order_id, shipment_id, stage, code, reason, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?").await?,
+            get_order: prep("SELECT channel, external_id, external_number, customer_name, customer_email, currency, subtotal, shipping, tax, total, priority, channel_status, ship_city, ship_region, ship_postal_code, ship_country, created_at, updated_at, status, status_at FROM orders WHERE order_id = ?").await?,
+            get_lines: prep("SELECT line_id, sku, name, quantity, unit_price, total FROM order_lines WHERE order_id = ?").await?,
+            get_history: prep("SELECT at, event_id, stage, status, detail FROM order_history WHERE order_id = ?").await?,
+            get_shipments: prep("SELECT shipment_id, warehouse_id, carrier, service, rate, currency, zone, plan_status, estimated_delivery, planned_at, tracking_number, tracking_url, label_cost, label_status, label_uri, packing_slip_uri, labeled_at, sync_outcome, channel_reference, synced_at FROM shipments_by_order WHERE order_id = ?").await?,
+            get_reservations: prep("SELECT sku, warehouse_id, quantity FROM reservations WHERE order_id = ?").await?,
+            get_tracking: prep("SELECT order_id, shipment_id, carrier, service, label_status, labeled_at FROM shipments_by_tracking WHERE tracking_number = ?").await?,
+            get_hours: prep("SELECT hour FROM order_hours WHERE shard = 0 AND hour >= ?").await?,
+            get_hour: prep("SELECT created_at, order_id, channel FROM orders_by_hour WHERE hour = ? AND created_at >= ?").await?,
+            get_levels: prep("SELECT warehouse_id, on_hand, reserved, held, available, seq, as_of FROM inventory_levels WHERE sku = ?").await?,
+            get_movements: prep("SELECT seq, event_id, warehouse_id, kind, quantity, order_id, available, occurred_at FROM inventory_movements WHERE sku = ? LIMIT ?").await?,
+            get_exceptions: prep("SELECT raised_at, exception_id, order_id, shipment_id, stage, code, reason, action FROM exceptions_by_day WHERE day = ?").await?,
+        };
+        Ok(Self {
+            session,
+            p,
+            nodes,
+            concurrency: cfg.concurrency.max(1),
+        })
+    }
+
+    fn statements(&self, m: Mutation) -> Vec<(&PreparedStatement, Vec<V>)> {
+        let p = &self.p;
+        match m {
+            Mutation::OrderDetails {
+                details: d,
+                version,
+            } => {
+                let OrderDetails {
+                    order_id,
+                    channel,
+                    external_id,
+                    external_number,
+                    customer_name,
+                    customer_email,
+                    currency,
+                    subtotal,
+                    shipping,
+                    tax,
+                    total,
+                    priority,
+                    channel_status,
+                    ship_city,
+                    ship_region,
+                    ship_postal_code,
+                    ship_country,
+                    created_at,
+                    updated_at,
+                } = d;
+                let hour = created_at.div_euclid(HOUR_MS) * HOUR_MS;
+                vec![
+                    (
+                        &p.order_details,
+                        vec![
+                            big(version),
+                            text(&channel),
+                            text(&external_id),
+                            opt_text(&external_number),
+                            text(&customer_name),
+                            opt_text(&customer_email),
+                            text(&currency),
+                            decimal(&subtotal),
+                            decimal(&shipping),
+                            decimal(&tax),
+                            decimal(&total),
+                            text(&priority),
+                            text(&channel_status),
+                            text(&ship_city),
+                            opt_text(&ship_region),
+                            text(&ship_postal_code),
+                            text(&ship_country),
+                            ts(created_at),
+                            ts(updated_at),
+                            text(&order_id),
+                        ],
+                    ),
+                    (
+                        &p.order_index,
+                        vec![ts(hour), ts(created_at), text(&order_id), text(&channel)],
+                    ),
+                    (&p.order_hour, vec![ts(hour)]),
+                ]
+            }
+            Mutation::OrderStatus {
+                order_id,
+                status,
+                at,
+                version,
+            } => {
+                vec![(
+                    &p.order_status,
+                    vec![big(version), text(&status), ts(at), text(&order_id)],
+                )]
+            }
+            Mutation::Lines {
+                order_id,
+                lines,
+                version,
+            } => {
+                let mut out = vec![(&p.lines_delete, vec![big(version - 1), text(&order_id)])];
+                for l in lines {
+                    out.push((
+                        &p.line_insert,
+                        vec![
+                            text(&order_id),
+                            text(&l.line_id),
+                            text(&l.sku),
+                            text(&l.name),
+                            int(l.quantity),
+                            decimal(&l.unit_price),
+                            decimal(&l.total),
+                            big(version),
+                        ],
+                    ));
+                }
+                out
+            }
+            Mutation::History(h) => vec![(
+                &p.history_insert,
+                vec![
+                    text(&h.order_id),
+                    ts(h.at),
+                    text(&h.event_id),
+                    text(&h.stage),
+                    text(&h.status),
+                    text(&h.detail),
+                ],
+            )],
+            Mutation::Reservations {
+                order_id,
+                rows,
+                version,
+            } => {
+                let mut out = vec![(
+                    &p.reservations_delete,
+                    vec![big(version - 1), text(&order_id)],
+                )];
+                for r in rows {
+                    out.push((
+                        &p.reservation_insert,
+                        vec![
+                            text(&order_id),
+                            text(&r.sku),
+                            text(&r.warehouse_id),
+                            int(r.quantity),
+                            big(version),
+                        ],
+                    ));
+                }
+                out
+            }
+            Mutation::Plan {
+                order_id,
+                shipment_id,
+                cells: c,
+                version,
+            } => vec![(
+                &p.plan,
+                vec![
+                    big(version),
+                    text(&c.warehouse_id),
+                    text(&c.carrier),
+                    text(&c.service),
+                    decimal(&c.rate),
+                    text(&c.currency),
+                    opt_text(&c.zone),
+                    text(&c.plan_status),
+                    opt_ts(c.estimated_delivery),
+                    ts(c.planned_at),
+                    text(&order_id),
+                    text(&shipment_id),
+                ],
+            )],
+            Mutation::Label {
+                order_id,
+                shipment_id,
+                cells: c,
+                version,
+            } => vec![(
+                &p.label,
+                vec![
+                    big(version),
+                    text(&c.tracking_number),
+                    opt_text(&c.tracking_url),
+                    decimal(&c.label_cost),
+                    text(&c.label_status),
+                    text(&c.label_uri),
+                    text(&c.packing_slip_uri),
+                    ts(c.labeled_at),
+                    text(&order_id),
+                    text(&shipment_id),
+                ],
+            )],
+            Mutation::Sync {
+                order_id,
+                shipment_id,
+                cells: c,
+                version,
+            } => vec![(
+                &p.sync,
+                vec![
+                    big(version),
+                    text(&c.sync_outcome),
+                    opt_text(&c.channel_reference),
+                    ts(c.synced_at),
+                    text(&order_id),
+                    text(&shipment_id),
+                ],
+            )],
+            Mutation::Tracking { row: t, version } => vec![(
+                &p.tracking,
+                vec![
+                    big(version),
+                    text(&t.order_id),
+                    text(&t.shipment_id),
+                    text(&t.carrier),
+                    text(&t.service),
+                    text(&t.label_status),
+                    ts(t.labeled_at),
+                    text(&t.tracking_number),
+                ],
+            )],
+            Mutation::Level(l) => vec![(
+                &p.level,
+                vec![
+                    big(l.seq.max(0)),
+                    int(l.on_hand),
+                    int(l.reserved),
+                    int(l.held),
+                    int(l.available),
+                    big(l.seq),
+                    ts(l.as_of),
+                    text(&l.sku),
+                    text(&l.warehouse_id),
+                ],
+            )],
+            Mutation::Movement(m) => vec![(
+                &p.movement,
+                vec![
+                    text(&m.sku),
+                    big(m.seq),
+                    text(&m.event_id),
+                    text(&m.warehouse_id),
+                    text(&m.kind),
+                    int(m.quantity),
+                    opt_text(&m.order_id),
+                    int(m.available),
+                    ts(m.occurred_at),
+                ],
+            )],
+            Mutation::Exception { row: x, version } => vec![(
+                &p.exception,
+                vec![
+                    text(&x.day),
+                    ts(x.raised_at),
+                    text(&x.exception_id),
+                    text(&x.order_id),
+                    opt_text(&x.shipment_id),
+                    text(&x.stage),
+                    text(&x.code),
+                    text(&x.reason),
+                    text(&x.action),
+                    big(version),
+                ],
+            )],
+        }
+    }
+
+    async fn rows(&self, p: &PreparedStatement, values: Vec<V>) -> Result<Vec<Row>, StoreError> {
+        self.session
+            .execute_iter(p.clone(), values)
+            .await
+            .map_err(|e| err(&self.nodes, e))?
+            .rows_stream::<Row>()
+            .map_err(|e| err(&self.nodes, e))?
+            .try_collect()
+            .await
+            .map_err(|e| err(&self.nodes, e))
+    }
+}
+
+impl OperationalStore for ScyllaStore {
+    fn describe(&self) -> String {
+        format!("scylla {}", self.nodes)
+    }
+
+    async fn apply(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
+        type Write<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>,
+        >;
+        let mut writes: Vec<Write<'_>> = Vec::new();
+        for m in batch {
+            for (p, values) in self.statements(m) {
+                writes.push(Box::pin(async move {
+                    self.session
+                        .execute_unpaged(p, values)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| err(&self.nodes, e))
+                }));
+            }
+        }
+        futures::stream::iter(writes)
+            .buffer_unordered(self.concurrency)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ())
+    }
+
+    async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let Some(r) = self
+            .rows(&self.p.get_order, vec![text(order_id)])
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let details = col_opt_text(&r, 0).map(|channel| OrderDetails {
+            order_id: order_id.to_string(),
+            channel,
+            external_id: col_text(&r, 1),
+            external_number: col_opt_text(&r, 2),
+            customer_name: col_text(&r, 3),
+            customer_email: col_opt_text(&r, 4),
+            currency: col_text(&r, 5),
+            subtotal: col_dec(&r, 6),
+            shipping: col_dec(&r, 7),
+            tax: col_dec(&r, 8),
+            total: col_dec(&r, 9),
+            priority: col_text(&r, 10),
+            channel_status: col_text(&r, 11),
+            ship_city: col_text(&r, 12),
+            ship_region: col_opt_text(&r, 13),
+            ship_postal_code: col_text(&r, 14),
+            ship_country: col_text(&r, 15),
+            created_at: col_ts(&r, 16),
+            updated_at: col_ts(&r, 17),
+        });
+        let status = col_opt_text(&r, 18);
+        if details.is_none() && status.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(OrderRecord {
+            details,
+            status,
+            status_at: col_opt_ts(&r, 19),
+        }))
+    }
+
+    async fn lines(&self, order_id: &str) -> Result<Vec<LineRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_lines, vec![text(order_id)])
+            .await?
+            .iter()
+            .map(|r| LineRow {
+                line_id: col_text(r, 0),
+                sku: col_text(r, 1),
+                name: col_text(r, 2),
+                quantity: col_int(r, 3),
+                unit_price: col_dec(r, 4),
+                total: col_dec(r, 5),
+            })
+            .collect())
+    }
+
+    async fn history(&self, order_id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_history, vec![text(order_id)])
+            .await?
+            .iter()
+            .map(|r| HistoryEntry {
+                order_id: order_id.to_string(),
+                at: col_ts(r, 0),
+                event_id: col_text(r, 1),
+                stage: col_text(r, 2),
+                status: col_text(r, 3),
+                detail: col_text(r, 4),
+            })
+            .collect())
+    }
+
+    async fn shipments(&self, order_id: &str) -> Result<Vec<ShipmentRecord>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_shipments, vec![text(order_id)])
+            .await?
+            .iter()
+            .map(|r| ShipmentRecord {
+                shipment_id: col_text(r, 0),
+                plan: col_opt_text(r, 1).map(|warehouse_id| PlanCells {
+                    warehouse_id,
+                    carrier: col_text(r, 2),
+                    service: col_text(r, 3),
+                    rate: col_dec(r, 4),
+                    currency: col_text(r, 5),
+                    zone: col_opt_text(r, 6),
+                    plan_status: col_text(r, 7),
+                    estimated_delivery: col_opt_ts(r, 8),
+                    planned_at: col_ts(r, 9),
+                }),
+                label: col_opt_text(r, 10).map(|tracking_number| LabelCells {
+                    tracking_number,
+                    tracking_url: col_opt_text(r, 11),
+                    label_cost: col_dec(r, 12),
+                    label_status: col_text(r, 13),
+                    label_uri: col_text(r, 14),
+                    packing_slip_uri: col_text(r, 15),
+                    labeled_at: col_ts(r, 16),
+                }),
+                sync: col_opt_text(r, 17).map(|sync_outcome| SyncCells {
+                    sync_outcome,
+                    channel_reference: col_opt_text(r, 18),
+                    synced_at: col_ts(r, 19),
+                }),
+            })
+            .collect())
+    }
+
+    async fn reservations(&self, order_id: &str) -> Result<Vec<ReservationRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_reservations, vec![text(order_id)])
+            .await?
+            .iter()
+            .map(|r| ReservationRow {
+                sku: col_text(r, 0),
+                warehouse_id: col_text(r, 1),
+                quantity: col_int(r, 2),
+            })
+            .collect())
+    }
+
+    async fn tracking(&self, tracking_number: &str) -> Result<Option<TrackingRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_tracking, vec![text(tracking_number)])
+            .await?
+            .first()
+            .filter(|r| col_opt_text(r, 0).is_some())
+            .map(|r| TrackingRow {
+                tracking_number: tracking_number.to_string(),
+                order_id: col_text(r, 0),
+                shipment_id: col_text(r, 1),
+                carrier: col_text(r, 2),
+                service: col_text(r, 3),
+                label_status: col_text(r, 4),
+                labeled_at: col_ts(r, 5),
+            }))
+    }
+
+    async fn orders_since(
+        &self,
+        since: i64,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
+        let from = after.as_ref().map_or(since, |(at, _)| (*at).max(since));
+        let hours = self
+            .rows(
+                &self.p.get_hours,
+                vec![ts(from.div_euclid(HOUR_MS) * HOUR_MS)],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for h in hours {
+            let hour = col_ts(&h, 0);
+            for r in self
+                .rows(&self.p.get_hour, vec![ts(hour), ts(from)])
+                .await?
+            {
+                let e = IndexEntry {
+                    created_at: col_ts(&r, 0),
+                    order_id: col_text(&r, 1),
+                    channel: col_text(&r, 2),
+                };
+                if after
+                    .as_ref()
+                    .is_some_and(|(at, id)| (e.created_at, &e.order_id) <= (*at, id))
+                {
+                    continue;
+                }
+                out.push(e);
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn levels(&self, sku: &str) -> Result<Vec<LevelRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_levels, vec![text(sku)])
+            .await?
+            .iter()
+            .map(|r| LevelRow {
+                sku: sku.to_string(),
+                warehouse_id: col_text(r, 0),
+                on_hand: col_int(r, 1),
+                reserved: col_int(r, 2),
+                held: col_int(r, 3),
+                available: col_int(r, 4),
+                seq: col_big(r, 5),
+                as_of: col_ts(r, 6),
+            })
+            .collect())
+    }
+
+    async fn movements(&self, sku: &str, limit: usize) -> Result<Vec<MovementRow>, StoreError> {
+        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        Ok(self
+            .rows(&self.p.get_movements, vec![text(sku), int(limit)])
+            .await?
+            .iter()
+            .map(|r| MovementRow {
+                sku: sku.to_string(),
+                seq: col_big(r, 0),
+                event_id: col_text(r, 1),
+                warehouse_id: col_text(r, 2),
+                kind: col_text(r, 3),
+                quantity: col_int(r, 4),
+                order_id: col_opt_text(r, 5),
+                available: col_int(r, 6),
+                occurred_at: col_ts(r, 7),
+            })
+            .collect())
+    }
+
+    async fn exceptions_on(&self, day: &str) -> Result<Vec<ExceptionRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_exceptions, vec![text(day)])
+            .await?
+            .iter()
+            .map(|r| ExceptionRow {
+                day: day.to_string(),
+                raised_at: col_ts(r, 0),
+                exception_id: col_text(r, 1),
+                order_id: col_text(r, 2),
+                shipment_id: col_opt_text(r, 3),
+                stage: col_text(r, 4),
+                code: col_text(r, 5),
+                reason: col_text(r, 6),
+                action: col_text(r, 7),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_round_trip_through_cql() {
+        for s in [
+            "0",
+            "19.99",
+            "-0.01",
+            "123456789012.3456",
+            "-128",
+            "127",
+            "255.5",
+            "-32768",
+        ] {
+            assert_eq!(
+                decimal_text(&decimal(s)),
+                Decimal::from_str(s).unwrap().to_string(),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_cql_statement_is_idempotent_ddl() {
+        for (_, name, cql) in MIGRATIONS {
+            for s in crate::clickhouse::migrate::statements(cql) {
+                assert!(s.contains("IF NOT EXISTS"), "{name}: {s}");
+                assert!(!s.contains("IF EXISTS") || s.contains("IF NOT EXISTS"));
+            }
+        }
+    }
+}
