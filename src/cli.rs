@@ -283,6 +283,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Sinks: rows/s into ClickHouse (batched, a scratch database), records/s into the embedded operational store, and the status API's latency percentiles over it. Build with --release.
+    Sinks {
+        /// Orders to generate (about 8 sink records each).
+        #[arg(long, default_value_t = 25_000)]
+        orders: u64,
+        /// Status API requests (4 connections).
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        /// Records per ClickHouse batch (the sink's `clickhouse.batch_max_records`).
+        #[arg(long, default_value_t = 50_000)]
+        batch: usize,
+    },
     /// Routing: plans/s of the pure planner (pack, zone, rate shop) on one core, over a seeded workload's parcels. Build with --release.
     Route {
         #[arg(long, default_value_t = 50_000)]

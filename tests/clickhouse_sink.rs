@@ -479,18 +479,7 @@ async fn answers(config: &Config, day: &str) -> BTreeMap<String, String> {
     for (name, _, sql) in doc_queries() {
         out.insert(name, query(config, &pinned(&sql, day), "TSV").await);
     }
-    for table in [
-        "orders",
-        "allocations",
-        "shipment_plans",
-        "labels",
-        "syncs",
-        "inventory_movements",
-        "inventory_events",
-        "inventory_alerts",
-        "dlq",
-        "exceptions",
-    ] {
+    for table in ch::FACT_TABLES {
         let n = query(config, &format!("SELECT count() FROM {table} FINAL"), "TSV").await;
         out.insert(table.to_string(), n);
     }

@@ -12,11 +12,8 @@ use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer, TopicState};
 use conveyor_runtime::topology::{Status, TopicSpec, Topology, NODES};
 use conveyor_schemas::codec::{split_header, Codec, Source};
-use conveyor_schemas::records::{Money, OrderEvent};
+use conveyor_schemas::records::OrderEvent;
 use conveyor_schemas::samples;
-use conveyor_sinks::clickhouse as ch;
-use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::dev;
 
@@ -55,6 +52,11 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     );
     let (rows, schema_id) = round_trip(config).await?;
     println!("  every record decoded with schema id {schema_id}, committed after processing");
+    let per_partition: BTreeMap<u32, usize> = rows.iter().fold(BTreeMap::new(), |mut m, p| {
+        *m.entry(*p).or_default() += 1;
+        m
+    });
+    println!("  orders per partition: {per_partition:?}");
 
     step(
         6,
@@ -73,55 +75,13 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         8,
         "allocation and routing: hold, decide, commit across 3 warehouses (never oversold), backorders released by a restock; each parcel boxed, zoned and rate-shopped, its label bought and its packing slip rendered",
     );
-    super::demo_allocate::run(config, &orders, &catalog, webhook_orders).await?;
+    let pipeline = super::demo_allocate::run(config, &orders, &catalog, webhook_orders).await?;
 
-    step(9, "ClickHouse");
-    let version = ch::ensure_database(&config.clickhouse).await?;
-    let client = ch::client(&config.clickhouse);
-    client
-        .query(
-            "CREATE TABLE IF NOT EXISTS demo_orders (
-                run LowCardinality(String), order_id String, channel LowCardinality(String),
-                lines UInt32, total_cents Int64, partition UInt32, offset UInt64
-             ) ENGINE = ReplacingMergeTree ORDER BY (run, order_id)",
-        )
-        .execute()
-        .await?;
-    let mut insert = client.insert::<DemoRow>("demo_orders").await?;
-    for r in &rows {
-        insert.write(r).await?;
-    }
-    insert.end().await?;
-    println!(
-        "  ClickHouse {version} at {}: wrote {} rows to {}.demo_orders",
-        config.clickhouse.url,
-        rows.len(),
-        config.clickhouse.database
+    step(
+        9,
+        "sinks: ClickHouse analytics (fact tables, refreshable views) and the operational store with the order status API",
     );
-    let sql = "SELECT channel, count() AS orders, sum(lines) AS lines, sum(total_cents) / 100 AS revenue \
-               FROM demo_orders FINAL WHERE run = ? GROUP BY channel ORDER BY channel";
-    println!("  analyst query: {sql}");
-    let run = rows.first().map(|r| r.run.clone()).unwrap_or_default();
-    let result = client
-        .query(sql)
-        .bind(&run)
-        .fetch_all::<ChannelRow>()
-        .await?;
-    println!(
-        "    {:<10} {:>7} {:>6} {:>10}",
-        "channel", "orders", "lines", "revenue"
-    );
-    for r in &result {
-        println!(
-            "    {:<10} {:>7} {:>6} {:>10.2}",
-            r.channel, r.orders, r.lines, r.revenue
-        );
-    }
-    let per_partition: BTreeMap<u32, usize> = rows.iter().fold(BTreeMap::new(), |mut m, r| {
-        *m.entry(r.partition).or_default() += 1;
-        m
-    });
-    println!("  orders per partition: {per_partition:?}");
+    super::demo_sinks::run(&pipeline).await?;
 
     step(10, "what is not built yet");
     let planned: Vec<_> = NODES
@@ -129,7 +89,11 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         .filter(|n| n.status == Status::Planned)
         .map(|n| n.name)
         .collect();
-    println!("  planned components: {}", planned.join(", "));
+    if planned.is_empty() {
+        println!("  every component of the topology is built; still to come: replay (`conveyor replay`), the end-to-end peak benchmark, deploy manifests, the operator console");
+    } else {
+        println!("  planned components: {}", planned.join(", "));
+    }
     println!(
         "\ndemo finished in {:.1}s. Services keep running: `conveyor dev status`, `conveyor dev down`.",
         started.elapsed().as_secs_f64()
@@ -140,7 +104,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
 /// Publishes sample order events through the codec and the idempotent
 /// producer, reads them back with a consumer group, and returns one row per
 /// order plus the schema id they were written with.
-async fn round_trip(config: &Config) -> anyhow::Result<(Vec<DemoRow>, u32)> {
+async fn round_trip(config: &Config) -> anyhow::Result<(Vec<u32>, u32)> {
     let topic = demo_topic(config);
     let report = Admin::new(&config.kafka)?
         .ensure_topics(std::slice::from_ref(&topic))
@@ -198,15 +162,11 @@ async fn round_trip(config: &Config) -> anyhow::Result<(Vec<DemoRow>, u32)> {
         };
         let event: OrderEvent = codec.decode(rec.payload.as_deref(), at).await?;
         schema_id = split_header(rec.payload.as_deref()).map_or(0, |(id, _)| id);
-        rows.push(DemoRow {
-            run: run.clone(),
-            order_id: event.order_id,
-            channel: event.order.channel,
-            lines: event.order.lines.len() as u32,
-            total_cents: cents(&event.order.totals.total),
-            partition: rec.partition as u32,
-            offset: rec.offset as u64,
-        });
+        anyhow::ensure!(
+            event.order_id.as_bytes() == rec.key.as_deref().unwrap_or_default(),
+            "record keyed by something else than its order id"
+        );
+        rows.push(rec.partition as u32);
         consumer.commit_after(&rec)?;
     }
     consumer.close();
@@ -246,33 +206,8 @@ fn demo_topic(config: &Config) -> TopicSpec {
     }
 }
 
-fn cents(m: &Money) -> i64 {
-    (m.amount * Decimal::from(100))
-        .try_into()
-        .unwrap_or(i64::MAX)
-}
-
 pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-#[derive(Debug, clickhouse::Row, serde::Serialize)]
-struct DemoRow {
-    run: String,
-    order_id: String,
-    channel: String,
-    lines: u32,
-    total_cents: i64,
-    partition: u32,
-    offset: u64,
-}
-
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct ChannelRow {
-    channel: String,
-    orders: u64,
-    lines: u64,
-    revenue: f64,
 }

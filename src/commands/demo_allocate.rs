@@ -37,7 +37,7 @@ pub async fn run(
     orders: &[OrderEvent],
     catalog: &[CatalogSku],
     webhook_orders: std::ops::Range<u64>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Config> {
     // Its own namespace and state, so that this run's orders meet this
     // run's stock (the live topics keep every earlier demo's orders, which
     // would rank first as older).
@@ -393,7 +393,7 @@ pub async fn run(
         }
     }
     std::fs::remove_dir_all(&state).ok();
-    Ok(())
+    Ok(config.clone())
 }
 
 fn describe(config: &Config, r: &AllocationResult, req: &OrderRequest) {

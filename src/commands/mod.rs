@@ -6,12 +6,14 @@ mod bench_channels;
 mod bench_label;
 mod bench_route;
 mod bench_runtime;
+mod bench_sinks;
 mod bench_syncback;
 mod config_cmd;
 mod connectors;
 mod demo;
 mod demo_allocate;
 mod demo_channels;
+mod demo_sinks;
 mod demo_stream;
 mod demo_syncback;
 mod label;
@@ -166,6 +168,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 no_broker,
             } => bench_allocate::run(&load()?, orders, skus, !no_broker).await,
             BenchCommand::Route { shipments } => bench_route::run(&load()?, shipments),
+            BenchCommand::Sinks {
+                orders,
+                requests,
+                batch,
+            } => bench_sinks::run(&load()?, orders, requests, batch).await,
             BenchCommand::Syncback {
                 orders,
                 concurrency,

@@ -86,31 +86,15 @@ async fn wait_for_schema(
     shutdown: &Shutdown,
     health: Option<&conveyor_runtime::observability::Health>,
 ) -> anyhow::Result<bool> {
-    let mut backoff = conveyor_runtime::backoff::Backoff::new(
-        Duration::from_millis(200),
-        Duration::from_secs(10),
-    );
-    let token = shutdown.token();
-    loop {
+    let ready = wait_for(CLICKHOUSE, "ClickHouse", health, shutdown, || async {
         match migrate::check(&config.clickhouse).await {
-            Ok(()) => return Ok(true),
-            Err(e @ migrate::MigrateError::Pending { .. }) => return Err(e.into()),
-            Err(e) => {
-                if let Some(h) = health {
-                    h.set(
-                        &feed::check_name(CLICKHOUSE),
-                        false,
-                        format!("waiting for ClickHouse: {e}"),
-                    );
-                }
-                tracing::warn!(error = %e, "ClickHouse unavailable; waiting");
-            }
+            Ok(()) => Ok(()),
+            Err(e @ migrate::MigrateError::Pending { .. }) => Err(Wait::Fatal(e.into())),
+            Err(e) => Err(Wait::Again(e.to_string())),
         }
-        tokio::select! {
-            _ = token.cancelled() => return Ok(false),
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
-        }
-    }
+    })
+    .await?;
+    Ok(ready.is_some())
 }
 
 /// `conveyor sink clickhouse`: the sink as a service with /metrics,
@@ -131,17 +115,7 @@ pub async fn run_clickhouse(
     .await?;
     let result = clickhouse_feed(config, &service.shutdown, Some(service.health.clone())).await;
     service.finish().await;
-    let s = result?;
-    println!(
-        "{CLICKHOUSE}: {}",
-        serde_json::json!({
-            "records": s.records,
-            "rows": s.rows,
-            "batches": s.batches,
-            "dead_lettered": s.dead_lettered,
-            "write_failures": s.write_failures,
-        })
-    );
+    print_summary(CLICKHOUSE, &result?);
     Ok(())
 }
 
@@ -215,9 +189,14 @@ pub async fn run_scylla(
         },
     };
     service.finish().await;
-    let s = result?;
+    print_summary(SCYLLA, &result?);
+    Ok(())
+}
+
+/// A sink's totals, one JSON line (`<sink>: {...}`) as the stages print theirs.
+fn print_summary(sink: &str, s: &FeedSummary) {
     println!(
-        "{SCYLLA}: {}",
+        "{sink}: {}",
         serde_json::json!({
             "records": s.records,
             "rows": s.rows,
@@ -226,27 +205,40 @@ pub async fn run_scylla(
             "write_failures": s.write_failures,
         })
     );
-    Ok(())
 }
 
-/// Connects to the Scylla keyspace, waiting for the cluster; `None` when
-/// shut down first.
-async fn connect_scylla(config: &Config, service: &Service) -> anyhow::Result<Option<ScyllaStore>> {
-    let token = service.shutdown.token();
+/// Calls `attempt` until it succeeds, backing off and reporting the
+/// sink's readiness check as not ready with the reason; `Ok(None)` when
+/// shut down first. An `Err(Fatal)` ends the wait at once.
+async fn wait_for<T, F, Fut>(
+    sink: &str,
+    what: &str,
+    health: Option<&conveyor_runtime::observability::Health>,
+    shutdown: &Shutdown,
+    mut attempt: F,
+) -> anyhow::Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Wait>>,
+{
+    let token = shutdown.token();
     let mut backoff = conveyor_runtime::backoff::Backoff::new(
-        Duration::from_millis(500),
+        Duration::from_millis(200),
         Duration::from_secs(15),
     );
     loop {
-        match ScyllaStore::connect(&config.scylla).await {
-            Ok(s) => return Ok(Some(s)),
-            Err(e) => {
-                service.health.set(
-                    &feed::check_name(SCYLLA),
-                    false,
-                    format!("waiting for Scylla: {e}"),
-                );
-                tracing::warn!(error = %e, "Scylla unavailable; waiting");
+        match attempt().await {
+            Ok(v) => return Ok(Some(v)),
+            Err(Wait::Fatal(e)) => return Err(e),
+            Err(Wait::Again(e)) => {
+                if let Some(h) = health {
+                    h.set(
+                        &feed::check_name(sink),
+                        false,
+                        format!("waiting for {what}: {e}"),
+                    );
+                }
+                tracing::warn!(sink, error = %e, "{what} unavailable; waiting");
             }
         }
         tokio::select! {
@@ -254,6 +246,30 @@ async fn connect_scylla(config: &Config, service: &Service) -> anyhow::Result<Op
             _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
+}
+
+enum Wait {
+    /// May pass: retry.
+    Again(String),
+    /// Will not pass by waiting (e.g. migrations missing).
+    Fatal(anyhow::Error),
+}
+
+/// Connects to the Scylla keyspace, waiting for the cluster; `None` when
+/// shut down first.
+async fn connect_scylla(config: &Config, service: &Service) -> anyhow::Result<Option<ScyllaStore>> {
+    wait_for(
+        SCYLLA,
+        "Scylla",
+        Some(&service.health),
+        &service.shutdown,
+        || async {
+            ScyllaStore::connect(&config.scylla)
+                .await
+                .map_err(|e| Wait::Again(e.to_string()))
+        },
+    )
+    .await
 }
 
 /// Runs the operational sink into `store` and serves the status API from

@@ -5,8 +5,19 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// Killed (SIGKILL) when dropped while still running, so a failing test
+/// leaves no process behind.
 pub struct Process {
-    child: Child,
+    child: Option<Child>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 impl Process {
@@ -18,20 +29,22 @@ impl Process {
             cmd.env(k, v);
         }
         Process {
-            child: cmd.spawn().unwrap(),
+            child: Some(cmd.spawn().unwrap()),
         }
     }
 
     /// SIGKILL: no shutdown code runs.
     pub fn kill9(mut self) {
         self.signal(libc::SIGKILL);
-        self.child.wait().unwrap();
+        if let Some(mut c) = self.child.take() {
+            c.wait().unwrap();
+        }
     }
 
     /// SIGTERM, wait for the graceful exit (asserted); returns its stdout.
-    pub fn stop(self) -> Vec<u8> {
+    pub fn stop(mut self) -> Vec<u8> {
         self.signal(libc::SIGTERM);
-        let out = self.child.wait_with_output().unwrap();
+        let out = self.child.take().unwrap().wait_with_output().unwrap();
         assert!(
             out.status.success(),
             "graceful stop failed: {:?}",
@@ -42,6 +55,8 @@ impl Process {
 
     fn signal(&self, sig: libc::c_int) {
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
+        if let Some(c) = &self.child {
+            unsafe { libc::kill(c.id() as i32, sig) };
+        }
     }
 }

@@ -201,6 +201,27 @@ mod tests {
         );
     }
 
+    fn created(kind: &str) -> Vec<String> {
+        let prefix = format!("CREATE {kind} IF NOT EXISTS ");
+        MIGRATIONS
+            .iter()
+            .flat_map(|m| statements(m.sql))
+            .filter_map(|s| {
+                let rest = s.strip_prefix(&prefix)?;
+                Some(rest.split_whitespace().next()?.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_declared_tables_and_views_are_the_ddl_s() {
+        assert_eq!(created("TABLE"), super::super::FACT_TABLES);
+        assert_eq!(
+            created("MATERIALIZED VIEW"),
+            super::super::MATERIALIZED_VIEWS
+        );
+    }
+
     #[test]
     fn every_migration_is_idempotent_ddl() {
         for (i, m) in MIGRATIONS.iter().enumerate() {

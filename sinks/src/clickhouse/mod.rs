@@ -62,6 +62,20 @@ pub async fn ensure_database(cfg: &ClickHouseConfig) -> Result<String, ClickHous
         .map_err(err)
 }
 
+/// The fact tables of deploy/clickhouse/001_facts.sql.
+pub const FACT_TABLES: &[&str] = &[
+    "orders",
+    "allocations",
+    "shipment_plans",
+    "labels",
+    "syncs",
+    "inventory_movements",
+    "inventory_events",
+    "inventory_alerts",
+    "dlq",
+    "exceptions",
+];
+
 /// The refreshable materialized views of deploy/clickhouse/002_views.sql.
 pub const MATERIALIZED_VIEWS: &[&str] = &[
     "channel_hourly",

@@ -29,19 +29,22 @@ impl ClickHouseWriter {
         }
     }
 
-    /// Inserts every table's rows of `t`.
+    /// Inserts every table's rows of `t`, the tables concurrently (one
+    /// HTTP insert each: ClickHouse parses and writes them in parallel).
     pub async fn insert_tables(&self, t: &Tables) -> Result<(), WriteError> {
-        self.insert("orders", &t.orders).await?;
-        self.insert("allocations", &t.allocations).await?;
-        self.insert("shipment_plans", &t.shipment_plans).await?;
-        self.insert("labels", &t.labels).await?;
-        self.insert("syncs", &t.syncs).await?;
-        self.insert("inventory_movements", &t.inventory_movements)
-            .await?;
-        self.insert("inventory_events", &t.inventory_events).await?;
-        self.insert("inventory_alerts", &t.inventory_alerts).await?;
-        self.insert("dlq", &t.dlq).await?;
-        self.insert("exceptions", &t.exceptions).await
+        futures::try_join!(
+            self.insert("orders", &t.orders),
+            self.insert("allocations", &t.allocations),
+            self.insert("shipment_plans", &t.shipment_plans),
+            self.insert("labels", &t.labels),
+            self.insert("syncs", &t.syncs),
+            self.insert("inventory_movements", &t.inventory_movements),
+            self.insert("inventory_events", &t.inventory_events),
+            self.insert("inventory_alerts", &t.inventory_alerts),
+            self.insert("dlq", &t.dlq),
+            self.insert("exceptions", &t.exceptions),
+        )
+        .map(|_| ())
     }
 
     async fn insert<R>(&self, table: &str, rows: &[R]) -> Result<(), WriteError>
