@@ -54,10 +54,13 @@ fn doc_query(name: &str) -> Option<(String, String)> {
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     ch::migrate::migrate(&config.clickhouse).await?;
-    let store = Arc::new(
-        EmbeddedStore::open(std::path::Path::new(&config.store.path))
-            .context("the embedded operational store")?,
-    );
+    // The run's own operational store: each demo run is a world of its own
+    // (its namespace's inventory starts afresh, and a store keeps the levels
+    // of the highest movement sequence it has seen).
+    let store_path =
+        std::env::temp_dir().join(format!("{}-operational.redb", config.topics.namespace));
+    let store =
+        Arc::new(EmbeddedStore::open(&store_path).context("the embedded operational store")?);
     let shutdown = Shutdown::new();
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
         &config.schema_registry.url,
@@ -153,10 +156,23 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         config.clickhouse.database,
         counts.join(", ")
     );
+    // The simulators date their orders on fixed days: read "today" as the
+    // data's last day, so the windows of the queries cover the run.
+    let last_day: String = client
+        .query("SELECT toString(toDate(max(order_time))) FROM orders FINAL")
+        .fetch_one()
+        .await?;
+    println!("  (the queries' today() is the data's last order day, {last_day})");
     for q in ["q1", "q4", "q3"] {
         let Some((title, sql)) = doc_query(q) else {
             continue;
         };
+        let sql = sql
+            .replace("today()", &format!("toDate('{last_day}')"))
+            .replace(
+                "now()",
+                &format!("toDateTime64('{last_day} 23:59:59', 3, 'UTC')"),
+            );
         println!("  analyst query {q} (docs/analytics.md): {title}");
         let out = client
             .query(&sql)
@@ -231,5 +247,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         backordered["orders"].as_array().map_or(0, Vec::len)
     );
     api.abort();
+    let _ = api.await;
+    let _ = std::fs::remove_file(&store_path);
     Ok(())
 }
