@@ -155,7 +155,8 @@ pub fn event_index(event_id: &str) -> u64 {
 
 /// The version a sink keeps a record under: its event time in
 /// microseconds plus the output index within its input event (outputs of
-/// one input share the input's time), so the later of two events wins and
+/// one input share the input's time; indexes past 999 share 999, never
+/// wrapping below a smaller index), so the later of two events wins and
 /// a repeated event writes the same version. Scylla uses it as the write
 /// timestamp (`USING TIMESTAMP`), ClickHouse as the ReplacingMergeTree
 /// version.
@@ -163,7 +164,7 @@ pub fn version(event_ms: i64, event_id: &str) -> i64 {
     event_ms
         .max(0)
         .saturating_mul(1000)
-        .saturating_add((event_index(event_id) % 1000) as i64)
+        .saturating_add(event_index(event_id).min(999) as i64)
 }
 
 impl SinkEvent {

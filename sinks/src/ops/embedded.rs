@@ -195,9 +195,30 @@ fn put_versioned<T: Serialize + DeserializeOwned>(
 fn apply_one(t: &mut Table<'_>, m: Mutation) -> Result<(), String> {
     match m {
         Mutation::OrderDetails { details, version } => {
+            // The listing entry follows the details that win: a rejected
+            // older version adds none, and a creation time that changed
+            // (channels that omit it get their update time) moves it.
+            let k = key(&["od", &details.order_id]);
+            let have = read::<Versioned<OrderDetails>>(t, &k)?;
+            if let Some(have) = &have {
+                if have.v > version {
+                    return Ok(());
+                }
+                if have.value.created_at != details.created_at {
+                    let old = key(&["ix", &pad(have.value.created_at), &details.order_id]);
+                    t.remove(old.as_slice()).map_err(|e| e.to_string())?;
+                }
+            }
             let idx = key(&["ix", &pad(details.created_at), &details.order_id]);
             put(t, &idx, &details.channel)?;
-            put_versioned(t, &key(&["od", &details.order_id]), version, details)
+            put(
+                t,
+                &k,
+                &Versioned {
+                    v: version,
+                    value: details,
+                },
+            )
         }
         Mutation::OrderStatus {
             order_id,

@@ -267,7 +267,7 @@ pub fn status_version(event_ms: i64, rank: i64, event_id: &str) -> i64 {
     event_ms
         .max(0)
         .saturating_mul(1000)
-        .saturating_add(rank * 100 + (event_index(event_id) % 100) as i64)
+        .saturating_add(rank * 100 + event_index(event_id).min(99) as i64)
 }
 
 /// A UTC day `YYYY-MM-DD` of millis.
@@ -324,10 +324,18 @@ fn order(e: &OrderEvent, version: i64) -> Vec<Mutation> {
     let o = &e.order;
     let a = &o.shipping_address;
     let cancelled = e.kind == OrderEventKind::Cancelled || e.cancellation.is_some();
-    let (st, rank) = if cancelled {
-        (status::CANCELLED, 9)
+    // A cancellation ends the order, whenever it comes. A creation says
+    // the order was received, at its time. Any other order event (an
+    // update the channel sends after sync-back, a tag edit) only fills a
+    // status no stage has reported yet: versioned at time 0, it never
+    // takes a later stage's status back. An edit that changes what was
+    // allocated gets a new allocation outcome, which speaks.
+    let (st, rank, status_ms) = if cancelled {
+        (status::CANCELLED, 9, e.occurred_at)
+    } else if e.kind == OrderEventKind::Created {
+        (status::RECEIVED, 1, e.occurred_at)
     } else {
-        (status::RECEIVED, 1)
+        (status::RECEIVED, 1, 0)
     };
     let kind = if cancelled {
         status::CANCELLED.to_string()
@@ -378,7 +386,7 @@ fn order(e: &OrderEvent, version: i64) -> Vec<Mutation> {
             order_id: e.order_id.clone(),
             status: st.to_string(),
             at: e.occurred_at,
-            version: status_version(e.occurred_at, rank, &e.event_id),
+            version: status_version(status_ms, rank, &e.event_id),
         },
         Mutation::Lines {
             order_id: e.order_id.clone(),

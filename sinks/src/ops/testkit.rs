@@ -167,8 +167,8 @@ pub async fn behaviour<S: OperationalStore>(store: &S) {
     );
     assert_eq!(
         v.status.as_deref(),
-        Some(status::RECEIVED),
-        "an edit after shipping re-enters the pipeline"
+        Some(status::SHIPPED),
+        "an edit does not take a later stage's status back (its new allocation would)"
     );
     // ...and the original events replayed afterwards do not bring them back.
     apply_events(store, &sample::order(i, BASE_MS)).await;
@@ -178,6 +178,46 @@ pub async fn behaviour<S: OperationalStore>(store: &S) {
         .unwrap();
     assert_eq!(again.lines.len(), 1);
     assert!(again.reservations.is_empty());
+
+    // An order whose creation time changes (a channel that omits it gets
+    // its update time) is listed once, under the new time.
+    let i = 2u64;
+    let SinkEvent::Order(created) = sample::order(i, BASE_MS)[0].clone() else {
+        unreachable!()
+    };
+    let mut moved = created.clone();
+    moved.kind = OrderEventKind::Updated;
+    moved.occurred_at += 7_200_000;
+    moved.order.created_at += 7_200_000;
+    moved.event_id = format!("{}:moved/0", created.order_id);
+    apply_events(store, &[SinkEvent::Order(moved.clone())]).await;
+    // The older version replayed after it changes nothing either.
+    apply_events(store, &[SinkEvent::Order(created.clone())]).await;
+    let listed = views::list_orders(
+        store,
+        &views::OrderQuery {
+            limit: 500,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let entries: Vec<_> = listed
+        .orders
+        .iter()
+        .filter(|o| o.order_id == created.order_id)
+        .collect();
+    assert_eq!(entries.len(), 1, "listed once: {entries:?}");
+    assert_eq!(entries[0].created_at, moved.order.created_at);
+    let v = views::order_view(store, &created.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        v.status.as_deref(),
+        Some(status::SHIPPED),
+        "a later update does not regress the status"
+    );
 
     // Lookup by tracking number.
     let label = events
@@ -282,5 +322,9 @@ pub async fn behaviour<S: OperationalStore>(store: &S) {
     )
     .await
     .unwrap();
-    assert_eq!(late.orders.len(), 10, "orders 50..60");
+    assert_eq!(
+        late.orders.len(),
+        11,
+        "orders 50..60, and order 2 whose creation moved 2 h later"
+    );
 }

@@ -149,6 +149,16 @@ pub async fn list_orders<S: OperationalStore>(
                 continue;
             }
             let rec = store.order(&e.order_id).await?.unwrap_or_default();
+            // An entry left under a creation time the order no longer has
+            // (a store that cannot move entries, e.g. Scylla's index):
+            // the entry under the current one lists it.
+            if rec
+                .details
+                .as_ref()
+                .is_some_and(|d| d.created_at != e.created_at)
+            {
+                continue;
+            }
             if q.status.is_some() && rec.status != q.status {
                 continue;
             }
