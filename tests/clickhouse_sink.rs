@@ -55,27 +55,14 @@ async fn write_all(config: &Config, events: &[SinkEvent], batch: usize) {
 
 /// The queries of docs/analytics.md: (name, title, sql).
 fn doc_queries() -> Vec<(String, String, String)> {
-    let doc = include_str!("../docs/analytics.md");
-    let mut out = Vec::new();
-    for block in doc.split("```sql\n").skip(1) {
-        let sql = block.split("\n```").next().unwrap();
-        let first = sql.lines().next().unwrap();
-        let (name, title) = first
-            .strip_prefix("-- ")
-            .and_then(|l| l.split_once(": "))
-            .expect("every query starts with `-- qN: title`");
-        out.push((name.to_string(), title.to_string(), sql.to_string()));
-    }
-    out
+    ch::queries::analyst_queries()
+        .into_iter()
+        .map(|q| (q.name, q.title, q.sql))
+        .collect()
 }
 
-/// `sql` with today() and now() pinned to `day` (its last second), so the
-/// answers do not depend on when the test runs.
 fn pinned(sql: &str, day: &str) -> String {
-    sql.replace("today()", &format!("toDate('{day}')")).replace(
-        "now()",
-        &format!("toDateTime64('{day} 23:59:59', 3, 'UTC')"),
-    )
+    ch::queries::pin_today(sql, day)
 }
 
 async fn query(config: &Config, sql: &str, format: &str) -> String {

@@ -39,20 +39,19 @@ fn caught_up(config: &Config, group: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The queries of docs/analytics.md by name.
-fn doc_query(name: &str) -> Option<(String, String)> {
-    include_str!("../../docs/analytics.md")
-        .split("```sql\n")
-        .skip(1)
-        .filter_map(|b| b.split("\n```").next())
-        .find_map(|sql| {
-            let first = sql.lines().next()?;
-            let (n, title) = first.strip_prefix("-- ")?.split_once(": ")?;
-            (n == name).then(|| (title.to_string(), sql.to_string()))
-        })
-}
-
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    // The run's own analytics database, recreated each run, so that the
+    // queries below show this run's orders only.
+    let mut config = config.clone();
+    config.clickhouse.database = format!("{}_demo", config.clickhouse.database);
+    let config = &config;
+    ch::server_client(&config.clickhouse)
+        .query(&format!(
+            "DROP DATABASE IF EXISTS `{}`",
+            config.clickhouse.database
+        ))
+        .execute()
+        .await?;
     ch::migrate::migrate(&config.clickhouse).await?;
     // The run's own operational store: each demo run is a world of its own
     // (its namespace's inventory starts afresh, and a store keeps the levels
@@ -62,54 +61,26 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let store =
         Arc::new(EmbeddedStore::open(&store_path).context("the embedded operational store")?);
     let shutdown = Shutdown::new();
-    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
-        &config.schema_registry.url,
-    )?);
-    let inputs = conveyor_sinks::event::Inputs::resolve(config);
     let started = Instant::now();
     let ch_task = {
-        let (config, codec, inputs, token) = (
-            config.clone(),
-            codec.clone(),
-            inputs.clone(),
-            shutdown.token(),
-        );
+        let (config, token) = (config.clone(), shutdown.token());
         tokio::spawn(async move {
             let mut w = ch::sink::ClickHouseWriter::new(&config.clickhouse);
-            conveyor_sinks::feed::run(
-                &config.kafka,
-                codec,
-                &inputs,
+            sink::run_feed(
+                &config,
                 &sink::clickhouse_spec(&config)?,
                 &mut w,
                 token,
                 None,
             )
             .await
-            .map_err(anyhow::Error::from)
         })
     };
     let ops_task = {
-        let (config, codec, inputs, token, store) = (
-            config.clone(),
-            codec.clone(),
-            inputs.clone(),
-            shutdown.token(),
-            store.clone(),
-        );
+        let (config, token, store) = (config.clone(), shutdown.token(), store.clone());
         tokio::spawn(async move {
             let mut w = StoreWriter::new(store);
-            conveyor_sinks::feed::run(
-                &config.kafka,
-                codec,
-                &inputs,
-                &sink::scylla_spec(&config)?,
-                &mut w,
-                token,
-                None,
-            )
-            .await
-            .map_err(anyhow::Error::from)
+            sink::run_feed(&config, &sink::scylla_spec(&config)?, &mut w, token, None).await
         })
     };
     let groups = [
@@ -162,18 +133,23 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .query("SELECT toString(toDate(max(order_time))) FROM orders FINAL")
         .fetch_one()
         .await?;
+    let per_channel = client
+        .query("SELECT channel, sum(orders) AS orders, sum(units) AS units, sum(revenue) AS revenue FROM channel_hourly GROUP BY channel ORDER BY channel")
+        .fetch_bytes("PrettyCompactMonoBlock")?
+        .collect()
+        .await?;
+    println!("  orders per channel, all days (from the channel_hourly view):");
+    for line in String::from_utf8_lossy(&per_channel).lines() {
+        println!("    {line}");
+    }
     println!("  (the queries' today() is the data's last order day, {last_day})");
+    let queries = ch::queries::analyst_queries();
     for q in ["q1", "q4", "q3"] {
-        let Some((title, sql)) = doc_query(q) else {
+        let Some(doc) = queries.iter().find(|d| d.name == q) else {
             continue;
         };
-        let sql = sql
-            .replace("today()", &format!("toDate('{last_day}')"))
-            .replace(
-                "now()",
-                &format!("toDateTime64('{last_day} 23:59:59', 3, 'UTC')"),
-            );
-        println!("  analyst query {q} (docs/analytics.md): {title}");
+        let sql = ch::queries::pin_today(&doc.sql, &last_day);
+        println!("  analyst query {q} (docs/analytics.md): {}", doc.title);
         let out = client
             .query(&sql)
             .fetch_bytes("PrettyCompactMonoBlock")?

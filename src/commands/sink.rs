@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use conveyor_runtime::config::{Config, StoreBackend};
+use conveyor_runtime::observability::Health;
 use conveyor_runtime::service::Service;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Topology};
 use conveyor_sinks::clickhouse::migrate::{self, Applied};
 use conveyor_sinks::clickhouse::sink::ClickHouseWriter;
 use conveyor_sinks::event::Inputs;
-use conveyor_sinks::feed::{self, FeedSpec, FeedSummary};
+use conveyor_sinks::feed::{self, FeedSpec, FeedSummary, Writer};
 use conveyor_sinks::ops::embedded::EmbeddedStore;
 use conveyor_sinks::ops::writer::StoreWriter;
 use conveyor_sinks::ops::OperationalStore;
@@ -40,42 +41,72 @@ pub async fn migrate_clickhouse(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The feed spec of `sink`, batching as configured for its store.
+fn feed_spec(
+    config: &Config,
+    sink: &str,
+    max_records: usize,
+    max_wait_ms: u64,
+) -> anyhow::Result<FeedSpec> {
+    Ok(FeedSpec {
+        name: sink.into(),
+        group_id: topology::group_id(config, sink),
+        dlq_topic: stage::topic(&Topology::resolve(config), "orders_dlq")?,
+        max_records,
+        max_wait: Duration::from_millis(max_wait_ms),
+    })
+}
+
 /// The feed spec of the ClickHouse sink.
 pub fn clickhouse_spec(config: &Config) -> anyhow::Result<FeedSpec> {
-    Ok(FeedSpec {
-        name: CLICKHOUSE.into(),
-        group_id: topology::group_id(config, CLICKHOUSE),
-        dlq_topic: stage::topic(&Topology::resolve(config), "orders_dlq")?,
-        max_records: config.clickhouse.batch_max_records,
-        max_wait: Duration::from_millis(config.clickhouse.batch_max_wait_ms),
-    })
+    let c = &config.clickhouse;
+    feed_spec(config, CLICKHOUSE, c.batch_max_records, c.batch_max_wait_ms)
+}
+
+/// Runs the sink input topics through `writer` as `spec` until `shutdown`
+/// (creating the topics when missing).
+pub async fn run_feed<W: Writer>(
+    config: &Config,
+    spec: &FeedSpec,
+    writer: &mut W,
+    shutdown: tokio_util::sync::CancellationToken,
+    health: Option<Health>,
+) -> anyhow::Result<FeedSummary> {
+    stage::ensure_topics(config, topology::SINK_INPUTS).await?;
+    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
+        &config.schema_registry.url,
+    )?);
+    let inputs = Inputs::resolve(config);
+    Ok(feed::run(
+        &config.kafka,
+        codec,
+        &inputs,
+        spec,
+        writer,
+        shutdown,
+        health,
+    )
+    .await?)
 }
 
 /// Runs the ClickHouse sink until `shutdown`.
 pub async fn clickhouse_feed(
     config: &Config,
     shutdown: &Shutdown,
-    health: Option<conveyor_runtime::observability::Health>,
+    health: Option<Health>,
 ) -> anyhow::Result<FeedSummary> {
     if !wait_for_schema(config, shutdown, health.as_ref()).await? {
         return Ok(FeedSummary::default());
     }
-    stage::ensure_topics(config, topology::SINK_INPUTS).await?;
-    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
-        &config.schema_registry.url,
-    )?);
     let mut writer = ClickHouseWriter::new(&config.clickhouse);
-    let summary = feed::run(
-        &config.kafka,
-        codec,
-        &Inputs::resolve(config),
+    run_feed(
+        config,
         &clickhouse_spec(config)?,
         &mut writer,
         shutdown.token(),
         health,
     )
-    .await?;
-    Ok(summary)
+    .await
 }
 
 /// Waits until ClickHouse answers and has every migration applied
@@ -84,7 +115,7 @@ pub async fn clickhouse_feed(
 async fn wait_for_schema(
     config: &Config,
     shutdown: &Shutdown,
-    health: Option<&conveyor_runtime::observability::Health>,
+    health: Option<&Health>,
 ) -> anyhow::Result<bool> {
     let ready = wait_for(CLICKHOUSE, "ClickHouse", health, shutdown, || async {
         match migrate::check(&config.clickhouse).await {
@@ -103,9 +134,30 @@ pub async fn run_clickhouse(
     config: &Config,
     observability_bind: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
-    let check = feed::check_name(CLICKHOUSE);
-    let service = Service::start(
+    as_service(
         CLICKHOUSE,
+        config,
+        observability_bind,
+        |shutdown, health| async move { clickhouse_feed(config, &shutdown, Some(health)).await },
+    )
+    .await
+}
+
+/// Runs `run` as sink `sink`'s service (/metrics, /healthz, /readyz with
+/// its readiness check, signals to shutdown) and prints its totals.
+async fn as_service<F, Fut>(
+    sink: &'static str,
+    config: &Config,
+    observability_bind: Option<std::net::SocketAddr>,
+    run: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(Shutdown, Health) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<FeedSummary>>,
+{
+    let check = feed::check_name(sink);
+    let service = Service::start(
+        sink,
         config.clone(),
         observability_bind.unwrap_or(config.http.observability_bind),
         axum::Router::new(),
@@ -113,9 +165,9 @@ pub async fn run_clickhouse(
         Shutdown::on_signals(),
     )
     .await?;
-    let result = clickhouse_feed(config, &service.shutdown, Some(service.health.clone())).await;
+    let result = run(service.shutdown.clone(), service.health.clone()).await;
     service.finish().await;
-    print_summary(CLICKHOUSE, &result?);
+    print_summary(sink, &result?);
     Ok(())
 }
 
@@ -149,13 +201,8 @@ pub async fn migrate_scylla(config: &Config) -> anyhow::Result<()> {
 
 /// The feed spec of the operational sink.
 pub fn scylla_spec(config: &Config) -> anyhow::Result<FeedSpec> {
-    Ok(FeedSpec {
-        name: SCYLLA.into(),
-        group_id: topology::group_id(config, SCYLLA),
-        dlq_topic: stage::topic(&Topology::resolve(config), "orders_dlq")?,
-        max_records: config.store.batch_max_records,
-        max_wait: Duration::from_millis(config.store.batch_max_wait_ms),
-    })
+    let c = &config.store;
+    feed_spec(config, SCYLLA, c.batch_max_records, c.batch_max_wait_ms)
 }
 
 /// `conveyor sink scylla` (also `conveyor run sink-scylla`): the
@@ -165,32 +212,24 @@ pub async fn run_scylla(
     config: &Config,
     observability_bind: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
-    let check = feed::check_name(SCYLLA);
-    let service = Service::start(
+    as_service(
         SCYLLA,
-        config.clone(),
-        observability_bind.unwrap_or(config.http.observability_bind),
-        axum::Router::new(),
-        &[check.as_str()],
-        Shutdown::on_signals(),
-    )
-    .await?;
-    let result = match config.store.backend {
-        StoreBackend::Embedded => {
-            match EmbeddedStore::open(std::path::Path::new(&config.store.path)) {
-                Ok(store) => serve_store(config, Arc::new(store), &service).await,
-                Err(e) => Err(e.into()),
+        config,
+        observability_bind,
+        |shutdown, health| async move {
+            match config.store.backend {
+                StoreBackend::Embedded => {
+                    let store = EmbeddedStore::open(std::path::Path::new(&config.store.path))?;
+                    serve_store(config, Arc::new(store), &shutdown, health).await
+                }
+                StoreBackend::Scylla => match connect_scylla(config, &shutdown, &health).await? {
+                    Some(store) => serve_store(config, Arc::new(store), &shutdown, health).await,
+                    None => Ok(FeedSummary::default()),
+                },
             }
-        }
-        StoreBackend::Scylla => match connect_scylla(config, &service).await {
-            Ok(Some(store)) => serve_store(config, Arc::new(store), &service).await,
-            Ok(None) => Ok(FeedSummary::default()),
-            Err(e) => Err(e),
         },
-    };
-    service.finish().await;
-    print_summary(SCYLLA, &result?);
-    Ok(())
+    )
+    .await
 }
 
 /// A sink's totals, one JSON line (`<sink>: {...}`) as the stages print theirs.
@@ -213,7 +252,7 @@ fn print_summary(sink: &str, s: &FeedSummary) {
 async fn wait_for<T, F, Fut>(
     sink: &str,
     what: &str,
-    health: Option<&conveyor_runtime::observability::Health>,
+    health: Option<&Health>,
     shutdown: &Shutdown,
     mut attempt: F,
 ) -> anyhow::Result<Option<T>>
@@ -257,18 +296,16 @@ enum Wait {
 
 /// Connects to the Scylla keyspace, waiting for the cluster; `None` when
 /// shut down first.
-async fn connect_scylla(config: &Config, service: &Service) -> anyhow::Result<Option<ScyllaStore>> {
-    wait_for(
-        SCYLLA,
-        "Scylla",
-        Some(&service.health),
-        &service.shutdown,
-        || async {
-            ScyllaStore::connect(&config.scylla)
-                .await
-                .map_err(|e| Wait::Again(e.to_string()))
-        },
-    )
+async fn connect_scylla(
+    config: &Config,
+    shutdown: &Shutdown,
+    health: &Health,
+) -> anyhow::Result<Option<ScyllaStore>> {
+    wait_for(SCYLLA, "Scylla", Some(health), shutdown, || async {
+        ScyllaStore::connect(&config.scylla)
+            .await
+            .map_err(|e| Wait::Again(e.to_string()))
+    })
     .await
 }
 
@@ -277,36 +314,31 @@ async fn connect_scylla(config: &Config, service: &Service) -> anyhow::Result<Op
 async fn serve_store<S: OperationalStore>(
     config: &Config,
     store: Arc<S>,
-    service: &Service,
+    shutdown: &Shutdown,
+    health: Health,
 ) -> anyhow::Result<FeedSummary> {
-    stage::ensure_topics(config, topology::SINK_INPUTS).await?;
     let bind = config.http.status_api_bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen for the status API on {bind}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %store.describe(), "order status API: GET /orders/{{id}}, /orders, /inventory/{{sku}}, /tracking/{{number}}, /exceptions");
-    let stop = service.shutdown.token();
+    let stop = shutdown.token();
     let api = tokio::spawn(
         axum::serve(listener, conveyor_sinks::status_api::router(store.clone()))
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .into_future(),
     );
-    let codec = Arc::new(conveyor_schemas::codec::Codec::new(
-        &config.schema_registry.url,
-    )?);
     let mut writer = StoreWriter::new(store);
-    let summary = feed::run(
-        &config.kafka,
-        codec,
-        &Inputs::resolve(config),
+    let summary = run_feed(
+        config,
         &scylla_spec(config)?,
         &mut writer,
-        service.shutdown.token(),
-        Some(service.health.clone()),
+        shutdown.token(),
+        Some(health),
     )
     .await;
-    service.shutdown.trigger();
+    shutdown.trigger();
     let _ = api.await;
-    Ok(summary?)
+    summary
 }

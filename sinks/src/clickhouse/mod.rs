@@ -7,6 +7,7 @@
 //! which would acknowledge rows before they are durable).
 
 pub mod migrate;
+pub mod queries;
 pub mod rows;
 pub mod sink;
 
