@@ -37,12 +37,7 @@ fn located(events: &[SinkEvent]) -> Vec<Located> {
     events
         .iter()
         .enumerate()
-        .map(|(i, e)| Located {
-            event: e.clone(),
-            topic: "t".into(),
-            partition: 0,
-            offset: i as i64,
-        })
+        .map(|(i, e)| Located::first_run(e.clone(), "t", 0, i as i64))
         .collect()
 }
 

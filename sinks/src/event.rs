@@ -42,6 +42,36 @@ pub struct Located {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The replay generation that wrote it (0: the first run).
+    pub generation: u16,
+}
+
+impl Located {
+    /// A record of the first run (no replay).
+    pub fn first_run(event: SinkEvent, topic: &str, partition: i32, offset: i64) -> Self {
+        Self {
+            event,
+            topic: topic.to_string(),
+            partition,
+            offset,
+            generation: 0,
+        }
+    }
+
+    /// The version the sinks keep it under: see [`version`] and
+    /// [`with_generation`].
+    pub fn version(&self) -> i64 {
+        with_generation(self.event.version(), self.generation)
+    }
+}
+
+/// The replay generation of a record, from its header (0 when absent or
+/// unreadable).
+pub fn generation_of(rec: &InRecord) -> u16 {
+    rec.header(conveyor_stream::GENERATION_HEADER)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The record type each sink input topic carries (see the contracts).
@@ -141,6 +171,7 @@ impl Inputs {
             topic: rec.topic.clone(),
             partition: rec.partition,
             offset: rec.offset,
+            generation: generation_of(rec),
         })
     }
 }
@@ -153,18 +184,31 @@ pub fn event_index(event_id: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Replay generations one event time can tell apart (see
+/// [`with_generation`]).
+pub const GENERATIONS: i64 = 1024;
+
 /// The version a sink keeps a record under: its event time in
 /// microseconds plus the output index within its input event (outputs of
 /// one input share the input's time; indexes past 999 share 999, never
-/// wrapping below a smaller index), so the later of two events wins and
-/// a repeated event writes the same version. Scylla uses it as the write
-/// timestamp (`USING TIMESTAMP`), ClickHouse as the ReplacingMergeTree
-/// version.
+/// wrapping below a smaller index), times [`GENERATIONS`], so the later
+/// of two events wins and a repeated event writes the same version.
+/// Scylla uses it as the write timestamp (`USING TIMESTAMP`), ClickHouse
+/// as the ReplacingMergeTree version. Fits an i64 until the year 2255.
 pub fn version(event_ms: i64, event_id: &str) -> i64 {
     event_ms
         .max(0)
         .saturating_mul(1000)
         .saturating_add(event_index(event_id).min(999) as i64)
+        .saturating_mul(GENERATIONS)
+}
+
+/// `version` of a record written by replay `generation`: the same event
+/// re-emitted by a later replay (after a fix) supersedes the earlier
+/// run's, while a later event still supersedes any replay of an earlier
+/// one. Generations past [`GENERATIONS`]` - 1` share the last.
+pub fn with_generation(version: i64, generation: u16) -> i64 {
+    version.saturating_add(i64::from(generation).min(GENERATIONS - 1))
 }
 
 impl SinkEvent {
@@ -217,6 +261,12 @@ mod tests {
         assert!(version(1_000, "a/0") > version(999, "b/7"));
         assert!(version(1_000, "a/2") > version(1_000, "a/1"));
         assert_eq!(version(1_000, "a/1"), version(1_000, "a/1"));
+        // A replay of the same event wins; a later event beats any replay.
+        let v = version(1_000, "a/1");
+        assert!(with_generation(v, 1) > v && with_generation(v, 2) > with_generation(v, 1));
+        assert!(version(1_001, "a/0") > with_generation(v, u16::MAX));
+        assert!(version(1_000, "a/2") > with_generation(v, 1023));
+        assert_eq!(with_generation(v, 5000), with_generation(v, 1023));
         assert_eq!(
             version(-5, "x"),
             0,

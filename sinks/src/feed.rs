@@ -62,6 +62,11 @@ pub struct FeedSpec {
     pub max_records: usize,
     /// How long a batch waits for more records after its first.
     pub max_wait: Duration,
+    /// Rebuilds (`conveyor replay rebuild --sink`): stop once every listed
+    /// `(topic, partition)` is written up to this offset.
+    pub until: Option<BTreeMap<(String, i32), i64>>,
+    /// Records written so far, for progress bars.
+    pub progress: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,8 +120,16 @@ pub async fn run<W: Writer>(
     metrics::gauge!("conveyor_sink_stalled", "sink" => label.clone()).set(0.0);
     let mut summary = FeedSummary::default();
     let mut recv_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut reached: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let done = |reached: &BTreeMap<(String, i32), i64>| {
+        spec.until.as_ref().is_some_and(|until| {
+            until
+                .iter()
+                .all(|(tp, u)| reached.get(tp).is_some_and(|r| r >= u))
+        })
+    };
 
-    'batches: loop {
+    'batches: while !done(&reached) {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
             r = consumer.recv() => r,
@@ -204,9 +217,19 @@ pub async fn run<W: Writer>(
             tracing::info!(sink = %spec.name, "store back; the sink resumes");
         }
 
-        if let Err(e) = consumer.commit(&positions(&batch)) {
+        let next = positions(&batch);
+        if let Err(e) = consumer.commit(&next) {
             // Not fatal: the records come again and the writers absorb them.
             tracing::warn!(sink = %spec.name, error = %e, "offset commit failed");
+        }
+        if spec.until.is_some() {
+            for (t, p, o) in next {
+                let r = reached.entry((t.to_string(), p)).or_insert(o);
+                *r = (*r).max(o);
+            }
+        }
+        if let Some(p) = &spec.progress {
+            p.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         summary.records += batch.len() as u64;
         summary.rows += rows;

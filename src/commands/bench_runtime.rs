@@ -116,6 +116,7 @@ pub async fn run(
         dlq_topic: dlq.clone(),
         batch,
         health: None,
+        replay: None,
     };
     let probe = Consumer::new(&config.kafka, "bench-probe", &format!("{run_id}.probe"))?;
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(

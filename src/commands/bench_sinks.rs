@@ -17,7 +17,7 @@ use conveyor_runtime::config::Config;
 use conveyor_sinks::clickhouse::{self as ch, rows::Tables, sink::ClickHouseWriter};
 use conveyor_sinks::event::Located;
 use conveyor_sinks::ops::embedded::EmbeddedStore;
-use conveyor_sinks::ops::model::mutations;
+use conveyor_sinks::ops::model::located_mutations;
 use conveyor_sinks::ops::testkit::BASE_MS;
 use conveyor_sinks::ops::OperationalStore;
 use conveyor_sinks::sample;
@@ -28,12 +28,7 @@ fn located(events: Vec<conveyor_sinks::event::SinkEvent>) -> Vec<Located> {
     events
         .into_iter()
         .enumerate()
-        .map(|(i, event)| Located {
-            event,
-            topic: "bench".into(),
-            partition: 0,
-            offset: i as i64,
-        })
+        .map(|(i, event)| Located::first_run(event, "bench", 0, i as i64))
         .collect()
 }
 
@@ -111,7 +106,7 @@ pub async fn run(
     let started = Instant::now();
     let mut muts = 0usize;
     for batch in events.chunks(5_000) {
-        let m: Vec<_> = batch.iter().flat_map(|l| mutations(&l.event)).collect();
+        let m: Vec<_> = batch.iter().flat_map(located_mutations).collect();
         muts += m.len();
         store.apply(m).await?;
     }

@@ -41,6 +41,7 @@ pub fn job_spec(config: &Config, channel: &str) -> anyhow::Result<JobSpec> {
             max_wait: Duration::from_millis(config.state.batch_max_wait_ms),
         },
         health: None,
+        replay: None,
         name,
     })
 }

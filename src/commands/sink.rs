@@ -54,6 +54,8 @@ fn feed_spec(
         dlq_topic: stage::topic(&Topology::resolve(config), "orders_dlq")?,
         max_records,
         max_wait: Duration::from_millis(max_wait_ms),
+        until: None,
+        progress: None,
     })
 }
 

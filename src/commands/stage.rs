@@ -59,6 +59,7 @@ pub fn job_spec(
             max_wait: Duration::from_millis(config.state.batch_max_wait_ms),
         },
         health: None,
+        replay: None,
     })
 }
 

@@ -133,6 +133,7 @@ pub fn example_spec(config: &Config, a: &ExampleArgs) -> JobSpec {
             max_wait: Duration::from_millis(config.state.batch_max_wait_ms),
         },
         health: None,
+        replay: None,
     }
 }
 

@@ -79,6 +79,7 @@ impl Setup {
                 .to_string(),
             batch: BatchSpec::default(),
             health: None,
+            replay: None,
         };
         let codec = Arc::new(Codec::new(&self.config.schema_registry.url).unwrap());
         let token = CancellationToken::new();

@@ -20,6 +20,23 @@
 //! keeps the last value per key, including the last marker, so a compacted
 //! changelog restores the same state as the full one.
 //!
+//! # Epochs: a replay moves the position back
+//!
+//! `conveyor replay` re-runs a job over input it has already processed.
+//! With the state kept, the position must move back while the state stays;
+//! with the state reset, every key must go too. Both are written as one
+//! *rewind* batch under a new **epoch** (the replay's generation): for a
+//! reset, a tombstone for every key; for a kept state, the vouched value
+//! again for every key that an unfinished batch touched (so that batch can
+//! never surface later, even after compaction removed the markers around
+//! it); then a marker `(epoch, from)`. Positions compare as `(epoch,
+//! offset)`: the rewind marker wins over every older marker although its
+//! offset is lower, the job writes its next markers and entries under the
+//! new epoch ([`EPOCH_HEADER`]), and a zombie still writing under the old
+//! epoch is ignored as before. At a marker of a newer epoch, every pending
+//! entry of an older epoch applies (in log order, so the rewind's own
+//! entries, written after them, override them). See [`rewind_records`].
+//!
 //! Hazard, documented rather than hidden: if compaction ran while a crashed
 //! batch's entries were still after the last marker, it could drop an older
 //! value of the same key that the restore then needs. The changelog topics
@@ -43,6 +60,10 @@ pub const MARKER_KEY: &[u8] = b"\0position";
 /// (8 bytes big-endian), i.e. the marker that vouches for it.
 pub const VERSION_HEADER: &str = "conveyor.batch_end";
 
+/// Header of changelog records written under a replay epoch (8 bytes
+/// big-endian; absent = epoch 0).
+pub const EPOCH_HEADER: &str = "conveyor.epoch";
+
 /// A local store untouched for longer than this is rebuilt from the
 /// changelog instead of caught up (well inside `min.compaction.lag.ms`).
 const STALE_STORE_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -50,26 +71,82 @@ const STALE_STORE_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Entries applied per store commit while restoring.
 const RESTORE_COMMIT_EVERY: usize = 20_000;
 
-/// The changelog records of one batch: its writes, then its marker.
+/// The changelog records of one batch: its writes, then its marker, under
+/// replay `epoch` (0 outside replays).
 pub fn batch_records(
     topic: &str,
     partition: i32,
     writes: &Writes,
     next_position: i64,
+    epoch: i64,
     timestamp_ms: Option<i64>,
 ) -> (Vec<OutRecord>, OutRecord) {
-    let version = next_position.to_be_bytes().to_vec();
-    let entry = |key: &[u8], value: Option<&Vec<u8>>| OutRecord {
+    let mut headers = vec![(
+        VERSION_HEADER.to_string(),
+        next_position.to_be_bytes().to_vec(),
+    )];
+    if epoch != 0 {
+        headers.push((EPOCH_HEADER.to_string(), epoch.to_be_bytes().to_vec()));
+    }
+    let entry = |key: &[u8], value: Option<Vec<u8>>| OutRecord {
         topic: topic.to_string(),
         key: Some(key.to_vec()),
-        payload: value.cloned(),
-        headers: vec![(VERSION_HEADER.to_string(), version.clone())],
+        payload: value,
+        headers: headers.clone(),
         timestamp_ms,
         partition: Some(partition),
     };
-    let entries = writes.iter().map(|(k, v)| entry(k, v.as_ref())).collect();
-    let marker = entry(MARKER_KEY, Some(&next_position.to_be_bytes().to_vec()));
+    let entries = writes.iter().map(|(k, v)| entry(k, v.clone())).collect();
+    let marker = entry(MARKER_KEY, Some(encode_marker(epoch, next_position)));
     (entries, marker)
+}
+
+/// The rewind batch of a replay (see the module docs): moves the position
+/// of `changelog[partition]`, restored as `restored`, back to `from` under
+/// `epoch`. With `reset`, every key is deleted; otherwise every key an
+/// unfinished batch touched is written again with its vouched value.
+/// Refuses an epoch that is not newer than the changelog's.
+pub fn rewind_records(
+    topic: &str,
+    partition: i32,
+    restored: &Replay,
+    vouched: &Writes,
+    from: i64,
+    epoch: i64,
+    reset: bool,
+) -> Result<(Vec<OutRecord>, OutRecord), String> {
+    let current = restored.marker.map(|m| m.epoch).unwrap_or(0);
+    if epoch <= current {
+        return Err(format!(
+            "{topic}[{partition}] is already at replay epoch {current}; a rewind needs a newer one than {epoch}"
+        ));
+    }
+    let mut writes = Writes::new();
+    if reset {
+        for k in vouched.keys().chain(restored.pending.iter().map(|(k, _, _)| k)) {
+            writes.insert(k.clone(), None);
+        }
+    } else {
+        for (k, _, _) in &restored.pending {
+            writes.insert(k.clone(), vouched.get(k).cloned().flatten());
+        }
+    }
+    Ok(batch_records(topic, partition, &writes, from, epoch, None))
+}
+
+/// The last marker read: where processing stands and where it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub epoch: i64,
+    pub position: i64,
+    /// The changelog offset right after the marker.
+    pub next_offset: i64,
+}
+
+impl Marker {
+    fn at(&self) -> (i64, i64) {
+        (self.epoch, self.position)
+    }
 }
 
 /// Applies changelog records in log order under the marker rule: an entry
@@ -82,46 +159,54 @@ pub fn batch_records(
 /// are dropped: their batch will be processed again.
 #[derive(Debug, Default)]
 pub struct Replay {
-    /// Entries not yet vouched for, in log order: key, value, batch end.
-    pending: Vec<(Vec<u8>, Option<Vec<u8>>, i64)>,
+    /// Entries not yet vouched for, in log order: key, value, (epoch,
+    /// batch end).
+    pending: Vec<(Vec<u8>, Option<Vec<u8>>, (i64, i64))>,
     /// Vouched entries not yet written to the store.
     pub ready: Writes,
-    /// The last marker: (position, changelog offset after it).
-    pub marker: Option<(i64, i64)>,
+    /// The last marker.
+    pub marker: Option<Marker>,
     /// Records ignored as written behind the position (zombie writes).
     pub stale: u64,
 }
 
 impl Replay {
-    /// One changelog record at `offset`.
+    /// One changelog record at `offset`; `version` is its (epoch, batch
+    /// end) from the headers.
     pub fn record(
         &mut self,
         offset: i64,
         key: Vec<u8>,
         value: Option<Vec<u8>>,
-        version: Option<i64>,
+        version: Option<(i64, i64)>,
     ) {
-        let current = self.marker.map(|(p, _)| p);
+        let current = self.marker.map(|m| m.at());
         if key == MARKER_KEY {
-            let Some(p) = marker_position(value.as_deref()) else {
+            let Some((epoch, p)) = decode_marker(value.as_deref()) else {
                 return;
             };
-            if current.is_some_and(|c| p < c) {
+            if current.is_some_and(|c| (epoch, p) < c) {
                 // A writer behind the log (a zombie that lost the
                 // partition): its marker does not move the position back.
                 self.stale += 1;
                 return;
             }
             let mut waiting = Vec::new();
-            for (k, v, ver) in self.pending.drain(..) {
-                if ver <= p {
+            for (k, v, (ee, end)) in self.pending.drain(..) {
+                // An older epoch's entries were settled by the rewind that
+                // started this one (it rewrote every key they touched).
+                if ee < epoch || (ee == epoch && end <= p) {
                     self.ready.insert(k, v);
                 } else {
-                    waiting.push((k, v, ver));
+                    waiting.push((k, v, (ee, end)));
                 }
             }
             self.pending = waiting;
-            self.marker = Some((p, offset + 1));
+            self.marker = Some(Marker {
+                epoch,
+                position: p,
+                next_offset: offset + 1,
+            });
         } else {
             // A live writer's batch always ends past the current marker;
             // an entry that does not was written by a zombie: ignore it.
@@ -133,7 +218,8 @@ impl Replay {
             }
             // Without a version (not written by this runtime), the next
             // marker vouches for it.
-            self.pending.push((key, value, version.unwrap_or(i64::MIN)));
+            self.pending
+                .push((key, value, version.unwrap_or((i64::MIN, i64::MIN))));
         }
     }
 
@@ -143,9 +229,35 @@ impl Replay {
     }
 }
 
-fn marker_position(value: Option<&[u8]>) -> Option<i64> {
-    let bytes: [u8; 8] = value?.try_into().ok()?;
-    Some(i64::from_be_bytes(bytes))
+/// A marker's value: the position (8 bytes big-endian), then its epoch
+/// when not 0 (8 more).
+pub fn encode_marker(epoch: i64, position: i64) -> Vec<u8> {
+    let mut v = position.to_be_bytes().to_vec();
+    if epoch != 0 {
+        v.extend_from_slice(&epoch.to_be_bytes());
+    }
+    v
+}
+
+/// `(epoch, position)` of a marker's value.
+pub fn decode_marker(value: Option<&[u8]>) -> Option<(i64, i64)> {
+    let v = value?;
+    let p = i64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    match v.len() {
+        8 => Some((0, p)),
+        16 => Some((i64::from_be_bytes(v[8..].try_into().ok()?), p)),
+        _ => None,
+    }
+}
+
+/// `(epoch, batch end)` of a changelog entry, from its headers.
+pub fn entry_version(rec: &InRecord) -> Option<(i64, i64)> {
+    let end = i64::from_be_bytes(rec.header(VERSION_HEADER)?.try_into().ok()?);
+    let epoch = match rec.header(EPOCH_HEADER) {
+        Some(e) => i64::from_be_bytes(e.try_into().ok()?),
+        None => 0,
+    };
+    Some((epoch, end))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +303,8 @@ pub struct Restored {
     /// Changelog records read.
     pub records: u64,
     pub position: Option<i64>,
+    /// The position's replay epoch.
+    pub epoch: i64,
     pub elapsed: Duration,
 }
 
@@ -213,6 +327,7 @@ pub async fn restore(
     path: &Path,
     changelog: &str,
     partition: i32,
+    progress: Option<&std::sync::atomic::AtomicU64>,
 ) -> Result<(PartitionStore, Restored), RestoreError> {
     let started = Instant::now();
     let kerr = |source| RestoreError::Kafka {
@@ -256,12 +371,12 @@ pub async fn restore(
     ];
     let remaining = metrics::gauge!("conveyor_state_restore_remaining_records", &labels);
     remaining.set((high - from) as f64);
-    let mut records = 0u64;
     let mut position = if kind == RestoreKind::Full {
         None
     } else {
-        meta.position
+        meta.position.map(|p| (meta.epoch, p))
     };
+    let mut records = 0u64;
     if from < high {
         tracing::info!(
             store = store_label,
@@ -271,53 +386,46 @@ pub async fn restore(
             kind = ?kind,
             "restoring state from changelog"
         );
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(changelog, partition, Offset::Offset(from))
-            .map_err(kerr)?;
-        reader.assign(&tpl).map_err(kerr)?;
         let mut replay = Replay::default();
         if kind == RestoreKind::CatchUp {
             // Entries written behind the store's own position are stale.
-            replay.marker = position.map(|p| (p, from));
+            replay.marker = position.map(|(epoch, p)| Marker {
+                epoch,
+                position: p,
+                next_offset: from,
+            });
         }
-        let stall = Duration::from_secs(30);
         let counter = metrics::counter!("conveyor_state_restore_records_total", &labels);
-        loop {
-            let rec = match tokio::time::timeout(stall, reader.recv()).await {
-                Ok(Ok(m)) => InRecord::from_message(&m),
-                Ok(Err(KafkaError::PartitionEOF(_))) => break,
-                Ok(Err(e)) => return Err(kerr(e)),
-                Err(_) => {
-                    return Err(RestoreError::Stalled {
-                        topic: changelog.to_string(),
-                        partition,
-                        waited: stall,
-                        high,
-                    })
-                }
-            };
-            records += 1;
+        records = scan(reader, changelog, partition, from, high, |rec| {
             counter.increment(1);
             remaining.set((high - rec.offset - 1).max(0) as f64);
-            let version = rec
-                .header(VERSION_HEADER)
-                .and_then(|v| marker_position(Some(v)));
+            if let Some(p) = progress {
+                p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let version = entry_version(&rec);
             if let Some(key) = rec.key {
                 replay.record(rec.offset, key, rec.payload, version);
             }
             if replay.ready.len() >= RESTORE_COMMIT_EVERY {
-                if let Some((p, end)) = replay.marker {
-                    store.commit(&std::mem::take(&mut replay.ready), Some(p), Some(end))?;
-                    position = Some(p);
+                if let Some(m) = replay.marker {
+                    store.commit(
+                        &std::mem::take(&mut replay.ready),
+                        Some((m.epoch, m.position)),
+                        Some(m.next_offset),
+                    )?;
+                    position = Some((m.epoch, m.position));
                 }
             }
-            if rec.offset + 1 >= high {
-                break;
-            }
-        }
-        if let Some((p, end)) = replay.marker {
-            store.commit(&replay.ready, Some(p), Some(end))?;
-            position = Some(p);
+            Ok(())
+        })
+        .await?;
+        if let Some(m) = replay.marker {
+            store.commit(
+                &replay.ready,
+                Some((m.epoch, m.position)),
+                Some(m.next_offset),
+            )?;
+            position = Some((m.epoch, m.position));
         }
         if replay.unfinished() > 0 {
             tracing::info!(
@@ -340,10 +448,104 @@ pub async fn restore(
         Restored {
             kind,
             records,
-            position,
+            position: position.map(|p| p.1),
+            epoch: position.map_or(0, |p| p.0),
             elapsed,
         },
     ))
+}
+
+/// Reads `changelog[partition]` from `from` to `high` with `reader`,
+/// handing each record to `f`; returns how many it read.
+async fn scan(
+    reader: &StreamConsumer,
+    changelog: &str,
+    partition: i32,
+    from: i64,
+    high: i64,
+    mut f: impl FnMut(InRecord) -> Result<(), StoreError>,
+) -> Result<u64, RestoreError> {
+    let kerr = |source| RestoreError::Kafka {
+        topic: changelog.to_string(),
+        partition,
+        source,
+    };
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(changelog, partition, Offset::Offset(from))
+        .map_err(kerr)?;
+    reader.assign(&tpl).map_err(kerr)?;
+    let stall = Duration::from_secs(30);
+    let mut records = 0u64;
+    loop {
+        let rec = match tokio::time::timeout(stall, reader.recv()).await {
+            Ok(Ok(m)) => InRecord::from_message(&m),
+            Ok(Err(KafkaError::PartitionEOF(_))) => break,
+            Ok(Err(e)) => return Err(kerr(e)),
+            Err(_) => {
+                return Err(RestoreError::Stalled {
+                    topic: changelog.to_string(),
+                    partition,
+                    waited: stall,
+                    high,
+                })
+            }
+        };
+        records += 1;
+        let last = rec.offset + 1 >= high;
+        f(rec)?;
+        if last {
+            break;
+        }
+    }
+    Ok(records)
+}
+
+/// A whole changelog partition read into memory, as a restore would see
+/// it: the vouched state (every key's value, tombstones dropped) and what
+/// is still pending. `conveyor replay` plans its rewinds from this.
+pub struct Snapshot {
+    pub replay: Replay,
+    pub state: Writes,
+    pub records: u64,
+}
+
+pub async fn snapshot(
+    reader: &StreamConsumer,
+    changelog: &str,
+    partition: i32,
+) -> Result<Snapshot, RestoreError> {
+    let (low, high) = reader
+        .fetch_watermarks(changelog, partition, Duration::from_secs(10))
+        .map_err(|source| RestoreError::Kafka {
+            topic: changelog.to_string(),
+            partition,
+            source,
+        })?;
+    let mut replay = Replay::default();
+    let mut state = Writes::new();
+    let mut records = 0;
+    if low < high {
+        records = scan(reader, changelog, partition, low, high, |rec| {
+            let version = entry_version(&rec);
+            if let Some(key) = rec.key {
+                replay.record(rec.offset, key, rec.payload, version);
+            }
+            for (k, v) in std::mem::take(&mut replay.ready) {
+                match v {
+                    Some(v) => state.insert(k, Some(v)),
+                    None => state.remove(&k),
+                };
+            }
+            Ok(())
+        })
+        .await?;
+        let _ = reader.unassign();
+    }
+    Ok(Snapshot {
+        replay,
+        state,
+        records,
+    })
 }
 
 #[cfg(test)]
@@ -355,16 +557,32 @@ mod tests {
             off,
             k.as_bytes().to_vec(),
             Some(v.as_bytes().to_vec()),
-            Some(batch_end),
+            Some((0, batch_end)),
         );
     }
     fn marker(r: &mut Replay, off: i64, pos: i64) {
-        r.record(
-            off,
-            MARKER_KEY.to_vec(),
-            Some(pos.to_be_bytes().to_vec()),
-            None,
-        );
+        r.record(off, MARKER_KEY.to_vec(), Some(encode_marker(0, pos)), None);
+    }
+    fn at(r: &Replay) -> Option<(i64, i64, i64)> {
+        r.marker.map(|m| (m.epoch, m.position, m.next_offset))
+    }
+    /// Applies a rewind batch the way a restore reads it.
+    fn apply(r: &mut Replay, first_offset: i64, (entries, marker): (Vec<OutRecord>, OutRecord)) {
+        let mut off = first_offset;
+        for rec in entries.into_iter().chain([marker]) {
+            let version = rec.headers.iter().find(|(k, _)| k == VERSION_HEADER).map(|(_, v)| {
+                let epoch = rec
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == EPOCH_HEADER)
+                    .map_or(0, |(_, e)| i64::from_be_bytes(e[..].try_into().unwrap()));
+                (epoch, i64::from_be_bytes(v[..].try_into().unwrap()))
+            });
+            let key = rec.key.unwrap();
+            let version = if key == MARKER_KEY { None } else { version };
+            r.record(off, key, rec.payload, version);
+            off += 1;
+        }
     }
 
     #[test]
@@ -379,7 +597,7 @@ mod tests {
         marker(&mut r, 4, 20);
         // Restoring here must not see a=3: position 20 is before offset 25.
         assert_eq!(r.ready.get(&b"a"[..]), Some(&Some(b"1".to_vec())));
-        assert_eq!(r.marker, Some((20, 5)));
+        assert_eq!(at(&r), Some((0, 20, 5)));
         assert_eq!(r.unfinished(), 1);
         entry(&mut r, 5, "a", "3", 30); // redo [20,30) rewrites a
         entry(&mut r, 6, "b", "2", 30);
@@ -390,7 +608,7 @@ mod tests {
         // A trailing unfinished batch is left out.
         entry(&mut r, 8, "c", "9", 40);
         assert_eq!(r.ready.get(&b"c"[..]), None);
-        assert_eq!(r.marker, Some((30, 8)));
+        assert_eq!(at(&r), Some((0, 30, 8)));
     }
 
     #[test]
@@ -401,7 +619,7 @@ mod tests {
         // A zombie that still thinks it is at 30 finishes a batch.
         entry(&mut r, 2, "a", "3", 40);
         marker(&mut r, 3, 40);
-        assert_eq!(r.marker, Some((50, 2)));
+        assert_eq!(at(&r), Some((0, 50, 2)));
         assert_eq!(r.stale, 2);
         entry(&mut r, 4, "a", "6", 60);
         marker(&mut r, 5, 60);
@@ -424,12 +642,85 @@ mod tests {
         let mut w = Writes::new();
         w.insert(b"t\0a".to_vec(), Some(b"1".to_vec()));
         w.insert(b"t\0b".to_vec(), None);
-        let (entries, marker) = batch_records("cl", 3, &w, 42, Some(7));
+        let (entries, marker) = batch_records("cl", 3, &w, 42, 0, Some(7));
         assert_eq!(entries.len(), 2);
         assert!(entries.iter().all(|e| e.partition == Some(3)));
         assert_eq!(entries[1].payload, None);
         assert_eq!(marker.key.as_deref(), Some(MARKER_KEY));
-        assert_eq!(marker_position(marker.payload.as_deref()), Some(42));
-        assert_eq!(marker_position(Some(b"short")), None);
+        assert_eq!(decode_marker(marker.payload.as_deref()), Some((0, 42)));
+        assert_eq!(
+            marker.payload.as_ref().map(Vec::len),
+            Some(8),
+            "epoch 0 keeps the old 8-byte marker"
+        );
+        assert_eq!(decode_marker(Some(&encode_marker(3, 42))), Some((3, 42)));
+        assert_eq!(decode_marker(Some(b"short")), None);
+    }
+
+    /// The log of a store at position 50 whose batch [50,60) crashed after
+    /// writing b=9: a = 5 vouched, b pending.
+    fn crashed_at_50() -> Replay {
+        let mut r = Replay::default();
+        entry(&mut r, 0, "a", "5", 50);
+        entry(&mut r, 1, "b", "1", 50);
+        marker(&mut r, 2, 50);
+        entry(&mut r, 3, "b", "9", 60);
+        r
+    }
+
+    #[test]
+    fn a_kept_state_rewind_moves_the_position_back_and_settles_unfinished_batches() {
+        let mut r = crashed_at_50();
+        let vouched: Writes = [
+            (b"a".to_vec(), Some(b"5".to_vec())),
+            (b"b".to_vec(), Some(b"1".to_vec())),
+        ]
+        .into();
+        let rewind = rewind_records("cl", 0, &r, &vouched, 10, 1, false).unwrap();
+        assert_eq!(rewind.0.len(), 1, "only the key of the unfinished batch");
+        apply(&mut r, 4, rewind);
+        assert_eq!(at(&r), Some((1, 10, 6)), "the position moved back");
+        assert_eq!(r.ready.get(&b"b"[..]), Some(&Some(b"1".to_vec())));
+        assert_eq!(r.unfinished(), 0);
+        // The zombie of epoch 0 finishing [50,60) is ignored.
+        entry(&mut r, 6, "b", "9", 60);
+        marker(&mut r, 7, 60);
+        assert_eq!(at(&r), Some((1, 10, 6)));
+        assert_eq!(r.stale, 2);
+        // The replay's own batches (epoch 1) move on from 10.
+        let (e, m) = batch_records(
+            "cl",
+            0,
+            &[(b"a".to_vec(), Some(b"7".to_vec()))].into(),
+            20,
+            1,
+            None,
+        );
+        apply(&mut r, 8, (e, m));
+        assert_eq!(at(&r), Some((1, 20, 10)));
+        assert_eq!(r.ready.get(&b"a"[..]), Some(&Some(b"7".to_vec())));
+        // The same epoch cannot rewind twice.
+        assert!(rewind_records("cl", 0, &r, &Writes::new(), 0, 1, false).is_err());
+    }
+
+    #[test]
+    fn a_reset_rewind_deletes_every_key_even_after_compaction() {
+        let mut r = crashed_at_50();
+        let vouched: Writes = [
+            (b"a".to_vec(), Some(b"5".to_vec())),
+            (b"b".to_vec(), Some(b"1".to_vec())),
+        ]
+        .into();
+        let rewind = rewind_records("cl", 0, &r, &vouched, 0, 2, true).unwrap();
+        // Compacted: only the last record per key survives, the rewind's.
+        let mut compacted = Replay::default();
+        apply(&mut compacted, 10, rewind_records("cl", 0, &r, &vouched, 0, 2, true).unwrap());
+        apply(&mut r, 4, rewind);
+        for rep in [&r, &compacted] {
+            assert_eq!(at(rep).map(|m| (m.0, m.1)), Some((2, 0)));
+            assert_eq!(rep.ready.get(&b"a"[..]), Some(&None));
+            assert_eq!(rep.ready.get(&b"b"[..]), Some(&None));
+            assert_eq!(rep.unfinished(), 0);
+        }
     }
 }

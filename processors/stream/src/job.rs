@@ -38,7 +38,29 @@ pub struct JobSpec {
     /// Readiness to report to (check `state`: not ready while a store is
     /// being restored, so an orchestrator sees a restoring instance).
     pub health: Option<Health>,
+    /// Set when `conveyor replay` runs the job over a bounded range.
+    pub replay: Option<ReplayRun>,
 }
+
+/// A bounded re-run of a job by `conveyor replay` (see docs/replay.md).
+#[derive(Debug, Clone, Default)]
+pub struct ReplayRun {
+    /// Stamped on every output ([`GENERATION_HEADER`]), so the sinks let
+    /// a replay's records supersede the first run's (same event time,
+    /// higher generation).
+    pub generation: u16,
+    /// Per input `(topic, partition)`: the offset to stop before. The job
+    /// ends once every listed partition is done; unlisted ones have no
+    /// bound (the replay driver stops the job).
+    pub until: BTreeMap<(String, i32), i64>,
+    /// Input records handled so far (processed, skipped or dead-lettered),
+    /// for progress bars.
+    pub progress: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Header of outputs written by a replay: its generation, ASCII decimal
+/// (absent outside replays: generation 0).
+pub const GENERATION_HEADER: &str = "conveyor.generation";
 
 /// A stateful job's store.
 #[derive(Debug, Clone)]
@@ -118,6 +140,8 @@ pub struct Summary {
 struct Part {
     store: PartitionStore,
     position: Option<i64>,
+    /// Replay epoch of the position (see [`changelog`]).
+    epoch: i64,
 }
 
 /// Runs `processor` until `shutdown` fires, then finishes the batch in
@@ -186,6 +210,7 @@ pub async fn run<P: Processor>(
         producer,
         parts: HashMap::new(),
         summary: Summary::default(),
+        reached: BTreeMap::new(),
         shutdown,
     };
     let res = job.run_loop().await;
@@ -205,6 +230,8 @@ struct Job<P: Processor> {
     /// Open stores by input partition (stateful jobs only).
     parts: HashMap<i32, Part>,
     summary: Summary,
+    /// Replays: the next offset per input partition handled so far.
+    reached: BTreeMap<(String, i32), i64>,
     shutdown: CancellationToken,
 }
 
@@ -229,8 +256,9 @@ impl<P: Processor> Job<P> {
     async fn run_loop(&mut self) -> Result<(), JobError> {
         self.set_state_health(true, "no partition restoring".into());
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-        while !self.shutdown.is_cancelled() {
-            let batch = self.gather().await?;
+        while !self.shutdown.is_cancelled() && !self.replay_done() {
+            let mut batch = self.gather().await?;
+            self.bound_batch(&mut batch);
             if batch.is_empty() {
                 continue;
             }
@@ -238,6 +266,7 @@ impl<P: Processor> Job<P> {
                 match self.process_batch(&batch).await {
                     Ok(()) => {
                         backoff.reset();
+                        self.note_reached(&batch);
                         break;
                     }
                     Err(BatchFailure::Retry(why)) => {
@@ -258,6 +287,63 @@ impl<P: Processor> Job<P> {
             }
         }
         Ok(())
+    }
+
+    /// A replay's job is done when every bounded partition reached its end.
+    fn replay_done(&self) -> bool {
+        let Some(r) = &self.spec.replay else {
+            return false;
+        };
+        !r.until.is_empty()
+            && r.until
+                .iter()
+                .all(|(tp, u)| self.reached.get(tp).is_some_and(|got| got >= u))
+    }
+
+    /// Drops records at or past a replay's bound (the live job processes
+    /// them later) and pauses partitions that reached it.
+    fn bound_batch(&mut self, batch: &mut Vec<InRecord>) {
+        let Some(r) = &self.spec.replay else {
+            return;
+        };
+        let mut ended = Vec::new();
+        batch.retain(|rec| {
+            let tp = (rec.topic.clone(), rec.partition);
+            match r.until.get(&tp) {
+                Some(u) if rec.offset >= *u => {
+                    ended.push((tp, *u));
+                    false
+                }
+                _ => true,
+            }
+        });
+        if ended.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), u) in ended {
+            tpl.add_partition(&t, p);
+            let got = self.reached.entry((t, p)).or_insert(u);
+            *got = (*got).max(u);
+        }
+        if let Err(e) = self.consumer.pause(&tpl) {
+            tracing::debug!(processor = %self.spec.name, error = %e, "pausing finished replay partitions");
+        }
+    }
+
+    fn note_reached(&mut self, batch: &[InRecord]) {
+        let Some(r) = &self.spec.replay else {
+            return;
+        };
+        r.progress
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        for rec in batch {
+            let got = self
+                .reached
+                .entry((rec.topic.clone(), rec.partition))
+                .or_insert(0);
+            *got = (*got).max(rec.offset + 1);
+        }
     }
 
     /// Sleeps `d`; true if shutdown fired meanwhile.
@@ -353,6 +439,7 @@ impl<P: Processor> Job<P> {
                 &store.partition_path(p),
                 &store.changelog,
                 p,
+                None,
             )
             .await
             {
@@ -363,6 +450,7 @@ impl<P: Processor> Job<P> {
                         kind = ?restored.kind,
                         changelog_records = restored.records,
                         position = ?restored.position,
+                        epoch = restored.epoch,
                         elapsed_ms = restored.elapsed.as_millis() as u64,
                         "state store ready"
                     );
@@ -376,6 +464,7 @@ impl<P: Processor> Job<P> {
                         Part {
                             store: s,
                             position: restored.position,
+                            epoch: restored.epoch,
                         },
                     );
                     return Ok(());
@@ -542,7 +631,8 @@ impl<P: Processor> Job<P> {
                 let empty = Writes::new();
                 let w = writes.get(p).unwrap_or(&empty);
                 let ts = last_ts.get(p).copied().flatten();
-                let (e, m) = changelog::batch_records(&store.changelog, *p, w, *pos, ts);
+                let epoch = self.parts.get(p).map_or(0, |x| x.epoch);
+                let (e, m) = changelog::batch_records(&store.changelog, *p, w, *pos, epoch, ts);
                 entries.extend(e);
                 markers.push((*p, m));
             }
@@ -567,7 +657,7 @@ impl<P: Processor> Job<P> {
                 part.store
                     .commit(
                         writes.get(p).unwrap_or(&empty),
-                        Some(*pos),
+                        Some((part.epoch, *pos)),
                         changelog_end.get(p).copied(),
                     )
                     .map_err(|e| BatchFailure::Fatal(e.into()))?;
@@ -665,6 +755,13 @@ impl<P: Processor> Job<P> {
                     index,
                 ),
             ));
+            if let Some(r) = self.spec.replay.as_ref().filter(|r| r.generation > 0) {
+                o.headers.retain(|(k, _)| k != GENERATION_HEADER);
+                o.headers.push((
+                    GENERATION_HEADER.to_string(),
+                    r.generation.to_string().into_bytes(),
+                ));
+            }
             let payload = match o.payload {
                 Payload::Bytes(b) => Some(b),
                 Payload::Tombstone => None,
@@ -810,7 +907,12 @@ impl<P: Processor> Job<P> {
 
     /// Graceful end: durable stores, committed positions, leave the group.
     fn finish(&mut self) {
-        let mut positions = BTreeMap::new();
+        // A replay's stateless job: where it got, for a resume.
+        let mut positions = if self.spec.replay.is_some() && self.spec.store.is_none() {
+            self.reached.clone()
+        } else {
+            BTreeMap::new()
+        };
         for (p, part) in &self.parts {
             if let (Some(pos), Some(input)) = (part.position, self.spec.inputs.first()) {
                 positions.insert((input.clone(), *p), pos);

@@ -86,7 +86,7 @@ pub mod processor;
 pub mod rebalance;
 pub mod state;
 
-pub use job::{run, BatchSpec, JobError, JobSpec, StoreSpec, Summary};
+pub use job::{run, BatchSpec, JobError, JobSpec, ReplayRun, StoreSpec, Summary, GENERATION_HEADER};
 pub use processor::{
     event_id, source_id, Avro, Input, Output, Payload, ProcessError, Processor, Raw,
     EVENT_ID_HEADER,

@@ -12,7 +12,7 @@ use conveyor_schemas::records::{
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{version, Located, SinkEvent};
+use crate::event::{version, with_generation, Located, SinkEvent};
 
 /// An amount as the unscaled value of `Decimal(38, 4)` (rounded half to
 /// even past 4 decimals; the wire format never has more).
@@ -473,23 +473,57 @@ impl Tables {
     pub fn from_events(batch: &[Located]) -> Self {
         let mut t = Tables::default();
         for l in batch {
-            t.push(&l.event);
+            t.push_generation(&l.event, l.generation);
         }
         t
     }
 
     pub fn push(&mut self, event: &SinkEvent) {
+        self.push_generation(event, 0)
+    }
+
+    /// Adds the row of `event`, written by replay `generation` (see
+    /// [`crate::event::with_generation`]). Facts keyed by their event id
+    /// (movements, feed events, alerts, DLQ records) have no version: a
+    /// replay writes them again identical.
+    pub fn push_generation(&mut self, event: &SinkEvent, generation: u16) {
+        fn raise<R>(mut row: R, version: impl FnOnce(&mut R) -> &mut u64, g: u16) -> R {
+            let v = version(&mut row);
+            *v = with_generation(*v as i64, g) as u64;
+            row
+        }
+        let g = generation;
         match event {
-            SinkEvent::Order(e) => self.orders.push(OrderRow::from_event(e)),
-            SinkEvent::Allocation(e) => self.allocations.push(AllocationRow::from_event(e)),
-            SinkEvent::Planned(e) => self.shipment_plans.push(PlanRow::from_event(e)),
-            SinkEvent::Labeled(e) => self.labels.push(LabelRow::from_event(e)),
-            SinkEvent::Synced(e) => self.syncs.push(SyncRow::from_event(e)),
-            SinkEvent::Movement(e) => self.inventory_movements.push(MovementRow::from_event(e)),
-            SinkEvent::Inventory(e) => self.inventory_events.push(InventoryEventRow::from_event(e)),
-            SinkEvent::Alert(e) => self.inventory_alerts.push(AlertRow::from_event(e)),
-            SinkEvent::Dlq(e) => self.dlq.push(DlqRow::from_event(e)),
-            SinkEvent::Exception(e) => self.exceptions.push(ExceptionRow::from_event(e)),
+            SinkEvent::Order(e) => self
+                .orders
+                .push(raise(OrderRow::from_event(e), |r| &mut r.version, g)),
+            SinkEvent::Allocation(e) => self
+                .allocations
+                .push(raise(AllocationRow::from_event(e), |r| &mut r.version, g)),
+            SinkEvent::Planned(e) => self
+                .shipment_plans
+                .push(raise(PlanRow::from_event(e), |r| &mut r.version, g)),
+            SinkEvent::Labeled(e) => self
+                .labels
+                .push(raise(LabelRow::from_event(e), |r| &mut r.version, g)),
+            SinkEvent::Synced(e) => self
+                .syncs
+                .push(raise(SyncRow::from_event(e), |r| &mut r.version, g)),
+            SinkEvent::Movement(e) => self
+                .inventory_movements
+                .push(MovementRow::from_event(e)),
+            SinkEvent::Inventory(e) => self
+                .inventory_events
+                .push(InventoryEventRow::from_event(e)),
+            SinkEvent::Alert(e) => self
+                .inventory_alerts
+                .push(AlertRow::from_event(e)),
+            SinkEvent::Dlq(e) => self
+                .dlq
+                .push(DlqRow::from_event(e)),
+            SinkEvent::Exception(e) => self
+                .exceptions
+                .push(raise(ExceptionRow::from_event(e), |r| &mut r.version, g)),
         }
     }
 

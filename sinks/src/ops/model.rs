@@ -268,6 +268,7 @@ pub fn status_version(event_ms: i64, rank: i64, event_id: &str) -> i64 {
         .max(0)
         .saturating_mul(1000)
         .saturating_add(rank * 100 + event_index(event_id).min(99) as i64)
+        .saturating_mul(crate::event::GENERATIONS)
 }
 
 /// A UTC day `YYYY-MM-DD` of millis.
@@ -302,6 +303,39 @@ fn history(
         status: status.to_string(),
         detail,
     })
+}
+
+/// The mutations of one sink record, its versions raised by the replay
+/// generation that wrote it (see [`crate::event::with_generation`]).
+pub fn located_mutations(l: &crate::event::Located) -> Vec<Mutation> {
+    let mut m = mutations(&l.event);
+    if l.generation > 0 {
+        for m in &mut m {
+            m.raise(l.generation);
+        }
+    }
+    m
+}
+
+impl Mutation {
+    /// Adds replay `generation` to the version (levels and movements are
+    /// ordered by their per-SKU sequence instead; history entries are
+    /// keyed by event id).
+    fn raise(&mut self, generation: u16) {
+        let version = match self {
+            Mutation::OrderDetails { version, .. }
+            | Mutation::OrderStatus { version, .. }
+            | Mutation::Lines { version, .. }
+            | Mutation::Reservations { version, .. }
+            | Mutation::Plan { version, .. }
+            | Mutation::Label { version, .. }
+            | Mutation::Sync { version, .. }
+            | Mutation::Tracking { version, .. }
+            | Mutation::Exception { version, .. } => version,
+            Mutation::History(_) | Mutation::Level(_) | Mutation::Movement(_) => return,
+        };
+        *version = crate::event::with_generation(*version, generation);
+    }
 }
 
 /// The mutations of one sink event (DLQ records and raw inventory feed

@@ -1,7 +1,7 @@
 //! The operational sink's writer: a batch of sink records becomes one
 //! batch of mutations applied to the store (see [`super::model`]).
 
-use super::model::mutations;
+use super::model::located_mutations;
 use super::OperationalStore;
 use crate::event::Located;
 use crate::feed::{WriteError, Writer};
@@ -18,7 +18,7 @@ impl<S: OperationalStore> StoreWriter<S> {
 
 impl<S: OperationalStore> Writer for StoreWriter<S> {
     async fn write(&mut self, batch: &[Located]) -> Result<u64, WriteError> {
-        let muts: Vec<_> = batch.iter().flat_map(|l| mutations(&l.event)).collect();
+        let muts: Vec<_> = batch.iter().flat_map(located_mutations).collect();
         let n = muts.len() as u64;
         self.store
             .apply(muts)

@@ -165,7 +165,7 @@ mod tests {
         let mut w = Writes::new();
         w.insert(table_key("t", b"a").unwrap(), Some(b"store".to_vec()));
         w.insert(table_key("t", b"b").unwrap(), Some(b"store".to_vec()));
-        store.commit(&w, Some(1), None).unwrap();
+        store.commit(&w, Some((0, 1)), None).unwrap();
         let reader = store.reader().unwrap();
         let mut batch = Writes::new();
         batch.insert(table_key("t", b"b").unwrap(), None);

@@ -17,9 +17,10 @@
 //!
 //! Layout: table `data` holds the processor's keys (`<table> NUL <key>`,
 //! the same bytes as the changelog key); table `meta` holds the partition's
-//! position (next input offset to process) and `changelog_end` (the
-//! changelog offset right after the last batch marker this store has
-//! applied).
+//! position (next input offset to process), its replay `epoch` (see
+//! [`crate::changelog`]: a replay moves the position back under a higher
+//! epoch) and `changelog_end` (the changelog offset right after the last
+//! batch marker this store has applied).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const POSITION: &str = "position";
 const CHANGELOG_END: &str = "changelog_end";
+const EPOCH: &str = "epoch";
 
 /// A failure of the local store (disk full, corrupt file, permissions).
 /// Not retryable by the runtime: the job stops and says which file.
@@ -62,6 +64,8 @@ pub struct Meta {
     pub position: Option<i64>,
     /// Changelog offset after the last marker applied (None: nothing).
     pub changelog_end: Option<i64>,
+    /// Replay epoch of the position (0 until a replay rewinds it).
+    pub epoch: i64,
 }
 
 /// The store of one processor's partition, open for writing.
@@ -113,6 +117,7 @@ impl PartitionStore {
         Ok(Meta {
             position: get(POSITION)?,
             changelog_end: get(CHANGELOG_END)?,
+            epoch: get(EPOCH)?.unwrap_or(0),
         })
     }
 
@@ -127,12 +132,12 @@ impl PartitionStore {
         })
     }
 
-    /// Applies `writes` and moves the position and changelog end, in one
-    /// atomic, durable commit.
+    /// Applies `writes` and moves the position (with its epoch) and the
+    /// changelog end, in one atomic, durable commit.
     pub fn commit(
         &self,
         writes: &Writes,
-        position: Option<i64>,
+        position: Option<(i64, i64)>,
         changelog_end: Option<i64>,
     ) -> Result<(), StoreError> {
         self.write(|data, meta| {
@@ -146,8 +151,9 @@ impl PartitionStore {
                     }
                 }
             }
-            if let Some(p) = position {
+            if let Some((epoch, p)) = position {
                 meta.insert(POSITION, p)?;
+                meta.insert(EPOCH, epoch)?;
             }
             if let Some(c) = changelog_end {
                 meta.insert(CHANGELOG_END, c)?;
@@ -226,6 +232,7 @@ impl Inspector {
             Meta {
                 position: get(POSITION)?,
                 changelog_end: get(CHANGELOG_END)?,
+                epoch: get(EPOCH)?.unwrap_or(0),
             },
             len,
         ))
@@ -270,17 +277,18 @@ mod tests {
             let mut w = Writes::new();
             w.insert(b"t\0a".to_vec(), Some(b"1".to_vec()));
             w.insert(b"t\0b".to_vec(), Some(b"2".to_vec()));
-            s.commit(&w, Some(10), Some(3)).unwrap();
+            s.commit(&w, Some((0, 10)), Some(3)).unwrap();
             let mut w = Writes::new();
             w.insert(b"t\0a".to_vec(), None);
-            s.commit(&w, Some(11), Some(5)).unwrap();
+            s.commit(&w, Some((2, 11)), Some(5)).unwrap();
         }
         let s = PartitionStore::open(&path).unwrap();
         assert_eq!(
             s.meta().unwrap(),
             Meta {
                 position: Some(11),
-                changelog_end: Some(5)
+                changelog_end: Some(5),
+                epoch: 2,
             }
         );
         let r = s.reader().unwrap();
