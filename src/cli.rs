@@ -69,10 +69,10 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         observability_bind: Option<SocketAddr>,
     },
-    /// Re-run processors over a time or offset range, live or in a sandbox.
+    /// Re-run a stage over a time or offset range into the live outputs, or rebuild a store or a sink from the topics (docs/replay.md).
     Replay {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        args: Vec<String>,
+        #[command(subcommand)]
+        command: ReplayCommand,
     },
     /// Create or inspect the topology's topics.
     Topics {
@@ -357,10 +357,53 @@ pub enum Example {
     Counter,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SinkTarget {
     Scylla,
     Clickhouse,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// Re-run a stage's jobs over a range of their input into the live outputs (prints the plan; --yes runs it).
+    Live {
+        /// normalize, label or syncback
+        stage: String,
+        /// Only this channel's normalize job.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Where to start: earliest, an RFC 3339 time, UTC millis, a duration ago (2h, 3d), or offsets (0=120,1=340).
+        #[arg(long, default_value = "earliest")]
+        from: String,
+        /// Where to stop: now (the end when planned), or as --from.
+        #[arg(long, default_value = "now")]
+        to: String,
+        /// Start the jobs from empty state stores (default: keep their state).
+        #[arg(long)]
+        reset_state: bool,
+        /// Run it (without: print the plan and change nothing).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Continue an interrupted replay or sink rebuild (default: the newest unfinished).
+    Resume { id: Option<String> },
+    /// Every recorded replay and rebuild, with its progress.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recreate a state store from its changelog, or a sink's tables from the topics.
+    Rebuild {
+        /// A stateful job's store, as `<job>.<store>` (e.g. normalize-shopify.versions).
+        #[arg(long, conflicts_with = "sink")]
+        store: Option<String>,
+        /// A sink: clickhouse or scylla (the operational store).
+        #[arg(long, value_enum)]
+        sink: Option<SinkTarget>,
+        /// Run it (without: print the plan and change nothing).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

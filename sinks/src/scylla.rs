@@ -190,6 +190,30 @@ pub async fn connect(cfg: &ScyllaConfig) -> Result<Session, StoreError> {
     b.build().await.map_err(|e| err(&nodes, e))
 }
 
+/// The tables the migrations create (`CREATE TABLE IF NOT EXISTS <name>`).
+pub fn tables() -> Vec<&'static str> {
+    MIGRATIONS
+        .iter()
+        .flat_map(|(_, _, cql)| cql.split("CREATE TABLE IF NOT EXISTS ").skip(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|t| t.trim_end_matches('('))
+        .collect()
+}
+
+/// Empties every table of the keyspace (a rebuild from the topics); the
+/// schema and its migrations stay.
+pub async fn truncate(cfg: &ScyllaConfig) -> Result<(), StoreError> {
+    let nodes = cfg.nodes.join(",");
+    let session = connect(cfg).await?;
+    for t in tables() {
+        session
+            .query_unpaged(format!("TRUNCATE {}.{t}", cfg.keyspace), &[])
+            .await
+            .map_err(|x| err(&nodes, x))?;
+    }
+    Ok(())
+}
+
 /// Creates the keyspace and applies the pending migrations; returns each
 /// migration's name and whether it was applied now.
 pub async fn migrate(cfg: &ScyllaConfig) -> Result<Vec<(&'static str, bool)>, StoreError> {
@@ -853,6 +877,23 @@ impl OperationalStore for ScyllaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rebuild_truncates_every_table_the_ddl_creates() {
+        let t = tables();
+        assert_eq!(t.len(), 11, "{t:?}");
+        for name in [
+            "orders",
+            "order_lines",
+            "inventory_levels",
+            "exceptions_by_day",
+        ] {
+            assert!(t.contains(&name), "{name} missing from {t:?}");
+        }
+        assert!(t
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')));
+    }
 
     #[test]
     fn decimals_round_trip_through_cql() {

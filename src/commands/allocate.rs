@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
+use super::stage::RunCtx;
 use conveyor_processors::allocate::jobs::{
     self, AllocateJob, Counts, InventoryJob, OrderFeed, StockFeed, Topics, ALLOCATE, INVENTORY,
     ORDER_FEED, STOCK_FEED,
 };
 use conveyor_runtime::config::Config;
-use conveyor_runtime::observability::Health;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_stream::{JobSpec, Summary};
@@ -71,7 +71,7 @@ pub async fn ensure_topics(config: &Config) -> anyhow::Result<()> {
 pub async fn run(
     config: &Config,
     shutdown: &Shutdown,
-    health: Option<Health>,
+    ctx: RunCtx,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     ensure_topics(config).await?;
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
@@ -89,7 +89,7 @@ pub async fn run(
         OrderFeed {
             topics: feed_topics(),
         },
-        &health,
+        &ctx,
         shutdown,
     );
     stage::spawn(
@@ -100,7 +100,7 @@ pub async fn run(
         StockFeed {
             topics: feed_topics(),
         },
-        &health,
+        &ctx,
         shutdown,
     );
     let inventory_job = InventoryJob {
@@ -113,7 +113,7 @@ pub async fn run(
         &codec,
         inventory,
         inventory_job,
-        &health,
+        &ctx,
         shutdown,
     );
     let allocate_job = AllocateJob {
@@ -127,7 +127,7 @@ pub async fn run(
         &codec,
         allocate,
         allocate_job,
-        &health,
+        &ctx,
         shutdown,
     );
     super::stream::join_jobs(set, shutdown, "allocation").await

@@ -145,7 +145,7 @@ async fn end_to_end(config: &Config, w: &Workload) -> anyhow::Result<(f64, f64)>
     let started = Instant::now();
     let jobs = {
         let (c, s) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { super::allocate::run(&c, &s, None).await })
+        tokio::spawn(async move { super::allocate::run(&c, &s, Default::default()).await })
     };
     let watch = Watch::new(&config)?;
     let total = w.orders.len() as i64;

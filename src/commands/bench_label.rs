@@ -121,7 +121,7 @@ async fn end_to_end(config: &Config, labels: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let job = {
         let (c, s) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { super::label::run(&c, &s, None).await })
+        tokio::spawn(async move { super::label::run(&c, &s, Default::default()).await })
     };
     let deadline = started + Duration::from_secs(1800);
     while (sim.purchases().purchases as usize) < plans.len() && Instant::now() < deadline {

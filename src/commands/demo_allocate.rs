@@ -141,11 +141,11 @@ pub async fn run(
     let shutdown = Shutdown::new();
     let jobs = {
         let (c, s) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { super::allocate::run(&c, &s, None).await })
+        tokio::spawn(async move { super::allocate::run(&c, &s, Default::default()).await })
     };
     let route_jobs = {
         let (c, s) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { super::route::run(&c, &s, None).await })
+        tokio::spawn(async move { super::route::run(&c, &s, Default::default()).await })
     };
     // The label API: the carrier simulator, in this process.
     let sim = Arc::new(conveyor_connectors::simulate::carrier::Sim::new(
@@ -161,14 +161,16 @@ pub async fn run(
         let mut c = config.clone();
         c.label.api_url = format!("http://{sim_addr}");
         let s = shutdown.clone();
-        tokio::spawn(async move { super::label::run(&c, &s, None).await })
+        tokio::spawn(async move { super::label::run(&c, &s, Default::default()).await })
     };
     // Sync-back: the channel simulators, in this process.
     let (sync_config, shops) =
         super::demo_syncback::start(config, webhook_orders, shutdown.token()).await?;
     let sync_jobs = {
         let s = shutdown.clone();
-        tokio::spawn(async move { super::syncback::run(&sync_config, &s, None).await })
+        tokio::spawn(
+            async move { super::syncback::run(&sync_config, &s, Default::default()).await },
+        )
     };
     let watch = Watch::with_syncback(config)?;
     let t = Instant::now();

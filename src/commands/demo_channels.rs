@@ -82,7 +82,9 @@ pub async fn run(
     let shutdown = Shutdown::new();
     let norm = {
         let (config, shutdown) = (config.clone(), shutdown.clone());
-        tokio::spawn(async move { super::normalize::run(&config, &shutdown, None).await })
+        tokio::spawn(
+            async move { super::normalize::run(&config, &shutdown, Default::default()).await },
+        )
     };
 
     // Shopify webhooks through the real receiver, signed like Shopify does.

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
+use super::stage::RunCtx;
 use anyhow::Context as _;
 use conveyor_processors::label::carrier::CarrierApi;
 use conveyor_processors::label::documents::DocumentStore;
 use conveyor_processors::label::jobs::{LabelJob, LABEL};
 use conveyor_runtime::config::Config;
-use conveyor_runtime::observability::Health;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_stream::{JobSpec, Summary};
@@ -47,7 +47,7 @@ pub async fn ensure_topics(config: &Config) -> anyhow::Result<()> {
 pub async fn run(
     config: &Config,
     shutdown: &Shutdown,
-    health: Option<Health>,
+    ctx: RunCtx,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     ensure_topics(config).await?;
     let api = Arc::new(CarrierApi::new(&config.label).context("label API client")?);
@@ -61,5 +61,5 @@ pub async fn run(
         output,
         stage::exception_sinks(config)?,
     );
-    stage::run_one(config, job_spec(config)?, job, health, shutdown).await
+    stage::run_one(config, job_spec(config)?, job, ctx, shutdown).await
 }

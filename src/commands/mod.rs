@@ -18,6 +18,7 @@ mod demo_stream;
 mod demo_syncback;
 mod label;
 mod normalize;
+mod replay;
 mod route;
 mod schemas;
 mod sink;
@@ -147,7 +148,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Replay { .. } => Err(not_built("replay", "replay comes with the replay issue")),
+        Command::Replay { command } => replay::command(&load()?, command).await,
         Command::Bench { what } => match what {
             BenchCommand::Codec { records, only } => bench_codec(&load()?, records, only.as_deref()).await,
             BenchCommand::Runtime {
@@ -377,11 +378,11 @@ async fn run_built(
         checks,
         |s, h| async move {
             match stage {
-                "normalize" => normalize::run(config, &s, Some(h)).await,
-                "allocate" => allocate::run(config, &s, Some(h)).await,
-                "route" => route::run(config, &s, Some(h)).await,
-                "label" => label::run(config, &s, Some(h)).await,
-                _ => syncback::run(config, &s, Some(h)).await,
+                "normalize" => normalize::run(config, &s, stage::RunCtx::service(h)).await,
+                "allocate" => allocate::run(config, &s, stage::RunCtx::service(h)).await,
+                "route" => route::run(config, &s, stage::RunCtx::service(h)).await,
+                "label" => label::run(config, &s, stage::RunCtx::service(h)).await,
+                _ => syncback::run(config, &s, stage::RunCtx::service(h)).await,
             }
         },
     )

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::stage::RunCtx;
 use anyhow::Context as _;
 use conveyor_processors::normalize::processor::Normalize;
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::Admin;
-use conveyor_runtime::observability::Health;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Topology};
 use conveyor_stream::{BatchSpec, JobSpec, StoreSpec, Summary};
@@ -62,7 +62,7 @@ pub fn checks(config: &Config) -> Vec<String> {
 pub async fn run(
     config: &Config,
     shutdown: &Shutdown,
-    health: Option<Health>,
+    ctx: RunCtx,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     let topo = Topology::resolve(config);
     let admin = Admin::new(&config.kafka)?;
@@ -89,7 +89,8 @@ pub async fn run(
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
         &config.schema_registry.url,
     )?);
-    let feed = super::stage::start_catalog(config, &codec, "normalize", &health, shutdown).await?;
+    let feed =
+        super::stage::start_catalog(config, &codec, "normalize", &ctx.health, shutdown).await?;
     let output = topo
         .topic_name("orders_normalized")
         .unwrap_or("orders.normalized")
@@ -97,8 +98,11 @@ pub async fn run(
     let mut jobs = tokio::task::JoinSet::new();
     for channel in &config.channels.enabled {
         let mut spec = job_spec(config, channel)?;
-        spec.health = health.clone();
-        let p = Normalize::new(channel, &output, feed.catalog.clone());
+        if !ctx.apply(&mut spec) {
+            continue;
+        }
+        let p = Normalize::new(channel, &output, feed.catalog.clone())
+            .with_mapping(conveyor_processors::normalize::Mapping::from_config(config));
         let (kafka, codec, token) = (config.kafka.clone(), codec.clone(), shutdown.token());
         let name = spec.name.clone();
         jobs.spawn(async move {

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
+use super::stage::RunCtx;
 use conveyor_processors::route::jobs::{
     AllocationFeed, Counts, OrderFeed, RouteJob, Topics, ALLOCATION_FEED, ORDER_FEED, ROUTE,
 };
 use conveyor_processors::route::plan::Router;
 use conveyor_runtime::config::Config;
-use conveyor_runtime::observability::Health;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_stream::{JobSpec, Summary};
@@ -60,22 +60,20 @@ pub async fn ensure_topics(config: &Config) -> anyhow::Result<()> {
 pub async fn run(
     config: &Config,
     shutdown: &Shutdown,
-    health: Option<Health>,
+    ctx: RunCtx,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     ensure_topics(config).await?;
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
         &config.schema_registry.url,
     )?);
-    let feed = stage::start_catalog(config, &codec, "route", &health, shutdown).await?;
+    let feed = stage::start_catalog(config, &codec, "route", &ctx.health, shutdown).await?;
     let topics = Topics::resolve(&Topology::resolve(config));
     let [orders, allocations, route] = job_specs(config)?;
     let mut set = stage::Jobs::new();
     let order_feed = OrderFeed {
         topics: topics.clone(),
     };
-    stage::spawn(
-        &mut set, config, &codec, orders, order_feed, &health, shutdown,
-    );
+    stage::spawn(&mut set, config, &codec, orders, order_feed, &ctx, shutdown);
     let allocation_feed = AllocationFeed {
         topics: topics.clone(),
     };
@@ -85,7 +83,7 @@ pub async fn run(
         &codec,
         allocations,
         allocation_feed,
-        &health,
+        &ctx,
         shutdown,
     );
     let job = RouteJob {
@@ -94,7 +92,7 @@ pub async fn run(
         topics,
         counts: Counts::default(),
     };
-    stage::spawn(&mut set, config, &codec, route, job, &health, shutdown);
+    stage::spawn(&mut set, config, &codec, route, job, &ctx, shutdown);
     let result = super::stream::join_jobs(set, shutdown, "route").await;
     feed.stop();
     result

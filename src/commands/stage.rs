@@ -81,17 +81,55 @@ pub async fn ensure_topics(config: &Config, ids: &[&str]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Starts `processor` as job `spec` in `jobs`.
+/// How a stage's jobs run: as a service (reporting to `health`), or as a
+/// replay's bounded re-run (`conveyor replay`).
+#[derive(Clone, Default)]
+pub struct RunCtx {
+    pub health: Option<Health>,
+    /// By job name: the jobs a replay re-runs, and how far. A job not
+    /// listed does not start.
+    pub replay: Option<Arc<std::collections::BTreeMap<String, conveyor_stream::ReplayRun>>>,
+}
+
+impl RunCtx {
+    /// A long-running stage reporting to `health`.
+    pub fn service(health: Health) -> Self {
+        Self {
+            health: Some(health),
+            replay: None,
+        }
+    }
+
+    /// Prepares `spec` to run under this context; `false` if the job is
+    /// not to run (a replay that does not include it).
+    pub fn apply(&self, spec: &mut JobSpec) -> bool {
+        spec.health = self.health.clone();
+        match &self.replay {
+            None => true,
+            Some(jobs) => match jobs.get(&spec.name) {
+                Some(r) => {
+                    spec.replay = Some(r.clone());
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+}
+
+/// Starts `processor` as job `spec` in `jobs` (unless `ctx` leaves it out).
 pub fn spawn<P: Processor>(
     jobs: &mut Jobs,
     config: &Config,
     codec: &Arc<conveyor_schemas::codec::Codec>,
     mut spec: JobSpec,
     processor: P,
-    health: &Option<Health>,
+    ctx: &RunCtx,
     shutdown: &Shutdown,
 ) {
-    spec.health = health.clone();
+    if !ctx.apply(&mut spec) {
+        return;
+    }
     let (kafka, codec, token) = (config.kafka.clone(), codec.clone(), shutdown.token());
     let name = spec.name.clone();
     jobs.spawn(async move {
@@ -108,7 +146,7 @@ pub async fn run_one<P: Processor>(
     config: &Config,
     spec: JobSpec,
     processor: P,
-    health: Option<Health>,
+    ctx: RunCtx,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
@@ -116,7 +154,7 @@ pub async fn run_one<P: Processor>(
     )?);
     let name = spec.name.clone();
     let mut set = Jobs::new();
-    spawn(&mut set, config, &codec, spec, processor, &health, shutdown);
+    spawn(&mut set, config, &codec, spec, processor, &ctx, shutdown);
     super::stream::join_jobs(set, shutdown, &name).await
 }
 

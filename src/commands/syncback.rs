@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
+use super::stage::RunCtx;
 use conveyor_connectors::syncback::job::{SyncJob, SYNCBACK};
 use conveyor_connectors::syncback::Channels;
 use conveyor_runtime::config::Config;
-use conveyor_runtime::observability::Health;
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::Topology;
 use conveyor_stream::{JobSpec, Summary};
@@ -56,8 +56,8 @@ pub fn job(config: &Config) -> anyhow::Result<SyncJob> {
 pub async fn run(
     config: &Config,
     shutdown: &Shutdown,
-    health: Option<Health>,
+    ctx: RunCtx,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     ensure_topics(config).await?;
-    stage::run_one(config, job_spec(config)?, job(config)?, health, shutdown).await
+    stage::run_one(config, job_spec(config)?, job(config)?, ctx, shutdown).await
 }

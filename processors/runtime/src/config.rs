@@ -351,6 +351,20 @@ pub struct ShopifyConfig {
     /// How long a webhook waits for the broker's acknowledgement before it
     /// answers 503 (Shopify waits 5 s, then retries).
     pub ack_timeout_ms: u64,
+    /// Which Shopify field normalize takes as the channel order number:
+    /// `name` (`#1001` with the shop's prefix and suffix, as merchants and
+    /// customers see it) or `order_number` (the bare number). Changing it
+    /// changes new orders only; replay normalize to re-map the old ones.
+    pub order_number_field: OrderNumberField,
+}
+
+/// See [`ShopifyConfig::order_number_field`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderNumberField {
+    #[default]
+    Name,
+    OrderNumber,
 }
 
 impl Default for ShopifyConfig {
@@ -363,6 +377,7 @@ impl Default for ShopifyConfig {
             poll_interval_ms: 0,
             backfill_hours: 24,
             ack_timeout_ms: 4000,
+            order_number_field: OrderNumberField::Name,
         }
     }
 }

@@ -235,14 +235,26 @@ pub const TOPICS: &[TopicDecl] = &[
         cleanup: CleanupPolicy::Compact,
         retention_ms: -1,
     },
+    TopicDecl {
+        id: "control_replays",
+        default_name: "conveyor.replays",
+        per_channel: false,
+        key: "replay id",
+        value: "a `conveyor replay` job: its plan, generation and progress (JSON; docs/replay.md)",
+        cleanup: CleanupPolicy::Compact,
+        retention_ms: -1,
+    },
 ];
 
 impl TopicDecl {
     /// Internal topics carry a job's own encoding, not a contract: state
     /// store changelogs (`changelog_*`) and stateful jobs' command logs
-    /// (`commands_*`), like Kafka Streams' changelog and repartition topics.
+    /// (`commands_*`), like Kafka Streams' changelog and repartition topics,
+    /// and the tools' own records (`control_*`: replay jobs).
     pub fn internal(&self) -> bool {
-        self.id.starts_with("changelog_") || self.id.starts_with("commands_")
+        self.id.starts_with("changelog_")
+            || self.id.starts_with("commands_")
+            || self.id.starts_with("control_")
     }
 }
 

@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use conveyor_schemas::records::{Address, Cancellation, Currency, Order, RawOrder};
 
 use crate::catalog::Catalog;
+pub use conveyor_runtime::config::OrderNumberField;
 
 /// Why a payload cannot become an order: a sentence an operator can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,10 +72,35 @@ pub struct Normalized {
 /// Extras key recording the catalog version a normalized order used.
 pub const CATALOG_VERSION_EXTRA: &str = "conveyor.catalog_version";
 
+/// How fields are mapped where the config offers a choice (see
+/// `[channels.<channel>]`): part of the processor's config version, so a
+/// change re-maps old orders only when normalize is replayed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mapping {
+    pub shopify_order_number: OrderNumberField,
+}
+
+impl Mapping {
+    pub fn from_config(config: &conveyor_runtime::config::Config) -> Mapping {
+        Mapping {
+            shopify_order_number: config.channels.shopify.order_number_field,
+        }
+    }
+}
+
 /// Maps one raw envelope with its channel's mapper, then [`finish`]es it.
 pub fn normalize(raw: &RawOrder, catalog: &Catalog) -> Result<Normalized, Rejection> {
+    normalize_with(raw, catalog, Mapping::default())
+}
+
+/// [`normalize`] with the configured field choices.
+pub fn normalize_with(
+    raw: &RawOrder,
+    catalog: &Catalog,
+    mapping: Mapping,
+) -> Result<Normalized, Rejection> {
     let draft = match raw.channel.as_str() {
-        "shopify" => shopify::parse(raw)?,
+        "shopify" => shopify::parse_with(raw, mapping.shopify_order_number)?,
         "amazon" => amazon::parse(raw)?,
         "tiktok" => tiktok::parse(raw)?,
         "ebay" => ebay::parse(raw)?,

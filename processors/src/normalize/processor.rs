@@ -28,7 +28,7 @@ use conveyor_stream::{event_id, Avro, Output, ProcessError, Processor, State};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{normalize, Normalized, CATALOG_VERSION_EXTRA};
+use super::{normalize_with, Mapping, Normalized, CATALOG_VERSION_EXTRA};
 use crate::catalog_feed::SharedCatalog;
 
 /// State table: order id -> [`Seen`].
@@ -58,6 +58,7 @@ pub struct Normalize {
     /// Resolved name of `orders.normalized`.
     pub output: String,
     pub catalog: SharedCatalog,
+    pub mapping: Mapping,
     pub counts: Counts,
 }
 
@@ -67,8 +68,15 @@ impl Normalize {
             channel: channel.to_string(),
             output: output.to_string(),
             catalog,
+            mapping: Mapping::default(),
             counts: Counts::default(),
         }
+    }
+
+    /// With the configured field choices (see [`Mapping`]).
+    pub fn with_mapping(mut self, mapping: Mapping) -> Normalize {
+        self.mapping = mapping;
+        self
     }
 
     fn count(&mut self, outcome: &'static str) {
@@ -172,7 +180,7 @@ impl Processor for Normalize {
                 .catalog
                 .read()
                 .map_err(|_| ProcessError::Retry("catalog lock poisoned".into()))?;
-            normalize(raw, &catalog).map_err(|r| {
+            normalize_with(raw, &catalog, self.mapping).map_err(|r| {
                 ProcessError::Invalid(format!(
                     "{} order {}: {}",
                     raw.channel, raw.external_order_id, r.0

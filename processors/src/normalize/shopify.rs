@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 
 use super::fields::{self, Scalar};
+use super::OrderNumberField;
 use super::{address, Draft, Rejection};
 
 /// The fields of the Admin REST `Order` resource normalize reads; serde
@@ -249,6 +250,12 @@ fn to_address(a: &ShopifyAddress<'_>) -> Address {
 }
 
 pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
+    parse_with(raw, OrderNumberField::Name)
+}
+
+/// [`parse`], taking the order number from `number_field` (falling back to
+/// the other field when it is missing).
+pub fn parse_with(raw: &RawOrder, number_field: OrderNumberField) -> Result<Draft, Rejection> {
     let mut o: ShopifyOrder = fields::typed("shopify", &raw.payload)?;
     if let Some(inner) = o.order.take() {
         o = *inner;
@@ -256,10 +263,10 @@ pub fn parse(raw: &RawOrder) -> Result<Draft, Rejection> {
     let id =
         o.id.owned()
             .ok_or_else(|| Rejection::new("shopify order: `id` is missing"))?;
-    map(o, &id).map_err(|e| Rejection(format!("shopify order {id}: {}", e.0)))
+    map(o, &id, number_field).map_err(|e| Rejection(format!("shopify order {id}: {}", e.0)))
 }
 
-fn map(o: ShopifyOrder<'_>, id: &str) -> Result<Draft, Rejection> {
+fn map(o: ShopifyOrder<'_>, id: &str, number_field: OrderNumberField) -> Result<Draft, Rejection> {
     let cur = fields::currency(
         "currency",
         t(&o.currency).ok_or_else(|| Rejection::new("`currency` is missing"))?,
@@ -470,9 +477,15 @@ fn map(o: ShopifyOrder<'_>, id: &str) -> Result<Draft, Rejection> {
             order_id: String::new(),
             channel: "shopify".into(),
             external_id: id.to_string(),
-            external_number: t(&o.name)
-                .map(String::from)
-                .or_else(|| o.order_number.owned()),
+            external_number: match number_field {
+                OrderNumberField::Name => t(&o.name)
+                    .map(String::from)
+                    .or_else(|| o.order_number.owned()),
+                OrderNumberField::OrderNumber => o
+                    .order_number
+                    .owned()
+                    .or_else(|| t(&o.name).map(String::from)),
+            },
             status,
             currency: cur.to_string(),
             customer,
@@ -810,6 +823,36 @@ mod tests {
         v["line_items"][1]["current_quantity"] = json!(0);
         let n = normalize(&raw(&v), &c).unwrap();
         assert_eq!(n.order.lines.len(), 2);
+    }
+
+    #[test]
+    fn the_order_number_comes_from_the_configured_field() {
+        use crate::normalize::{normalize_with, Mapping};
+        let c = cat();
+        let v = example(7);
+        let by = |f| {
+            let m = Mapping {
+                shopify_order_number: f,
+            };
+            normalize_with(&raw(&v), &c, m)
+                .unwrap()
+                .order
+                .external_number
+        };
+        assert_eq!(by(OrderNumberField::Name).as_deref(), Some("#1007"));
+        assert_eq!(by(OrderNumberField::OrderNumber).as_deref(), Some("1007"));
+        // A missing field falls back to the other one.
+        let mut bare = v.clone();
+        bare.as_object_mut().unwrap().remove("order_number");
+        let n = normalize_with(
+            &raw(&bare),
+            &c,
+            Mapping {
+                shopify_order_number: OrderNumberField::OrderNumber,
+            },
+        )
+        .unwrap();
+        assert_eq!(n.order.external_number.as_deref(), Some("#1007"));
     }
 
     #[test]

@@ -123,7 +123,10 @@ pub fn rewind_records(
     }
     let mut writes = Writes::new();
     if reset {
-        for k in vouched.keys().chain(restored.pending.iter().map(|(k, _, _)| k)) {
+        for k in vouched
+            .keys()
+            .chain(restored.pending.iter().map(|(k, _, _)| k))
+        {
             writes.insert(k.clone(), None);
         }
     } else {
@@ -570,14 +573,18 @@ mod tests {
     fn apply(r: &mut Replay, first_offset: i64, (entries, marker): (Vec<OutRecord>, OutRecord)) {
         let mut off = first_offset;
         for rec in entries.into_iter().chain([marker]) {
-            let version = rec.headers.iter().find(|(k, _)| k == VERSION_HEADER).map(|(_, v)| {
-                let epoch = rec
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k == EPOCH_HEADER)
-                    .map_or(0, |(_, e)| i64::from_be_bytes(e[..].try_into().unwrap()));
-                (epoch, i64::from_be_bytes(v[..].try_into().unwrap()))
-            });
+            let version = rec
+                .headers
+                .iter()
+                .find(|(k, _)| k == VERSION_HEADER)
+                .map(|(_, v)| {
+                    let epoch = rec
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k == EPOCH_HEADER)
+                        .map_or(0, |(_, e)| i64::from_be_bytes(e[..].try_into().unwrap()));
+                    (epoch, i64::from_be_bytes(v[..].try_into().unwrap()))
+                });
             let key = rec.key.unwrap();
             let version = if key == MARKER_KEY { None } else { version };
             r.record(off, key, rec.payload, version);
@@ -714,7 +721,11 @@ mod tests {
         let rewind = rewind_records("cl", 0, &r, &vouched, 0, 2, true).unwrap();
         // Compacted: only the last record per key survives, the rewind's.
         let mut compacted = Replay::default();
-        apply(&mut compacted, 10, rewind_records("cl", 0, &r, &vouched, 0, 2, true).unwrap());
+        apply(
+            &mut compacted,
+            10,
+            rewind_records("cl", 0, &r, &vouched, 0, 2, true).unwrap(),
+        );
         apply(&mut r, 4, rewind);
         for rep in [&r, &compacted] {
             assert_eq!(at(rep).map(|m| (m.0, m.1)), Some((2, 0)));

@@ -86,7 +86,9 @@ pub mod processor;
 pub mod rebalance;
 pub mod state;
 
-pub use job::{run, BatchSpec, JobError, JobSpec, ReplayRun, StoreSpec, Summary, GENERATION_HEADER};
+pub use job::{
+    run, BatchSpec, JobError, JobSpec, ReplayRun, StoreSpec, Summary, GENERATION_HEADER,
+};
 pub use processor::{
     event_id, source_id, Avro, Input, Output, Payload, ProcessError, Processor, Raw,
     EVENT_ID_HEADER,

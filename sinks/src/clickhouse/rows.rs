@@ -494,36 +494,34 @@ impl Tables {
         }
         let g = generation;
         match event {
-            SinkEvent::Order(e) => self
-                .orders
-                .push(raise(OrderRow::from_event(e), |r| &mut r.version, g)),
-            SinkEvent::Allocation(e) => self
-                .allocations
-                .push(raise(AllocationRow::from_event(e), |r| &mut r.version, g)),
-            SinkEvent::Planned(e) => self
-                .shipment_plans
-                .push(raise(PlanRow::from_event(e), |r| &mut r.version, g)),
-            SinkEvent::Labeled(e) => self
-                .labels
-                .push(raise(LabelRow::from_event(e), |r| &mut r.version, g)),
-            SinkEvent::Synced(e) => self
-                .syncs
-                .push(raise(SyncRow::from_event(e), |r| &mut r.version, g)),
-            SinkEvent::Movement(e) => self
-                .inventory_movements
-                .push(MovementRow::from_event(e)),
-            SinkEvent::Inventory(e) => self
-                .inventory_events
-                .push(InventoryEventRow::from_event(e)),
-            SinkEvent::Alert(e) => self
-                .inventory_alerts
-                .push(AlertRow::from_event(e)),
-            SinkEvent::Dlq(e) => self
-                .dlq
-                .push(DlqRow::from_event(e)),
-            SinkEvent::Exception(e) => self
-                .exceptions
-                .push(raise(ExceptionRow::from_event(e), |r| &mut r.version, g)),
+            SinkEvent::Order(e) => {
+                self.orders
+                    .push(raise(OrderRow::from_event(e), |r| &mut r.version, g))
+            }
+            SinkEvent::Allocation(e) => {
+                self.allocations
+                    .push(raise(AllocationRow::from_event(e), |r| &mut r.version, g))
+            }
+            SinkEvent::Planned(e) => {
+                self.shipment_plans
+                    .push(raise(PlanRow::from_event(e), |r| &mut r.version, g))
+            }
+            SinkEvent::Labeled(e) => {
+                self.labels
+                    .push(raise(LabelRow::from_event(e), |r| &mut r.version, g))
+            }
+            SinkEvent::Synced(e) => {
+                self.syncs
+                    .push(raise(SyncRow::from_event(e), |r| &mut r.version, g))
+            }
+            SinkEvent::Movement(e) => self.inventory_movements.push(MovementRow::from_event(e)),
+            SinkEvent::Inventory(e) => self.inventory_events.push(InventoryEventRow::from_event(e)),
+            SinkEvent::Alert(e) => self.inventory_alerts.push(AlertRow::from_event(e)),
+            SinkEvent::Dlq(e) => self.dlq.push(DlqRow::from_event(e)),
+            SinkEvent::Exception(e) => {
+                self.exceptions
+                    .push(raise(ExceptionRow::from_event(e), |r| &mut r.version, g))
+            }
         }
     }
 

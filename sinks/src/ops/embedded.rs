@@ -62,6 +62,16 @@ fn pad(n: i64) -> String {
 }
 
 impl EmbeddedStore {
+    /// Deletes the store file at `path` (a rebuild from the topics), if
+    /// there is one.
+    pub fn remove(path: &Path) -> Result<(), StoreError> {
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::new(format!("embedded {}", path.display()), e)),
+        }
+    }
+
     /// Opens (creating) the store file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let err =

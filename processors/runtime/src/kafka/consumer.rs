@@ -1,5 +1,6 @@
 //! Consumer-group member with explicit commits.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
@@ -168,6 +169,69 @@ impl Consumer {
             .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 _ => 0,
+            })
+            .collect())
+    }
+
+    /// The live members of this consumer's group, as `client_id@host`
+    /// (empty when nothing consumes as the group), without joining it.
+    pub fn group_members(&self, timeout: Duration) -> Result<Vec<String>, KafkaError> {
+        let list = self.inner.fetch_group_list(Some(&self.group), timeout)?;
+        Ok(list
+            .groups()
+            .iter()
+            .filter(|g| g.name() == self.group)
+            .flat_map(|g| g.members())
+            .map(|m| format!("{}@{}", m.client_id(), m.client_host()))
+            .collect())
+    }
+
+    /// The group's committed offsets for `parts` (None where nothing is
+    /// committed), without joining the group.
+    pub fn committed_for(
+        &self,
+        parts: &[(String, i32)],
+        timeout: Duration,
+    ) -> Result<BTreeMap<(String, i32), Option<i64>>, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in parts {
+            tpl.add_partition(t, *p);
+        }
+        let got = self.inner.committed_offsets(tpl, timeout)?;
+        Ok(parts
+            .iter()
+            .map(|(t, p)| {
+                let off = match got.find_partition(t, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    _ => None,
+                };
+                ((t.clone(), *p), off)
+            })
+            .collect())
+    }
+
+    /// For each of `parts`, the offset of the first record with a
+    /// timestamp at or after `ts_ms` (None: no such record yet, i.e. the
+    /// end of the partition).
+    pub fn offsets_for_time(
+        &self,
+        parts: &[(String, i32)],
+        ts_ms: i64,
+        timeout: Duration,
+    ) -> Result<BTreeMap<(String, i32), Option<i64>>, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in parts {
+            tpl.add_partition_offset(t, *p, Offset::Offset(ts_ms))?;
+        }
+        let got = self.inner.offsets_for_times(tpl, timeout)?;
+        Ok(parts
+            .iter()
+            .map(|(t, p)| {
+                let off = match got.find_partition(t, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) if o >= 0 => Some(o),
+                    _ => None,
+                };
+                ((t.clone(), *p), off)
             })
             .collect())
     }

@@ -1,0 +1,517 @@
+//! `conveyor replay`: re-run a stage over input it already processed, into
+//! the live outputs; rebuild a state store or a sink from the topics.
+//! docs/replay.md is the guide. What makes it safe:
+//!
+//! - **Nothing runs beside it.** It refuses while any consumer group it
+//!   would move has live members, and names them.
+//! - **Plan first.** Topics, partitions, offsets and message counts are
+//!   printed; nothing changes without `--yes`.
+//! - **Recorded, resumable.** The plan and its generation go to
+//!   `conveyor.replays` before anything moves; each step (rewind, run,
+//!   finish) is idempotent and the status is recorded after it, so an
+//!   interrupted replay continues with `conveyor replay resume`.
+//! - **State kept or reset, consistently.** A stateful job's store is
+//!   rewound through its changelog under a new epoch (see
+//!   `conveyor_stream::changelog`): kept state with the position moved back,
+//!   or every key deleted. The running job and every later restore see the
+//!   same thing, and writers of the old epoch are ignored.
+//! - **Newer wins downstream.** Outputs carry the replay generation; the
+//!   sinks order versions by (event time, generation), so a re-emitted
+//!   event with changed content supersedes the first run's and identical
+//!   content changes nothing. Stateful consumers drop re-emitted inputs
+//!   they applied (same event ids), so a replay of normalize reserves no
+//!   stock twice and buys no label twice.
+//! - **Bounded.** A range replay stops at its end and puts the groups
+//!   back where live processing was; `--to now` ends where the input ended
+//!   when planned, and live processing continues from there.
+
+mod plan;
+mod progress;
+mod rebuild;
+mod record;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use conveyor_runtime::config::Config;
+use conveyor_runtime::kafka::{OutRecord, Producer};
+use conveyor_runtime::shutdown::Shutdown;
+use conveyor_stream::changelog;
+use conveyor_stream::{JobSpec, ReplayRun, Summary};
+
+pub use plan::Bound;
+use plan::{JobInput, PartPlan};
+use progress::Progress;
+use record::{Kind, ReplayJob, Status};
+
+use super::stage::RunCtx;
+use crate::cli::{ReplayCommand, SinkTarget};
+
+pub async fn command(config: &Config, cmd: ReplayCommand) -> anyhow::Result<()> {
+    match cmd {
+        ReplayCommand::Live {
+            stage,
+            channel,
+            from,
+            to,
+            reset_state,
+            yes,
+        } => {
+            live(
+                config,
+                &stage,
+                channel.as_deref(),
+                &from,
+                &to,
+                reset_state,
+                yes,
+            )
+            .await
+        }
+        ReplayCommand::Resume { id } => resume(config, id.as_deref()).await,
+        ReplayCommand::Status { json } => status(config, json).await,
+        ReplayCommand::Rebuild { store, sink, yes } => match (store, sink) {
+            (Some(store), None) => rebuild::store(config, &store, yes).await,
+            (None, Some(sink)) => rebuild::sink(config, sink, yes).await,
+            _ => anyhow::bail!(
+                "say what to rebuild: --store <job>.<store> or --sink clickhouse|scylla"
+            ),
+        },
+    }
+}
+
+/// The stages a live replay can re-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Normalize,
+    Label,
+    Syncback,
+}
+
+impl Stage {
+    fn parse(s: &str) -> anyhow::Result<Stage> {
+        Ok(match s {
+            "normalize" => Stage::Normalize,
+            "label" => Stage::Label,
+            "syncback" => Stage::Syncback,
+            "allocate" | "route" => anyhow::bail!(
+                "replaying {s} is not supported yet: its jobs feed each other through internal command topics, and a bounded re-run needs an end that covers that loop. Its outputs are still correct after a normalize replay (re-emitted orders it already applied are dropped); to recreate its store use `conveyor replay rebuild --store`"
+            ),
+            "sink-clickhouse" | "sink-scylla" | "clickhouse" | "scylla" => anyhow::bail!(
+                "sinks are rebuilt, not replayed: `conveyor replay rebuild --sink clickhouse|scylla`"
+            ),
+            _ => anyhow::bail!("unknown stage `{s}`: normalize, label or syncback"),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Normalize => "normalize",
+            Stage::Label => "label",
+            Stage::Syncback => "syncback",
+        }
+    }
+
+    /// The stage's jobs (normalize: one per enabled channel, or `channel`'s).
+    fn jobs(self, config: &Config, channel: Option<&str>) -> anyhow::Result<Vec<JobSpec>> {
+        if channel.is_some() && self != Stage::Normalize {
+            anyhow::bail!("--channel applies to normalize only");
+        }
+        Ok(match self {
+            Stage::Normalize => {
+                let channels: Vec<&String> = config
+                    .channels
+                    .enabled
+                    .iter()
+                    .filter(|c| channel.is_none_or(|w| w == c.as_str()))
+                    .collect();
+                if channels.is_empty() {
+                    anyhow::bail!("channel `{}` is not enabled", channel.unwrap_or_default());
+                }
+                channels
+                    .into_iter()
+                    .map(|c| super::normalize::job_spec(config, c))
+                    .collect::<anyhow::Result<_>>()?
+            }
+            Stage::Label => vec![super::label::job_spec(config)?],
+            Stage::Syncback => vec![super::syncback::job_spec(config)?],
+        })
+    }
+
+    /// Why the state may not be reset, if it may not.
+    fn reset_refused(self) -> Option<&'static str> {
+        match self {
+            Stage::Normalize => None,
+            Stage::Label => Some(
+                "the label store is the record of which labels were bought: without it a re-run would buy them again. Replay label with its state kept",
+            ),
+            Stage::Syncback => Some(
+                "the syncback store is the record of what each channel confirmed: without it a re-run would push every shipment to the channels again. Replay syncback with its state kept",
+            ),
+        }
+    }
+
+    async fn run(
+        self,
+        config: &Config,
+        shutdown: &Shutdown,
+        ctx: RunCtx,
+    ) -> anyhow::Result<Vec<(String, Summary)>> {
+        match self {
+            Stage::Normalize => super::normalize::run(config, shutdown, ctx).await,
+            Stage::Label => super::label::run(config, shutdown, ctx).await,
+            Stage::Syncback => super::syncback::run(config, shutdown, ctx).await,
+        }
+    }
+}
+
+async fn live(
+    config: &Config,
+    stage: &str,
+    channel: Option<&str>,
+    from: &str,
+    to: &str,
+    reset_state: bool,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let stage = Stage::parse(stage)?;
+    if reset_state {
+        if let Some(why) = stage.reset_refused() {
+            anyhow::bail!("refusing --reset-state for {}: {why}", stage.name());
+        }
+    }
+    let now = record::now_ms();
+    let (from_b, to_b) = (Bound::parse(from, now)?, Bound::parse(to, now)?);
+    if reset_state && to_b != Bound::Now {
+        anyhow::bail!("--reset-state needs --to now: a reset store re-run over part of its input would miss the rest");
+    }
+    let specs = stage.jobs(config, channel)?;
+    let inputs: Vec<JobInput> = specs
+        .iter()
+        .map(|s| JobInput {
+            job: s.name.clone(),
+            group: s.group_id.clone(),
+            inputs: s.inputs.clone(),
+            changelog: s.store.as_ref().map(|st| st.changelog.clone()),
+        })
+        .collect();
+    let groups: Vec<String> = inputs.iter().map(|j| j.group.clone()).collect();
+    plan::ensure_idle(config, &groups, "replay")?;
+    let parts = plan::build(config, &inputs, &from_b, &to_b).await?;
+    let jobs = record::load(config).await?;
+    if let Some(open) = jobs
+        .iter()
+        .find(|j| j.status != Status::Done && j.groups().iter().any(|g| groups.contains(g)))
+    {
+        anyhow::bail!(
+            "replay {} over the same jobs is unfinished: finish it first with `conveyor replay resume {}`",
+            open.id,
+            open.id
+        );
+    }
+    let generation = record::next_generation(&jobs);
+    let mut job = ReplayJob {
+        id: record::new_id(generation, stage.name()),
+        kind: Kind::Live,
+        target: stage.name().to_string(),
+        generation,
+        reset_state,
+        from: from.to_string(),
+        to: to.to_string(),
+        parts,
+        status: Status::Planned,
+        created_at_ms: now,
+        updated_at_ms: now,
+        messages: 0,
+        run_ms: 0,
+    };
+    println!(
+        "replay {} (generation {generation}): {} from {from} to {to}, state {}",
+        job.id,
+        stage.name(),
+        if reset_state { "RESET" } else { "kept" }
+    );
+    plan::print(&job.parts);
+    if generation >= conveyor_sinks::event::GENERATIONS as u16 {
+        println!(
+            "warning: generation {generation} is past {}: the sinks order it equal to the last; a later replay of the same events may not supersede this one",
+            conveyor_sinks::event::GENERATIONS - 1
+        );
+    }
+    if !yes {
+        println!("nothing changed: run again with --yes to start");
+        return Ok(());
+    }
+    record::save(config, &mut job).await?;
+    execute(config, &mut job).await
+}
+
+/// Runs the steps `job` has not done yet.
+async fn execute(config: &Config, job: &mut ReplayJob) -> anyhow::Result<()> {
+    let stage = Stage::parse(&job.target)?;
+    if job.status == Status::Planned {
+        rewind(config, job).await?;
+        job.status = Status::Prepared;
+        record::save(config, job).await?;
+    }
+    if job.status == Status::Prepared {
+        if !run(config, job, stage).await? {
+            record::save(config, job).await?;
+            anyhow::bail!(
+                "replay {} interrupted; continue it with `conveyor replay resume {}`",
+                job.id,
+                job.id
+            );
+        }
+        finish(config, job).await?;
+        job.status = Status::Done;
+        record::save(config, job).await?;
+    }
+    let secs = job.run_ms as f64 / 1000.0;
+    println!(
+        "replay {} done: {} messages in {secs:.1}s ({:.0} messages/s); live processing resumes where it was",
+        job.id,
+        job.messages,
+        job.messages as f64 / secs.max(1e-3)
+    );
+    Ok(())
+}
+
+/// Step 1: moves each stateful job's store back to `from` (kept or reset)
+/// under the replay's epoch, and every group's offsets to `from`.
+async fn rewind(config: &Config, job: &ReplayJob) -> anyhow::Result<()> {
+    let reader = changelog::reader(&config.kafka, "conveyor-replay")?;
+    let producer = Producer::new(&config.kafka, "replay")?;
+    let epoch = i64::from(job.generation);
+    for p in &job.parts {
+        let Some(cl) = &p.changelog else { continue };
+        let snap = changelog::snapshot(&reader, cl, p.partition).await?;
+        let current = snap.replay.marker.map_or(0, |m| m.epoch);
+        if current == epoch {
+            continue; // rewound before an interruption
+        }
+        if current > epoch {
+            anyhow::bail!("{cl}[{}] is at epoch {current}, newer than this replay's {epoch}: a later replay moved it", p.partition);
+        }
+        let (entries, marker) = changelog::rewind_records(
+            cl,
+            p.partition,
+            &snap.replay,
+            &snap.state,
+            p.from,
+            epoch,
+            job.reset_state,
+        )
+        .map_err(anyhow::Error::msg)?;
+        send_all(&producer, &entries).await?;
+        send_all(&producer, &[marker]).await?;
+        println!(
+            "rewound {cl}[{}] to offset {} (epoch {epoch}; {} of {} keys {})",
+            p.partition,
+            p.from,
+            entries.len(),
+            snap.state.len(),
+            if job.reset_state {
+                "deleted"
+            } else {
+                "settled"
+            }
+        );
+    }
+    let offsets: Vec<_> = job
+        .parts
+        .iter()
+        .map(|p| (p.group.clone(), p.topic.clone(), p.partition, p.from))
+        .collect();
+    plan::commit(config, &offsets)
+}
+
+async fn send_all(producer: &Producer, records: &[OutRecord]) -> anyhow::Result<()> {
+    for r in producer.send_batch(records).await {
+        r.context("cannot write to the changelog")?;
+    }
+    Ok(())
+}
+
+/// Step 2: runs the stage's jobs from where their groups are to the
+/// plan's ends, with a progress bar. `false` if interrupted first.
+async fn run(config: &Config, job: &mut ReplayJob, stage: Stage) -> anyhow::Result<bool> {
+    let at = plan::committed(config, &job.parts)?;
+    let position = |p: &PartPlan| {
+        at.get(&(p.group.clone(), p.topic.clone(), p.partition))
+            .copied()
+            .flatten()
+            .unwrap_or(p.from)
+            .max(p.from)
+    };
+    let mut runs: BTreeMap<String, ReplayRun> = BTreeMap::new();
+    let mut total = 0u64;
+    for p in &job.parts {
+        let pos = position(p);
+        if pos >= p.to {
+            continue;
+        }
+        let r = runs.entry(p.job.clone()).or_insert_with(|| ReplayRun {
+            generation: job.generation,
+            until: BTreeMap::new(),
+            progress: Arc::default(),
+        });
+        r.until.insert((p.topic.clone(), p.partition), p.to);
+        total += (p.to - pos) as u64;
+    }
+    if runs.is_empty() {
+        return Ok(true);
+    }
+    let counters: Vec<_> = runs.values().map(|r| r.progress.clone()).collect();
+    let shutdown = Shutdown::on_signals();
+    let ctx = RunCtx {
+        health: None,
+        replay: Some(Arc::new(runs)),
+    };
+    let mut bar = Progress::new(&format!("replay {}", stage.name()), total);
+    let (res, done) = progress::track(&mut bar, &counters, stage.run(config, &shutdown, ctx)).await;
+    let (elapsed, rate) = bar.finish(done);
+    job.messages += done;
+    job.run_ms += elapsed.as_millis() as u64;
+    for (name, s) in res? {
+        println!(
+            "  {name}: processed {} (dropped as already applied: {} by position, {} re-emissions), dead-lettered {}, outputs {}",
+            s.processed, s.skipped, s.duplicates, s.dead_lettered, s.outputs
+        );
+    }
+    println!(
+        "  {done} messages in {:.1}s: {rate:.0} messages/s",
+        elapsed.as_secs_f64()
+    );
+    let at = plan::committed(config, &job.parts)?;
+    Ok(job.parts.iter().all(|p| {
+        p.messages() == 0
+            || at
+                .get(&(p.group.clone(), p.topic.clone(), p.partition))
+                .copied()
+                .flatten()
+                .is_some_and(|o| o >= p.to)
+    }))
+}
+
+/// Step 3: a range replay puts each group (and store position) back where
+/// live processing was.
+async fn finish(config: &Config, job: &ReplayJob) -> anyhow::Result<()> {
+    let producer = Producer::new(&config.kafka, "replay")?;
+    let epoch = i64::from(job.generation);
+    let mut offsets = Vec::new();
+    for p in job.parts.iter().filter(|p| p.resume_at > p.to) {
+        if let Some(cl) = &p.changelog {
+            let (_, marker) = changelog::batch_records(
+                cl,
+                p.partition,
+                &Default::default(),
+                p.resume_at,
+                epoch,
+                None,
+            );
+            send_all(&producer, &[marker]).await?;
+        }
+        offsets.push((p.group.clone(), p.topic.clone(), p.partition, p.resume_at));
+    }
+    plan::commit(config, &offsets)
+}
+
+async fn resume(config: &Config, id: Option<&str>) -> anyhow::Result<()> {
+    let jobs = record::load(config).await?;
+    let mut job = match id {
+        Some(id) => jobs
+            .into_iter()
+            .find(|j| j.id == id)
+            .with_context(|| format!("no replay `{id}` (see `conveyor replay status`)"))?,
+        None => jobs
+            .into_iter()
+            .rev()
+            .find(|j| j.status != Status::Done)
+            .context("no unfinished replay to resume")?,
+    };
+    if job.status == Status::Done {
+        println!("replay {} is already done", job.id);
+        return Ok(());
+    }
+    plan::ensure_idle(config, &job.groups(), "resume the replay")?;
+    println!(
+        "resuming replay {} ({:?}, step after {:?})",
+        job.id, job.kind, job.status
+    );
+    match job.kind {
+        Kind::Live => execute(config, &mut job).await,
+        Kind::RebuildSink => rebuild::resume_sink(config, &mut job).await,
+        Kind::RebuildStore => anyhow::bail!(
+            "a store rebuild is not resumed: run `conveyor replay rebuild --store {}` again",
+            job.target
+        ),
+    }
+}
+
+async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
+    let jobs = record::load(config).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        println!("no replays recorded");
+        return Ok(());
+    }
+    println!(
+        "{:<44} {:<13} {:<20} {:>4} {:<9} {:>21} {:>10}",
+        "id", "kind", "target", "gen", "status", "messages done/total", "msgs/s"
+    );
+    for j in &jobs {
+        let done = if j.status == Status::Done {
+            j.messages as i64
+        } else {
+            progress_of(config, j).unwrap_or(0)
+        };
+        let rate = if j.run_ms > 0 {
+            format!("{:.0}", j.messages as f64 * 1000.0 / j.run_ms as f64)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<44} {:<13} {:<20} {:>4} {:<9} {:>21} {:>10}",
+            j.id,
+            format!("{:?}", j.kind),
+            j.target,
+            j.generation,
+            format!("{:?}", j.status).to_lowercase(),
+            format!("{done}/{}", j.total_messages()),
+            rate
+        );
+    }
+    Ok(())
+}
+
+/// Messages an unfinished replay has done, from its groups' offsets.
+fn progress_of(config: &Config, j: &ReplayJob) -> anyhow::Result<i64> {
+    if j.status == Status::Planned {
+        return Ok(0);
+    }
+    let at = plan::committed(config, &j.parts)?;
+    Ok(j.parts
+        .iter()
+        .map(|p| {
+            let o = at
+                .get(&(p.group.clone(), p.topic.clone(), p.partition))
+                .copied()
+                .flatten()
+                .unwrap_or(p.from);
+            (o.min(p.to) - p.from).max(0)
+        })
+        .sum())
+}
+
+/// Which sink a rebuild targets.
+fn sink_name(s: SinkTarget) -> &'static str {
+    match s {
+        SinkTarget::Clickhouse => super::sink::CLICKHOUSE,
+        SinkTarget::Scylla => super::sink::SCYLLA,
+    }
+}
