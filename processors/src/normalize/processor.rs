@@ -41,6 +41,13 @@ pub struct Seen {
     /// Hex SHA-256 of the emitted event's canonical content.
     pub hash: String,
     pub cancelled: bool,
+    /// The raw event that produced the emitted event, and the kind it was
+    /// emitted as: a replay re-emitting that same event (same id) after a
+    /// mapping fix keeps its kind (a creation stays a creation).
+    #[serde(default)]
+    pub source_event_id: String,
+    #[serde(default)]
+    pub kind: Option<OrderEventKind>,
 }
 
 /// Outcome counters (also exported as `conveyor_normalize_total{outcome}`).
@@ -115,6 +122,11 @@ pub fn decide(
     let kind = match (&n.cancellation, prior) {
         (Some(_), _) => OrderEventKind::Cancelled,
         (None, None) => OrderEventKind::Created,
+        // The same raw event again, content changed (a replay after a
+        // fix): the same event, so the same kind.
+        (None, Some(p)) if p.source_event_id == raw.event_id && n.version == p.version => {
+            p.kind.unwrap_or(OrderEventKind::Updated)
+        }
         (None, Some(_)) => OrderEventKind::Updated,
     };
     let occurred_at = n.cancellation.as_ref().map_or(n.order.updated_at, |c| {
@@ -124,6 +136,8 @@ pub fn decide(
         version: n.version,
         hash,
         cancelled: n.cancellation.is_some(),
+        source_event_id: raw.event_id.clone(),
+        kind: Some(kind),
     };
     Ok((
         OrderEvent {
@@ -259,12 +273,27 @@ mod tests {
         assert_eq!(e2.kind, OrderEventKind::Updated);
         assert_eq!(run(&v1, "w1-late", Some(&s2)).unwrap_err(), "stale");
 
-        // Same version, different content (a mapping fix replayed): emitted.
+        // Same version, different content (a mapping fix replayed): emitted,
+        // as the same kind when it is the same raw event again.
         let mut v2b = v2.clone();
         v2b["note"] = json!("ring twice");
         assert_eq!(
             run(&v2b, "w2", Some(&s2)).unwrap().0.kind,
             OrderEventKind::Updated
+        );
+        let mut v1b = v1.clone();
+        v1b["note"] = json!("fixed mapping");
+        let (e1b, _) = run(&v1b, "w1", Some(&s1)).unwrap();
+        assert_eq!(
+            e1b.kind,
+            OrderEventKind::Created,
+            "a replayed creation stays one"
+        );
+        assert_eq!(e1b.event_id, e1.event_id);
+        assert_eq!(
+            run(&v1b, "w1-poll", Some(&s1)).unwrap().0.kind,
+            OrderEventKind::Updated,
+            "another raw event with new content is an update"
         );
 
         let mut v3 = v2.clone();

@@ -50,8 +50,8 @@ pub struct ReplayRun {
     /// higher generation).
     pub generation: u16,
     /// Per input `(topic, partition)`: the offset to stop before. The job
-    /// ends once every listed partition is done; unlisted ones have no
-    /// bound (the replay driver stops the job).
+    /// ends once every listed partition is done; records of unlisted
+    /// partitions are left to the live job (not processed, not committed).
     pub until: BTreeMap<(String, i32), i64>,
     /// Input records handled so far (processed, skipped or dead-lettered),
     /// for progress bars.
@@ -311,7 +311,12 @@ impl<P: Processor> Job<P> {
             let tp = (rec.topic.clone(), rec.partition);
             match r.until.get(&tp) {
                 Some(u) if rec.offset >= *u => {
-                    ended.push((tp, *u));
+                    ended.push((tp, Some(*u)));
+                    false
+                }
+                // A partition the replay has nothing to do on.
+                None => {
+                    ended.push((tp, None));
                     false
                 }
                 _ => true,
@@ -323,8 +328,10 @@ impl<P: Processor> Job<P> {
         let mut tpl = TopicPartitionList::new();
         for ((t, p), u) in ended {
             tpl.add_partition(&t, p);
-            let got = self.reached.entry((t, p)).or_insert(u);
-            *got = (*got).max(u);
+            if let Some(u) = u {
+                let got = self.reached.entry((t, p)).or_insert(u);
+                *got = (*got).max(u);
+            }
         }
         if let Err(e) = self.consumer.pause(&tpl) {
             tracing::debug!(processor = %self.spec.name, error = %e, "pausing finished replay partitions");

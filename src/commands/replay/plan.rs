@@ -204,7 +204,7 @@ pub fn ensure_idle(config: &Config, groups: &[String], what: &str) -> anyhow::Re
         .map(|(g, m)| format!("{g} ({})", m.join(", ")))
         .collect();
     anyhow::bail!(
-        "refusing to {what}: consumer groups with live members: {}. Stop those processes first (the replay moves their offsets and state).",
+        "refusing to {what}: consumer groups with live members: {}. Stop those processes first (the replay moves their offsets and state); a killed process stays a member until its session times out (kafka session.timeout.ms, 6 s by default).",
         list.join("; ")
     )
 }

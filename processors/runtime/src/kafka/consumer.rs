@@ -173,8 +173,9 @@ impl Consumer {
             .collect())
     }
 
-    /// The live members of this consumer's group, as `client_id@host`
-    /// (empty when nothing consumes as the group), without joining it.
+    /// The live members of this consumer's group, as `client_id@host` (or
+    /// the member id when the broker does not say), empty when nothing
+    /// consumes as the group; without joining it.
     pub fn group_members(&self, timeout: Duration) -> Result<Vec<String>, KafkaError> {
         let list = self.inner.fetch_group_list(Some(&self.group), timeout)?;
         Ok(list
@@ -182,7 +183,10 @@ impl Consumer {
             .iter()
             .filter(|g| g.name() == self.group)
             .flat_map(|g| g.members())
-            .map(|m| format!("{}@{}", m.client_id(), m.client_host()))
+            .map(|m| match (m.client_id(), m.client_host()) {
+                ("", "") => format!("member {}", m.id()),
+                (c, h) => format!("{c}@{h}"),
+            })
             .collect())
     }
 

@@ -1,0 +1,590 @@
+//! `conveyor replay` against the real broker, registry and ClickHouse, with
+//! the pipeline's stages and both sinks as child processes and the carrier
+//! simulator in this process (docs/replay.md).
+//!
+//! The fix test: 20,000 Shopify orders (`REPLAY_TEST_ORDERS` to
+//! change it) run through normalize, allocate, route, label and both sinks
+//! while normalize maps the order number from the wrong field (the "bug":
+//! `order_number_field = "order_number"`). Then the raw topic is replayed
+//! live from the start with the fix (`name`), the state kept:
+//! - a replay while normalize still runs is refused, naming the members;
+//! - every affected order shows the fixed number in ClickHouse (FINAL) and
+//!   in the operational store, and keeps its pipeline status;
+//! - unaffected orders (no `name` field: both mappings agree) are not
+//!   re-emitted and their rows are unchanged;
+//! - no stock moved (the inventory store is identical, no new movement),
+//!   no label was bought again (the simulator's sales are unchanged, no
+//!   duplicate), allocations and labels unchanged;
+//! - the replay is recorded as done with every message;
+//! - rebuilding ClickHouse from the topics gives the same answers.
+//!
+//! The resume test: a reset-state replay SIGKILLed mid-run, resumed, then
+//! the store rebuilt from its changelog: normalize's state equals the
+//! first run's at every step, and every order's newest event is unchanged.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::allocation::{Setup, PARTITIONS};
+use common::process::Process;
+use conveyor_connectors::publish::RawPublisher;
+use conveyor_connectors::simulate::carrier;
+use conveyor_processors::allocate::harness::Watch;
+use conveyor_processors::allocate::jobs::STOCK_TABLE;
+use conveyor_processors::catalog::Catalog;
+use conveyor_processors::normalize::processor::VERSIONS_TABLE;
+use conveyor_processors::normalize::{example_raw, normalize};
+use conveyor_runtime::kafka::{Consumer, OutRecord, Producer};
+use conveyor_runtime::topology::{self, SINK_INPUTS};
+use conveyor_schemas::codec::Codec;
+use conveyor_schemas::records::{CatalogSku, InventoryEvent, InventoryEventKind, RawOrder};
+
+fn orders_wanted() -> u64 {
+    std::env::var("REPLAY_TEST_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// Raw Shopify orders; every tenth has no `name` (both mappings agree).
+fn raw_orders(n: u64, now: i64) -> Vec<RawOrder> {
+    (0..n)
+        .map(|i| {
+            let mut raw = example_raw("shopify", i).unwrap();
+            if i % 10 == 0 {
+                let mut v: serde_json::Value = serde_json::from_slice(&raw.payload).unwrap();
+                v.as_object_mut().unwrap().remove("name");
+                raw.payload = serde_json::to_vec(&v).unwrap();
+            }
+            raw.received_at = now;
+            raw
+        })
+        .collect()
+}
+
+fn catalog() -> Vec<CatalogSku> {
+    let csv =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/catalog.csv")).unwrap();
+    conveyor_connectors::catalog_load::parse(&csv, 1).unwrap()
+}
+
+/// Stock for ~80% of the orders' demand, spread over the warehouses.
+fn stock(s: &Setup, raws: &[RawOrder], skus: &[CatalogSku]) -> Vec<InventoryEvent> {
+    let cat = Catalog::from_skus(skus.to_vec());
+    let mut demand: BTreeMap<String, i64> = BTreeMap::new();
+    for r in raws {
+        for l in normalize(r, &cat).unwrap().order.lines {
+            *demand.entry(l.sku).or_default() += i64::from(l.quantity);
+        }
+    }
+    let whs: Vec<&str> = s.config.warehouses.iter().map(|w| w.id.as_str()).collect();
+    let mut out = Vec::new();
+    for (sku, d) in demand {
+        let units = d * 8 / 10;
+        for (k, w) in whs.iter().enumerate() {
+            let share = units / whs.len() as i64 + i64::from(k == 0) * (units % whs.len() as i64);
+            out.push(InventoryEvent {
+                event_id: format!("test:{sku}:{w}"),
+                sku: sku.clone(),
+                warehouse_id: w.to_string(),
+                kind: InventoryEventKind::Restock,
+                quantity: share as i32,
+                to_warehouse_id: None,
+                reason: Some("test receipt".into()),
+                reference: None,
+                occurred_at: 1,
+            });
+        }
+    }
+    out
+}
+
+struct Pipeline {
+    s: Setup,
+    env: Vec<(&'static str, OsString)>,
+    logs: tempfile::TempDir,
+    state: tempfile::TempDir,
+    api: String,
+    db: String,
+}
+
+impl Pipeline {
+    async fn new(prefix: &str, carrier_url: &str) -> Pipeline {
+        let s = Setup::new(prefix).await;
+        common::require_clickhouse(&s.config).await;
+        let state = tempfile::tempdir().unwrap();
+        let logs = tempfile::tempdir().unwrap();
+        let db = s.ns.replace('-', "_");
+        let api_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let api = format!("127.0.0.1:{api_port}");
+        let env: Vec<(&'static str, OsString)> = vec![
+            ("CONVEYOR_TOPICS__NAMESPACE", s.ns.clone().into()),
+            ("CONVEYOR_TOPICS__PARTITIONS", PARTITIONS.to_string().into()),
+            ("CONVEYOR_STATE__DIR", state.path().join("stores").into()),
+            ("CONVEYOR_STATE__BATCH_MAX_RECORDS", "500".into()),
+            ("CONVEYOR_CHANNELS__ENABLED", r#"["shopify"]"#.into()),
+            ("CONVEYOR_CLICKHOUSE__DATABASE", db.clone().into()),
+            ("CONVEYOR_STORE__PATH", state.path().join("ops.redb").into()),
+            ("CONVEYOR_HTTP__STATUS_API_BIND", api.clone().into()),
+            ("CONVEYOR_LABEL__API_URL", carrier_url.into()),
+            (
+                "CONVEYOR_LABEL__DOCUMENTS",
+                state.path().join("docs").into(),
+            ),
+        ];
+        let mut ch = s.config.clone();
+        ch.clickhouse.database = db.clone();
+        conveyor_sinks::clickhouse::migrate::migrate(&ch.clickhouse)
+            .await
+            .unwrap();
+        Pipeline {
+            s,
+            env,
+            logs,
+            state,
+            api: format!("http://{api}"),
+            db,
+        }
+    }
+
+    fn env_with(&self, field: &str) -> Vec<(&'static str, OsString)> {
+        let mut e = self.env.clone();
+        e.push((
+            "CONVEYOR_CHANNELS__SHOPIFY__ORDER_NUMBER_FIELD",
+            field.into(),
+        ));
+        e
+    }
+
+    /// `conveyor <args>` as a long-running child.
+    fn start(&self, args: &[&str], log: &str, field: &str) -> Process {
+        let mut a = args.to_vec();
+        a.extend(["--observability-bind", "127.0.0.1:0"]);
+        Process::spawn(&a, &self.env_with(field), &self.logs.path().join(log))
+    }
+
+    /// `conveyor <args>` to completion: (success, stdout, stderr).
+    fn run(&self, args: &[&str], field: &str) -> (bool, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_conveyor"));
+        cmd.args(args);
+        for (k, v) in self.env_with(field) {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let (o, e) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        eprintln!("$ conveyor {}\n{o}{}", args.join(" "), tail(&e, 2000));
+        (out.status.success(), o, e)
+    }
+
+    fn stores(&self) -> std::path::PathBuf {
+        self.state.path().join("stores")
+    }
+
+    /// Every sink input consumed by both sinks.
+    fn sinks_lag(&self) -> i64 {
+        let c = &self.s.config;
+        let mut lag = 0;
+        for sink in ["sink-clickhouse", "sink-scylla"] {
+            let g = Consumer::new(&c.kafka, "test", &topology::group_id(c, sink)).unwrap();
+            for id in SINK_INPUTS {
+                let t = self.s.topic(id);
+                let end: i64 = g
+                    .end_offsets_total(&t, PARTITIONS, Duration::from_secs(10))
+                    .unwrap();
+                let done: i64 = g
+                    .group_committed(&t, PARTITIONS, Duration::from_secs(10))
+                    .unwrap()
+                    .iter()
+                    .sum();
+                lag += end - done;
+            }
+        }
+        lag
+    }
+
+    /// Allocation, route and label at rest, then both sinks caught up.
+    async fn wait_for_rest(&self) {
+        Watch::with_label(&self.s.config)
+            .unwrap()
+            .wait_for_rest(Duration::from_secs(1200), |_| {})
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while self.sinks_lag() > 0 {
+            assert!(Instant::now() < deadline, "the sinks did not catch up");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn ch(&self, sql: &str) -> Vec<Vec<String>> {
+        let url = format!("{}/?database={}", self.s.config.clickhouse.url, self.db);
+        let body = reqwest::Client::new()
+            .post(url)
+            .body(format!("{sql} FORMAT TabSeparated"))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect()
+    }
+
+    /// order id -> (external number, version) in ClickHouse, FINAL.
+    async fn ch_orders(&self) -> BTreeMap<String, (String, String)> {
+        self.ch("SELECT order_id, external_number, version FROM orders FINAL")
+            .await
+            .into_iter()
+            .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
+            .collect()
+    }
+
+    async fn ch_count(&self, table: &str) -> i64 {
+        self.ch(&format!("SELECT count() FROM {table} FINAL")).await[0][0]
+            .parse()
+            .unwrap()
+    }
+
+    async fn api_order(&self, http: &reqwest::Client, id: &str) -> serde_json::Value {
+        http.get(format!("{}/orders/{id}", self.api))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    &s[s.len().saturating_sub(n)..]
+}
+
+/// Order ids of normalized events on the topic, with how many each has.
+async fn normalized_per_order(s: &Setup) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in s.read("orders_normalized").await {
+        let k = String::from_utf8(r.key.unwrap()).unwrap();
+        *m.entry(k).or_default() += 1;
+    }
+    m
+}
+
+async fn publish_inputs(p: &Pipeline, raws: &[RawOrder]) {
+    let codec = Arc::new(Codec::new(&p.s.config.schema_registry.url).unwrap());
+    let skus = catalog();
+    conveyor_connectors::catalog_load::publish(&p.s.config, codec.clone(), &skus)
+        .await
+        .unwrap();
+    let producer = Producer::new(&p.s.config.kafka, "test").unwrap();
+    let inv = p.s.topic("inventory_events");
+    let mut recs = Vec::new();
+    for e in stock(&p.s, raws, &skus) {
+        let b = codec.encode(&inv, &e).await.unwrap();
+        recs.push(OutRecord::new(&inv).key(e.sku.clone()).payload(b));
+    }
+    for r in producer.send_batch(&recs).await {
+        r.unwrap();
+    }
+    let publisher = RawPublisher::new(&p.s.config, codec, "shopify", "test").unwrap();
+    for chunk in raws.chunks(2000) {
+        publisher.publish_all(chunk).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_normalize_fix_replayed_live_reaches_every_store_and_buys_nothing_twice() {
+    let n = orders_wanted();
+    let token = common::config().label.api_token.expose().to_string();
+    let sim = Arc::new(carrier::Sim::new(&token));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (addr, _server) = carrier::serve(sim.clone(), ([127, 0, 0, 1], 0).into(), stop.clone())
+        .await
+        .unwrap();
+    let p = Pipeline::new("replay-fix", &format!("http://{addr}")).await;
+    let raws = raw_orders(n, conveyor_connectors::publish::now_ms());
+    publish_inputs(&p, &raws).await;
+
+    // The first run, with the bug.
+    let bug = "order_number";
+    let normalizer = p.start(&["run", "normalize"], "normalize.log", bug);
+    let _others: Vec<Process> = [
+        (&["run", "allocate"][..], "allocate.log"),
+        (&["run", "route"], "route.log"),
+        (&["run", "label"], "label.log"),
+        (&["sink", "scylla"], "sink-scylla.log"),
+    ]
+    .into_iter()
+    .map(|(a, log)| p.start(a, log, bug))
+    .collect();
+    let ch_sink = p.start(&["sink", "clickhouse"], "sink-clickhouse.log", bug);
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while p.s.count("orders_normalized") < n as i64 {
+        assert!(Instant::now() < deadline, "normalize did not finish");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    p.wait_for_rest().await;
+
+    let before = p.ch_orders().await;
+    assert_eq!(before.len() as u64, n, "every order in ClickHouse");
+    let bare = |i: u64| format!("{}", 1000 + i);
+    let fixed = |i: u64| format!("#{}", 1000 + i);
+    let cat = Catalog::from_skus(catalog());
+    let ids: Vec<String> = raws
+        .iter()
+        .map(|r| normalize(r, &cat).unwrap().order.order_id)
+        .collect();
+    let id_of = |i: u64| ids[i as usize].clone();
+    for i in [1, 2, 10, n - 1] {
+        assert_eq!(before[&id_of(i)].0, bare(i), "the bug maps the bare number");
+    }
+    let allocations = p.ch_count("allocations").await;
+    let labels = p.ch_count("labels").await;
+    let movements = p.ch("SELECT count() FROM inventory_movements").await[0][0].clone();
+    assert!(
+        labels > 0 && allocations > 0,
+        "the pipeline ran: {allocations} allocations, {labels} labels"
+    );
+    let stock_before: BTreeMap<String, serde_json::Value> =
+        common::allocation::store(&p.stores().join("inventory.stock"), STOCK_TABLE);
+    let sold_before = sim.purchases();
+    let per_order_before = normalized_per_order(&p.s).await;
+    let http = reqwest::Client::new();
+    let sample: Vec<u64> = (0..n).step_by(97).chain([1, 10, n - 1]).collect();
+    let mut views_before = BTreeMap::new();
+    for &i in &sample {
+        views_before.insert(i, p.api_order(&http, &id_of(i)).await);
+    }
+
+    // A replay while normalize runs is refused, naming its members.
+    let args = [
+        "replay",
+        "live",
+        "normalize",
+        "--channel",
+        "shopify",
+        "--yes",
+    ];
+    let (ok, _, err) = p.run(&args, "name");
+    assert!(
+        !ok && err.contains("live members"),
+        "a live group must refuse the replay"
+    );
+    normalizer.stop();
+
+    // Without --yes: the plan, and nothing changes.
+    let (ok, out, _) = p.run(&args[..5], "name");
+    assert!(ok && out.contains("nothing changed"), "{out}");
+    assert!(
+        out.contains(&format!("{n}")),
+        "the plan counts every message: {out}"
+    );
+
+    // The fix, replayed live with the state kept.
+    let (ok, out, _) = p.run(&args, "name");
+    assert!(ok, "the replay failed");
+    assert!(out.contains("done"), "{out}");
+    p.wait_for_rest().await;
+
+    let after = p.ch_orders().await;
+    assert_eq!(after.len(), before.len());
+    let per_order_after = normalized_per_order(&p.s).await;
+    let (mut affected, mut unaffected) = (0, 0);
+    for i in 0..n {
+        let id = id_of(i);
+        if i % 10 == 0 {
+            unaffected += 1;
+            assert_eq!(after[&id], before[&id], "order {i} has no name: untouched");
+            assert_eq!(
+                per_order_after[&id], per_order_before[&id],
+                "order {i} re-emitted"
+            );
+        } else {
+            affected += 1;
+            assert_eq!(after[&id].0, fixed(i), "order {i} not fixed in ClickHouse");
+            let v = |x: &(String, String)| x.1.parse::<u64>().unwrap();
+            assert!(
+                v(&after[&id]) > v(&before[&id]),
+                "order {i}: the fix has a higher version"
+            );
+            assert_eq!(per_order_after[&id], per_order_before[&id] + 1);
+        }
+    }
+    eprintln!("{affected} orders fixed, {unaffected} untouched");
+    for (&i, was) in &views_before {
+        let now = p.api_order(&http, &id_of(i)).await;
+        let want = if i % 10 == 0 { bare(i) } else { fixed(i) };
+        assert_eq!(
+            now["details"]["external_number"], want,
+            "order {i} in the operational store"
+        );
+        let mut expected = was.clone();
+        expected["details"]["external_number"] = want.into();
+        // Status, lines, shipments, reservations and history as they were:
+        // the creation replayed is still the creation.
+        assert_eq!(now, expected, "order {i}: only the number changed");
+    }
+    // Nothing moved, nothing was bought again.
+    let stock_after: BTreeMap<String, serde_json::Value> =
+        common::allocation::store(&p.stores().join("inventory.stock"), STOCK_TABLE);
+    assert_eq!(stock_after, stock_before, "the replay moved stock");
+    assert_eq!(
+        p.ch("SELECT count() FROM inventory_movements").await[0][0],
+        movements
+    );
+    assert_eq!(p.ch_count("allocations").await, allocations);
+    assert_eq!(p.ch_count("labels").await, labels);
+    let sold = sim.purchases();
+    assert_eq!(sold.duplicates, 0, "a label was bought twice");
+    assert_eq!(
+        sold.purchases, sold_before.purchases,
+        "the replay bought labels"
+    );
+
+    // Recorded as done, with every message.
+    let (ok, out, _) = p.run(&["replay", "status", "--json"], "name");
+    assert!(ok);
+    let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let job = &jobs.as_array().unwrap()[0];
+    assert_eq!(job["status"], "done");
+    assert_eq!(job["messages"], n);
+    assert_eq!(job["generation"], 1);
+
+    // Rebuilding ClickHouse from the topics gives the same answers.
+    ch_sink.stop();
+    let (ok, out, _) = p.run(
+        &["replay", "rebuild", "--sink", "clickhouse", "--yes"],
+        "name",
+    );
+    assert!(ok && out.contains("rebuilt"), "{out}");
+    assert_eq!(p.ch_orders().await, after, "a rebuild answers as before");
+    assert_eq!(p.ch_count("labels").await, labels);
+    stop.cancel();
+}
+
+/// normalize's `versions` store, all partitions.
+fn versions(dir: &Path) -> BTreeMap<String, serde_json::Value> {
+    common::allocation::store(&dir.join("normalize-shopify.versions"), VERSIONS_TABLE)
+}
+
+/// The newest normalized event per order (payload bytes after the
+/// schema id), from the topic.
+async fn newest_events(s: &Setup) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for r in s.read("orders_normalized").await {
+        m.insert(
+            String::from_utf8(r.key.unwrap()).unwrap(),
+            r.payload.unwrap()[5..].to_vec(),
+        );
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_reset_replay_resumes_and_a_rebuilt_store_matches() {
+    let n = 3_000;
+    let p = Pipeline::new("replay-resume", "http://127.0.0.1:9").await;
+    let raws = raw_orders(n, conveyor_connectors::publish::now_ms());
+    publish_inputs(&p, &raws).await;
+    let normalize = p.start(&["run", "normalize"], "normalize.log", "name");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while p.s.count("orders_normalized") < n as i64 {
+        assert!(Instant::now() < deadline, "normalize did not finish");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    normalize.stop();
+    let state = versions(&p.stores());
+    assert_eq!(state.len() as u64, n);
+    let events = newest_events(&p.s).await;
+
+    // A reset replay, killed once it has re-emitted some orders.
+    let mut env = p.env_with("name");
+    env.push(("CONVEYOR_STATE__BATCH_MAX_RECORDS", "100".into()));
+    let replay = Process::spawn(
+        &["replay", "live", "normalize", "--reset-state", "--yes"],
+        &env,
+        &p.logs.path().join("replay.log"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while p.s.count("orders_normalized") < n as i64 + 500 {
+        assert!(Instant::now() < deadline, "the replay made no progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    replay.kill9();
+    let (ok, out, _) = p.run(&["replay", "status"], "name");
+    assert!(
+        ok && out.contains("prepared"),
+        "an interrupted replay shows as prepared: {out}"
+    );
+    // The killed process is a member until its session times out: until
+    // then, everything refuses.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (ok, _, err) = p.run(&["replay", "live", "normalize", "--yes"], "name");
+        assert!(!ok);
+        if err.contains("unfinished") {
+            break; // a new replay over the same jobs waits for this one
+        }
+        assert!(err.contains("live members"), "{err}");
+        assert!(Instant::now() < deadline, "the killed member never left");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    let (ok, out, _) = p.run(&["replay", "resume"], "name");
+    assert!(ok && out.contains("done"), "{out}");
+    assert_eq!(
+        versions(&p.stores()),
+        state,
+        "a reset replay rebuilds the same state"
+    );
+    assert_eq!(
+        newest_events(&p.s).await,
+        events,
+        "every order's newest event is unchanged"
+    );
+    let total = p.s.count("orders_normalized");
+    assert!(
+        total >= 2 * n as i64,
+        "a reset replay re-emits every order: {total}"
+    );
+
+    // Losing the store: rebuilt from its changelog, the same state.
+    std::fs::remove_dir_all(p.stores().join("normalize-shopify.versions")).unwrap();
+    let (ok, out, _) = p.run(
+        &[
+            "replay",
+            "rebuild",
+            "--store",
+            "normalize-shopify.versions",
+            "--yes",
+        ],
+        "name",
+    );
+    assert!(ok && out.contains("rebuilt"), "{out}");
+    assert_eq!(versions(&p.stores()), state);
+
+    // And normalize goes on from where the replay ended: nothing new.
+    let normalize = p.start(&["run", "normalize"], "normalize-2.log", "name");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let summary = String::from_utf8_lossy(&normalize.stop()).into_owned();
+    assert_eq!(p.s.count("orders_normalized"), total, "{summary}");
+}
