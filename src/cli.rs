@@ -300,6 +300,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50_000)]
         shipments: usize,
     },
+    /// Replay throughput next to normal processing: normalize over N raw Shopify orders through the broker, then replayed with its state kept (unchanged, and with a mapping fix) and reset. Build with --release.
+    Replay {
+        #[arg(long, default_value_t = 50_000)]
+        orders: u64,
+    },
     /// normalize's pure mapping per channel on one core (no broker). Build with --release.
     Normalize {
         /// Distinct example orders per channel.
@@ -384,6 +389,32 @@ pub enum ReplayCommand {
         /// Run it (without: print the plan and change nothing).
         #[arg(long)]
         yes: bool,
+    },
+    /// Run the pipeline (normalize, allocate, route, both sinks; no labels bought) over a time range under this config into a sandbox: its own topics, stores and ClickHouse database (prints the plan; --yes runs it).
+    Sandbox {
+        /// The sandbox's name (a-z, 0-9, - and _): ClickHouse database <database>_sandbox_<name>.
+        name: String,
+        /// Where the orders start (raw topics): as for `replay live`.
+        #[arg(long, default_value = "earliest")]
+        from: String,
+        /// Where they end.
+        #[arg(long, default_value = "now")]
+        to: String,
+        /// Drop an earlier run of this sandbox (topics, database, state) first.
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Compare a sandbox with live: orders whose allocation or route changed, shipping cost, parcels, split rate, SLA misses (table; every changed order to a CSV).
+    Diff {
+        name: String,
+        /// Where the changed orders go (default: sandbox-<name>-diff.csv).
+        #[arg(long)]
+        csv: Option<String>,
+        /// The totals as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Continue an interrupted replay or sink rebuild (default: the newest unfinished).
     Resume { id: Option<String> },

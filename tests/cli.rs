@@ -221,7 +221,7 @@ fn topology_lists_topics_with_writers_and_readers() {
     // shipments.synced, exceptions and sync-back's store changelog), and
     // per default channel (5) its raw topic and normalize's versions
     // changelog.
-    assert_eq!(v["topics"].as_array().unwrap().len(), 30);
+    assert_eq!(v["topics"].as_array().unwrap().len(), 31);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -215,10 +215,19 @@ impl Pipeline {
         lag
     }
 
-    /// Allocation, route and label at rest, then both sinks caught up.
+    /// Allocation, route and label (if it runs) at rest, then both sinks
+    /// caught up.
     async fn wait_for_rest(&self) {
-        Watch::with_label(&self.s.config)
-            .unwrap()
+        self.wait_for_rest_of(true).await
+    }
+
+    async fn wait_for_rest_of(&self, label: bool) {
+        let w = if label {
+            Watch::with_label(&self.s.config)
+        } else {
+            Watch::with_route(&self.s.config)
+        };
+        w.unwrap()
             .wait_for_rest(Duration::from_secs(1200), |_| {})
             .await
             .unwrap();
@@ -587,4 +596,233 @@ async fn an_interrupted_reset_replay_resumes_and_a_rebuilt_store_matches() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let summary = String::from_utf8_lossy(&normalize.stop()).into_owned();
     assert_eq!(p.s.count("orders_normalized"), total, "{summary}");
+}
+
+/// Per order: (allocation signature, route signature, parcels, cost, SLA
+/// misses), from the topics of `config`'s namespace, the newest version
+/// of each allocation and plan: what the diff reads from ClickHouse.
+async fn facts_from_topics(
+    config: &conveyor_runtime::config::Config,
+) -> BTreeMap<String, (String, String, u32, rust_decimal::Decimal, u32)> {
+    use conveyor_schemas::records::{AllocationResult, PlanStatus, PlannedShipment};
+    use conveyor_sinks::event::version;
+    let topo = conveyor_runtime::topology::Topology::resolve(config);
+    let codec = Codec::new(&config.schema_registry.url).unwrap();
+    async fn decode<T: conveyor_schemas::records::Record>(
+        config: &conveyor_runtime::config::Config,
+        codec: &Codec,
+        topic: &str,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for r in common::stream::read_partitions(config, topic, PARTITIONS).await {
+            let at = conveyor_schemas::codec::Source {
+                topic: &r.topic,
+                partition: r.partition,
+                offset: r.offset,
+            };
+            out.push(codec.decode::<T>(r.payload.as_deref(), at).await.unwrap());
+        }
+        out
+    }
+    let mut allocs: BTreeMap<String, (i64, AllocationResult)> = BTreeMap::new();
+    for id in ["orders_allocated", "orders_backordered"] {
+        for a in decode::<AllocationResult>(config, &codec, topo.topic_name(id).unwrap()).await {
+            let v = version(a.decided_at, &a.event_id);
+            if allocs.get(&a.order_id).is_none_or(|(w, _)| v >= *w) {
+                allocs.insert(a.order_id.clone(), (v, a));
+            }
+        }
+    }
+    let mut plans: BTreeMap<String, (i64, PlannedShipment)> = BTreeMap::new();
+    for p in decode::<PlannedShipment>(
+        config,
+        &codec,
+        topo.topic_name("shipments_planned").unwrap(),
+    )
+    .await
+    {
+        let v = version(p.planned_at, &p.event_id);
+        if plans.get(&p.shipment_id).is_none_or(|(w, _)| v >= *w) {
+            plans.insert(p.shipment_id.clone(), (v, p));
+        }
+    }
+    let mut out: BTreeMap<String, (String, String, u32, rust_decimal::Decimal, u32)> =
+        BTreeMap::new();
+    for (id, (_, a)) in allocs {
+        let mut lines: Vec<String> = a
+            .allocations
+            .iter()
+            .flat_map(|w| {
+                w.lines
+                    .iter()
+                    .map(move |l| format!("{}@{} x{}", l.sku, w.warehouse_id, l.quantity))
+            })
+            .collect();
+        lines.sort();
+        out.entry(id).or_default().0 = format!("{:?} {}", a.status, lines.join(", "));
+    }
+    let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, (_, p)) in plans {
+        if p.status != PlanStatus::Planned {
+            continue;
+        }
+        routes
+            .entry(p.order_id.clone())
+            .or_default()
+            .push(format!("{}:{} {}", p.warehouse_id, p.carrier, p.service));
+        let e = out.entry(p.order_id.clone()).or_default();
+        e.2 += 1;
+        e.3 += p.rate.amount;
+        e.4 += u32::from(!p.meets_sla);
+    }
+    for (id, mut r) in routes {
+        r.sort();
+        out.entry(id).or_default().1 = r.join(", ");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandbox_with_another_policy_diffs_against_live_exactly() {
+    let n = 2_000;
+    let p = Pipeline::new("replay-sandbox", "http://127.0.0.1:9").await;
+    let raws = raw_orders(n, conveyor_connectors::publish::now_ms());
+    publish_inputs(&p, &raws).await;
+    let field = "name";
+    let _live: Vec<Process> = [
+        (&["run", "normalize"][..], "normalize.log"),
+        (&["run", "allocate"], "allocate.log"),
+        (&["run", "route"], "route.log"),
+        (&["sink", "clickhouse"], "sink-clickhouse.log"),
+        (&["sink", "scylla"], "sink-scylla.log"),
+    ]
+    .into_iter()
+    .map(|(a, log)| p.start(a, log, field))
+    .collect();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while p.s.count("orders_normalized") < n as i64 {
+        assert!(Instant::now() < deadline, "normalize did not finish");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    p.wait_for_rest_of(false).await;
+
+    // The alternative: ship complete or wait, and a 2-day promise.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_conveyor"));
+    cmd.args(["replay", "sandbox", "alt", "--yes"]);
+    for (k, v) in p.env_with(field) {
+        cmd.env(k, v);
+    }
+    cmd.env("CONVEYOR_ALLOCATION__DEFAULT_POLICY__SPLIT", "false")
+        .env("CONVEYOR_ALLOCATION__DEFAULT_POLICY__MAX_PARCELS", "1")
+        .env("CONVEYOR_ROUTING__PROMISE_DAYS__STANDARD", "2");
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "{text}{}",
+        tail(&String::from_utf8_lossy(&out.stderr), 3000)
+    );
+    assert!(out.status.success(), "the sandbox failed");
+    assert!(text.contains("sandbox alt done"), "{text}");
+
+    let csv = p.logs.path().join("diff.csv");
+    let (ok, out, _) = p.run(
+        &[
+            "replay",
+            "diff",
+            "alt",
+            "--json",
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+        field,
+    );
+    assert!(ok);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+
+    // The same from the topics, directly.
+    let (ok, status, _) = p.run(&["replay", "status", "--json"], field);
+    assert!(ok);
+    let jobs: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let ns = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "sandbox")
+        .unwrap()["namespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut sb_config = p.s.config.clone();
+    sb_config.topics.namespace = ns;
+    let live = facts_from_topics(&p.s.config).await;
+    let sandbox = facts_from_topics(&sb_config).await;
+    let orders: std::collections::BTreeSet<String> = {
+        let topo = conveyor_runtime::topology::Topology::resolve(&sb_config);
+        common::stream::read_partitions(
+            &sb_config,
+            topo.topic_name("orders_normalized").unwrap(),
+            PARTITIONS,
+        )
+        .await
+        .into_iter()
+        .map(|r| String::from_utf8(r.key.unwrap()).unwrap())
+        .collect()
+    };
+    assert_eq!(orders.len() as u64, n, "the sandbox ran every order");
+    let none = Default::default();
+    let (mut alloc_changed, mut route_changed, mut changed) = (0u64, 0u64, 0usize);
+    let mut totals = [(rust_decimal::Decimal::ZERO, 0u64, 0u64, 0u64, 0u64); 2];
+    for id in &orders {
+        let sides = [
+            live.get(id).unwrap_or(&none),
+            sandbox.get(id).unwrap_or(&none),
+        ];
+        for (t, s) in totals.iter_mut().zip(sides) {
+            t.0 += s.3;
+            t.1 += u64::from(s.2);
+            t.2 += u64::from(s.2 > 0);
+            t.3 += u64::from(s.2 > 1);
+            t.4 += u64::from(s.4);
+        }
+        let (l, s) = (sides[0], sides[1]);
+        alloc_changed += u64::from(l.0 != s.0);
+        route_changed += u64::from(l.1 != s.1);
+        changed += usize::from(l.0 != s.0 || l.1 != s.1 || l.3 != s.3 || l.4 != s.4);
+    }
+    eprintln!("direct: {alloc_changed} allocations and {route_changed} routes changed, {totals:?}");
+    assert_eq!(report["orders"], n);
+    assert_eq!(report["allocation_changed"], alloc_changed);
+    assert_eq!(report["route_changed"], route_changed);
+    assert!(
+        alloc_changed > 0 && route_changed > 0,
+        "the policy changed something"
+    );
+    for (side, t) in ["live", "sandbox"].iter().zip(totals) {
+        let r = &report[side];
+        assert_eq!(
+            r["cost"].as_str().unwrap(),
+            t.0.normalize().to_string(),
+            "{side} cost"
+        );
+        assert_eq!(
+            (
+                r["parcels"].as_u64().unwrap(),
+                r["routed"].as_u64().unwrap()
+            ),
+            (t.1, t.2),
+            "{side}"
+        );
+        assert_eq!(
+            (
+                r["split"].as_u64().unwrap(),
+                r["sla_misses"].as_u64().unwrap()
+            ),
+            (t.3, t.4),
+            "{side}"
+        );
+    }
+    let rows = csv::Reader::from_path(&csv).unwrap().records().count();
+    assert_eq!(rows, changed, "one CSV row per changed order");
+    // Live is untouched: its database still answers as before.
+    assert_eq!(p.ch_count("orders").await, n as i64);
 }

@@ -4,6 +4,7 @@ mod allocate;
 mod bench_allocate;
 mod bench_channels;
 mod bench_label;
+mod bench_replay;
 mod bench_route;
 mod bench_runtime;
 mod bench_sinks;
@@ -156,6 +157,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 keys,
                 rounds,
             } => bench_runtime::run(&load()?, records, keys, rounds).await,
+            BenchCommand::Replay { orders } => bench_replay::run(&load()?, orders).await,
             BenchCommand::Normalize { orders, channel } => {
                 bench_channels::normalize_bench(orders, channel.as_deref())
             }

@@ -25,10 +25,12 @@
 //!   back where live processing was; `--to now` ends where the input ended
 //!   when planned, and live processing continues from there.
 
+mod diff;
 mod plan;
 mod progress;
 mod rebuild;
 mod record;
+mod sandbox;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +70,16 @@ pub async fn command(config: &Config, cmd: ReplayCommand) -> anyhow::Result<()> 
                 yes,
             )
             .await
+        }
+        ReplayCommand::Sandbox {
+            name,
+            from,
+            to,
+            replace,
+            yes,
+        } => sandbox::run(config, &name, &from, &to, replace, yes).await,
+        ReplayCommand::Diff { name, csv, json } => {
+            diff::run(config, &name, csv.as_deref(), json).await
         }
         ReplayCommand::Resume { id } => resume(config, id.as_deref()).await,
         ReplayCommand::Status { json } => status(config, json).await,
@@ -166,7 +178,7 @@ impl Stage {
     }
 }
 
-async fn live(
+pub(crate) async fn live(
     config: &Config,
     stage: &str,
     channel: Option<&str>,
@@ -225,6 +237,7 @@ async fn live(
         updated_at_ms: now,
         messages: 0,
         run_ms: 0,
+        namespace: String::new(),
     };
     println!(
         "replay {} (generation {generation}): {} from {from} to {to}, state {}",
@@ -245,6 +258,15 @@ async fn live(
     }
     record::save(config, &mut job).await?;
     execute(config, &mut job).await
+}
+
+/// Every recorded replay, oldest first, as (messages, run millis).
+pub(crate) async fn recorded(config: &Config) -> anyhow::Result<Vec<(u64, u64)>> {
+    Ok(record::load(config)
+        .await?
+        .into_iter()
+        .map(|j| (j.messages, j.run_ms))
+        .collect())
 }
 
 /// Runs the steps `job` has not done yet.
@@ -443,6 +465,10 @@ async fn resume(config: &Config, id: Option<&str>) -> anyhow::Result<()> {
     match job.kind {
         Kind::Live => execute(config, &mut job).await,
         Kind::RebuildSink => rebuild::resume_sink(config, &mut job).await,
+        Kind::Sandbox => anyhow::bail!(
+            "a sandbox is not resumed: run it again with `conveyor replay sandbox {} --replace`",
+            job.target
+        ),
         Kind::RebuildStore => anyhow::bail!(
             "a store rebuild is not resumed: run `conveyor replay rebuild --store {}` again",
             job.target

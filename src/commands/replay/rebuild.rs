@@ -132,6 +132,7 @@ pub async fn store(config: &Config, name: &str, yes: bool) -> anyhow::Result<()>
         updated_at_ms: now,
         messages: done,
         run_ms: elapsed.as_millis() as u64,
+        namespace: String::new(),
     };
     record::save(config, &mut job).await
 }
@@ -210,6 +211,7 @@ pub async fn sink(config: &Config, sink: SinkTarget, yes: bool) -> anyhow::Resul
         updated_at_ms: now,
         messages: 0,
         run_ms: 0,
+        namespace: String::new(),
     };
     println!("rebuild {} ({})", spec.name, job.id);
     println!("  clears {}", what_is_cleared(config, sink));

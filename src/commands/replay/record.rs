@@ -24,6 +24,8 @@ pub enum Kind {
     RebuildSink,
     /// Recreate a local state store from its changelog.
     RebuildStore,
+    /// Run the pipeline into a sandbox namespace.
+    Sandbox,
 }
 
 /// Where a replay job stands. Each step is idempotent, so a resume redoes
@@ -57,6 +59,9 @@ pub struct ReplayJob {
     /// Messages re-run when it finished, and how long the run took.
     pub messages: u64,
     pub run_ms: u64,
+    /// A sandbox's topic namespace.
+    #[serde(default)]
+    pub namespace: String,
 }
 
 impl ReplayJob {

@@ -1,0 +1,412 @@
+//! `conveyor replay sandbox NAME`: the pipeline re-run over a time range
+//! under the config given (an alternative allocation or routing policy),
+//! into its own topics, state stores, operational store and ClickHouse
+//! database, never touching live state and never buying labels.
+//!
+//! 1. The sandbox namespace: topics `sandbox-NAME.*` (under the live
+//!    namespace, if any), groups and state under it, ClickHouse database
+//!    `<database>_sandbox_NAME`, operational store `<state>/sandbox-NAME/
+//!    ops.redb` (or keyspace `<keyspace>_sandbox_NAME`).
+//! 2. Copies from the live topics: the raw orders of every enabled channel
+//!    in `[from, to)`, every inventory event before `to` (the stock the
+//!    orders met), and the whole catalog.
+//! 3. Runs normalize, allocate and route, and both sinks, in this process
+//!    until everything is at rest. Label is not run: a sandbox never calls
+//!    a carrier; a parcel's cost is route's rate-card quote (the rate on
+//!    its plan), which is what the live label was bought at.
+//!
+//! Stock caveat: orders before `from` did not consume stock in the sandbox
+//! (their inventory events are copied, their orders are not), so a
+//! sandbox from `earliest` compares like for like.
+//! `conveyor replay diff NAME` then compares it with live (see [`super::diff`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use conveyor_processors::allocate::harness::Watch;
+use conveyor_runtime::config::{Config, StoreBackend};
+use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer, TopicState};
+use conveyor_runtime::shutdown::Shutdown;
+use conveyor_runtime::topology::{self, Topology, SINK_INPUTS};
+use conveyor_sinks::clickhouse::sink::ClickHouseWriter;
+use conveyor_sinks::ops::embedded::EmbeddedStore;
+use conveyor_sinks::ops::writer::StoreWriter;
+
+use super::super::stage::RunCtx;
+use super::plan::{self, Bound, JobInput};
+use super::progress::{self, Progress};
+use super::record::{self, Kind, ReplayJob, Status};
+
+/// The sandbox's config: `live`'s (with its policies) under the sandbox's
+/// namespace, state, database and store. Topics and groups are named
+/// after the run too (`sandbox-NAME-<run>`), so a sandbox run again never
+/// meets the offsets its groups committed last time.
+pub fn config(live: &Config, name: &str, run: i64) -> anyhow::Result<Config> {
+    if name.is_empty()
+        || name.len() > 40
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        anyhow::bail!("sandbox name `{name}`: 1-40 characters of a-z, 0-9, - and _");
+    }
+    let mut c = live.clone();
+    c.topics.namespace = if live.topics.namespace.is_empty() {
+        format!("sandbox-{name}-{run}")
+    } else {
+        format!("{}.sandbox-{name}-{run}", live.topics.namespace)
+    };
+    let dir = std::path::Path::new(&live.state.dir)
+        .join(format!("sandbox-{name}"))
+        .join(run.to_string());
+    c.state.dir = dir.join("stores").display().to_string();
+    c.store.path = dir.join("ops.redb").display().to_string();
+    let ident = name.replace('-', "_");
+    c.clickhouse.database = format!("{}_sandbox_{ident}", live.clickhouse.database);
+    c.scylla.keyspace = format!("{}_sandbox_{ident}", live.scylla.keyspace);
+    Ok(c)
+}
+
+pub async fn run(
+    live: &Config,
+    name: &str,
+    from: &str,
+    to: &str,
+    replace: bool,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let now = record::now_ms();
+    let sb = config(live, name, now)?;
+    let (from_b, to_b) = (Bound::parse(from, now)?, Bound::parse(to, now)?);
+    let topo = Topology::resolve(live);
+    let raw: Vec<String> = live
+        .channels
+        .enabled
+        .iter()
+        .filter_map(|c| topo.raw_topic(c).map(str::to_string))
+        .collect();
+    let name_of = |id: &str| -> anyhow::Result<String> {
+        topo.topic_name(id)
+            .map(str::to_string)
+            .with_context(|| format!("no topic {id}"))
+    };
+    let copier = |inputs: Vec<String>| JobInput {
+        job: "sandbox-copy".into(),
+        group: topology::group_id(&sb, "sandbox-copy"),
+        inputs,
+        changelog: None,
+    };
+    let mut parts = plan::build(live, &[copier(raw)], &from_b, &to_b).await?;
+    parts.extend(
+        plan::build(
+            live,
+            &[copier(vec![name_of("inventory_events")?])],
+            &Bound::Earliest,
+            &to_b,
+        )
+        .await?,
+    );
+    parts.extend(
+        plan::build(
+            live,
+            &[copier(vec![name_of("catalog_skus")?])],
+            &Bound::Earliest,
+            &Bound::Now,
+        )
+        .await?,
+    );
+    let sb_topo = Topology::resolve(&sb);
+    let previous: Vec<ReplayJob> = record::load(live)
+        .await?
+        .into_iter()
+        .filter(|j| j.kind == Kind::Sandbox && j.target == name)
+        .collect();
+    let exists = !previous.is_empty() || database_exists(&sb).await?;
+    println!(
+        "sandbox {name}: the pipeline (normalize, allocate, route, both sinks; no labels bought) from {from} to {to} under this config"
+    );
+    println!(
+        "  into topics {}.*, ClickHouse database {}, state {}",
+        sb.topics.namespace, sb.clickhouse.database, sb.state.dir
+    );
+    plan::print(&parts);
+    if exists && !replace {
+        anyhow::bail!(
+            "sandbox {name} exists: pass --replace to drop it and run again, or pick another name"
+        );
+    }
+    if !yes {
+        println!("nothing changed: run again with --yes to run the sandbox");
+        return Ok(());
+    }
+    if exists {
+        drop_sandbox(live, &sb, &previous).await?;
+    }
+    let started = Instant::now();
+    for r in Admin::new(&sb.kafka)?
+        .ensure_topics(&sb_topo.topics)
+        .await?
+    {
+        if let TopicState::Failed(e) = &r.state {
+            anyhow::bail!("cannot create sandbox topic {}: {e}", r.name);
+        }
+    }
+    conveyor_sinks::clickhouse::migrate::migrate(&sb.clickhouse).await?;
+    if sb.store.backend == StoreBackend::Scylla {
+        conveyor_sinks::scylla::migrate(&sb.scylla).await?;
+    }
+
+    // Copy the inputs.
+    let total: i64 = parts.iter().map(|p| p.messages()).sum();
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut bar = Progress::new(&format!("sandbox {name}: copy"), total as u64);
+    let copy = copy_inputs(live, &sb, &parts, counter.clone());
+    let (res, copied) = progress::track(&mut bar, std::slice::from_ref(&counter), copy).await;
+    bar.finish(copied);
+    res?;
+
+    // Run the pipeline to rest.
+    let shutdown = Shutdown::on_signals();
+    let mut tasks = tokio::task::JoinSet::new();
+    for stage in ["normalize", "allocate", "route"] {
+        let (c, s) = (sb.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let r = match stage {
+                "normalize" => super::super::normalize::run(&c, &s, RunCtx::default()).await,
+                "allocate" => super::super::allocate::run(&c, &s, RunCtx::default()).await,
+                _ => super::super::route::run(&c, &s, RunCtx::default()).await,
+            };
+            r.map(|_| ()).with_context(|| format!("sandbox {stage}"))
+        });
+    }
+    {
+        let (c, s) = (sb.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let spec = super::super::sink::clickhouse_spec(&c)?;
+            let mut w = ClickHouseWriter::new(&c.clickhouse);
+            super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
+            anyhow::Ok(())
+        });
+        let (c, s) = (sb.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let spec = super::super::sink::scylla_spec(&c)?;
+            match c.store.backend {
+                StoreBackend::Embedded => {
+                    let store = EmbeddedStore::open(std::path::Path::new(&c.store.path))?;
+                    let mut w = StoreWriter::new(Arc::new(store));
+                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
+                }
+                StoreBackend::Scylla => {
+                    let store = conveyor_sinks::scylla::ScyllaStore::connect(&c.scylla).await?;
+                    let mut w = StoreWriter::new(Arc::new(store));
+                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    let rest = wait_for_rest(&sb, &shutdown);
+    let outcome = tokio::select! {
+        r = rest => r,
+        Some(joined) = tasks.join_next() => match joined {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => Err(anyhow::anyhow!("a sandbox stage stopped early")),
+            Err(e) => Err(anyhow::anyhow!("a sandbox stage panicked: {e}")),
+        },
+    };
+    shutdown.trigger();
+    while let Some(j) = tasks.join_next().await {
+        if let Ok(Err(e)) = j {
+            tracing::warn!(error = %e, "sandbox stage at shutdown");
+        }
+    }
+    outcome?;
+    conveyor_sinks::clickhouse::refresh_views(&sb.clickhouse).await?;
+    let elapsed = started.elapsed();
+    let w = Watch::with_route(&sb)?;
+    println!(
+        "sandbox {name} done in {:.1}s: {} orders normalized, {} allocated, {} backordered, {} shipment plans; compare with `conveyor replay diff {name}`",
+        elapsed.as_secs_f64(),
+        w.written("orders_normalized"),
+        w.written("orders_allocated"),
+        w.written("orders_backordered"),
+        w.written("shipments_planned"),
+    );
+    let mut job = ReplayJob {
+        id: record::new_id(0, &format!("sandbox-{name}")),
+        kind: Kind::Sandbox,
+        target: name.to_string(),
+        generation: 0,
+        reset_state: true,
+        from: from.to_string(),
+        to: to.to_string(),
+        parts,
+        status: Status::Done,
+        created_at_ms: now,
+        updated_at_ms: now,
+        messages: copied,
+        run_ms: elapsed.as_millis() as u64,
+        namespace: sb.topics.namespace.clone(),
+    };
+    record::save(live, &mut job).await
+}
+
+/// Copies each planned partition range from the live topic to the
+/// sandbox's topic of the same id (same key, payload, headers, time).
+async fn copy_inputs(
+    live: &Config,
+    sb: &Config,
+    parts: &[plan::PartPlan],
+    counter: Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<()> {
+    let live_topo = Topology::resolve(live);
+    let sb_topo = Topology::resolve(sb);
+    let target = |live_name: &str| -> Option<String> {
+        let spec = live_topo.topics.iter().find(|t| t.name == live_name)?;
+        sb_topo
+            .topics
+            .iter()
+            .find(|t| t.id == spec.id && t.channel == spec.channel)
+            .map(|t| t.name.clone())
+    };
+    let producer = Producer::new(&sb.kafka, "sandbox-copy")?;
+    for p in parts.iter().filter(|p| p.messages() > 0) {
+        let to_topic =
+            target(&p.topic).with_context(|| format!("no sandbox topic for {}", p.topic))?;
+        let c = Consumer::new(&live.kafka, "sandbox-copy", &p.group)?;
+        c.assign(&[(p.topic.as_str(), p.partition, Some(p.from))])?;
+        let mut batch = Vec::new();
+        let mut next = p.from;
+        while next < p.to {
+            let rec = tokio::time::timeout(Duration::from_secs(30), c.recv())
+                .await
+                .with_context(|| {
+                    format!("reading {}[{}] timed out at {next}", p.topic, p.partition)
+                })??;
+            next = rec.offset + 1;
+            if rec.offset >= p.to {
+                break;
+            }
+            let mut out = OutRecord::new(to_topic.clone());
+            out.key = rec.key;
+            out.payload = rec.payload;
+            out.headers = rec.headers;
+            out.timestamp_ms = rec.timestamp_ms;
+            batch.push(out);
+            if batch.len() >= 2000 || next >= p.to {
+                for r in producer.send_batch(&batch).await {
+                    r.context("copy to the sandbox")?;
+                }
+                counter.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            for r in producer.send_batch(&batch).await {
+                r.context("copy to the sandbox")?;
+            }
+            counter.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// Until normalize consumed every raw record, allocation and route are at
+/// rest, and both sinks have every record.
+async fn wait_for_rest(sb: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
+    let topo = Topology::resolve(sb);
+    let parts = sb.topics.partitions;
+    let t = Duration::from_secs(10);
+    let lag = |group: &str, topics: &[String]| -> anyhow::Result<i64> {
+        let c = Consumer::new(&sb.kafka, "sandbox-watch", group)?;
+        let mut lag = 0;
+        for topic in topics {
+            let n = topo
+                .topics
+                .iter()
+                .find(|x| &x.name == topic)
+                .map_or(parts, |x| x.partitions);
+            let end = c.end_offsets_total(topic, n, t)?;
+            let done: i64 = c.group_committed(topic, n, t)?.iter().sum();
+            lag += end - done;
+        }
+        Ok(lag)
+    };
+    let watch = Watch::with_route(sb)?;
+    let sink_topics: Vec<String> = SINK_INPUTS
+        .iter()
+        .filter_map(|id| topo.topic_name(id).map(str::to_string))
+        .collect();
+    let mut quiet = 0;
+    while !shutdown.is_triggered() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut behind = watch.lag()?;
+        for c in &sb.channels.enabled {
+            let name = format!("normalize-{c}");
+            if let Some(raw) = topo.raw_topic(c) {
+                behind += lag(&topology::group_id(sb, &name), &[raw.to_string()])?;
+            }
+        }
+        for sink in [super::super::sink::CLICKHOUSE, super::super::sink::SCYLLA] {
+            behind += lag(&topology::group_id(sb, sink), &sink_topics)?;
+        }
+        quiet = if behind == 0 { quiet + 1 } else { 0 };
+        if quiet >= 4 {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("interrupted")
+}
+
+async fn database_exists(sb: &Config) -> anyhow::Result<bool> {
+    let n: u64 = conveyor_sinks::clickhouse::server_client(&sb.clickhouse)
+        .query("SELECT count() FROM system.databases WHERE name = ?")
+        .bind(&sb.clickhouse.database)
+        .fetch_one()
+        .await
+        .context("asking ClickHouse for the sandbox database")?;
+    Ok(n > 0)
+}
+
+/// Deletes what earlier runs of a sandbox left: their topics, the
+/// database and the local state.
+async fn drop_sandbox(live: &Config, sb: &Config, previous: &[ReplayJob]) -> anyhow::Result<()> {
+    let admin = Admin::new(&sb.kafka)?;
+    let existing = admin.list_topics().await?;
+    let mut names: Vec<String> = Vec::new();
+    for j in previous {
+        let mut old = sb.clone();
+        old.topics.namespace = j.namespace.clone();
+        names.extend(
+            Topology::resolve(&old)
+                .topics
+                .into_iter()
+                .map(|t| t.name)
+                .filter(|n| existing.contains_key(n)),
+        );
+    }
+    if !names.is_empty() {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        admin.delete_topics(&refs).await?;
+    }
+    conveyor_sinks::clickhouse::server_client(&sb.clickhouse)
+        .query(&format!(
+            "DROP DATABASE IF EXISTS {}",
+            sb.clickhouse.database
+        ))
+        .execute()
+        .await
+        .context("dropping the sandbox database")?;
+    let name = previous.first().map_or("", |j| j.target.as_str());
+    let dir = std::path::Path::new(&live.state.dir).join(format!("sandbox-{name}"));
+    if !name.is_empty() && dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    println!(
+        "dropped the earlier sandbox: {} topics, database {}",
+        names.len(),
+        sb.clickhouse.database
+    );
+    Ok(())
+}
