@@ -52,26 +52,53 @@ fn orders_wanted() -> u64 {
         .unwrap_or(20_000)
 }
 
-/// Raw Shopify orders; every tenth has no `name` (both mappings agree).
+/// Variants of each example SKU: 6 x 50 = 300 SKUs, so that demand
+/// spreads like a real catalog's instead of piling on six.
+const VARIANTS: u64 = 50;
+
+/// Raw Shopify orders over the 300 SKUs; every tenth has no `name` (both
+/// mappings agree).
 fn raw_orders(n: u64, now: i64) -> Vec<RawOrder> {
     (0..n)
         .map(|i| {
             let mut raw = example_raw("shopify", i).unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(&raw.payload).unwrap();
             if i % 10 == 0 {
-                let mut v: serde_json::Value = serde_json::from_slice(&raw.payload).unwrap();
                 v.as_object_mut().unwrap().remove("name");
-                raw.payload = serde_json::to_vec(&v).unwrap();
             }
+            for (l, item) in v["line_items"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .enumerate()
+            {
+                let sku = item["sku"].as_str().unwrap().to_string();
+                let k = (i * 7 + l as u64 * 13) % VARIANTS;
+                item["sku"] = format!("{sku}-{k}").into();
+                item.as_object_mut().unwrap().remove("variant_id");
+            }
+            raw.payload = serde_json::to_vec(&v).unwrap();
             raw.received_at = now;
             raw
         })
         .collect()
 }
 
+/// The example catalog's SKUs in their 50 variants each.
 fn catalog() -> Vec<CatalogSku> {
     let csv =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/catalog.csv")).unwrap();
-    conveyor_connectors::catalog_load::parse(&csv, 1).unwrap()
+    let base = conveyor_connectors::catalog_load::parse(&csv, 1).unwrap();
+    base.iter()
+        .flat_map(|b| {
+            (0..VARIANTS).map(move |k| {
+                let mut s = b.clone();
+                s.sku = format!("{}-{k}", b.sku);
+                s.listings.clear();
+                s
+            })
+        })
+        .collect()
 }
 
 /// Stock for ~80% of the orders' demand, spread over the warehouses.

@@ -38,8 +38,8 @@ pub async fn run(config: &Config, orders: u64) -> anyhow::Result<()> {
     config.topics.namespace = format!("bench-replay-{run}");
     config.channels.enabled = vec!["shopify".into()];
     config.channels.shopify.order_number_field = OrderNumberField::OrderNumber;
-    let state = tempfile::tempdir()?;
-    config.state.dir = state.path().display().to_string();
+    let state = std::env::temp_dir().join(&config.topics.namespace);
+    config.state.dir = state.display().to_string();
     super::stage::ensure_topics(
         &config,
         &[
@@ -146,6 +146,7 @@ pub async fn run(config: &Config, orders: u64) -> anyhow::Result<()> {
         "replay vs normal processing: normalize, {orders} Shopify orders, {parts} partitions, batches of {}",
         config.state.batch_max_records
     );
+    let _ = std::fs::remove_dir_all(&state);
     println!("| run | messages | outputs | seconds | messages/s |");
     println!("|---|---:|---:|---:|---:|");
     for (label, msgs, outs, d) in &rows {

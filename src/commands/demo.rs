@@ -83,14 +83,20 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     );
     super::demo_sinks::run(&pipeline).await?;
 
-    step(10, "what is not built yet");
+    step(
+        10,
+        "replay: a normalize fix replayed live through the pipeline, then a sandbox under another policy diffed against live",
+    );
+    super::demo_replay::run(config).await?;
+
+    step(11, "what is not built yet");
     let planned: Vec<_> = NODES
         .iter()
         .filter(|n| n.status == Status::Planned)
         .map(|n| n.name)
         .collect();
     if planned.is_empty() {
-        println!("  every component of the topology is built; still to come: replay (`conveyor replay`), the end-to-end peak benchmark, deploy manifests, the operator console");
+        println!("  every component of the topology is built; still to come: the end-to-end peak benchmark, deploy manifests, the operator console");
     } else {
         println!("  planned components: {}", planned.join(", "));
     }

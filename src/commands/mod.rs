@@ -14,6 +14,7 @@ mod connectors;
 mod demo;
 mod demo_allocate;
 mod demo_channels;
+mod demo_replay;
 mod demo_sinks;
 mod demo_stream;
 mod demo_syncback;

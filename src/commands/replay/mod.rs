@@ -43,6 +43,29 @@ use conveyor_stream::changelog;
 use conveyor_stream::{JobSpec, ReplayRun, Summary};
 
 pub use plan::Bound;
+pub(crate) use sandbox::run_to_rest;
+
+/// `conveyor replay sandbox` (for the demo).
+pub(crate) async fn sandbox_run(
+    config: &Config,
+    name: &str,
+    from: &str,
+    to: &str,
+    replace: bool,
+    yes: bool,
+) -> anyhow::Result<()> {
+    sandbox::run(config, name, from, to, replace, yes).await
+}
+
+/// `conveyor replay diff` (for the demo).
+pub(crate) async fn diff_run(
+    config: &Config,
+    name: &str,
+    csv: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    diff::run(config, name, csv, json).await
+}
 use plan::{JobInput, PartPlan};
 use progress::Progress;
 use record::{Kind, ReplayJob, Status};

@@ -166,62 +166,7 @@ pub async fn run(
     bar.finish(copied);
     res?;
 
-    // Run the pipeline to rest.
-    let shutdown = Shutdown::on_signals();
-    let mut tasks = tokio::task::JoinSet::new();
-    for stage in ["normalize", "allocate", "route"] {
-        let (c, s) = (sb.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let r = match stage {
-                "normalize" => super::super::normalize::run(&c, &s, RunCtx::default()).await,
-                "allocate" => super::super::allocate::run(&c, &s, RunCtx::default()).await,
-                _ => super::super::route::run(&c, &s, RunCtx::default()).await,
-            };
-            r.map(|_| ()).with_context(|| format!("sandbox {stage}"))
-        });
-    }
-    {
-        let (c, s) = (sb.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let spec = super::super::sink::clickhouse_spec(&c)?;
-            let mut w = ClickHouseWriter::new(&c.clickhouse);
-            super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
-            anyhow::Ok(())
-        });
-        let (c, s) = (sb.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let spec = super::super::sink::scylla_spec(&c)?;
-            match c.store.backend {
-                StoreBackend::Embedded => {
-                    let store = EmbeddedStore::open(std::path::Path::new(&c.store.path))?;
-                    let mut w = StoreWriter::new(Arc::new(store));
-                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
-                }
-                StoreBackend::Scylla => {
-                    let store = conveyor_sinks::scylla::ScyllaStore::connect(&c.scylla).await?;
-                    let mut w = StoreWriter::new(Arc::new(store));
-                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    let rest = wait_for_rest(&sb, &shutdown);
-    let outcome = tokio::select! {
-        r = rest => r,
-        Some(joined) = tasks.join_next() => match joined {
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(())) => Err(anyhow::anyhow!("a sandbox stage stopped early")),
-            Err(e) => Err(anyhow::anyhow!("a sandbox stage panicked: {e}")),
-        },
-    };
-    shutdown.trigger();
-    while let Some(j) = tasks.join_next().await {
-        if let Ok(Err(e)) = j {
-            tracing::warn!(error = %e, "sandbox stage at shutdown");
-        }
-    }
-    outcome?;
+    run_to_rest(&sb).await?;
     conveyor_sinks::clickhouse::refresh_views(&sb.clickhouse).await?;
     let elapsed = started.elapsed();
     let w = Watch::with_route(&sb)?;
@@ -250,6 +195,68 @@ pub async fn run(
         namespace: sb.topics.namespace.clone(),
     };
     record::save(live, &mut job).await
+}
+
+/// Runs normalize, allocate, route and both sinks of `config` in this
+/// process until every record is processed and written, then stops them.
+pub(crate) async fn run_to_rest(config: &Config) -> anyhow::Result<()> {
+    let sb = config;
+    let shutdown = Shutdown::on_signals();
+    let mut tasks = tokio::task::JoinSet::new();
+    for stage in ["normalize", "allocate", "route"] {
+        let (c, s) = (sb.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let r = match stage {
+                "normalize" => super::super::normalize::run(&c, &s, RunCtx::default()).await,
+                "allocate" => super::super::allocate::run(&c, &s, RunCtx::default()).await,
+                _ => super::super::route::run(&c, &s, RunCtx::default()).await,
+            };
+            r.map(|_| ())
+                .with_context(|| format!("{stage} in {}", c.topics.namespace))
+        });
+    }
+    {
+        let (c, s) = (sb.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let spec = super::super::sink::clickhouse_spec(&c)?;
+            let mut w = ClickHouseWriter::new(&c.clickhouse);
+            super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
+            anyhow::Ok(())
+        });
+        let (c, s) = (sb.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let spec = super::super::sink::scylla_spec(&c)?;
+            match c.store.backend {
+                StoreBackend::Embedded => {
+                    let store = EmbeddedStore::open(std::path::Path::new(&c.store.path))?;
+                    let mut w = StoreWriter::new(Arc::new(store));
+                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
+                }
+                StoreBackend::Scylla => {
+                    let store = conveyor_sinks::scylla::ScyllaStore::connect(&c.scylla).await?;
+                    let mut w = StoreWriter::new(Arc::new(store));
+                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    let rest = wait_for_rest(sb, &shutdown);
+    let outcome = tokio::select! {
+        r = rest => r,
+        Some(joined) = tasks.join_next() => match joined {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => Err(anyhow::anyhow!("a stage stopped early")),
+            Err(e) => Err(anyhow::anyhow!("a stage panicked: {e}")),
+        },
+    };
+    shutdown.trigger();
+    while let Some(j) = tasks.join_next().await {
+        if let Ok(Err(e)) = j {
+            tracing::warn!(error = %e, "stage at shutdown");
+        }
+    }
+    outcome
 }
 
 /// Copies each planned partition range from the live topic to the
