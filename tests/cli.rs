@@ -41,10 +41,38 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
         text(&o)
     );
 
-    for args in [&["bench", "pipeline"][..], &["replay"]] {
+    let o = conveyor(&["bench", "pipeline"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not built yet"), "{}", text(&o));
+
+    // Replay: usage, and what it refuses before touching anything.
+    let o = conveyor(&["replay"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("sandbox"), "{}", text(&o));
+    for (args, says) in [
+        (&["replay", "live", "allocate"][..], "not supported yet"),
+        (
+            &["replay", "live", "label", "--reset-state"],
+            "would buy them again",
+        ),
+        (
+            &["replay", "live", "normalize", "--from", "yesterday"],
+            "expected earliest",
+        ),
+        (
+            &["replay", "live", "normalize", "--reset-state", "--to", "2h"],
+            "needs --to now",
+        ),
+        (
+            &["replay", "live", "label", "--channel", "shopify"],
+            "normalize only",
+        ),
+        (&["replay", "sandbox", "Bad Name"], "a-z, 0-9"),
+        (&["replay", "rebuild"], "say what to rebuild"),
+    ] {
         let o = conveyor(args, &[]);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
-        assert!(text(&o).contains("not built yet"), "{args:?}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
     }
 
     // The TikTok receiver refuses to start without an app key and secret.

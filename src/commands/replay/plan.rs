@@ -154,10 +154,14 @@ pub async fn build(
         };
         let froms = at(from, false)?;
         let tos = at(to, true)?;
+        let lows = at(&Bound::Earliest, false)?;
         for tp in &parts {
-            let f = froms[tp];
+            // What the job never processed is in the range too (a group
+            // behind `from` would otherwise skip it).
+            let processed = committed.get(tp).copied().flatten().unwrap_or(lows[tp]);
+            let f = froms[tp].min(processed);
             let t = tos[tp].max(f);
-            let was = committed.get(tp).copied().flatten().unwrap_or(f);
+            let was = processed.max(f);
             out.push(PartPlan {
                 job: j.job.clone(),
                 group: j.group.clone(),
