@@ -67,7 +67,7 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
             &["replay", "live", "label", "--channel", "shopify"],
             "normalize only",
         ),
-        (&["replay", "sandbox", "Bad Name"], "a-z, 0-9"),
+        (&["replay", "sandbox", "bad-name"], "a-z, 0-9 and _"),
         (&["replay", "rebuild"], "say what to rebuild"),
     ] {
         let o = conveyor(args, &[]);

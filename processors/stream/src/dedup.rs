@@ -12,11 +12,15 @@
 //! upstream partition, changelogged with the rest) and drops any record at
 //! or below it: a re-emission, whose first copy it already applied.
 //!
-//! Scope: this covers re-emission by the job right upstream. A replay that
-//! re-runs the upstream job on purpose (to emit corrected records) must
-//! reset the downstream's source table with its state (the replay tooling's
-//! job). Stateless jobs do not drop duplicates; their consumers do (sinks
-//! upsert by natural key).
+//! Scope: this covers re-emission by the job right upstream. A job that
+//! is itself being replayed (`conveyor replay`) processes its range again
+//! on purpose, so it drops nothing by mark there, and its marks never move
+//! back. A stateful job reading a replayed job's output directly drops
+//! the re-emitted records by mark (their source coordinates are the
+//! same); behind a stateless feed (which stamps its own, new coordinates)
+//! they reach the job's logic, which must treat a version it already has
+//! as such (allocate and route do). Stateless jobs do not drop
+//! duplicates; their consumers do (sinks upsert by natural key).
 
 use crate::state::{table_key, StateError};
 

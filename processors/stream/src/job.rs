@@ -211,6 +211,7 @@ pub async fn run<P: Processor>(
         parts: HashMap::new(),
         summary: Summary::default(),
         reached: BTreeMap::new(),
+        ended: Vec::new(),
         shutdown,
     };
     let res = job.run_loop().await;
@@ -232,6 +233,9 @@ struct Job<P: Processor> {
     summary: Summary,
     /// Replays: the next offset per input partition handled so far.
     reached: BTreeMap<(String, i32), i64>,
+    /// Replays: partitions that hit their bound in the batch in hand;
+    /// done once that batch is.
+    ended: Vec<((String, i32), i64)>,
     shutdown: CancellationToken,
 }
 
@@ -260,6 +264,7 @@ impl<P: Processor> Job<P> {
             let mut batch = self.gather().await?;
             self.bound_batch(&mut batch);
             if batch.is_empty() {
+                self.note_reached(&batch);
                 continue;
             }
             loop {
@@ -281,7 +286,10 @@ impl<P: Processor> Job<P> {
                         }
                     }
                     Err(BatchFailure::Interrupted) => return Ok(()),
-                    Err(BatchFailure::Lost) => break,
+                    Err(BatchFailure::Lost) => {
+                        self.ended.clear();
+                        break;
+                    }
                     Err(BatchFailure::Fatal(e)) => return Err(e),
                 }
             }
@@ -329,8 +337,8 @@ impl<P: Processor> Job<P> {
         for ((t, p), u) in ended {
             tpl.add_partition(&t, p);
             if let Some(u) = u {
-                let got = self.reached.entry((t, p)).or_insert(u);
-                *got = (*got).max(u);
+                // Done only once the records before it in this batch are.
+                self.ended.push(((t, p), u));
             }
         }
         if let Err(e) = self.consumer.pause(&tpl) {
@@ -344,6 +352,10 @@ impl<P: Processor> Job<P> {
         };
         r.progress
             .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        for (tp, u) in std::mem::take(&mut self.ended) {
+            let got = self.reached.entry(tp).or_insert(u);
+            *got = (*got).max(u);
+        }
         for rec in batch {
             let got = self
                 .reached
@@ -553,18 +565,17 @@ impl<P: Processor> Job<P> {
                         None => None,
                     },
                 };
-                if seen
-                    .as_deref()
-                    .and_then(dedup::decode_mark)
-                    .is_some_and(|m| mark <= m)
-                {
+                let seen = seen.as_deref().and_then(dedup::decode_mark);
+                // A replay re-runs what was applied on purpose: nothing in
+                // its range is a duplicate; the mark never moves back.
+                if self.spec.replay.is_none() && seen.is_some_and(|m| mark <= m) {
                     duplicates += 1;
                     continue;
                 }
                 writes
                     .entry(p)
                     .or_default()
-                    .insert(key, Some(dedup::encode_mark(mark)));
+                    .insert(key, Some(dedup::encode_mark(seen.map_or(mark, |m| m.max(mark)))));
             }
             let input = match self.decode(rec).await? {
                 Ok(v) => v,

@@ -192,7 +192,7 @@ pub async fn run(config: &Config, name: &str, csv: Option<&str>, json: bool) -> 
     let job = jobs
         .iter()
         .rev()
-        .find(|j| j.kind == Kind::Sandbox && j.target == name)
+        .find(|j| j.kind == Kind::Sandbox && j.target == name && j.status == record::Status::Done)
         .with_context(|| {
             format!("no sandbox `{name}` (run `conveyor replay sandbox {name}` first)")
         })?;

@@ -218,8 +218,8 @@ pub(crate) async fn live(
     }
     let now = record::now_ms();
     let (from_b, to_b) = (Bound::parse(from, now)?, Bound::parse(to, now)?);
-    if reset_state && to_b != Bound::Now {
-        anyhow::bail!("--reset-state needs --to now: a reset store re-run over part of its input would miss the rest");
+    if reset_state && (to_b != Bound::Now || from_b != Bound::Earliest) {
+        anyhow::bail!("--reset-state needs --from earliest and --to now: a store rebuilt from part of its input would miss the rest");
     }
     let specs = stage.jobs(config, channel)?;
     let inputs: Vec<JobInput> = specs
@@ -233,7 +233,7 @@ pub(crate) async fn live(
         .collect();
     let groups: Vec<String> = inputs.iter().map(|j| j.group.clone()).collect();
     plan::ensure_idle(config, &groups, "replay")?;
-    let parts = plan::build(config, &inputs, &from_b, &to_b).await?;
+    let parts = plan::build(config, &inputs, &from_b, &to_b, true).await?;
     let jobs = record::load(config).await?;
     if let Some(open) = jobs
         .iter()
@@ -296,7 +296,7 @@ pub(crate) async fn recorded(config: &Config) -> anyhow::Result<Vec<(u64, u64)>>
 async fn execute(config: &Config, job: &mut ReplayJob) -> anyhow::Result<()> {
     let stage = Stage::parse(&job.target)?;
     if job.status == Status::Planned {
-        rewind(config, job).await?;
+        rewind(config, &mut *job).await?;
         job.status = Status::Prepared;
         record::save(config, job).await?;
     }
@@ -325,16 +325,31 @@ async fn execute(config: &Config, job: &mut ReplayJob) -> anyhow::Result<()> {
 
 /// Step 1: moves each stateful job's store back to `from` (kept or reset)
 /// under the replay's epoch, and every group's offsets to `from`.
-async fn rewind(config: &Config, job: &ReplayJob) -> anyhow::Result<()> {
+async fn rewind(config: &Config, job: &mut ReplayJob) -> anyhow::Result<()> {
     let reader = changelog::reader(&config.kafka, "conveyor-replay")?;
     let producer = Producer::new(&config.kafka, "replay")?;
     let epoch = i64::from(job.generation);
-    for p in &job.parts {
-        let Some(cl) = &p.changelog else { continue };
+    let reset = job.reset_state;
+    for p in &mut job.parts {
+        let Some(cl) = p.changelog.clone() else {
+            continue;
+        };
+        let cl = &cl;
         let snap = changelog::snapshot(&reader, cl, p.partition).await?;
         let current = snap.replay.marker.map_or(0, |m| m.epoch);
+        let position = snap.replay.marker.map(|m| m.position);
         if current == epoch {
-            continue; // rewound before an interruption
+            // Rewound before an interruption (the position is ours: at
+            // `from` or past it), or another replay took this generation.
+            if position.is_some_and(|x| x >= p.from) {
+                continue;
+            }
+            anyhow::bail!("{cl}[{}] is already at epoch {epoch} from another replay (was the replays topic lost?): start a new replay", p.partition);
+        }
+        // The store's position is the truth (the group's offset may lag it
+        // by a batch): live processing resumes there at the earliest.
+        if let Some(x) = position {
+            p.resume_at = p.resume_at.max(x);
         }
         if current > epoch {
             anyhow::bail!("{cl}[{}] is at epoch {current}, newer than this replay's {epoch}: a later replay moved it", p.partition);
@@ -346,7 +361,7 @@ async fn rewind(config: &Config, job: &ReplayJob) -> anyhow::Result<()> {
             &snap.state,
             p.from,
             epoch,
-            job.reset_state,
+            reset,
         )
         .map_err(anyhow::Error::msg)?;
         send_all(&producer, &entries).await?;
@@ -357,7 +372,7 @@ async fn rewind(config: &Config, job: &ReplayJob) -> anyhow::Result<()> {
             p.from,
             entries.len(),
             snap.state.len(),
-            if job.reset_state {
+            if reset {
                 "deleted"
             } else {
                 "settled"

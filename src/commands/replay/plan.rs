@@ -66,7 +66,7 @@ impl Bound {
         }
         if let Ok(span) = s.parse::<jiff::Span>() {
             let ago = span
-                .total(jiff::Unit::Millisecond)
+                .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
                 .with_context(|| format!("`{s}`: use hours, minutes or days (e.g. 2h, 3d)"))?;
             return Ok(Bound::Time(now_ms - ago as i64));
         }
@@ -109,11 +109,14 @@ pub struct JobInput {
 }
 
 /// The plan of every input partition of `jobs` between `from` and `to`.
+/// With `catch_up`, a group behind `from` starts the range where it is
+/// (a replay of a stage must not skip what the stage never processed).
 pub async fn build(
     config: &Config,
     jobs: &[JobInput],
     from: &Bound,
     to: &Bound,
+    catch_up: bool,
 ) -> anyhow::Result<Vec<PartPlan>> {
     let topics = Admin::new(&config.kafka)?.list_topics().await?;
     let mut out = Vec::new();
@@ -159,7 +162,11 @@ pub async fn build(
             // What the job never processed is in the range too (a group
             // behind `from` would otherwise skip it).
             let processed = committed.get(tp).copied().flatten().unwrap_or(lows[tp]);
-            let f = froms[tp].min(processed);
+            let f = if catch_up {
+                froms[tp].min(processed)
+            } else {
+                froms[tp]
+            };
             let t = tos[tp].max(f);
             let was = processed.max(f);
             out.push(PartPlan {
@@ -307,6 +314,10 @@ mod tests {
         assert_eq!(
             Bound::parse("2025-11-30T10:00:00Z", now).unwrap(),
             Bound::Time(1_764_496_800_000)
+        );
+        assert_eq!(
+            Bound::parse("3d", now).unwrap(),
+            Bound::Time(now - 3 * 86_400_000)
         );
         assert_eq!(
             Bound::parse("2h", now).unwrap(),

@@ -184,7 +184,7 @@ pub async fn sink(config: &Config, sink: SinkTarget, yes: bool) -> anyhow::Resul
         inputs: Inputs::resolve(config).topics(),
         changelog: None,
     };
-    let parts = plan::build(config, &[input], &Bound::Earliest, &Bound::Now).await?;
+    let parts = plan::build(config, &[input], &Bound::Earliest, &Bound::Now, false).await?;
     let jobs = record::load(config).await?;
     if let Some(open) = jobs
         .iter()

@@ -43,13 +43,14 @@ use super::record::{self, Kind, ReplayJob, Status};
 /// after the run too (`sandbox-NAME-<run>`), so a sandbox run again never
 /// meets the offsets its groups committed last time.
 pub fn config(live: &Config, name: &str, run: i64) -> anyhow::Result<Config> {
+    // One name, one database: `-` is left out, as it would map to `_`.
     if name.is_empty()
         || name.len() > 40
         || !name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
-        anyhow::bail!("sandbox name `{name}`: 1-40 characters of a-z, 0-9, - and _");
+        anyhow::bail!("sandbox name `{name}`: 1-40 characters of a-z, 0-9 and _");
     }
     let mut c = live.clone();
     c.topics.namespace = if live.topics.namespace.is_empty() {
@@ -62,9 +63,8 @@ pub fn config(live: &Config, name: &str, run: i64) -> anyhow::Result<Config> {
         .join(run.to_string());
     c.state.dir = dir.join("stores").display().to_string();
     c.store.path = dir.join("ops.redb").display().to_string();
-    let ident = name.replace('-', "_");
-    c.clickhouse.database = format!("{}_sandbox_{ident}", live.clickhouse.database);
-    c.scylla.keyspace = format!("{}_sandbox_{ident}", live.scylla.keyspace);
+    c.clickhouse.database = format!("{}_sandbox_{name}", live.clickhouse.database);
+    c.scylla.keyspace = format!("{}_sandbox_{name}", live.scylla.keyspace);
     Ok(c)
 }
 
@@ -97,13 +97,14 @@ pub async fn run(
         inputs,
         changelog: None,
     };
-    let mut parts = plan::build(live, &[copier(raw)], &from_b, &to_b).await?;
+    let mut parts = plan::build(live, &[copier(raw)], &from_b, &to_b, false).await?;
     parts.extend(
         plan::build(
             live,
             &[copier(vec![name_of("inventory_events")?])],
             &Bound::Earliest,
             &to_b,
+            false,
         )
         .await?,
     );
@@ -113,6 +114,7 @@ pub async fn run(
             &[copier(vec![name_of("catalog_skus")?])],
             &Bound::Earliest,
             &Bound::Now,
+            false,
         )
         .await?,
     );
@@ -143,6 +145,24 @@ pub async fn run(
     if exists {
         drop_sandbox(live, &sb, &previous).await?;
     }
+    // Recorded before it starts, so a failed run is dropped by --replace.
+    let mut job = ReplayJob {
+        id: record::new_id(0, &format!("sandbox-{name}")),
+        kind: Kind::Sandbox,
+        target: name.to_string(),
+        generation: 0,
+        reset_state: true,
+        from: from.to_string(),
+        to: to.to_string(),
+        parts: parts.clone(),
+        status: Status::Planned,
+        created_at_ms: now,
+        updated_at_ms: now,
+        messages: 0,
+        run_ms: 0,
+        namespace: sb.topics.namespace.clone(),
+    };
+    record::save(live, &mut job).await?;
     let started = Instant::now();
     for r in Admin::new(&sb.kafka)?
         .ensure_topics(&sb_topo.topics)
@@ -178,22 +198,9 @@ pub async fn run(
         w.written("orders_backordered"),
         w.written("shipments_planned"),
     );
-    let mut job = ReplayJob {
-        id: record::new_id(0, &format!("sandbox-{name}")),
-        kind: Kind::Sandbox,
-        target: name.to_string(),
-        generation: 0,
-        reset_state: true,
-        from: from.to_string(),
-        to: to.to_string(),
-        parts,
-        status: Status::Done,
-        created_at_ms: now,
-        updated_at_ms: now,
-        messages: copied,
-        run_ms: elapsed.as_millis() as u64,
-        namespace: sb.topics.namespace.clone(),
-    };
+    job.status = Status::Done;
+    job.messages = copied;
+    job.run_ms = elapsed.as_millis() as u64;
     record::save(live, &mut job).await
 }
 
@@ -281,16 +288,23 @@ async fn copy_inputs(
     for p in parts.iter().filter(|p| p.messages() > 0) {
         let to_topic =
             target(&p.topic).with_context(|| format!("no sandbox topic for {}", p.topic))?;
-        let c = Consumer::new(&live.kafka, "sandbox-copy", &p.group)?;
-        c.assign(&[(p.topic.as_str(), p.partition, Some(p.from))])?;
+        // Reports the end of the partition: on a compacted topic the
+        // record at `to - 1` may be gone.
+        let c = conveyor_stream::changelog::reader(&live.kafka, &p.group)?;
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(&p.topic, p.partition, rdkafka::Offset::Offset(p.from))?;
+        rdkafka::consumer::Consumer::assign(&c, &tpl)?;
         let mut batch = Vec::new();
         let mut next = p.from;
         while next < p.to {
-            let rec = tokio::time::timeout(Duration::from_secs(30), c.recv())
+            let m = tokio::time::timeout(Duration::from_secs(30), c.recv())
                 .await
-                .with_context(|| {
-                    format!("reading {}[{}] timed out at {next}", p.topic, p.partition)
-                })??;
+                .with_context(|| format!("reading {}[{}] timed out at {next}", p.topic, p.partition))?;
+            let rec = match m {
+                Ok(m) => conveyor_runtime::kafka::InRecord::from_message(&m),
+                Err(rdkafka::error::KafkaError::PartitionEOF(_)) => break,
+                Err(e) => return Err(e).context("copy from live"),
+            };
             next = rec.offset + 1;
             if rec.offset >= p.to {
                 break;
@@ -405,6 +419,13 @@ async fn drop_sandbox(live: &Config, sb: &Config, previous: &[ReplayJob]) -> any
         .execute()
         .await
         .context("dropping the sandbox database")?;
+    if sb.store.backend == StoreBackend::Scylla {
+        conveyor_sinks::scylla::connect(&sb.scylla)
+            .await?
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", sb.scylla.keyspace), &[])
+            .await
+            .context("dropping the sandbox keyspace")?;
+    }
     let name = previous.first().map_or("", |j| j.target.as_str());
     let dir = std::path::Path::new(&live.state.dir).join(format!("sandbox-{name}"));
     if !name.is_empty() && dir.exists() {
