@@ -49,7 +49,7 @@ fn orders_wanted() -> u64 {
     std::env::var("REPLAY_TEST_ORDERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000)
+        .unwrap_or(5_000)
 }
 
 /// Variants of each example SKU: 6 x 50 = 300 SKUs, so that demand
@@ -101,8 +101,8 @@ fn catalog() -> Vec<CatalogSku> {
         .collect()
 }
 
-/// Stock for ~80% of the orders' demand, spread over the warehouses.
-fn stock(s: &Setup, raws: &[RawOrder], skus: &[CatalogSku]) -> Vec<InventoryEvent> {
+/// Stock for `percent` of the orders' demand, spread over the warehouses.
+fn stock(s: &Setup, raws: &[RawOrder], skus: &[CatalogSku], percent: i64) -> Vec<InventoryEvent> {
     let cat = Catalog::from_skus(skus.to_vec());
     let mut demand: BTreeMap<String, i64> = BTreeMap::new();
     for r in raws {
@@ -113,7 +113,7 @@ fn stock(s: &Setup, raws: &[RawOrder], skus: &[CatalogSku]) -> Vec<InventoryEven
     let whs: Vec<&str> = s.config.warehouses.iter().map(|w| w.id.as_str()).collect();
     let mut out = Vec::new();
     for (sku, d) in demand {
-        let units = d * 8 / 10;
+        let units = d * percent / 100;
         for (k, w) in whs.iter().enumerate() {
             let share = units / whs.len() as i64 + i64::from(k == 0) * (units % whs.len() as i64);
             out.push(InventoryEvent {
@@ -325,7 +325,7 @@ async fn normalized_per_order(s: &Setup) -> BTreeMap<String, usize> {
     m
 }
 
-async fn publish_inputs(p: &Pipeline, raws: &[RawOrder]) {
+async fn publish_inputs(p: &Pipeline, raws: &[RawOrder], stock_percent: i64) {
     let codec = Arc::new(Codec::new(&p.s.config.schema_registry.url).unwrap());
     let skus = catalog();
     conveyor_connectors::catalog_load::publish(&p.s.config, codec.clone(), &skus)
@@ -334,7 +334,7 @@ async fn publish_inputs(p: &Pipeline, raws: &[RawOrder]) {
     let producer = Producer::new(&p.s.config.kafka, "test").unwrap();
     let inv = p.s.topic("inventory_events");
     let mut recs = Vec::new();
-    for e in stock(&p.s, raws, &skus) {
+    for e in stock(&p.s, raws, &skus, stock_percent) {
         let b = codec.encode(&inv, &e).await.unwrap();
         recs.push(OutRecord::new(&inv).key(e.sku.clone()).payload(b));
     }
@@ -358,7 +358,7 @@ async fn a_normalize_fix_replayed_live_reaches_every_store_and_buys_nothing_twic
         .unwrap();
     let p = Pipeline::new("replay-fix", &format!("http://{addr}")).await;
     let raws = raw_orders(n, conveyor_connectors::publish::now_ms());
-    publish_inputs(&p, &raws).await;
+    publish_inputs(&p, &raws, 110).await;
 
     // The first run, with the bug.
     let bug = "order_number";
@@ -540,7 +540,7 @@ async fn an_interrupted_reset_replay_resumes_and_a_rebuilt_store_matches() {
     let n = 3_000;
     let p = Pipeline::new("replay-resume", "http://127.0.0.1:9").await;
     let raws = raw_orders(n, conveyor_connectors::publish::now_ms());
-    publish_inputs(&p, &raws).await;
+    publish_inputs(&p, &raws, 100).await;
     let normalize = p.start(&["run", "normalize"], "normalize.log", "name");
     let deadline = Instant::now() + Duration::from_secs(600);
     while p.s.count("orders_normalized") < n as i64 {
@@ -714,7 +714,7 @@ async fn a_sandbox_with_another_policy_diffs_against_live_exactly() {
     let n = 2_000;
     let p = Pipeline::new("replay-sandbox", "http://127.0.0.1:9").await;
     let raws = raw_orders(n, conveyor_connectors::publish::now_ms());
-    publish_inputs(&p, &raws).await;
+    publish_inputs(&p, &raws, 80).await;
     let field = "name";
     let _live: Vec<Process> = [
         (&["run", "normalize"][..], "normalize.log"),

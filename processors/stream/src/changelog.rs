@@ -160,11 +160,13 @@ impl Marker {
 /// they touch later in the log (processing is deterministic), so applying
 /// them then, in log order, changes nothing. Entries still waiting at the end
 /// are dropped: their batch will be processed again.
+/// A changelog entry waiting for its marker: key, value, (epoch, batch end).
+type Pending = (Vec<u8>, Option<Vec<u8>>, (i64, i64));
+
 #[derive(Debug, Default)]
 pub struct Replay {
-    /// Entries not yet vouched for, in log order: key, value, (epoch,
-    /// batch end).
-    pending: Vec<(Vec<u8>, Option<Vec<u8>>, (i64, i64))>,
+    /// Entries not yet vouched for, in log order.
+    pending: Vec<Pending>,
     /// Vouched entries not yet written to the store.
     pub ready: Writes,
     /// The last marker.
@@ -571,8 +573,7 @@ mod tests {
     }
     /// Applies a rewind batch the way a restore reads it.
     fn apply(r: &mut Replay, first_offset: i64, (entries, marker): (Vec<OutRecord>, OutRecord)) {
-        let mut off = first_offset;
-        for rec in entries.into_iter().chain([marker]) {
+        for (off, rec) in (first_offset..).zip(entries.into_iter().chain([marker])) {
             let version = rec
                 .headers
                 .iter()
@@ -588,7 +589,6 @@ mod tests {
             let key = rec.key.unwrap();
             let version = if key == MARKER_KEY { None } else { version };
             r.record(off, key, rec.payload, version);
-            off += 1;
         }
     }
 

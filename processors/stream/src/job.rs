@@ -572,10 +572,10 @@ impl<P: Processor> Job<P> {
                     duplicates += 1;
                     continue;
                 }
-                writes
-                    .entry(p)
-                    .or_default()
-                    .insert(key, Some(dedup::encode_mark(seen.map_or(mark, |m| m.max(mark)))));
+                writes.entry(p).or_default().insert(
+                    key,
+                    Some(dedup::encode_mark(seen.map_or(mark, |m| m.max(mark)))),
+                );
             }
             let input = match self.decode(rec).await? {
                 Ok(v) => v,

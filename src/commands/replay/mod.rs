@@ -372,11 +372,7 @@ async fn rewind(config: &Config, job: &mut ReplayJob) -> anyhow::Result<()> {
             p.from,
             entries.len(),
             snap.state.len(),
-            if reset {
-                "deleted"
-            } else {
-                "settled"
-            }
+            if reset { "deleted" } else { "settled" }
         );
     }
     let offsets: Vec<_> = job

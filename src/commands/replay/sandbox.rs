@@ -299,7 +299,9 @@ async fn copy_inputs(
         while next < p.to {
             let m = tokio::time::timeout(Duration::from_secs(30), c.recv())
                 .await
-                .with_context(|| format!("reading {}[{}] timed out at {next}", p.topic, p.partition))?;
+                .with_context(|| {
+                    format!("reading {}[{}] timed out at {next}", p.topic, p.partition)
+                })?;
             let rec = match m {
                 Ok(m) => conveyor_runtime::kafka::InRecord::from_message(&m),
                 Err(rdkafka::error::KafkaError::PartitionEOF(_)) => break,
@@ -422,7 +424,10 @@ async fn drop_sandbox(live: &Config, sb: &Config, previous: &[ReplayJob]) -> any
     if sb.store.backend == StoreBackend::Scylla {
         conveyor_sinks::scylla::connect(&sb.scylla)
             .await?
-            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", sb.scylla.keyspace), &[])
+            .query_unpaged(
+                format!("DROP KEYSPACE IF EXISTS {}", sb.scylla.keyspace),
+                &[],
+            )
             .await
             .context("dropping the sandbox keyspace")?;
     }
