@@ -40,7 +40,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let topo = Topology::resolve(&c);
     Admin::new(&c.kafka)?.ensure_topics(&topo.topics).await?;
 
-    // Inputs: the catalog, stock for ~80% of demand, the raw orders.
+    // Inputs: the catalog, stock for every order, the raw orders.
     let codec = Arc::new(Codec::new(&c.schema_registry.url)?);
     let skus =
         conveyor_connectors::catalog_load::parse(&std::fs::read("examples/catalog.csv")?, run)
@@ -79,7 +79,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     for (sku, d) in &demand {
         let n = c.warehouses.len().max(1) as i64;
         for (k, w) in c.warehouses.iter().enumerate() {
-            let units = d * 8 / 10;
+            let units = *d;
             let share = units / n + if k == 0 { units % n } else { 0 };
             let e = InventoryEvent {
                 event_id: format!("demo-replay:{run}:{sku}:{}", w.id),
@@ -106,7 +106,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         .publish_all(&raws)
         .await?;
     println!(
-        "  namespace {}: {ORDERS} raw Shopify orders (one in ten without `name`), stock for ~80% of demand; normalize maps the order number from `order_number` (the bug)",
+        "  namespace {}: {ORDERS} raw Shopify orders (one in ten without `name`), stock for all of them; normalize maps the order number from `order_number` (the bug)",
         c.topics.namespace
     );
     super::replay::run_to_rest(&c).await?;
