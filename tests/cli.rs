@@ -61,7 +61,7 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
         ),
         (
             &["replay", "live", "normalize", "--reset-state", "--to", "2h"],
-            "needs --to now",
+            "needs --from earliest and --to now",
         ),
         (
             &["replay", "live", "label", "--channel", "shopify"],
