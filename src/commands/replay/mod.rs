@@ -66,7 +66,7 @@ pub(crate) async fn diff_run(
 ) -> anyhow::Result<()> {
     diff::run(config, name, csv, json).await
 }
-use plan::{JobInput, PartPlan};
+use plan::JobInput;
 use progress::Progress;
 use record::{Kind, ReplayJob, Status};
 
@@ -247,20 +247,10 @@ pub(crate) async fn live(
     }
     let generation = record::next_generation(&jobs);
     let mut job = ReplayJob {
-        id: record::new_id(generation, stage.name()),
-        kind: Kind::Live,
-        target: stage.name().to_string(),
-        generation,
         reset_state,
         from: from.to_string(),
         to: to.to_string(),
-        parts,
-        status: Status::Planned,
-        created_at_ms: now,
-        updated_at_ms: now,
-        messages: 0,
-        run_ms: 0,
-        namespace: String::new(),
+        ..ReplayJob::new(Kind::Live, stage.name(), generation, parts)
     };
     println!(
         "replay {} (generation {generation}): {} from {from} to {to}, state {}",
@@ -394,17 +384,10 @@ async fn send_all(producer: &Producer, records: &[OutRecord]) -> anyhow::Result<
 /// plan's ends, with a progress bar. `false` if interrupted first.
 async fn run(config: &Config, job: &mut ReplayJob, stage: Stage) -> anyhow::Result<bool> {
     let at = plan::committed(config, &job.parts)?;
-    let position = |p: &PartPlan| {
-        at.get(&(p.group.clone(), p.topic.clone(), p.partition))
-            .copied()
-            .flatten()
-            .unwrap_or(p.from)
-            .max(p.from)
-    };
     let mut runs: BTreeMap<String, ReplayRun> = BTreeMap::new();
     let mut total = 0u64;
     for p in &job.parts {
-        let pos = position(p);
+        let pos = p.position(&at);
         if pos >= p.to {
             continue;
         }
@@ -441,14 +424,7 @@ async fn run(config: &Config, job: &mut ReplayJob, stage: Stage) -> anyhow::Resu
         elapsed.as_secs_f64()
     );
     let at = plan::committed(config, &job.parts)?;
-    Ok(job.parts.iter().all(|p| {
-        p.messages() == 0
-            || at
-                .get(&(p.group.clone(), p.topic.clone(), p.partition))
-                .copied()
-                .flatten()
-                .is_some_and(|o| o >= p.to)
-    }))
+    Ok(job.parts.iter().all(|p| p.position(&at) >= p.to))
 }
 
 /// Step 3: a range replay puts each group (and store position) back where
@@ -557,14 +533,7 @@ fn progress_of(config: &Config, j: &ReplayJob) -> anyhow::Result<i64> {
     let at = plan::committed(config, &j.parts)?;
     Ok(j.parts
         .iter()
-        .map(|p| {
-            let o = at
-                .get(&(p.group.clone(), p.topic.clone(), p.partition))
-                .copied()
-                .flatten()
-                .unwrap_or(p.from);
-            (o.min(p.to) - p.from).max(0)
-        })
+        .map(|p| (p.position(&at).min(p.to) - p.from).max(0))
         .sum())
 }
 

@@ -98,7 +98,21 @@ impl PartPlan {
     pub fn messages(&self) -> i64 {
         (self.to - self.from).max(0)
     }
+
+    /// Where the job stands in this part, from the groups' `committed`
+    /// offsets: the next offset to process, never before `from`.
+    pub fn position(&self, committed: &Committed) -> i64 {
+        committed
+            .get(&(self.group.clone(), self.topic.clone(), self.partition))
+            .copied()
+            .flatten()
+            .unwrap_or(self.from)
+            .max(self.from)
+    }
 }
+
+/// The groups' committed offsets by (group, topic, partition).
+pub type Committed = BTreeMap<(String, String, i32), Option<i64>>;
 
 /// One job to plan: its name, group, inputs and changelog.
 pub struct JobInput {
@@ -235,10 +249,7 @@ pub fn commit(config: &Config, offsets: &[(String, String, i32, i64)]) -> anyhow
 }
 
 /// The groups' committed offsets for the plan's partitions.
-pub fn committed(
-    config: &Config,
-    parts: &[PartPlan],
-) -> anyhow::Result<BTreeMap<(String, String, i32), Option<i64>>> {
+pub fn committed(config: &Config, parts: &[PartPlan]) -> anyhow::Result<Committed> {
     let mut by_group: BTreeMap<&str, Vec<(String, i32)>> = BTreeMap::new();
     for p in parts {
         by_group

@@ -117,22 +117,11 @@ pub async fn store(config: &Config, name: &str, yes: bool) -> anyhow::Result<()>
         "store {name} rebuilt: {done} records in {:.1}s ({rate:.0}/s)",
         elapsed.as_secs_f64()
     );
-    let now = record::now_ms();
     let mut job = ReplayJob {
-        id: record::new_id(0, name),
-        kind: Kind::RebuildStore,
-        target: name.to_string(),
-        generation: 0,
-        reset_state: false,
-        from: "earliest".into(),
-        to: "now".into(),
-        parts: vec![],
         status: Status::Done,
-        created_at_ms: now,
-        updated_at_ms: now,
         messages: done,
         run_ms: elapsed.as_millis() as u64,
-        namespace: String::new(),
+        ..ReplayJob::new(Kind::RebuildStore, name, 0, vec![])
     };
     record::save(config, &mut job).await
 }
@@ -196,22 +185,9 @@ pub async fn sink(config: &Config, sink: SinkTarget, yes: bool) -> anyhow::Resul
             open.id
         );
     }
-    let now = record::now_ms();
     let mut job = ReplayJob {
-        id: record::new_id(0, &spec.name),
-        kind: Kind::RebuildSink,
-        target: spec.name.clone(),
-        generation: 0,
         reset_state: true,
-        from: "earliest".into(),
-        to: "now".into(),
-        parts,
-        status: Status::Planned,
-        created_at_ms: now,
-        updated_at_ms: now,
-        messages: 0,
-        run_ms: 0,
-        namespace: String::new(),
+        ..ReplayJob::new(Kind::RebuildSink, &spec.name, 0, parts)
     };
     println!("rebuild {} ({})", spec.name, job.id);
     println!("  clears {}", what_is_cleared(config, sink));
@@ -243,12 +219,7 @@ pub async fn resume_sink(config: &Config, job: &mut ReplayJob) -> anyhow::Result
         let mut until = std::collections::BTreeMap::new();
         let mut total = 0u64;
         for p in &job.parts {
-            let pos = at
-                .get(&(p.group.clone(), p.topic.clone(), p.partition))
-                .copied()
-                .flatten()
-                .unwrap_or(p.from)
-                .max(p.from);
+            let pos = p.position(&at);
             if pos < p.to {
                 until.insert((p.topic.clone(), p.partition), p.to);
                 total += (p.to - pos) as u64;

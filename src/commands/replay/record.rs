@@ -65,6 +65,31 @@ pub struct ReplayJob {
 }
 
 impl ReplayJob {
+    /// A job as planned: nothing done yet, recorded now.
+    pub fn new(kind: Kind, target: &str, generation: u16, parts: Vec<PartPlan>) -> ReplayJob {
+        let now = now_ms();
+        let label = match kind {
+            Kind::Sandbox => format!("sandbox-{target}"),
+            _ => target.to_string(),
+        };
+        ReplayJob {
+            id: new_id(generation, &label),
+            kind,
+            target: target.to_string(),
+            generation,
+            reset_state: false,
+            from: "earliest".into(),
+            to: "now".into(),
+            parts,
+            status: Status::Planned,
+            created_at_ms: now,
+            updated_at_ms: now,
+            messages: 0,
+            run_ms: 0,
+            namespace: String::new(),
+        }
+    }
+
     pub fn total_messages(&self) -> i64 {
         self.parts.iter().map(PartPlan::messages).sum()
     }

@@ -147,20 +147,11 @@ pub async fn run(
     }
     // Recorded before it starts, so a failed run is dropped by --replace.
     let mut job = ReplayJob {
-        id: record::new_id(0, &format!("sandbox-{name}")),
-        kind: Kind::Sandbox,
-        target: name.to_string(),
-        generation: 0,
         reset_state: true,
         from: from.to_string(),
         to: to.to_string(),
-        parts: parts.clone(),
-        status: Status::Planned,
-        created_at_ms: now,
-        updated_at_ms: now,
-        messages: 0,
-        run_ms: 0,
         namespace: sb.topics.namespace.clone(),
+        ..ReplayJob::new(Kind::Sandbox, name, 0, parts.clone())
     };
     record::save(live, &mut job).await?;
     let started = Instant::now();
@@ -341,8 +332,7 @@ async fn wait_for_rest(sb: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
     let topo = Topology::resolve(sb);
     let parts = sb.topics.partitions;
     let t = Duration::from_secs(10);
-    let lag = |group: &str, topics: &[String]| -> anyhow::Result<i64> {
-        let c = Consumer::new(&sb.kafka, "sandbox-watch", group)?;
+    let lag = |c: &Consumer, topics: &[String]| -> anyhow::Result<i64> {
         let mut lag = 0;
         for topic in topics {
             let n = topo
@@ -361,18 +351,30 @@ async fn wait_for_rest(sb: &Config, shutdown: &Shutdown) -> anyhow::Result<()> {
         .iter()
         .filter_map(|id| topo.topic_name(id).map(str::to_string))
         .collect();
+    // (group's client, the topics it reads): normalize per channel, sinks.
+    let mut groups: Vec<(Consumer, Vec<String>)> = Vec::new();
+    for c in &sb.channels.enabled {
+        if let Some(raw) = topo.raw_topic(c) {
+            let g = topology::group_id(sb, &format!("normalize-{c}"));
+            groups.push((
+                Consumer::new(&sb.kafka, "sandbox-watch", &g)?,
+                vec![raw.to_string()],
+            ));
+        }
+    }
+    for sink in [super::super::sink::CLICKHOUSE, super::super::sink::SCYLLA] {
+        let g = topology::group_id(sb, sink);
+        groups.push((
+            Consumer::new(&sb.kafka, "sandbox-watch", &g)?,
+            sink_topics.clone(),
+        ));
+    }
     let mut quiet = 0;
     while !shutdown.is_triggered() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mut behind = watch.lag()?;
-        for c in &sb.channels.enabled {
-            let name = format!("normalize-{c}");
-            if let Some(raw) = topo.raw_topic(c) {
-                behind += lag(&topology::group_id(sb, &name), &[raw.to_string()])?;
-            }
-        }
-        for sink in [super::super::sink::CLICKHOUSE, super::super::sink::SCYLLA] {
-            behind += lag(&topology::group_id(sb, sink), &sink_topics)?;
+        for (c, topics) in &groups {
+            behind += lag(c, topics)?;
         }
         quiet = if behind == 0 { quiet + 1 } else { 0 };
         if quiet >= 4 {
