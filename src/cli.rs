@@ -372,7 +372,7 @@ pub enum SinkTarget {
 pub enum ReplayCommand {
     /// Re-run a stage's jobs over a range of their input into the live outputs (prints the plan; --yes runs it).
     Live {
-        /// normalize, label or syncback
+        /// normalize, allocate, route, label or syncback
         stage: String,
         /// Only this channel's normalize job.
         #[arg(long)]
@@ -386,6 +386,9 @@ pub enum ReplayCommand {
         /// Start the jobs from empty state stores (default: keep their state).
         #[arg(long)]
         reset_state: bool,
+        /// allocate, route: how far apart in event time the stage's inputs may be re-read (0: in event-time order; e.g. 5s trades order for speed).
+        #[arg(long, default_value = "0s")]
+        window: String,
         /// Run it (without: print the plan and change nothing).
         #[arg(long)]
         yes: bool,

@@ -50,7 +50,11 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("sandbox"), "{}", text(&o));
     for (args, says) in [
-        (&["replay", "live", "allocate"][..], "not supported yet"),
+        (&["replay", "live", "allocate"][..], "would change nothing"),
+        (
+            &["replay", "live", "route", "--reset-state", "--window", "soon"],
+            "expected a duration",
+        ),
         (
             &["replay", "live", "label", "--reset-state"],
             "would buy them again",

@@ -465,3 +465,128 @@ async fn a_retryable_error_is_retried_in_place_without_skipping() {
         .collect();
     assert_eq!(bodies, [b"a".to_vec(), b"flaky".to_vec(), b"b".to_vec()]);
 }
+
+/// Notes the event time of every record it is given, in the order given.
+struct Recorder {
+    job: &'static str,
+    log: Arc<std::sync::Mutex<Vec<(&'static str, i64)>>>,
+}
+
+impl Processor for Recorder {
+    type In = conveyor_stream::Raw;
+
+    fn process(
+        &mut self,
+        _: &conveyor_stream::Raw,
+        rec: &InRecord,
+        _: &mut State<'_>,
+        _: &mut Vec<Output>,
+    ) -> Result<(), ProcessError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push((self.job, rec.timestamp_ms.unwrap()));
+        Ok(())
+    }
+}
+
+/// Two bounded replay jobs sharing a clock (window 0), each over its own
+/// topic, read in event-time order across each other: whenever one
+/// processes a record, the other has processed every record older than
+/// it, although the second topic's records were written first (a job
+/// left alone would race through its own topic). Every record once.
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_jobs_sharing_a_clock_read_in_event_time_order() {
+    const N: i64 = 600;
+    let s = Setup::new("merge").await;
+    let config = &s.config;
+    let (a, b) = (format!("{}.a", s.ns), format!("{}.b", s.ns));
+    create(config, &[&a, &b]).await;
+    let producer = Producer::new(&config.kafka, "test").unwrap();
+    let base = conveyor_connectors::publish::now_ms() - 3_600_000;
+    // b first (odd times), then a (even times); every partition used.
+    for (topic, odd) in [(&b, 1), (&a, 0)] {
+        let recs: Vec<OutRecord> = (0..N)
+            .map(|i| {
+                OutRecord::new(topic.as_str())
+                    .key(format!("k{}", i % 24))
+                    .payload(format!("{i}"))
+                    .timestamp_ms(base + 2 * i + odd)
+            })
+            .collect();
+        for r in producer.send_batch(&recs).await {
+            r.unwrap();
+        }
+    }
+    let probe = conveyor_runtime::kafka::Consumer::new(&config.kafka, "test", "probe").unwrap();
+    let until = |t: &str| {
+        (0..PARTITIONS)
+            .map(|p| {
+                let (_, high) = probe.watermarks(t, p, Duration::from_secs(10)).unwrap();
+                ((t.to_string(), p), high)
+            })
+            .filter(|(_, high)| *high > 0)
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let clock = Arc::new(conveyor_stream::merge::MergeClock::new(
+        Duration::ZERO,
+        ["a".to_string(), "b".to_string()],
+    ));
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
+    let mut jobs = Vec::new();
+    for (job, topic) in [("a", &a), ("b", &b)] {
+        let spec = conveyor_stream::JobSpec {
+            name: job.into(),
+            group_id: format!("{}.{job}", s.ns),
+            inputs: vec![topic.clone()],
+            store: None,
+            dlq_topic: Topology::resolve(config)
+                .topic_name("orders_dlq")
+                .unwrap()
+                .to_string(),
+            batch: conveyor_stream::BatchSpec {
+                max_records: 50,
+                max_wait: Duration::from_millis(20),
+            },
+            health: None,
+            replay: Some(conveyor_stream::ReplayRun {
+                generation: 1,
+                until: until(topic),
+                clock: Some(clock.clone()),
+                ..Default::default()
+            }),
+        };
+        let p = Recorder {
+            job,
+            log: log.clone(),
+        };
+        let (k, c) = (config.kafka.clone(), codec.clone());
+        let token = tokio_util::sync::CancellationToken::new();
+        jobs.push(tokio::spawn(async move {
+            conveyor_stream::run(&k, c, spec, p, token).await
+        }));
+    }
+    for j in jobs {
+        let summary = tokio::time::timeout(Duration::from_secs(120), j)
+            .await
+            .expect("the replay jobs did not end")
+            .unwrap()
+            .unwrap();
+        assert_eq!(summary.processed, N as u64);
+    }
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len() as i64, 2 * N, "every record once");
+    for (i, (job, t)) in log.iter().enumerate() {
+        let older_of_other = log
+            .iter()
+            .enumerate()
+            .filter(|(_, (j, u))| j != job && u < t);
+        for (k, (_, u)) in older_of_other {
+            assert!(
+                k < i,
+                "{job} processed {t} before the other job's older {u}"
+            );
+        }
+    }
+}

@@ -149,9 +149,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         &fixed,
         "normalize",
         Some("shopify"),
-        "earliest",
-        "now",
-        false,
+        &super::replay::Range::all(false),
         true,
     )
     .await?;

@@ -2,7 +2,7 @@
 //! changelog, commit the store, commit the consumer offsets. See the crate
 //! docs for the protocol and the failures it covers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::changelog::{self, RestoreError};
 use crate::dedup;
+use crate::merge::MergeClock;
 use crate::processor::{Input, Output, Payload, ProcessError, Processor, EVENT_ID_HEADER};
 use crate::rebalance::{Event, JobContext};
 use crate::state::{PartitionStore, Reader, State, StoreError, Writes};
@@ -56,6 +57,14 @@ pub struct ReplayRun {
     /// Input records handled so far (processed, skipped or dead-lettered),
     /// for progress bars.
     pub progress: Arc<std::sync::atomic::AtomicU64>,
+    /// Not bounded: the job follows its input until shutdown, as the live
+    /// job would (it drops re-emissions by source mark), stamping the
+    /// generation. An internal job of a replayed stage (allocate,
+    /// inventory, route read command topics the replayed feeds write).
+    pub follow: bool,
+    /// Shared by the bounded jobs of one replay: they process their inputs
+    /// in event-time order across jobs (see [`crate::merge`]).
+    pub clock: Option<Arc<MergeClock>>,
 }
 
 /// Header of outputs written by a replay: its generation, ASCII decimal
@@ -212,9 +221,14 @@ pub async fn run<P: Processor>(
         summary: Summary::default(),
         reached: BTreeMap::new(),
         ended: Vec::new(),
+        held: BTreeMap::new(),
+        last_ts: BTreeMap::new(),
         shutdown,
     };
     let res = job.run_loop().await;
+    if let Some(c) = job.spec.replay.as_ref().and_then(|r| r.clock.as_ref()) {
+        c.leave(&job.spec.name);
+    }
     job.finish();
     res.map(|()| job.summary)
 }
@@ -236,6 +250,12 @@ struct Job<P: Processor> {
     /// Replays: partitions that hit their bound in the batch in hand;
     /// done once that batch is.
     ended: Vec<((String, i32), i64)>,
+    /// Replays in event-time order: records past the clock's fence, held
+    /// back (their partition paused) in offset order.
+    held: BTreeMap<(String, i32), VecDeque<InRecord>>,
+    /// Replays in event-time order: the newest event time processed per
+    /// partition.
+    last_ts: BTreeMap<(String, i32), i64>,
     shutdown: CancellationToken,
 }
 
@@ -263,6 +283,7 @@ impl<P: Processor> Job<P> {
         while !self.shutdown.is_cancelled() && !self.replay_done() {
             let mut batch = self.gather().await?;
             self.bound_batch(&mut batch);
+            self.merge(&mut batch);
             if batch.is_empty() {
                 self.note_reached(&batch);
                 continue;
@@ -288,6 +309,8 @@ impl<P: Processor> Job<P> {
                     Err(BatchFailure::Interrupted) => return Ok(()),
                     Err(BatchFailure::Lost) => {
                         self.ended.clear();
+                        // Not processed, so not committed: fetched again.
+                        self.held.clear();
                         break;
                     }
                     Err(BatchFailure::Fatal(e)) => return Err(e),
@@ -311,7 +334,7 @@ impl<P: Processor> Job<P> {
     /// Drops records at or past a replay's bound (the live job processes
     /// them later) and pauses partitions that reached it.
     fn bound_batch(&mut self, batch: &mut Vec<InRecord>) {
-        let Some(r) = &self.spec.replay else {
+        let Some(r) = self.spec.replay.as_ref().filter(|r| !r.follow) else {
             return;
         };
         let mut ended = Vec::new();
@@ -357,11 +380,102 @@ impl<P: Processor> Job<P> {
             *got = (*got).max(u);
         }
         for rec in batch {
-            let got = self
-                .reached
-                .entry((rec.topic.clone(), rec.partition))
-                .or_insert(0);
+            let tp = (rec.topic.clone(), rec.partition);
+            if let Some(ts) = rec.timestamp_ms {
+                let last = self.last_ts.entry(tp.clone()).or_insert(ts);
+                *last = (*last).max(ts);
+            }
+            let got = self.reached.entry(tp).or_insert(0);
             *got = (*got).max(rec.offset + 1);
+        }
+        self.report_low();
+    }
+
+    /// Replays in event-time order: hands back held records the clock now
+    /// lets through (before anything newer of their partition), holds the
+    /// batch's records past the fence, pauses partitions that hold records
+    /// and resumes those that no longer do.
+    fn merge(&mut self, batch: &mut Vec<InRecord>) {
+        let Some(clock) = self
+            .spec
+            .replay
+            .as_ref()
+            .and_then(|r| r.clock.clone())
+        else {
+            return;
+        };
+        let fence = clock.fence(&self.spec.name);
+        let within = |r: &InRecord| r.timestamp_ms.is_none_or(|t| t <= fence);
+        let mut out = Vec::with_capacity(batch.len());
+        let mut freed = Vec::new();
+        for (tp, q) in self.held.iter_mut() {
+            while q.front().is_some_and(within) {
+                out.extend(q.pop_front());
+            }
+            if q.is_empty() {
+                freed.push(tp.clone());
+            }
+        }
+        for tp in &freed {
+            self.held.remove(tp);
+        }
+        let mut newly = Vec::new();
+        for rec in batch.drain(..) {
+            let tp = (rec.topic.clone(), rec.partition);
+            if let Some(q) = self.held.get_mut(&tp) {
+                q.push_back(rec);
+            } else if within(&rec) {
+                out.push(rec);
+            } else {
+                newly.push(tp.clone());
+                self.held.entry(tp).or_default().push_back(rec);
+            }
+        }
+        *batch = out;
+        let (mut pause, mut resume) = (TopicPartitionList::new(), TopicPartitionList::new());
+        for (t, p) in &newly {
+            pause.add_partition(t, *p);
+        }
+        for (t, p) in freed.iter().filter(|tp| !self.held.contains_key(*tp)) {
+            resume.add_partition(t, *p);
+        }
+        if pause.count() > 0 {
+            if let Err(e) = self.consumer.pause(&pause) {
+                tracing::debug!(processor = %self.spec.name, error = %e, "pausing held partitions");
+            }
+        }
+        if resume.count() > 0 {
+            if let Err(e) = self.consumer.resume(&resume) {
+                tracing::debug!(processor = %self.spec.name, error = %e, "resuming released partitions");
+            }
+        }
+        self.report_low();
+    }
+
+    /// Replays in event-time order: tells the clock the oldest event time
+    /// this job may still process (its unfinished partitions' held heads or
+    /// last processed times; unknown before a partition's first record).
+    fn report_low(&self) {
+        let Some(r) = self.spec.replay.as_ref() else {
+            return;
+        };
+        let Some(clock) = &r.clock else {
+            return;
+        };
+        let low = r
+            .until
+            .iter()
+            .filter(|(tp, u)| self.reached.get(*tp).is_none_or(|got| got < *u))
+            .map(|(tp, _)| {
+                match self.held.get(tp).and_then(|q| q.front()).and_then(|r| r.timestamp_ms) {
+                    Some(ts) => ts,
+                    None => self.last_ts.get(tp).copied().unwrap_or(i64::MIN),
+                }
+            })
+            .min();
+        match low {
+            Some(low) => clock.report(&self.spec.name, low),
+            None => clock.leave(&self.spec.name),
         }
     }
 
@@ -379,6 +493,8 @@ impl<P: Processor> Job<P> {
         let mut deadline: Option<Instant> = None;
         loop {
             let wait = match deadline {
+                // Holding records for a replay's clock: look again soon.
+                None if !self.held.is_empty() => Duration::from_millis(20),
                 None => Duration::from_millis(250),
                 Some(d) => d.saturating_duration_since(Instant::now()),
             };
@@ -424,6 +540,7 @@ impl<P: Processor> Job<P> {
                             .iter()
                             .any(|(t, p)| *t == r.topic && *p == r.partition)
                     });
+                    self.held.retain(|(t, p), _| !parts.iter().any(|x| x.0 == *t && x.1 == *p));
                     for (_, p) in parts {
                         // Every batch is committed: closing is dropping.
                         self.parts.remove(&p);
@@ -568,7 +685,8 @@ impl<P: Processor> Job<P> {
                 let seen = seen.as_deref().and_then(dedup::decode_mark);
                 // A replay re-runs what was applied on purpose: nothing in
                 // its range is a duplicate; the mark never moves back.
-                if self.spec.replay.is_none() && seen.is_some_and(|m| mark <= m) {
+                let live = self.spec.replay.as_ref().is_none_or(|r| r.follow);
+                if live && seen.is_some_and(|m| mark <= m) {
                     duplicates += 1;
                     continue;
                 }
@@ -926,7 +1044,8 @@ impl<P: Processor> Job<P> {
     /// Graceful end: durable stores, committed positions, leave the group.
     fn finish(&mut self) {
         // A replay's stateless job: where it got, for a resume.
-        let mut positions = if self.spec.replay.is_some() && self.spec.store.is_none() {
+        let bounded = self.spec.replay.as_ref().is_some_and(|r| !r.follow);
+        let mut positions = if bounded && self.spec.store.is_none() {
             self.reached.clone()
         } else {
             BTreeMap::new()

@@ -82,6 +82,7 @@ pub mod dedup;
 pub mod examples;
 pub mod inspect;
 pub mod job;
+pub mod merge;
 pub mod processor;
 pub mod rebalance;
 pub mod state;

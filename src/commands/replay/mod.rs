@@ -40,6 +40,7 @@ use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{OutRecord, Producer};
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_stream::changelog;
+use conveyor_stream::merge::MergeClock;
 use conveyor_stream::{JobSpec, ReplayRun, Summary};
 
 pub use plan::Bound;
@@ -81,18 +82,16 @@ pub async fn command(config: &Config, cmd: ReplayCommand) -> anyhow::Result<()> 
             from,
             to,
             reset_state,
+            window,
             yes,
         } => {
-            live(
-                config,
-                &stage,
-                channel.as_deref(),
-                &from,
-                &to,
+            let range = Range {
+                from,
+                to,
                 reset_state,
-                yes,
-            )
-            .await
+                window,
+            };
+            live(config, &stage, channel.as_deref(), &range, yes).await
         }
         ReplayCommand::Sandbox {
             name,
@@ -120,6 +119,8 @@ pub async fn command(config: &Config, cmd: ReplayCommand) -> anyhow::Result<()> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Normalize,
+    Allocate,
+    Route,
     Label,
     Syncback,
 }
@@ -128,21 +129,24 @@ impl Stage {
     fn parse(s: &str) -> anyhow::Result<Stage> {
         Ok(match s {
             "normalize" => Stage::Normalize,
+            "allocate" => Stage::Allocate,
+            "route" => Stage::Route,
             "label" => Stage::Label,
             "syncback" => Stage::Syncback,
-            "allocate" | "route" => anyhow::bail!(
-                "replaying {s} is not supported yet: its jobs feed each other through internal command topics, and a bounded re-run needs an end that covers that loop. Its outputs are still correct after a normalize replay (re-emitted orders it already applied are dropped); to recreate its store use `conveyor replay rebuild --store`"
-            ),
             "sink-clickhouse" | "sink-scylla" | "clickhouse" | "scylla" => anyhow::bail!(
                 "sinks are rebuilt, not replayed: `conveyor replay rebuild --sink clickhouse|scylla`"
             ),
-            _ => anyhow::bail!("unknown stage `{s}`: normalize, label or syncback"),
+            _ => anyhow::bail!(
+                "unknown stage `{s}`: normalize, allocate, route, label or syncback"
+            ),
         })
     }
 
     fn name(self) -> &'static str {
         match self {
             Stage::Normalize => "normalize",
+            Stage::Allocate => "allocate",
+            Stage::Route => "route",
             Stage::Label => "label",
             Stage::Syncback => "syncback",
         }
@@ -169,15 +173,39 @@ impl Stage {
                     .map(|c| super::normalize::job_spec(config, c))
                     .collect::<anyhow::Result<_>>()?
             }
+            Stage::Allocate => super::allocate::job_specs(config)?.into(),
+            Stage::Route => super::route::job_specs(config)?.into(),
             Stage::Label => vec![super::label::job_spec(config)?],
             Stage::Syncback => vec![super::syncback::job_spec(config)?],
         })
     }
 
+    /// Whether `job` is one of the stage's internal jobs, reading a command
+    /// topic its feeds (and each other) write: it follows that topic until
+    /// the stage is at rest instead of re-reading a range.
+    fn follows(self, job: &str) -> bool {
+        use conveyor_processors::{allocate, route};
+        match self {
+            Stage::Allocate => [allocate::jobs::INVENTORY, allocate::jobs::ALLOCATE].contains(&job),
+            Stage::Route => job == route::jobs::ROUTE,
+            _ => false,
+        }
+    }
+
+    /// Why the state may not be kept, if it may not.
+    fn keep_refused(self) -> Option<&'static str> {
+        match self {
+            Stage::Allocate | Stage::Route => Some(
+                "its jobs drop every command they already applied (effectively once), so re-reading the range with their state kept would change nothing. Use --reset-state to decide every order again from the whole input under the current config, or `conveyor replay sandbox` to compare a policy first",
+            ),
+            _ => None,
+        }
+    }
+
     /// Why the state may not be reset, if it may not.
     fn reset_refused(self) -> Option<&'static str> {
         match self {
-            Stage::Normalize => None,
+            Stage::Normalize | Stage::Allocate | Stage::Route => None,
             Stage::Label => Some(
                 "the label store is the record of which labels were bought: without it a re-run would buy them again. Replay label with its state kept",
             ),
@@ -195,26 +223,70 @@ impl Stage {
     ) -> anyhow::Result<Vec<(String, Summary)>> {
         match self {
             Stage::Normalize => super::normalize::run(config, shutdown, ctx).await,
+            Stage::Allocate => super::allocate::run(config, shutdown, ctx).await,
+            Stage::Route => super::route::run(config, shutdown, ctx).await,
             Stage::Label => super::label::run(config, shutdown, ctx).await,
             Stage::Syncback => super::syncback::run(config, shutdown, ctx).await,
         }
     }
 }
 
+/// A live replay's range and state, as the user gave them.
+pub(crate) struct Range {
+    pub from: String,
+    pub to: String,
+    pub reset_state: bool,
+    /// allocate, route: see `conveyor_stream::merge`.
+    pub window: String,
+}
+
+impl Range {
+    /// The whole input, state kept or reset, in event-time order.
+    pub fn all(reset_state: bool) -> Range {
+        Range {
+            from: "earliest".into(),
+            to: "now".into(),
+            reset_state,
+            window: "0s".into(),
+        }
+    }
+}
+
+/// Parses a window: `0`, `500ms`, `5s`, `2m`.
+fn parse_window(s: &str) -> anyhow::Result<u64> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    let span: jiff::Span = s
+        .trim()
+        .parse()
+        .with_context(|| format!("--window `{s}`: expected a duration such as 0s, 500ms, 5s"))?;
+    let ms = span
+        .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
+        .with_context(|| format!("--window `{s}`"))?;
+    anyhow::ensure!(ms >= 0.0, "--window `{s}` is negative");
+    Ok(ms as u64)
+}
+
 pub(crate) async fn live(
     config: &Config,
     stage: &str,
     channel: Option<&str>,
-    from: &str,
-    to: &str,
-    reset_state: bool,
+    range: &Range,
     yes: bool,
 ) -> anyhow::Result<()> {
     let stage = Stage::parse(stage)?;
+    let (from, to, reset_state) = (range.from.as_str(), range.to.as_str(), range.reset_state);
+    let window_ms = parse_window(&range.window)?;
     if reset_state {
         if let Some(why) = stage.reset_refused() {
             anyhow::bail!("refusing --reset-state for {}: {why}", stage.name());
         }
+    } else if let Some(why) = stage.keep_refused() {
+        anyhow::bail!(
+            "refusing to replay {} with its state kept: {why}",
+            stage.name()
+        );
     }
     let now = record::now_ms();
     let (from_b, to_b) = (Bound::parse(from, now)?, Bound::parse(to, now)?);
@@ -229,6 +301,7 @@ pub(crate) async fn live(
             group: s.group_id.clone(),
             inputs: s.inputs.clone(),
             changelog: s.store.as_ref().map(|st| st.changelog.clone()),
+            follow: stage.follows(&s.name),
         })
         .collect();
     let groups: Vec<String> = inputs.iter().map(|j| j.group.clone()).collect();
@@ -250,6 +323,7 @@ pub(crate) async fn live(
         reset_state,
         from: from.to_string(),
         to: to.to_string(),
+        window_ms,
         ..ReplayJob::new(Kind::Live, stage.name(), generation, parts)
     };
     println!(
@@ -263,6 +337,13 @@ pub(crate) async fn live(
         println!(
             "warning: generation {generation} is past {}: the sinks order it equal to the last; a later replay of the same events may not supersede this one",
             conveyor_sinks::event::GENERATIONS - 1
+        );
+    }
+    if job.parts.iter().any(|p| p.follow) {
+        println!(
+            "every order is decided again under the current config, its inputs re-read in event-time order (window {window_ms} ms); the internal jobs start from empty stores at the end of their command topics and run until the stage is at rest. Outputs carry generation {generation} and supersede the first run's in the sinks; a changed {} reaches the live stages after it ({}), which re-plan and label what changed (a shipment already labeled keeps its label).",
+            if stage == Stage::Allocate { "allocation" } else { "plan" },
+            if stage == Stage::Allocate { "route, label" } else { "label" }
         );
     }
     if !yes {
@@ -387,14 +468,21 @@ async fn run(config: &Config, job: &mut ReplayJob, stage: Stage) -> anyhow::Resu
     let mut runs: BTreeMap<String, ReplayRun> = BTreeMap::new();
     let mut total = 0u64;
     for p in &job.parts {
+        if p.follow {
+            runs.entry(p.job.clone()).or_insert_with(|| ReplayRun {
+                generation: job.generation,
+                follow: true,
+                ..ReplayRun::default()
+            });
+            continue;
+        }
         let pos = p.position(&at);
         if pos >= p.to {
             continue;
         }
         let r = runs.entry(p.job.clone()).or_insert_with(|| ReplayRun {
             generation: job.generation,
-            until: BTreeMap::new(),
-            progress: Arc::default(),
+            ..ReplayRun::default()
         });
         r.until.insert((p.topic.clone(), p.partition), p.to);
         total += (p.to - pos) as u64;
@@ -402,14 +490,52 @@ async fn run(config: &Config, job: &mut ReplayJob, stage: Stage) -> anyhow::Resu
     if runs.is_empty() {
         return Ok(true);
     }
-    let counters: Vec<_> = runs.values().map(|r| r.progress.clone()).collect();
+    let follows = job.parts.iter().any(|p| p.follow);
+    let bounded: Vec<String> = runs
+        .iter()
+        .filter(|(_, r)| !r.follow)
+        .map(|(n, _)| n.clone())
+        .collect();
+    if follows && bounded.len() > 1 {
+        let window = std::time::Duration::from_millis(job.window_ms);
+        let clock = Arc::new(MergeClock::new(window, bounded));
+        for r in runs.values_mut().filter(|r| !r.follow) {
+            r.clock = Some(clock.clone());
+        }
+    }
+    let counters: Vec<_> = runs
+        .values()
+        .filter(|r| !r.follow)
+        .map(|r| r.progress.clone())
+        .collect();
     let shutdown = Shutdown::on_signals();
     let ctx = RunCtx {
         health: None,
         replay: Some(Arc::new(runs)),
     };
     let mut bar = Progress::new(&format!("replay {}", stage.name()), total);
-    let (res, done) = progress::track(&mut bar, &counters, stage.run(config, &shutdown, ctx)).await;
+    let both = async {
+        let stage_run = stage.run(config, &shutdown, ctx);
+        let rest = wait_for_rest(config, &job.parts, follows, &shutdown);
+        tokio::pin!(stage_run, rest);
+        let mut rested = None;
+        loop {
+            tokio::select! {
+                r = &mut stage_run => return (r, rested.unwrap_or(false)),
+                w = &mut rest, if rested.is_none() => {
+                    rested = Some(match w {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot watch the replay's jobs; stopping them");
+                            shutdown.trigger();
+                            false
+                        }
+                    });
+                }
+            }
+        }
+    };
+    let ((res, rested), done) = progress::track(&mut bar, &counters, both).await;
     let (elapsed, rate) = bar.finish(done);
     job.messages += done;
     job.run_ms += elapsed.as_millis() as u64;
@@ -424,7 +550,61 @@ async fn run(config: &Config, job: &mut ReplayJob, stage: Stage) -> anyhow::Resu
         elapsed.as_secs_f64()
     );
     let at = plan::committed(config, &job.parts)?;
-    Ok(job.parts.iter().all(|p| p.position(&at) >= p.to))
+    Ok(rested && job.parts.iter().all(|p| p.position(&at) >= p.to))
+}
+
+/// Until the stage is at rest, then stops its jobs (`shutdown`): every
+/// bounded part reached its end and every internal job consumed its
+/// command topic, with the topics' ends unchanged over two checks (the
+/// jobs write each other's inputs, so one look is not enough). At once
+/// if the stage has no internal jobs (its bounded jobs end themselves).
+/// `false` if stopped first.
+async fn wait_for_rest(
+    config: &Config,
+    parts: &[plan::PartPlan],
+    follows: bool,
+    shutdown: &Shutdown,
+) -> anyhow::Result<bool> {
+    if !follows {
+        return Ok(true);
+    }
+    let probe = conveyor_runtime::kafka::Consumer::new(
+        &config.kafka,
+        "replay",
+        "conveyor-replay-probe",
+    )?;
+    let t = std::time::Duration::from_secs(10);
+    let (mut quiet, mut last, mut announced) = (0, Vec::new(), false);
+    while !shutdown.is_triggered() {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let at = plan::committed(config, parts)?;
+        let bounded_done = parts
+            .iter()
+            .filter(|p| !p.follow)
+            .all(|p| p.position(&at) >= p.to);
+        let mut ends = Vec::new();
+        let mut consumed = true;
+        for p in parts.iter().filter(|p| p.follow) {
+            let (_, high) = probe.watermarks(&p.topic, p.partition, t)?;
+            consumed &= p.position(&at) >= high;
+            ends.push(high);
+        }
+        if bounded_done && !announced {
+            announced = true;
+            eprintln!("every input re-read; waiting for the internal jobs to come to rest");
+        }
+        quiet = if bounded_done && consumed && ends == last {
+            quiet + 1
+        } else {
+            0
+        };
+        last = ends;
+        if quiet >= 2 {
+            shutdown.trigger();
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Step 3: a range replay puts each group (and store position) back where
@@ -542,5 +722,31 @@ fn sink_name(s: SinkTarget) -> &'static str {
     match s {
         SinkTarget::Clickhouse => super::sink::CLICKHOUSE,
         SinkTarget::Scylla => super::sink::SCYLLA,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_as_durations() {
+        assert_eq!(parse_window("0").unwrap(), 0);
+        assert_eq!(parse_window("0s").unwrap(), 0);
+        assert_eq!(parse_window("500ms").unwrap(), 500);
+        assert_eq!(parse_window("5s").unwrap(), 5_000);
+        assert_eq!(parse_window("2m").unwrap(), 120_000);
+        assert!(parse_window("soon").is_err());
+    }
+
+    #[test]
+    fn allocate_and_route_follow_their_internal_jobs_and_need_a_reset() {
+        assert!(Stage::Allocate.follows("allocate") && Stage::Allocate.follows("inventory"));
+        assert!(!Stage::Allocate.follows("allocate-feed"));
+        assert!(Stage::Route.follows("route") && !Stage::Route.follows("route-orders"));
+        assert!(!Stage::Normalize.follows("normalize-shopify"));
+        assert!(Stage::Allocate.keep_refused().is_some());
+        assert!(Stage::Route.reset_refused().is_none());
+        assert!(Stage::Label.keep_refused().is_none());
     }
 }

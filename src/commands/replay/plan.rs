@@ -92,6 +92,11 @@ pub struct PartPlan {
     /// Where live processing resumes afterwards: where it was, or `to`
     /// if that is further.
     pub resume_at: i64,
+    /// An internal job of the stage (its input is a command topic the
+    /// replayed jobs write): not bounded, it runs until the stage is at
+    /// rest. `from` = `to` = `resume_at` is where it starts.
+    #[serde(default)]
+    pub follow: bool,
 }
 
 impl PartPlan {
@@ -120,6 +125,9 @@ pub struct JobInput {
     pub group: String,
     pub inputs: Vec<String>,
     pub changelog: Option<String>,
+    /// Follows its input (see [`PartPlan::follow`]): planned from the end
+    /// of each partition when planned.
+    pub follow: bool,
 }
 
 /// The plan of every input partition of `jobs` between `from` and `to`.
@@ -169,6 +177,11 @@ pub async fn build(
             }
             Ok(m)
         };
+        let (from, to) = if j.follow {
+            (&Bound::Now, &Bound::Now)
+        } else {
+            (from, to)
+        };
         let froms = at(from, false)?;
         let tos = at(to, true)?;
         let lows = at(&Bound::Earliest, false)?;
@@ -176,13 +189,13 @@ pub async fn build(
             // What the job never processed is in the range too (a group
             // behind `from` would otherwise skip it).
             let processed = committed.get(tp).copied().flatten().unwrap_or(lows[tp]);
-            let f = if catch_up {
+            let f = if catch_up && !j.follow {
                 froms[tp].min(processed)
             } else {
                 froms[tp]
             };
             let t = tos[tp].max(f);
-            let was = processed.max(f);
+            let was = if j.follow { f } else { processed.max(f) };
             out.push(PartPlan {
                 job: j.job.clone(),
                 group: j.group.clone(),
@@ -192,6 +205,7 @@ pub async fn build(
                 from: f,
                 to: t,
                 resume_at: was.max(t),
+                follow: j.follow,
             });
         }
     }
@@ -273,17 +287,26 @@ pub fn print(parts: &[PartPlan]) {
         "{:<24} {:<34} {:>5} {:>22} {:>12}",
         "job", "topic", "parts", "offsets (first..end)", "messages"
     );
-    let mut rows: BTreeMap<(&str, &str), (usize, i64, i64, i64)> = BTreeMap::new();
+    let mut rows: BTreeMap<(&str, &str), (usize, i64, i64, i64, bool)> = BTreeMap::new();
     for p in parts {
         let r = rows
-            .entry((&p.job, &p.topic))
-            .or_insert((0, i64::MAX, 0, 0));
+            .entry((p.job.as_str(), &p.topic))
+            .or_insert((0, i64::MAX, 0, 0, p.follow));
         r.0 += 1;
         r.1 = r.1.min(p.from);
         r.2 = r.2.max(p.to);
         r.3 += p.messages();
     }
-    for ((job, topic), (n, lo, hi, msgs)) in &rows {
+    for ((job, topic), (n, lo, hi, msgs, follow)) in &rows {
+        if *follow {
+            // An internal job: from the end of its command topic on.
+            println!(
+                "{job:<24} {topic:<34} {n:>5} {:>22} {:>12}",
+                format!("{hi}.. (follows)"),
+                "until rest"
+            );
+            continue;
+        }
         println!(
             "{job:<24} {topic:<34} {n:>5} {:>22} {msgs:>12}",
             format!("{lo}..{hi}")
@@ -354,6 +377,7 @@ mod tests {
             from: 10,
             to: 5,
             resume_at: 10,
+            follow: false,
         };
         assert_eq!(p.messages(), 0);
     }

@@ -172,6 +172,7 @@ pub async fn sink(config: &Config, sink: SinkTarget, yes: bool) -> anyhow::Resul
         group: spec.group_id.clone(),
         inputs: Inputs::resolve(config).topics(),
         changelog: None,
+        follow: false,
     };
     let parts = plan::build(config, &[input], &Bound::Earliest, &Bound::Now, false).await?;
     let jobs = record::load(config).await?;

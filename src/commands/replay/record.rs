@@ -62,6 +62,10 @@ pub struct ReplayJob {
     /// A sandbox's topic namespace.
     #[serde(default)]
     pub namespace: String,
+    /// Event-time window the stage's feeds may be out of order within
+    /// (allocate, route; see `conveyor_stream::merge`).
+    #[serde(default)]
+    pub window_ms: u64,
 }
 
 impl ReplayJob {
@@ -87,6 +91,7 @@ impl ReplayJob {
             messages: 0,
             run_ms: 0,
             namespace: String::new(),
+            window_ms: 0,
         }
     }
 

@@ -96,6 +96,7 @@ pub async fn run(
         group: topology::group_id(&sb, "sandbox-copy"),
         inputs,
         changelog: None,
+        follow: false,
     };
     let mut parts = plan::build(live, &[copier(raw)], &from_b, &to_b, false).await?;
     parts.extend(
