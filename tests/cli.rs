@@ -52,7 +52,14 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
     for (args, says) in [
         (&["replay", "live", "allocate"][..], "would change nothing"),
         (
-            &["replay", "live", "route", "--reset-state", "--window", "soon"],
+            &[
+                "replay",
+                "live",
+                "route",
+                "--reset-state",
+                "--window",
+                "soon",
+            ],
             "expected a duration",
         ),
         (

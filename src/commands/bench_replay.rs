@@ -128,7 +128,14 @@ pub async fn run(config: &Config, orders: u64) -> anyhow::Result<()> {
         ("replay, state reset", &fixed, true),
     ] {
         let before = written()?;
-        super::replay::live(cfg, "normalize", None, &super::replay::Range::all(reset), true).await?;
+        super::replay::live(
+            cfg,
+            "normalize",
+            None,
+            &super::replay::Range::all(reset),
+            true,
+        )
+        .await?;
         let jobs = super::replay::recorded(cfg).await?;
         let last = jobs
             .last()

@@ -162,6 +162,30 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     );
 
     println!(
+        "  allocation decided again from scratch (--reset-state), its inputs in event-time order:"
+    );
+    super::replay::live(
+        &fixed,
+        "allocate",
+        None,
+        &super::replay::Range::all(true),
+        true,
+    )
+    .await?;
+    super::replay::run_to_rest(&fixed).await?;
+    let mut cfg = c.clickhouse.clone();
+    cfg.database = "conveyor_demo_replay".into();
+    let (redecided, total): (u64, u64) = conveyor_sinks::clickhouse::client(&cfg)
+        .query("SELECT countIf(version % 1024 > 0), count() FROM allocations FINAL")
+        .fetch_one()
+        .await?;
+    let reserved_again = stock("conveyor_demo_replay").await?;
+    println!(
+        "  {redecided} of {total} allocations in ClickHouse are the replay's; reserved units {} -> {}",
+        reserved_after.0, reserved_again.0
+    );
+
+    println!(
         "  a sandbox of the same orders: ship complete or wait, and a 2-day standard promise:"
     );
     let mut alt = fixed.clone();

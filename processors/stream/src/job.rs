@@ -396,12 +396,7 @@ impl<P: Processor> Job<P> {
     /// batch's records past the fence, pauses partitions that hold records
     /// and resumes those that no longer do.
     fn merge(&mut self, batch: &mut Vec<InRecord>) {
-        let Some(clock) = self
-            .spec
-            .replay
-            .as_ref()
-            .and_then(|r| r.clock.clone())
-        else {
+        let Some(clock) = self.spec.replay.as_ref().and_then(|r| r.clock.clone()) else {
             return;
         };
         let fence = clock.fence(&self.spec.name);
@@ -467,7 +462,12 @@ impl<P: Processor> Job<P> {
             .iter()
             .filter(|(tp, u)| self.reached.get(*tp).is_none_or(|got| got < *u))
             .map(|(tp, _)| {
-                match self.held.get(tp).and_then(|q| q.front()).and_then(|r| r.timestamp_ms) {
+                match self
+                    .held
+                    .get(tp)
+                    .and_then(|q| q.front())
+                    .and_then(|r| r.timestamp_ms)
+                {
                     Some(ts) => ts,
                     None => self.last_ts.get(tp).copied().unwrap_or(i64::MIN),
                 }
@@ -540,7 +540,8 @@ impl<P: Processor> Job<P> {
                             .iter()
                             .any(|(t, p)| *t == r.topic && *p == r.partition)
                     });
-                    self.held.retain(|(t, p), _| !parts.iter().any(|x| x.0 == *t && x.1 == *p));
+                    self.held
+                        .retain(|(t, p), _| !parts.iter().any(|x| x.0 == *t && x.1 == *p));
                     for (_, p) in parts {
                         // Every batch is committed: closing is dropping.
                         self.parts.remove(&p);

@@ -568,11 +568,8 @@ async fn wait_for_rest(
     if !follows {
         return Ok(true);
     }
-    let probe = conveyor_runtime::kafka::Consumer::new(
-        &config.kafka,
-        "replay",
-        "conveyor-replay-probe",
-    )?;
+    let probe =
+        conveyor_runtime::kafka::Consumer::new(&config.kafka, "replay", "conveyor-replay-probe")?;
     let t = std::time::Duration::from_secs(10);
     let (mut quiet, mut last, mut announced) = (0, Vec::new(), false);
     while !shutdown.is_triggered() {
