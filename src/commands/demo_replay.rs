@@ -176,7 +176,10 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut cfg = c.clickhouse.clone();
     cfg.database = "conveyor_demo_replay".into();
     let (redecided, total): (u64, u64) = conveyor_sinks::clickhouse::client(&cfg)
-        .query("SELECT countIf(version % 1024 > 0), count() FROM allocations FINAL")
+        .query(&format!(
+            "SELECT countIf(version % {} > 0), count() FROM allocations FINAL",
+            conveyor_sinks::event::GENERATIONS
+        ))
         .fetch_one()
         .await?;
     let reserved_again = stock("conveyor_demo_replay").await?;

@@ -223,6 +223,7 @@ pub async fn run<P: Processor>(
         ended: Vec::new(),
         held: BTreeMap::new(),
         last_ts: BTreeMap::new(),
+        bounds_checked: Instant::now(),
         shutdown,
     };
     let res = job.run_loop().await;
@@ -256,6 +257,8 @@ struct Job<P: Processor> {
     /// Replays in event-time order: the newest event time processed per
     /// partition.
     last_ts: BTreeMap<(String, i32), i64>,
+    /// Bounded replays: when emptied ranges were last looked for.
+    bounds_checked: Instant,
     shutdown: CancellationToken,
 }
 
@@ -285,6 +288,7 @@ impl<P: Processor> Job<P> {
             self.bound_batch(&mut batch);
             self.merge(&mut batch);
             if batch.is_empty() {
+                self.end_emptied_ranges();
                 self.note_reached(&batch);
                 continue;
             }
@@ -297,6 +301,7 @@ impl<P: Processor> Job<P> {
                     }
                     Err(BatchFailure::Retry(why)) => {
                         if self.check_assignment().is_err() {
+                            self.forget_in_flight();
                             break;
                         }
                         let d = backoff.next_delay();
@@ -308,9 +313,7 @@ impl<P: Processor> Job<P> {
                     }
                     Err(BatchFailure::Interrupted) => return Ok(()),
                     Err(BatchFailure::Lost) => {
-                        self.ended.clear();
-                        // Not processed, so not committed: fetched again.
-                        self.held.clear();
+                        self.forget_in_flight();
                         break;
                     }
                     Err(BatchFailure::Fatal(e)) => return Err(e),
@@ -326,9 +329,55 @@ impl<P: Processor> Job<P> {
             return false;
         };
         !r.until.is_empty()
+            && self.held.is_empty()
             && r.until
                 .iter()
                 .all(|(tp, u)| self.reached.get(tp).is_some_and(|got| got >= u))
+    }
+
+    /// A replay's batch that will not complete (its partitions were lost):
+    /// what it marked as ended and what the clock held back are dropped
+    /// (not processed, so not committed: fetched again after the rejoin),
+    /// and the held partitions resumed.
+    fn forget_in_flight(&mut self) {
+        self.ended.clear();
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in std::mem::take(&mut self.held).into_keys() {
+            tpl.add_partition(&t, p);
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.resume(&tpl) {
+                tracing::debug!(processor = %self.spec.name, error = %e, "resuming held partitions");
+            }
+        }
+    }
+
+    /// A bounded partition whose remaining range was removed meanwhile
+    /// (retention after the plan, or before a resume) yields no record to
+    /// end it: once its first retained offset is at or past the bound, it
+    /// is done. Looked at on idle gathers, at most every 5 s.
+    fn end_emptied_ranges(&mut self) {
+        let Some(r) = self.spec.replay.as_ref().filter(|r| !r.follow) else {
+            return;
+        };
+        if self.bounds_checked.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        self.bounds_checked = Instant::now();
+        for ((t, p), u) in &r.until {
+            let tp = (t.clone(), *p);
+            if self.reached.get(&tp).is_some_and(|got| got >= u) || self.held.contains_key(&tp) {
+                continue;
+            }
+            if let Ok((low, _)) = self
+                .consumer
+                .fetch_watermarks(t, *p, Duration::from_secs(1))
+            {
+                if low >= *u {
+                    self.reached.insert(tp, *u);
+                }
+            }
+        }
     }
 
     /// Drops records at or past a replay's bound (the live job processes
@@ -369,24 +418,46 @@ impl<P: Processor> Job<P> {
         }
     }
 
+    /// After a batch: a replay's progress, the offsets (and, under a
+    /// clock, event times) each bounded partition reached, and the bounds
+    /// met once nothing before them is left (in the batch or held back).
     fn note_reached(&mut self, batch: &[InRecord]) {
         let Some(r) = &self.spec.replay else {
             return;
         };
         r.progress
             .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        for (tp, u) in std::mem::take(&mut self.ended) {
+        if r.follow {
+            return;
+        }
+        let clocked = r.clock.is_some();
+        let (pending, met): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ended)
+            .into_iter()
+            .partition(|(tp, _)| self.held.contains_key(tp));
+        self.ended = pending;
+        for (tp, u) in met {
             let got = self.reached.entry(tp).or_insert(u);
             *got = (*got).max(u);
         }
+        // Per partition: the next offset and the newest event time.
+        let mut last: BTreeMap<(&str, i32), (i64, Option<i64>)> = BTreeMap::new();
         for rec in batch {
-            let tp = (rec.topic.clone(), rec.partition);
-            if let Some(ts) = rec.timestamp_ms {
-                let last = self.last_ts.entry(tp.clone()).or_insert(ts);
-                *last = (*last).max(ts);
+            let e = last
+                .entry((rec.topic.as_str(), rec.partition))
+                .or_insert((0, None));
+            e.0 = e.0.max(rec.offset + 1);
+            if clocked {
+                e.1 = e.1.max(rec.timestamp_ms);
+            }
+        }
+        for ((t, p), (next, ts)) in last {
+            let tp = (t.to_string(), p);
+            if let Some(ts) = ts {
+                let l = self.last_ts.entry(tp.clone()).or_insert(ts);
+                *l = (*l).max(ts);
             }
             let got = self.reached.entry(tp).or_insert(0);
-            *got = (*got).max(rec.offset + 1);
+            *got = (*got).max(next);
         }
         self.report_low();
     }
@@ -431,7 +502,13 @@ impl<P: Processor> Job<P> {
         for (t, p) in &newly {
             pause.add_partition(t, *p);
         }
-        for (t, p) in freed.iter().filter(|tp| !self.held.contains_key(*tp)) {
+        // Not those paused at their bound (their records after it are the
+        // live job's).
+        let at_bound = |tp: &(String, i32)| self.ended.iter().any(|(x, _)| x == tp);
+        for (t, p) in freed
+            .iter()
+            .filter(|tp| !self.held.contains_key(*tp) && !at_bound(tp))
+        {
             resume.add_partition(t, *p);
         }
         if pause.count() > 0 {
@@ -444,7 +521,8 @@ impl<P: Processor> Job<P> {
                 tracing::debug!(processor = %self.spec.name, error = %e, "resuming released partitions");
             }
         }
-        self.report_low();
+        // The low is reported once the released records are processed
+        // (`note_reached`): until then the previous one still holds.
     }
 
     /// Replays in event-time order: tells the clock the oldest event time
@@ -540,8 +618,9 @@ impl<P: Processor> Job<P> {
                             .iter()
                             .any(|(t, p)| *t == r.topic && *p == r.partition)
                     });
-                    self.held
-                        .retain(|(t, p), _| !parts.iter().any(|x| x.0 == *t && x.1 == *p));
+                    let revoked = |t: &String, p: i32| parts.iter().any(|x| x.0 == *t && x.1 == p);
+                    self.held.retain(|(t, p), _| !revoked(t, *p));
+                    self.ended.retain(|((t, p), _)| !revoked(t, *p));
                     for (_, p) in parts {
                         // Every batch is committed: closing is dropping.
                         self.parts.remove(&p);

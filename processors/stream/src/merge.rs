@@ -46,11 +46,6 @@ impl MergeClock {
         }
     }
 
-    /// The window records of different jobs may be out of order within.
-    pub fn window(&self) -> Duration {
-        Duration::from_millis(self.window_ms as u64)
-    }
-
     /// `job` will process nothing older than `low` from now on.
     pub fn report(&self, job: &str, low: i64) {
         if let Ok(mut l) = self.lows.lock() {

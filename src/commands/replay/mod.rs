@@ -46,30 +46,12 @@ use conveyor_stream::{JobSpec, ReplayRun, Summary};
 pub use plan::Bound;
 pub(crate) use sandbox::run_to_rest;
 
-/// `conveyor replay sandbox` (for the demo).
-pub(crate) async fn sandbox_run(
-    config: &Config,
-    name: &str,
-    from: &str,
-    to: &str,
-    replace: bool,
-    yes: bool,
-) -> anyhow::Result<()> {
-    sandbox::run(config, name, from, to, replace, yes).await
-}
-
-/// `conveyor replay diff` (for the demo).
-pub(crate) async fn diff_run(
-    config: &Config,
-    name: &str,
-    csv: Option<&str>,
-    json: bool,
-) -> anyhow::Result<()> {
-    diff::run(config, name, csv, json).await
-}
+/// `conveyor replay sandbox` and `replay diff` (for the demo).
+pub(crate) use diff::run as diff_run;
 use plan::JobInput;
 use progress::Progress;
 use record::{Kind, ReplayJob, Status};
+pub(crate) use sandbox::run as sandbox_run;
 
 use super::stage::RunCtx;
 use crate::cli::{ReplayCommand, SinkTarget};
@@ -261,10 +243,8 @@ fn parse_window(s: &str) -> anyhow::Result<u64> {
         .trim()
         .parse()
         .with_context(|| format!("--window `{s}`: expected a duration such as 0s, 500ms, 5s"))?;
-    let ms = span
-        .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
-        .with_context(|| format!("--window `{s}`"))?;
-    anyhow::ensure!(ms >= 0.0, "--window `{s}` is negative");
+    let ms = plan::span_ms(&span).with_context(|| format!("--window `{s}`"))?;
+    anyhow::ensure!(ms >= 0, "--window `{s}` is negative");
     Ok(ms as u64)
 }
 
@@ -571,10 +551,11 @@ async fn wait_for_rest(
     let probe =
         conveyor_runtime::kafka::Consumer::new(&config.kafka, "replay", "conveyor-replay-probe")?;
     let t = std::time::Duration::from_secs(10);
+    let groups = plan::GroupOffsets::new(config, parts)?;
     let (mut quiet, mut last, mut announced) = (0, Vec::new(), false);
     while !shutdown.is_triggered() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let at = plan::committed(config, parts)?;
+        let at = groups.committed()?;
         let bounded_done = parts
             .iter()
             .filter(|p| !p.follow)

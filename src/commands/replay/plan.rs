@@ -65,15 +65,19 @@ impl Bound {
             return Ok(Bound::Time(t.as_millisecond()));
         }
         if let Ok(span) = s.parse::<jiff::Span>() {
-            let ago = span
-                .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
+            let ago = span_ms(&span)
                 .with_context(|| format!("`{s}`: use hours, minutes or days (e.g. 2h, 3d)"))?;
-            return Ok(Bound::Time(now_ms - ago as i64));
+            return Ok(Bound::Time(now_ms - ago));
         }
         anyhow::bail!(
             "`{s}`: expected earliest, now, an RFC 3339 time (2026-11-01T00:00:00Z), UTC millis, a duration ago (2h, 3d) or offsets (0=120,1=340)"
         )
     }
+}
+
+/// A duration in milliseconds (days are 24 hours; no months or years).
+pub fn span_ms(span: &jiff::Span) -> anyhow::Result<i64> {
+    Ok(span.total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())? as i64)
 }
 
 /// One input partition of one job in a replay.
@@ -264,21 +268,51 @@ pub fn commit(config: &Config, offsets: &[(String, String, i32, i64)]) -> anyhow
 
 /// The groups' committed offsets for the plan's partitions.
 pub fn committed(config: &Config, parts: &[PartPlan]) -> anyhow::Result<Committed> {
-    let mut by_group: BTreeMap<&str, Vec<(String, i32)>> = BTreeMap::new();
-    for p in parts {
-        by_group
-            .entry(&p.group)
-            .or_default()
-            .push((p.topic.clone(), p.partition));
-    }
-    let mut out = BTreeMap::new();
-    for (g, tps) in by_group {
-        let c = Consumer::new(&config.kafka, "replay", g)?;
-        for ((t, p), o) in c.committed_for(&tps, TIMEOUT)? {
-            out.insert((g.to_string(), t, p), o);
+    GroupOffsets::new(config, parts)?.committed()
+}
+
+/// Clients of the groups that read a plan's partitions, made once for
+/// repeated looks (a replay's rest check polls them).
+pub struct GroupOffsets {
+    groups: Vec<GroupParts>,
+}
+
+/// One group's client and the partitions of the plan it reads.
+struct GroupParts {
+    group: String,
+    client: Consumer,
+    parts: Vec<(String, i32)>,
+}
+
+impl GroupOffsets {
+    pub fn new(config: &Config, parts: &[PartPlan]) -> anyhow::Result<GroupOffsets> {
+        let mut by_group: BTreeMap<&str, Vec<(String, i32)>> = BTreeMap::new();
+        for p in parts {
+            by_group
+                .entry(&p.group)
+                .or_default()
+                .push((p.topic.clone(), p.partition));
         }
+        let mut groups = Vec::new();
+        for (g, tps) in by_group {
+            groups.push(GroupParts {
+                group: g.to_string(),
+                client: Consumer::new(&config.kafka, "replay", g)?,
+                parts: tps,
+            });
+        }
+        Ok(GroupOffsets { groups })
     }
-    Ok(out)
+
+    pub fn committed(&self) -> anyhow::Result<Committed> {
+        let mut out = BTreeMap::new();
+        for g in &self.groups {
+            for ((t, p), o) in g.client.committed_for(&g.parts, TIMEOUT)? {
+                out.insert((g.group.clone(), t, p), o);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The plan as a table: one row per job and topic, partitions summed.
@@ -287,18 +321,30 @@ pub fn print(parts: &[PartPlan]) {
         "{:<24} {:<34} {:>5} {:>22} {:>12}",
         "job", "topic", "parts", "offsets (first..end)", "messages"
     );
-    let mut rows: BTreeMap<(&str, &str), (usize, i64, i64, i64, bool)> = BTreeMap::new();
-    for p in parts {
-        let r = rows
-            .entry((p.job.as_str(), &p.topic))
-            .or_insert((0, i64::MAX, 0, 0, p.follow));
-        r.0 += 1;
-        r.1 = r.1.min(p.from);
-        r.2 = r.2.max(p.to);
-        r.3 += p.messages();
+    /// One job and topic, its partitions summed.
+    #[derive(Default)]
+    struct Row {
+        parts: usize,
+        lo: i64,
+        hi: i64,
+        messages: i64,
+        follow: bool,
     }
-    for ((job, topic), (n, lo, hi, msgs, follow)) in &rows {
-        if *follow {
+    let mut rows: BTreeMap<(&str, &str), Row> = BTreeMap::new();
+    for p in parts {
+        let r = rows.entry((&p.job, &p.topic)).or_insert(Row {
+            lo: i64::MAX,
+            follow: p.follow,
+            ..Row::default()
+        });
+        r.parts += 1;
+        r.lo = r.lo.min(p.from);
+        r.hi = r.hi.max(p.to);
+        r.messages += p.messages();
+    }
+    for ((job, topic), r) in &rows {
+        let (n, lo, hi, msgs) = (r.parts, r.lo, r.hi, r.messages);
+        if r.follow {
             // An internal job: from the end of its command topic on.
             println!(
                 "{job:<24} {topic:<34} {n:>5} {:>22} {:>12}",

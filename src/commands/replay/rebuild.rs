@@ -126,7 +126,7 @@ pub async fn store(config: &Config, name: &str, yes: bool) -> anyhow::Result<()>
     record::save(config, &mut job).await
 }
 
-fn feed_spec(config: &Config, sink: SinkTarget) -> anyhow::Result<FeedSpec> {
+pub(super) fn feed_spec(config: &Config, sink: SinkTarget) -> anyhow::Result<FeedSpec> {
     match sink {
         SinkTarget::Clickhouse => super::super::sink::clickhouse_spec(config),
         SinkTarget::Scylla => super::super::sink::scylla_spec(config),
@@ -286,7 +286,7 @@ async fn clear(config: &Config, sink: SinkTarget) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn feed(
+pub(super) async fn feed(
     config: &Config,
     sink: SinkTarget,
     spec: &FeedSpec,

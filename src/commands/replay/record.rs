@@ -193,12 +193,7 @@ pub fn next_generation(jobs: &[ReplayJob]) -> u16 {
         .saturating_add(1)
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use conveyor_connectors::publish::now_ms;
 
 /// A replay id: time, what, generation (`r7-20261130T064500Z-normalize`).
 pub fn new_id(generation: u16, target: &str) -> String {

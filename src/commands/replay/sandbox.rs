@@ -29,14 +29,12 @@ use conveyor_runtime::config::{Config, StoreBackend};
 use conveyor_runtime::kafka::{Admin, Consumer, OutRecord, Producer, TopicState};
 use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Topology, SINK_INPUTS};
-use conveyor_sinks::clickhouse::sink::ClickHouseWriter;
-use conveyor_sinks::ops::embedded::EmbeddedStore;
-use conveyor_sinks::ops::writer::StoreWriter;
 
 use super::super::stage::RunCtx;
 use super::plan::{self, Bound, JobInput};
 use super::progress::{self, Progress};
 use super::record::{self, Kind, ReplayJob, Status};
+use crate::cli::SinkTarget;
 
 /// The sandbox's config: `live`'s (with its policies) under the sandbox's
 /// namespace, state, database and store. Topics and groups are named
@@ -214,29 +212,11 @@ pub(crate) async fn run_to_rest(config: &Config) -> anyhow::Result<()> {
                 .with_context(|| format!("{stage} in {}", c.topics.namespace))
         });
     }
-    {
+    for sink in [SinkTarget::Clickhouse, SinkTarget::Scylla] {
         let (c, s) = (sb.clone(), shutdown.clone());
         tasks.spawn(async move {
-            let spec = super::super::sink::clickhouse_spec(&c)?;
-            let mut w = ClickHouseWriter::new(&c.clickhouse);
-            super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
-            anyhow::Ok(())
-        });
-        let (c, s) = (sb.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let spec = super::super::sink::scylla_spec(&c)?;
-            match c.store.backend {
-                StoreBackend::Embedded => {
-                    let store = EmbeddedStore::open(std::path::Path::new(&c.store.path))?;
-                    let mut w = StoreWriter::new(Arc::new(store));
-                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
-                }
-                StoreBackend::Scylla => {
-                    let store = conveyor_sinks::scylla::ScyllaStore::connect(&c.scylla).await?;
-                    let mut w = StoreWriter::new(Arc::new(store));
-                    super::super::sink::run_feed(&c, &spec, &mut w, s.token(), None).await?;
-                }
-            }
+            let spec = super::rebuild::feed_spec(&c, sink)?;
+            super::rebuild::feed(&c, sink, &spec, &s).await?;
             anyhow::Ok(())
         });
     }
@@ -277,11 +257,22 @@ async fn copy_inputs(
             .map(|t| t.name.clone())
     };
     let producer = Producer::new(&sb.kafka, "sandbox-copy")?;
+    let flush = |batch: Vec<OutRecord>| {
+        let (producer, counter) = (&producer, &counter);
+        async move {
+            for r in producer.send_batch(&batch).await {
+                r.context("copy to the sandbox")?;
+            }
+            counter.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            anyhow::Ok(())
+        }
+    };
     for p in parts.iter().filter(|p| p.messages() > 0) {
         let to_topic =
             target(&p.topic).with_context(|| format!("no sandbox topic for {}", p.topic))?;
-        // Reports the end of the partition: on a compacted topic the
-        // record at `to - 1` may be gone.
+        // Reports the end of the partition (on a compacted topic the
+        // record at `to - 1` may be gone). A client per partition, so no
+        // end-of-partition event of another one can cut this copy short.
         let c = conveyor_stream::changelog::reader(&live.kafka, &p.group)?;
         let mut tpl = rdkafka::TopicPartitionList::new();
         tpl.add_partition_offset(&p.topic, p.partition, rdkafka::Offset::Offset(p.from))?;
@@ -309,19 +300,12 @@ async fn copy_inputs(
             out.headers = rec.headers;
             out.timestamp_ms = rec.timestamp_ms;
             batch.push(out);
-            if batch.len() >= 2000 || next >= p.to {
-                for r in producer.send_batch(&batch).await {
-                    r.context("copy to the sandbox")?;
-                }
-                counter.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                batch.clear();
+            if batch.len() >= 2000 {
+                flush(std::mem::take(&mut batch)).await?;
             }
         }
         if !batch.is_empty() {
-            for r in producer.send_batch(&batch).await {
-                r.context("copy to the sandbox")?;
-            }
-            counter.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            flush(batch).await?;
         }
     }
     Ok(())
