@@ -494,7 +494,8 @@ impl Processor for Recorder {
 /// topic, read in event-time order across each other: whenever one
 /// processes a record, the other has processed every record older than
 /// it, although the second topic's records were written first (a job
-/// left alone would race through its own topic). Every record once.
+/// left alone would race through its own topic). Every record in the
+/// bounds once, none written after them (older in event time, too).
 #[tokio::test(flavor = "multi_thread")]
 async fn replayed_jobs_sharing_a_clock_read_in_event_time_order() {
     const N: i64 = 600;
@@ -528,6 +529,21 @@ async fn replayed_jobs_sharing_a_clock_read_in_event_time_order() {
             .filter(|(_, high)| *high > 0)
             .collect::<std::collections::BTreeMap<_, _>>()
     };
+    let bounds = [(&a, until(&a)), (&b, until(&b))];
+    // Written after the plan: past the bounds, left to the live jobs.
+    for (topic, odd) in [(&a, 0), (&b, 1)] {
+        let recs: Vec<OutRecord> = (0..100)
+            .map(|i| {
+                OutRecord::new(topic.as_str())
+                    .key(format!("k{}", i % 24))
+                    .payload("after")
+                    .timestamp_ms(base + 2 * i + odd)
+            })
+            .collect();
+        for r in producer.send_batch(&recs).await {
+            r.unwrap();
+        }
+    }
     let clock = Arc::new(conveyor_stream::merge::MergeClock::new(
         Duration::ZERO,
         ["a".to_string(), "b".to_string()],
@@ -535,7 +551,7 @@ async fn replayed_jobs_sharing_a_clock_read_in_event_time_order() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let codec = Arc::new(Codec::new(&config.schema_registry.url).unwrap());
     let mut jobs = Vec::new();
-    for (job, topic) in [("a", &a), ("b", &b)] {
+    for ((job, topic), (_, bound)) in [("a", &a), ("b", &b)].into_iter().zip(bounds) {
         let spec = conveyor_stream::JobSpec {
             name: job.into(),
             group_id: format!("{}.{job}", s.ns),
@@ -552,7 +568,7 @@ async fn replayed_jobs_sharing_a_clock_read_in_event_time_order() {
             health: None,
             replay: Some(conveyor_stream::ReplayRun {
                 generation: 1,
-                until: until(topic),
+                until: bound,
                 clock: Some(clock.clone()),
                 ..Default::default()
             }),

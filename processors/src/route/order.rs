@@ -23,7 +23,10 @@
 //!   the first one must not ship).
 //!
 //! Event ids derive from the allocation's event id and the shipment's index
-//! in it; `planned_at` is the allocation's event time.
+//! in it; `planned_at` is the allocation's event time, and a CANCELLED
+//! record's is never at or before the plan it cancels (an allocation can be
+//! decided later with an earlier event time, and the sinks keep the newest
+//! event time per shipment).
 
 use std::collections::BTreeMap;
 
@@ -63,6 +66,9 @@ pub struct Shipment {
     pub lines: Vec<LineQty>,
     /// Superseded by a later shipment, or released with the order.
     pub released: bool,
+    /// The plan's event time (its allocation's).
+    #[serde(default)]
+    pub planned_at: i64,
 }
 
 /// Per order.
@@ -178,6 +184,7 @@ fn plan_all(
             shipment_id,
             lines: wa.lines.clone(),
             released: false,
+            planned_at: a.decided_at,
         });
         plans.push(planned);
     }
@@ -225,6 +232,10 @@ fn cancelled(
     event_id: String,
     at_ms: i64,
 ) -> PlannedShipment {
+    // Never at or before the plan it cancels: an allocation can be decided
+    // later with an earlier event time (holds revoked and taken again), and
+    // the sinks keep the newer event time per shipment.
+    let at_ms = at_ms.max(shipment.planned_at.saturating_add(1));
     PlannedShipment {
         event_id,
         shipment_id: shipment.shipment_id.clone(),
@@ -327,6 +338,51 @@ mod tests {
         // An older order version arriving late changes nothing.
         assert!(handle(&mut s, &the_order(1), &r, &c).unwrap().is_empty());
         assert_eq!(s.order.as_ref().unwrap().version, 2);
+    }
+
+    #[test]
+    fn a_cancel_never_predates_the_plan_it_cancels() {
+        let (r, c) = (router(), catalog());
+        let mut s = RouteState::default();
+        handle(&mut s, &the_order(1), &r, &c).unwrap();
+        let at = |cmd: RouteCommand, t: &str| match cmd {
+            RouteCommand::Allocation(mut a) => {
+                a.decided_at = ms(t);
+                RouteCommand::Allocation(a)
+            }
+            other => other,
+        };
+        let first = allocation(
+            "a1",
+            1,
+            AllocationStatus::Allocated,
+            vec![alloc("nj-edison", "BOOSTER", 1)],
+        );
+        let out = handle(&mut s, &at(first, "2026-11-23T17:00:00Z"), &r, &c).unwrap();
+        let planned = out[0].planned_at;
+        // Decided later, with an earlier event time (holds revoked and
+        // taken again): the cancel sorts after the plan, the new plan keeps
+        // its allocation's time.
+        let second = allocation(
+            "a2",
+            1,
+            AllocationStatus::Allocated,
+            vec![alloc("tx-dallas", "BOOSTER", 1)],
+        );
+        let out = handle(&mut s, &at(second, "2026-11-23T08:00:00Z"), &r, &c).unwrap();
+        let of = |st: PlanStatus| out.iter().find(|p| p.status == st).unwrap();
+        assert!(of(PlanStatus::Cancelled).planned_at > planned);
+        assert_eq!(
+            of(PlanStatus::Planned).planned_at,
+            ms("2026-11-23T08:00:00Z")
+        );
+        // Released with the order: also after the plan.
+        let release = at(
+            allocation("a3", 2, AllocationStatus::Released, vec![]),
+            "2026-11-23T07:00:00Z",
+        );
+        let out = handle(&mut s, &release, &r, &c).unwrap();
+        assert!(out[0].planned_at > ms("2026-11-23T08:00:00Z"));
     }
 
     #[test]

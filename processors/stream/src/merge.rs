@@ -17,8 +17,15 @@
 //! released in order once the others caught up. A job whose partitions
 //! all reached their bound leaves the clock.
 //!
-//! No deadlock: the job holding the globally oldest record always has it
-//! within its fence (every other low is at least that old). The window
+//! Ties: records of the same event time go in the jobs' order of
+//! precedence (the order they are given in): a job waits for the jobs
+//! before it to pass a time before it processes that time itself. So
+//! route reads an order before the allocations made for it in the same
+//! millisecond, as it did live.
+//!
+//! No deadlock: of the jobs holding the globally oldest records, the first
+//! in precedence always has them within its fence (every other low is at
+//! least that old, and it waits for no one at that time). The window
 //! trades faithfulness for speed: each hand-over between jobs costs a
 //! short wait, and there are about as many as the sparser input has
 //! records (one per window at most). Within a window, records of
@@ -32,17 +39,23 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct MergeClock {
     window_ms: i64,
-    /// Per job still running: its low (`i64::MIN` before it reported).
-    lows: Mutex<BTreeMap<String, i64>>,
+    /// Per job still running: (precedence, low; `i64::MIN` before it
+    /// reported).
+    lows: Mutex<BTreeMap<String, (usize, i64)>>,
 }
 
 impl MergeClock {
-    /// A clock over `jobs` (all registered up front, so none runs ahead of
-    /// one that has not started yet).
+    /// A clock over `jobs`, first in precedence first (all registered up
+    /// front, so none runs ahead of one that has not started yet).
     pub fn new(window: Duration, jobs: impl IntoIterator<Item = String>) -> Self {
         MergeClock {
             window_ms: window.as_millis().min(i64::MAX as u128) as i64,
-            lows: Mutex::new(jobs.into_iter().map(|j| (j, i64::MIN)).collect()),
+            lows: Mutex::new(
+                jobs.into_iter()
+                    .enumerate()
+                    .map(|(rank, j)| (j, (rank, i64::MIN)))
+                    .collect(),
+            ),
         }
     }
 
@@ -50,7 +63,7 @@ impl MergeClock {
     pub fn report(&self, job: &str, low: i64) {
         if let Ok(mut l) = self.lows.lock() {
             if let Some(v) = l.get_mut(job) {
-                *v = low;
+                v.1 = low;
             }
         }
     }
@@ -67,11 +80,16 @@ impl MergeClock {
         let Ok(l) = self.lows.lock() else {
             return i64::MAX;
         };
+        let rank = l.get(job).map_or(usize::MAX, |v| v.0);
         l.iter()
             .filter(|(j, _)| j.as_str() != job)
-            .map(|(_, low)| *low)
+            .map(|(_, (r, low))| {
+                // A job before this one passes a time first.
+                let before = i64::from(*r < rank);
+                low.saturating_add(self.window_ms).saturating_sub(before)
+            })
             .min()
-            .map_or(i64::MAX, |low| low.saturating_add(self.window_ms))
+            .unwrap_or(i64::MAX)
     }
 }
 
@@ -87,13 +105,26 @@ mod tests {
         c.report("a", 1_000);
         c.report("b", 5_000);
         assert_eq!(c.fence("a"), 5_100);
-        assert_eq!(c.fence("b"), 1_100);
-        // The oldest job is always within its fence.
+        assert_eq!(c.fence("b"), 1_099); // b waits for a at a's time
+                                         // The oldest job is always within its fence.
         assert!(1_000 <= c.fence("a"));
         c.leave("b");
         assert_eq!(c.fence("a"), i64::MAX);
-        assert_eq!(c.fence("b"), 1_100);
+        assert_eq!(c.fence("b"), 1_099); // b waits for a at a's time
         c.report("gone", 1);
         assert_eq!(c.fence("a"), i64::MAX);
+    }
+
+    #[test]
+    fn ties_go_in_precedence_order() {
+        let c = MergeClock::new(Duration::ZERO, ["orders".into(), "allocations".into()]);
+        // Both hold records of time 7: the orders go first.
+        c.report("orders", 7);
+        c.report("allocations", 7);
+        assert!(7 <= c.fence("orders"));
+        assert!(7 > c.fence("allocations"));
+        // Once the orders are past 7, the allocations of 7 go.
+        c.report("orders", 8);
+        assert!(7 <= c.fence("allocations"));
     }
 }

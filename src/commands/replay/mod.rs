@@ -174,6 +174,20 @@ impl Stage {
         }
     }
 
+    /// The stage's feeds in order of precedence at equal event times (see
+    /// `conveyor_stream::merge`): stock received in the same millisecond
+    /// as an order counts for it; route sees an order before the
+    /// allocation made for it.
+    fn precedence(self, job: &str) -> usize {
+        use conveyor_processors::{allocate, route};
+        let order: &[&str] = match self {
+            Stage::Allocate => &[allocate::jobs::STOCK_FEED, allocate::jobs::ORDER_FEED],
+            Stage::Route => &[route::jobs::ORDER_FEED, route::jobs::ALLOCATION_FEED],
+            _ => &[],
+        };
+        order.iter().position(|j| *j == job).unwrap_or(order.len())
+    }
+
     /// Why the state may not be kept, if it may not.
     fn keep_refused(self) -> Option<&'static str> {
         match self {
@@ -471,11 +485,12 @@ async fn run(config: &Config, job: &mut ReplayJob, stage: Stage) -> anyhow::Resu
         return Ok(true);
     }
     let follows = job.parts.iter().any(|p| p.follow);
-    let bounded: Vec<String> = runs
+    let mut bounded: Vec<String> = runs
         .iter()
         .filter(|(_, r)| !r.follow)
         .map(|(n, _)| n.clone())
         .collect();
+    bounded.sort_by_key(|j| stage.precedence(j));
     if follows && bounded.len() > 1 {
         let window = std::time::Duration::from_millis(job.window_ms);
         let clock = Arc::new(MergeClock::new(window, bounded));
@@ -726,5 +741,12 @@ mod tests {
         assert!(Stage::Allocate.keep_refused().is_some());
         assert!(Stage::Route.reset_refused().is_none());
         assert!(Stage::Label.keep_refused().is_none());
+        assert!(
+            Stage::Route.precedence("route-orders") < Stage::Route.precedence("route-allocations")
+        );
+        assert!(
+            Stage::Allocate.precedence("inventory-feed")
+                < Stage::Allocate.precedence("allocate-feed")
+        );
     }
 }
