@@ -96,6 +96,12 @@ pub struct OrderState {
     /// cancelled (route reads that log).
     #[serde(default)]
     pub allocated_outcome: bool,
+    /// Event time of the last outcome emitted: a later outcome is stamped
+    /// after it, even when the command that decided it is older (a claim
+    /// revoked and taken again), so the sinks, which keep the newest event
+    /// time per order, keep the newest outcome.
+    #[serde(default)]
+    pub decided_at: i64,
 }
 
 /// What handling a command produces, in order.
@@ -206,6 +212,7 @@ fn on_order(
     };
     let attempt = state.as_ref().map_or(0, |s| s.attempt) + 1;
     let allocated_outcome = state.as_ref().is_some_and(|s| s.allocated_outcome);
+    let decided_at = state.as_ref().map_or(0, |s| s.decided_at);
     let mut st = OrderState {
         version: req.version,
         attempt,
@@ -217,6 +224,7 @@ fn on_order(
         dirty: false,
         last_outcome: state.and_then(|s| s.last_outcome),
         allocated_outcome,
+        decided_at,
     };
     let units = req.units_by_sku();
     let release = |keep: &[(String, i64)], out: &mut Vec<Effect>| {
@@ -613,6 +621,11 @@ fn emit(
     at: i64,
     out: &mut Vec<Effect>,
 ) {
+    let at = if st.last_outcome.is_some() {
+        at.max(st.decided_at.saturating_add(1))
+    } else {
+        at
+    };
     let result = AllocationResult {
         event_id: String::new(),
         order_id: st.request.order_id.clone(),
@@ -630,6 +643,7 @@ fn emit(
         return;
     }
     st.last_outcome = Some(fingerprint);
+    st.decided_at = at;
     let allocates = matches!(
         status,
         AllocationStatus::Allocated | AllocationStatus::PartiallyAllocated
@@ -698,6 +712,82 @@ mod tests {
                 cost_per_unit: 1.0,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_later_outcome_is_stamped_after_the_last_one() {
+        let mut st = OrderState {
+            version: 1,
+            attempt: 1,
+            phase: Phase::Holding,
+            request: OrderRequest {
+                id: "e1".into(),
+                order_id: "o1".into(),
+                version: 1,
+                cancelled: false,
+                channel: "shopify".into(),
+                fulfilled_by_channel: false,
+                urgency: 2,
+                created_at: 0,
+                country: "US".into(),
+                postal_code: "10001".into(),
+                lines: vec![],
+                at: 0,
+            },
+            candidates: vec![],
+            answers: BTreeMap::new(),
+            unreserved: BTreeMap::new(),
+            dirty: false,
+            last_outcome: None,
+            allocated_outcome: false,
+            decided_at: 0,
+        };
+        let plan = Plan::new(vec![], AllocationConfig::default());
+        let at = |out: &[Effect]| match out.last() {
+            Some(Effect::Allocated(r) | Effect::Backordered(r)) => r.decided_at,
+            _ => panic!("no outcome"),
+        };
+        let mut out = Vec::new();
+        let backordered = vec![LineQty {
+            line_id: "1".into(),
+            sku: "A".into(),
+            quantity: 1,
+        }];
+        emit(
+            &mut st,
+            &plan,
+            AllocationStatus::Backordered,
+            vec![],
+            backordered,
+            "p",
+            5_000,
+            &mut out,
+        );
+        assert_eq!(at(&out), 5_000);
+        // Decided later from an older command (a claim revoked and taken
+        // again): stamped after the last outcome, so it supersedes it.
+        emit(
+            &mut st,
+            &plan,
+            AllocationStatus::Allocated,
+            vec![],
+            vec![],
+            "p",
+            3_000,
+            &mut out,
+        );
+        assert_eq!(at(&out), 5_001);
+        emit(
+            &mut st,
+            &plan,
+            AllocationStatus::Backordered,
+            vec![],
+            vec![],
+            "p",
+            9_000,
+            &mut out,
+        );
+        assert_eq!(at(&out), 9_000);
     }
 
     #[test]
