@@ -187,7 +187,25 @@ pub async fn connect(cfg: &ScyllaConfig) -> Result<Session, StoreError> {
     if !cfg.user.is_empty() {
         b = b.user(cfg.user.clone(), cfg.password.expose().to_string());
     }
+    if cfg.tls {
+        b = b.tls_context(Some(tls_context(cfg).map_err(|e| err(&nodes, e))?));
+    }
     b.build().await.map_err(|e| err(&nodes, e))
+}
+
+/// OpenSSL client context for `scylla.tls`: peer verification on, trusting
+/// `ca_file` when set, else the system store.
+fn tls_context(cfg: &ScyllaConfig) -> Result<openssl::ssl::SslContext, String> {
+    use openssl::ssl::{SslContextBuilder, SslMethod, SslVerifyMode};
+    let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+    ctx.set_verify(SslVerifyMode::PEER);
+    if cfg.ca_file.is_empty() {
+        ctx.set_default_verify_paths().map_err(|e| e.to_string())?;
+    } else {
+        ctx.set_ca_file(&cfg.ca_file)
+            .map_err(|e| format!("scylla.ca_file {}: {e}", cfg.ca_file))?;
+    }
+    Ok(ctx.build())
 }
 
 /// The tables the migrations create (`CREATE TABLE IF NOT EXISTS <name>`).

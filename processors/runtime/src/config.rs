@@ -423,6 +423,11 @@ pub struct ScyllaConfig {
     pub password: Secret,
     /// Statements the sink keeps in flight at once.
     pub concurrency: usize,
+    /// Client-to-node encryption (TLS), verifying the nodes' certificates.
+    pub tls: bool,
+    /// PEM file of the CA that signed the nodes' certificates; empty: the
+    /// system trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured).
+    pub ca_file: String,
 }
 
 impl Default for ScyllaConfig {
@@ -434,6 +439,8 @@ impl Default for ScyllaConfig {
             user: String::new(),
             password: Secret::default(),
             concurrency: 64,
+            tls: false,
+            ca_file: String::new(),
         }
     }
 }
@@ -697,6 +704,22 @@ impl Config {
                 });
                 continue;
             }
+            // `<FIELD>_FILE=/path`: the field's value is the file's content
+            // (a mounted secret); one value per line for a list field.
+            let (path, value) = match file_override(&defaults, &path) {
+                Some((field, list)) => match std::fs::read_to_string(&value) {
+                    Ok(text) => (field, file_value(&text, list)),
+                    Err(e) => {
+                        errors.push(FieldError {
+                            field: field.join("."),
+                            problem: format!("cannot read {value}: {e}"),
+                            env: Some(name),
+                        });
+                        continue;
+                    }
+                },
+                None => (path, value),
+            };
             let parsed = if is_string_field(&defaults, &path) {
                 // Strings (and secrets) are taken verbatim: `123456` stays a
                 // password, `"x"` keeps its quotes.
@@ -1081,6 +1104,42 @@ fn is_string_field(defaults: &toml::Value, path: &[String]) -> bool {
     v.is_str()
 }
 
+/// For `..._file` overrides of a string or list field that has no field of
+/// that name itself: the field's path and whether it is a list.
+fn file_override(defaults: &toml::Value, path: &[String]) -> Option<(Vec<String>, bool)> {
+    let last = path.last()?.strip_suffix("_file")?;
+    let mut field = path.to_vec();
+    *field.last_mut()? = last.to_string();
+    let lookup = |p: &[String]| {
+        p.iter()
+            .try_fold(defaults, |v, seg| v.get(seg.as_str()))
+            .cloned()
+    };
+    if last.is_empty() || lookup(path).is_some() {
+        return None;
+    }
+    match lookup(&field) {
+        Some(toml::Value::Array(_)) => Some((field, true)),
+        _ if is_string_field(defaults, &field) => Some((field, false)),
+        _ => None,
+    }
+}
+
+/// A secret file's content as an override value: trailing newline dropped;
+/// for a list, one item per non-empty line (as a TOML array literal).
+fn file_value(text: &str, list: bool) -> String {
+    if !list {
+        return text.trim_end_matches(['\n', '\r']).to_string();
+    }
+    let items: Vec<toml::Value> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| toml::Value::String(l.to_string()))
+        .collect();
+    toml::Value::Array(items).to_string()
+}
+
 fn parse_env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match doc.parse::<toml::Table>() {
@@ -1349,6 +1408,50 @@ mod tests {
         assert_eq!(c.scylla.password.expose(), "\"quoted\"");
         assert_eq!(c.kafka.properties["sasl.password"].expose(), "true");
         assert_eq!(c.kafka.client_id, "42");
+    }
+
+    #[test]
+    fn secrets_from_files_named_by_file_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret 42\n").unwrap();
+        let hooks = dir.path().join("hooks");
+        std::fs::write(&hooks, "new-secret\n\nold-secret\n").unwrap();
+        let sasl = dir.path().join("sasl");
+        std::fs::write(&sasl, "p").unwrap();
+        let (pw, hooks, sasl) = (
+            pw.to_str().unwrap(),
+            hooks.to_str().unwrap(),
+            sasl.to_str().unwrap(),
+        );
+        let c = load(
+            "",
+            &[
+                ("CONVEYOR_CLICKHOUSE__PASSWORD_FILE", pw),
+                ("CONVEYOR_CHANNELS__SHOPIFY__WEBHOOK_SECRETS_FILE", hooks),
+                ("CONVEYOR_KAFKA__PROPERTIES__SASL.PASSWORD_FILE", sasl),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.clickhouse.password.expose(), "s3cret 42");
+        let got: Vec<&str> = c
+            .channels
+            .shopify
+            .webhook_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(got, ["new-secret", "old-secret"]);
+        assert_eq!(c.kafka.properties["sasl.password"].expose(), "p");
+        let err = load("", &[("CONVEYOR_SCYLLA__PASSWORD_FILE", "/nonexistent/pw")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("scylla.password") && msg.contains("cannot read /nonexistent/pw"), "{msg}");
+        // A field that is itself named `..._file` is not a file override.
+        assert!(file_override(
+            &toml::Value::try_from(Config::default()).unwrap(),
+            &["label".into(), "label_file_type".into()]
+        )
+        .is_none());
     }
 
     #[test]
