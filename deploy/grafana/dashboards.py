@@ -141,10 +141,10 @@ def business():
               "WHERE $__timeFilter(day) GROUP BY sku, currency ORDER BY revenue DESC LIMIT 20", kind="table", fmt=1), 12)
     L.row("Fulfilment")
     L.add(sql("Split and backorder rate per channel",
-              f"SELECT channel, sum(orders) AS orders, sum(split) / greatest(sum(orders), 1) AS split_rate, "
-              f"sum(backordered) / greatest(sum(orders), 1) AS backorder_rate, "
+              f"SELECT channel, sum(orders) AS order_count, sum(split) / greatest(order_count, 1) AS split_rate, "
+              f"sum(backordered) / greatest(order_count, 1) AS backorder_rate, "
               f"sum(one_warehouse) / greatest(sum(allocated), 1) AS one_warehouse_rate "
-              f"FROM {db}.fulfillment_daily WHERE $__timeFilter(day) GROUP BY channel ORDER BY orders DESC",
+              f"FROM {db}.fulfillment_daily WHERE $__timeFilter(day) GROUP BY channel ORDER BY order_count DESC",
               "percentunit", kind="table", fmt=1))
     L.add(sql("Shipping cost per carrier per day",
               f"SELECT toDateTime(day) AS time, carrier, sum(label_cost) AS cost FROM {db}.shipping_cost_daily "

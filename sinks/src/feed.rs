@@ -118,6 +118,9 @@ pub async fn run<W: Writer>(
     report(true, "consuming".into());
     let label = spec.name.clone();
     metrics::gauge!("conveyor_sink_stalled", "sink" => label.clone()).set(0.0);
+    // Exported at 0 from the start (alerts on their rate see a flat series).
+    metrics::counter!("conveyor_sink_write_errors_total", "sink" => label.clone()).increment(0);
+    metrics::counter!("conveyor_dlq_total", "stage" => label.clone()).increment(0);
     let mut summary = FeedSummary::default();
     let mut recv_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut reached: BTreeMap<(String, i32), i64> = BTreeMap::new();

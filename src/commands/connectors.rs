@@ -33,6 +33,14 @@ async fn ensure_topics(config: &Config, ids: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A connector's counters exported at 0 from its start: "no orders from a
+/// channel" alerts on a flat series, which a missing one would not be.
+fn zero_channel_counters(channel: &str) {
+    let ch = channel.to_string();
+    metrics::counter!("conveyor_connector_published_total", "channel" => ch.clone()).increment(0);
+    metrics::counter!("conveyor_connector_throttled_total", "channel" => ch).increment(0);
+}
+
 pub async fn connect(
     config: &Config,
     channel: &str,
@@ -63,6 +71,8 @@ pub async fn connect(
         Shutdown::on_signals(),
     )
     .await?;
+    // After the service installed the metrics recorder.
+    zero_channel_counters(channel);
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
     let bind = bind.unwrap_or(config.http.webhooks_bind);
     let token = service.shutdown.token();
@@ -96,6 +106,8 @@ async fn run_poller(
         Shutdown::on_signals(),
     )
     .await?;
+    // After the service installed the metrics recorder.
+    zero_channel_counters(channel);
     let codec = Arc::new(Codec::new(&config.schema_registry.url)?);
     let publisher = publish::RawPublisher::new(config, codec, channel, &name)?;
     let state = Path::new(&config.state.dir);

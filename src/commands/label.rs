@@ -50,6 +50,12 @@ pub async fn run(
     ctx: RunCtx,
 ) -> anyhow::Result<Vec<(String, Summary)>> {
     ensure_topics(config).await?;
+    // Exported at 0 from the start, per carrier the rate cards know.
+    metrics::counter!("conveyor_label_refused_total").increment(0);
+    for c in &config.routing.carriers {
+        metrics::counter!("conveyor_labels_bought_total", "carrier" => c.id.clone()).increment(0);
+        metrics::counter!("conveyor_labels_voided_total", "carrier" => c.id.clone()).increment(0);
+    }
     let api = Arc::new(CarrierApi::new(&config.label).context("label API client")?);
     let store = Arc::new(DocumentStore::open(&config.label.documents).map_err(anyhow::Error::msg)?);
     let output = stage::topic(&Topology::resolve(config), "shipments_labeled")?;

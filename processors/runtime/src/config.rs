@@ -1445,7 +1445,10 @@ mod tests {
         assert_eq!(c.kafka.properties["sasl.password"].expose(), "p");
         let err = load("", &[("CONVEYOR_SCYLLA__PASSWORD_FILE", "/nonexistent/pw")]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("scylla.password") && msg.contains("cannot read /nonexistent/pw"), "{msg}");
+        assert!(
+            msg.contains("scylla.password") && msg.contains("cannot read /nonexistent/pw"),
+            "{msg}"
+        );
         // A field that is itself named `..._file` is not a file override.
         assert!(file_override(
             &toml::Value::try_from(Config::default()).unwrap(),

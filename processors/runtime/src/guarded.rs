@@ -111,6 +111,11 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(metric: &'static str, policy: Policy) -> Guard {
+        // Every kind exported from the start at 0: an alert on the rate of
+        // errors sees a flat series, not a missing one.
+        for kind in ["breaker_open", "refused", "transient", "throttled"] {
+            metrics::counter!(metric, "kind" => kind).increment(0);
+        }
         Guard {
             metric,
             limiter: Limiter::new(policy.rate_per_sec, policy.burst),
