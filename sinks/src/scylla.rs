@@ -943,3 +943,42 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    #[test]
+    fn tls_trusts_the_system_store_or_the_named_ca() {
+        let mut cfg = ScyllaConfig {
+            tls: true,
+            ..ScyllaConfig::default()
+        };
+        tls_context(&cfg).expect("the system trust store");
+        cfg.ca_file = "/nonexistent/ca.pem".into();
+        let err = tls_context(&cfg).unwrap_err();
+        assert!(err.contains("scylla.ca_file /nonexistent/ca.pem"), "{err}");
+        // A real CA certificate (generated here) is accepted.
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "conveyor test CA").unwrap();
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, b.build().to_pem().unwrap()).unwrap();
+        cfg.ca_file = ca.to_str().unwrap().into();
+        tls_context(&cfg).expect("the CA file");
+    }
+}

@@ -215,3 +215,41 @@ fn future_record(rec: &OutRecord) -> FutureRecord<'_, [u8], [u8]> {
     }
     fr
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn with(props: &[(&str, &str)]) -> Result<Producer, KafkaError> {
+        let mut cfg = KafkaConfig::default();
+        cfg.brokers = "kafka-1.internal:9093".into();
+        for (k, v) in props {
+            cfg.properties.insert(k.to_string(), Secret::new(*v));
+        }
+        Producer::new(&cfg, "test")
+    }
+
+    #[test]
+    fn the_build_speaks_tls_and_sasl_scram() {
+        // librdkafka refuses these at client creation when built without
+        // OpenSSL ("OpenSSL not available at build time").
+        for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] {
+            with(&[
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanisms", mechanism),
+                ("sasl.username", "conveyor"),
+                ("sasl.password", "secret"),
+            ])
+            .unwrap_or_else(|e| panic!("SASL_SSL {mechanism}: {e}"));
+        }
+        with(&[("security.protocol", "SSL")]).expect("SSL");
+        let err = with(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "NOPE"),
+        ])
+        .err()
+        .expect("an unknown mechanism is refused");
+        assert!(err.to_string().to_lowercase().contains("sasl"), "{err}");
+    }
+}
