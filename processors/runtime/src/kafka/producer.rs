@@ -222,8 +222,10 @@ mod tests {
     use crate::config::Secret;
 
     fn with(props: &[(&str, &str)]) -> Result<Producer, KafkaError> {
-        let mut cfg = KafkaConfig::default();
-        cfg.brokers = "kafka-1.internal:9093".into();
+        let mut cfg = KafkaConfig {
+            brokers: "kafka-1.internal:9093".into(),
+            ..KafkaConfig::default()
+        };
         for (k, v) in props {
             cfg.properties.insert(k.to_string(), Secret::new(*v));
         }
