@@ -180,9 +180,7 @@ def compose(tools, out):
         entry = svc.get("entrypoint")
         command = svc.get("command") or []
         if entry and entry[0] == "/bin/sh":
-            commands = [line.split()[1:] for line in "\n".join(command).splitlines()
-                        if line.strip().startswith("conveyor ")]
-            commands = [[a for a in c if not a.startswith('"')] for c in commands]
+            commands = script_commands("\n".join(command), env)
         else:
             commands = [command]
         for c in commands:
@@ -200,6 +198,21 @@ def compose(tools, out):
         if svc.get("image") == conveyor_image and cmd and cmd[0] in ("run", "connect", "sink") \
                 and name not in scraped:
             problem(f"prometheus.yml: compose service {name} is not scraped")
+
+
+def script_commands(script, env):
+    """The `conveyor ...` invocations of a shell script (also inside
+    `if ...; then ...; fi`), with "$VAR" expanded from env."""
+    out = []
+    for line in script.splitlines():
+        for part in re.split(r";|\bthen\b|\bfi\b", line):
+            words = part.split()
+            if words[:1] == ["conveyor"]:
+                out.append([re.sub(r'^"?\$\$?\{?(\w+)\}?"?$', lambda m: env.get(m.group(1), m.group(0)), w)
+                            for w in words[1:]])
+    if not out:
+        problem(f"no conveyor command in script:\n{script}")
+    return out
 
 
 # ---------------------------------------------------------------- kustomize
@@ -283,7 +296,8 @@ def kustomize(d, top=True):
             o["metadata"].setdefault("labels", {}).update(lab["pairs"])
         for img in k.get("images", []):
             for c in containers(o):
-                if c["image"].split(":")[0] == img["name"] or c["image"].split(":")[0] == img.get("newName"):
+                # As kustomize: matched on the image's current name.
+                if c["image"].split(":")[0] == img["name"]:
                     c["image"] = f"{img.get('newName', img['name'])}:{img['newTag']}"
     if not top:
         return objs, names
@@ -315,7 +329,17 @@ def volumes(o):
     return s.get("volumes", []) if s else []
 
 
+def writes(args):
+    """The config paths a component writes to: state stores (processors;
+    a connector's poll cursor) and label documents."""
+    if args[:1] == ["connect"] or args[:1] == ["run"]:
+        yield "CONVEYOR_STATE__DIR"
+    if args[:2] == ["run", "label"]:
+        yield "CONVEYOR_LABEL__DOCUMENTS"
+
+
 def k8s(tools, out):
+    image_env, _ = dockerfile()
     sys.path.insert(0, str(next((tools / "venv/lib").glob("python3*/site-packages"))))
     import kubernetes_validate
     for overlay in sorted((DEPLOY / "k8s/overlays").iterdir()):
@@ -404,13 +428,17 @@ def k8s(tools, out):
                 for k, v in env.items():
                     if k.endswith("_FILE") and v not in files:
                         problem(f"{cname}: {k}={v} is not in a mounted Secret")
+                # Under a read-only root, where the component writes must be
+                # a mounted volume.
+                mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
+                for k in writes(c.get("args", [])):
+                    v = env.get(k, image_env.get(k, ""))
+                    if not any(v == mp or v.startswith(mp + "/") for mp in mounts):
+                        problem(f"{cname}: {k}={v} is not on a mounted volume (read-only root)")
                 if config_dir and env.get("CONVEYOR_CONFIG", "").rpartition("/")[0] != config_dir:
                     problem(f"{cname}: CONVEYOR_CONFIG is not in the mounted ConfigMap")
-                args = c.get("command", [])[:1] == ["/bin/sh"]
-                if args:
-                    script = "\n".join(c.get("args", []))
-                    commands = [line.split()[1:] for line in script.splitlines()
-                                if line.strip().startswith("conveyor ")]
+                if c.get("command", [])[:1] == ["/bin/sh"]:
+                    commands = script_commands("\n".join(c.get("args", [])), env)
                 else:
                     commands = [c.get("args", [])]
                 for cmd in commands:

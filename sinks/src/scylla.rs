@@ -188,24 +188,27 @@ pub async fn connect(cfg: &ScyllaConfig) -> Result<Session, StoreError> {
         b = b.user(cfg.user.clone(), cfg.password.expose().to_string());
     }
     if cfg.tls {
-        b = b.tls_context(Some(tls_context(cfg).map_err(|e| err(&nodes, e))?));
+        let tls = tls_context(cfg).map_err(|e| err(&nodes, e))?;
+        b = b.tls_context(Some(scylla::client::session::TlsContext::OpenSsl010Config(
+            tls,
+        )));
     }
     b.build().await.map_err(|e| err(&nodes, e))
 }
 
-/// OpenSSL client context for `scylla.tls`: peer verification on, trusting
-/// `ca_file` when set, else the system store.
-fn tls_context(cfg: &ScyllaConfig) -> Result<openssl::ssl::SslContext, String> {
-    use openssl::ssl::{SslContextBuilder, SslMethod, SslVerifyMode};
-    let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(|e| e.to_string())?;
-    ctx.set_verify(SslVerifyMode::PEER);
-    if cfg.ca_file.is_empty() {
-        ctx.set_default_verify_paths().map_err(|e| e.to_string())?;
-    } else {
-        ctx.set_ca_file(&cfg.ca_file)
+/// TLS for `scylla.tls`: OpenSSL's connector defaults (peer verification
+/// on, safe protocol versions and ciphers), trusting `ca_file` when set,
+/// else the system store. The driver checks each node's certificate against
+/// the node's IP address: node certificates need IP subject alternative
+/// names (docs/config.md).
+fn tls_context(cfg: &ScyllaConfig) -> Result<scylla::client::session::OpenSsl010Config, String> {
+    use openssl::ssl::{SslConnector, SslMethod};
+    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+    if !cfg.ca_file.is_empty() {
+        b.set_ca_file(&cfg.ca_file)
             .map_err(|e| format!("scylla.ca_file {}: {e}", cfg.ca_file))?;
     }
-    Ok(ctx.build())
+    Ok(scylla::client::session::OpenSsl010Config::new(b))
 }
 
 /// The tables the migrations create (`CREATE TABLE IF NOT EXISTS <name>`).
@@ -954,9 +957,11 @@ mod tls_tests {
             tls: true,
             ..ScyllaConfig::default()
         };
-        tls_context(&cfg).expect("the system trust store");
+        assert!(tls_context(&cfg).is_ok(), "the system trust store");
         cfg.ca_file = "/nonexistent/ca.pem".into();
-        let err = tls_context(&cfg).unwrap_err();
+        let err = tls_context(&cfg)
+            .err()
+            .expect("a missing CA file is an error");
         assert!(err.contains("scylla.ca_file /nonexistent/ca.pem"), "{err}");
         // A real CA certificate (generated here) is accepted.
         let key =
@@ -979,6 +984,6 @@ mod tls_tests {
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, b.build().to_pem().unwrap()).unwrap();
         cfg.ca_file = ca.to_str().unwrap().into();
-        tls_context(&cfg).expect("the CA file");
+        assert!(tls_context(&cfg).is_ok(), "the CA file");
     }
 }

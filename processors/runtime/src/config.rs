@@ -685,6 +685,7 @@ impl Config {
         let defaults = toml::Value::try_from(Config::default())
             .unwrap_or(toml::Value::Table(toml::Table::new()));
         let mut env_fields: Vec<(String, String)> = Vec::new();
+        let mut set_by: BTreeMap<String, String> = BTreeMap::new();
         let mut errors = Vec::new();
         let mut env: Vec<(String, String)> = env
             .into_iter()
@@ -720,6 +721,14 @@ impl Config {
                 },
                 None => (path, value),
             };
+            if let Some(other) = set_by.insert(path.join("."), name.clone()) {
+                errors.push(FieldError {
+                    field: path.join("."),
+                    problem: format!("set by both {other} and {name}; keep one"),
+                    env: Some(name),
+                });
+                continue;
+            }
             let parsed = if is_string_field(&defaults, &path) {
                 // Strings (and secrets) are taken verbatim: `123456` stays a
                 // password, `"x"` keeps its quotes.
@@ -1449,12 +1458,24 @@ mod tests {
             msg.contains("scylla.password") && msg.contains("cannot read /nonexistent/pw"),
             "{msg}"
         );
-        // A field that is itself named `..._file` is not a file override.
-        assert!(file_override(
-            &toml::Value::try_from(Config::default()).unwrap(),
-            &["label".into(), "label_file_type".into()]
+        // A field that is itself named `..._file` is set, not read from.
+        let c = load(
+            "",
+            &[("CONVEYOR_SCYLLA__CA_FILE", "/etc/ssl/scylla-ca.pem")],
         )
-        .is_none());
+        .unwrap();
+        assert_eq!(c.scylla.ca_file, "/etc/ssl/scylla-ca.pem");
+        // A field and its file at once is ambiguous.
+        let err = load(
+            "",
+            &[
+                ("CONVEYOR_CLICKHOUSE__PASSWORD", "a"),
+                ("CONVEYOR_CLICKHOUSE__PASSWORD_FILE", pw),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("set by both"), "{err}");
     }
 
     #[test]

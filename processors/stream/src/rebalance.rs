@@ -73,6 +73,18 @@ impl ConsumerContext for JobContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             tracing::info!(processor = %self.processor, partitions = ?parts(tpl), "partitions revoked");
+            // The new owner reports their lag from now on; a stale value
+            // here would count twice in `sum by (processor)` (alerts, the
+            // autoscalers).
+            for (topic, p) in parts(tpl) {
+                metrics::gauge!(
+                    "conveyor_processor_lag_records",
+                    "processor" => self.processor.clone(),
+                    "topic" => topic,
+                    "partition" => p.to_string()
+                )
+                .set(0.0);
+            }
             self.push(Event::Revoked(parts(tpl)));
         }
     }

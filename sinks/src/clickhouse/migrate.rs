@@ -166,10 +166,31 @@ pub async fn migrate(cfg: &ClickHouseConfig) -> Result<Vec<(&'static str, Applie
 }
 
 /// Fails unless every migration is applied (the sink checks before it
-/// writes, so it never writes into tables of an older schema).
+/// writes, so it never writes into tables of an older schema). Read-only:
+/// the sink's user needs no CREATE grant (ClickHouse checks it even for
+/// `IF NOT EXISTS`), only SELECT and INSERT on its database.
 pub async fn check(cfg: &ClickHouseConfig) -> Result<(), MigrateError> {
-    ensure_database(cfg).await?;
-    let done = applied(cfg, &client(cfg)).await?;
+    let err = |source| ClickHouseError::Query {
+        url: cfg.url.clone(),
+        source,
+    };
+    let present: u64 = super::server_client(cfg)
+        .query(
+            "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'",
+        )
+        .bind(&cfg.database)
+        .fetch_one()
+        .await
+        .map_err(err)?;
+    let done: Vec<(u32, String)> = if present == 0 {
+        Vec::new()
+    } else {
+        client(cfg)
+            .query("SELECT version, checksum FROM schema_migrations FINAL ORDER BY version")
+            .fetch_all()
+            .await
+            .map_err(err)?
+    };
     let missing: Vec<String> = MIGRATIONS
         .iter()
         .filter(|m| !done.iter().any(|(v, _)| *v == m.version))
