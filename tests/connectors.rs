@@ -24,14 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 const SECRETS: &str = r#"["new-secret","old-secret"]"#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn conveyor(ns: &str, state: &Path, args: &[&str], log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_conveyor"))
         .args(args)
@@ -96,7 +88,7 @@ async fn shopify_webhooks_survive_a_kill9_and_normalize_end_to_end() {
         .unwrap();
     assert!(status.success(), "catalog load failed");
 
-    let port = free_port();
+    let port = common::free_port();
     let bind = format!("127.0.0.1:{port}");
     let url = format!("http://{bind}/webhooks/shopify");
     let connect_args = [

@@ -242,14 +242,6 @@ fn every_deployed_command_is_accepted_and_its_config_is_valid() {
     assert!(checked >= 30, "only {checked} commands");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Metric names (histogram and summary suffixes folded) in a /metrics text.
 fn exported(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -286,7 +278,12 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).unwrap();
-        let (carrier, shop, webhooks, api) = (free_port(), free_port(), free_port(), free_port());
+        let (carrier, shop, webhooks, api) = (
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+        );
         let env: Vec<(&'static str, OsString)> = vec![
             ("CONVEYOR_TOPICS__NAMESPACE", s.ns.clone().into()),
             (
@@ -370,7 +367,7 @@ impl Stack {
 
     /// A component with its observability port.
     fn component(&mut self, name: &str, args: &[&str]) {
-        let port = free_port();
+        let port = common::free_port();
         let bind = format!("127.0.0.1:{port}");
         let mut a = args.to_vec();
         a.extend(["--observability-bind", &bind]);

@@ -128,14 +128,6 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operational_sink_killed_mid_stream_loses_and_doubles_nothing() {
     let mut config = common::config();
@@ -157,7 +149,7 @@ async fn the_operational_sink_killed_mid_stream_loses_and_doubles_nothing() {
         .tempdir()
         .unwrap()
         .keep();
-    let port = free_port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let env: Vec<(&str, String)> = vec![
         ("CONVEYOR_TOPICS__NAMESPACE", ns.clone()),

@@ -20,6 +20,15 @@ pub fn config() -> Config {
     Config::from_sources(None, "test defaults", std::env::vars()).expect("test config is valid")
 }
 
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A name no other test or run uses.
 pub fn unique(prefix: &str) -> String {
     let nanos = SystemTime::now()
