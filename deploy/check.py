@@ -22,12 +22,14 @@ Run through `deploy/check` (it installs the validators). Checks:
   provisioned, every PromQL expression parsed by promtool.
 
 `--json` prints, for tests/deploy.rs: each conveyor command with its
-environment and the files it reads (compose and every overlay), the metric
+environment and the files it reads (compose: repository paths; Kubernetes:
+the ConfigMap and Secret contents as {"text": ...}), the metric
 names used by alerts and dashboards, and the dashboards' ClickHouse queries.
 """
 import argparse
 import copy
 import hashlib
+import importlib.util
 import json
 import pathlib
 import re
@@ -410,9 +412,7 @@ def k8s(tools, out):
                     if "configMap" in vol:
                         cm = configmaps.get(vol["configMap"]["name"], {"data": {}})
                         for key, text in cm["data"].items():
-                            f = pathlib.Path(tempfile.gettempdir()) / f"conveyor-k8s-{overlay.name}-{key}"
-                            f.write_text(text)
-                            files[f"{m['mountPath']}/{key}"] = str(f)
+                            files[f"{m['mountPath']}/{key}"] = {"text": text}
                         config_dir = m["mountPath"]
                     if m["name"] in mounted:
                         secret = secrets.get(mounted[m["name"]])
@@ -421,10 +421,8 @@ def k8s(tools, out):
                                 key = v[len(m["mountPath"]) + 1:]
                                 if secret is not None and key not in secret["data"]:
                                     problem(f"{cname}: {k} names key {key}, not in Secret {mounted[m['name']]}")
-                                f = pathlib.Path(tempfile.gettempdir()) / f"conveyor-k8s-{overlay.name}-secret-{key}"
-                                f.write_text(secret["data"][key] if secret is not None and key in secret["data"]
-                                             else "placeholder-secret")
-                                files[v] = str(f)
+                                data = secret["data"] if secret is not None else {}
+                                files[v] = {"text": data.get(key, "placeholder-secret")}
                 for k, v in env.items():
                     if k.endswith("_FILE") and v not in files:
                         problem(f"{cname}: {k}={v} is not in a mounted Secret")
@@ -486,8 +484,8 @@ def anchors(md):
 
 def grafana(tools, names, queries):
     g = DEPLOY / "grafana"
-    spec = __import__("importlib.util").util.spec_from_file_location("dashboards", g / "dashboards.py")
-    mod = __import__("importlib.util").util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location("dashboards", g / "dashboards.py")
+    mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     ds = yaml.safe_load((g / "provisioning/datasources/conveyor.yml").read_text())
     uids = {d["uid"]: d["type"] for d in ds["datasources"]}
@@ -518,9 +516,10 @@ def grafana(tools, names, queries):
     # promtool parses every expression (as recording rules).
     rules = {"groups": [{"name": "dashboards", "rules": [
         {"record": f"dashboard:expr{i}", "expr": e} for i, (_, e) in enumerate(exprs)]}]}
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
-        yaml.safe_dump(rules, f)
-    run([str(tools / "promtool"), "check", "rules", f.name], "dashboards' PromQL")
+    with tempfile.TemporaryDirectory() as d:
+        path = pathlib.Path(d) / "dashboards.yml"
+        path.write_text(yaml.safe_dump(rules))
+        run([str(tools / "promtool"), "check", "rules", path], "dashboards' PromQL")
 
 
 def main():

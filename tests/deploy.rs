@@ -163,8 +163,9 @@ fn a_broken_artifact_fails_the_check_and_names_it() {
 }
 
 /// A command's environment with container paths (config file, mounted
-/// secrets) mapped to the files deploy/check resolved them to.
-fn local_env(c: &Value) -> Vec<(String, String)> {
+/// secrets) mapped to local files: the repository file deploy/check named,
+/// or the mounted content it gave, written under `dir`.
+fn local_env(c: &Value, dir: &Path) -> Vec<(String, String)> {
     let files = c["files"].as_object().unwrap();
     c["env"]
         .as_object()
@@ -172,8 +173,16 @@ fn local_env(c: &Value) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| {
             let v = v.as_str().unwrap();
-            let v = files.get(v).and_then(Value::as_str).unwrap_or(v);
-            (k.clone(), v.to_string())
+            let local = match files.get(v) {
+                Some(Value::String(path)) => path.clone(),
+                Some(f) => {
+                    let path = dir.join(v.trim_start_matches('/').replace('/', "_"));
+                    std::fs::write(&path, f["text"].as_str().unwrap()).unwrap();
+                    path.to_str().unwrap().to_string()
+                }
+                None => v.to_string(),
+            };
+            (k.clone(), local)
         })
         .collect()
 }
@@ -218,7 +227,8 @@ fn every_deployed_command_is_accepted_and_its_config_is_valid() {
                 args[1]
             );
         }
-        let env = local_env(c);
+        let dir = tempfile::tempdir().unwrap();
+        let env = local_env(c, dir.path());
         // The subcommand and its flags parse.
         let mut help = args.clone();
         help.push("--help");
