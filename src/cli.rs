@@ -92,6 +92,8 @@ pub enum Command {
     },
     /// Start the local services and run the pipeline end to end on sample data.
     Demo,
+    /// Seeded, realistic order traffic for every channel in its raw format (skewed SKUs, updates, cancellations, bad payloads), at a rate or as fast as acknowledged, into the raw topics or through the Shopify webhook receiver.
+    Loadgen(LoadgenArgs),
     /// Benchmarks that print a table: `codec` (encode/decode per record type), `runtime` (stream runtime vs the raw broker); the end-to-end pipeline benchmark comes with the pipeline.
     Bench {
         #[command(subcommand)]
@@ -189,6 +191,48 @@ pub struct WebhookBurst {
     pub concurrency: usize,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadgenArgs {
+    /// New orders to send (updates, cancellations and bad payloads come on top); 0 = until --seconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub orders: u64,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub seconds: Option<u64>,
+    /// Events per second offered; 0 = as fast as acknowledgements allow.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Distinct SKUs (SKU-0000..), popularity skewed toward the first.
+    #[arg(long, default_value_t = 500)]
+    pub skus: usize,
+    /// Channel weights.
+    #[arg(long, default_value = "shopify=45,amazon=25,tiktok=15,ebay=10,csv=5")]
+    pub mix: String,
+    /// Share of events that update a recent order.
+    #[arg(long, default_value_t = 0.05)]
+    pub updates: f64,
+    /// Share of events that cancel a recent order.
+    #[arg(long, default_value_t = 0.02)]
+    pub cancels: f64,
+    /// Share of events that are payloads normalize refuses (truncated JSON, no lines).
+    #[arg(long, default_value_t = 0.01)]
+    pub bad: f64,
+    /// Example number of the first order: the same seed and --first send the same ids again.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub first: u64,
+    /// Send Shopify orders as signed webhooks to this URL (a running `conveyor connect shopify`); the other channels go to the raw topics.
+    #[arg(long, value_name = "URL")]
+    pub shopify_webhooks: Option<String>,
+    /// Events in flight at most.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Also write the catalog of the generated SKUs to catalog.skus and restock them for this share of the expected demand (0 = do not).
+    #[arg(long, default_value_t = 0.0)]
+    pub stock: f64,
+}
+
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct SimArgs {
     /// Where the simulator listens (default: the channel's api_url port on 127.0.0.1).
@@ -249,8 +293,36 @@ pub enum BenchCommand {
         #[arg(long)]
         only: Option<String>,
     },
-    /// The end-to-end pipeline benchmark.
-    Pipeline,
+    /// The whole pipeline end to end on this machine (every component a process, the real broker and ClickHouse), driven by the load generator: broker ceiling, sustained orders/s, per-stage rates, CPU and memory, latency at a fixed load; a table, JSON and an SVG plot. Build with --release; needs `conveyor dev up`.
+    Pipeline {
+        /// New orders offered at once in the throughput phase (updates, cancellations and bad payloads come on top).
+        #[arg(long, default_value_t = 20_000)]
+        orders: u64,
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// Orders/s offered in the latency phase (0 = skip it).
+        #[arg(long, default_value_t = 1_000.0)]
+        latency_rate: f64,
+        #[arg(long, default_value_t = 20)]
+        latency_seconds: u64,
+        /// Records pushed through the raw broker chain for the ceiling.
+        #[arg(long, default_value_t = 20_000)]
+        ceiling_records: usize,
+        /// Stock for this share of the expected demand.
+        #[arg(long, default_value_t = 1.3)]
+        stock: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the JSON and the SVG go.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+        /// Give up waiting for the pipeline to come to rest after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        max_wait: u64,
+        /// Keep the run's namespace, stores and logs.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Allocation: decide() decisions/s on one core, both jobs' state machines in memory, end to end through the broker, and the quality report (policy vs brute-force optimum). Build with --release.
     Allocate {
         #[arg(long, default_value_t = 50_000)]

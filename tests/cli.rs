@@ -41,9 +41,27 @@ fn unknown_and_unbuilt_commands_exit_non_zero_with_a_message() {
         text(&o)
     );
 
-    let o = conveyor(&["bench", "pipeline"], &[]);
+    let o = conveyor(&["bench", "pipeline", "--orders", "0"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("not built yet"), "{}", text(&o));
+    assert!(text(&o).contains("--orders"), "{}", text(&o));
+
+    // The load generator refuses what it cannot send, before sending.
+    for (args, says) in [
+        (
+            &["loadgen", "--mix", "etsy=1"][..],
+            "unknown channel `etsy`",
+        ),
+        (&["loadgen", "--bad", "2"][..], "--bad is a share"),
+        (&["loadgen", "--mix", "shopify"][..], "not CHANNEL=WEIGHT"),
+        (
+            &["loadgen", "--orders", "0"][..],
+            "give --orders or --seconds",
+        ),
+    ] {
+        let o = conveyor(args, &[]);
+        assert_ne!(o.status.code(), Some(0), "{args:?}");
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
 
     // Replay: usage, and what it refuses before touching anything.
     let o = conveyor(&["replay"], &[]);

@@ -211,7 +211,7 @@ pub async fn run(
 }
 
 /// The raw loop: consume a batch, produce it pipelined, wait, commit.
-async fn raw_stage(
+pub(crate) async fn raw_stage(
     config: &Config,
     input: &str,
     output: &str,

@@ -95,14 +95,35 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
     );
     deploy_check();
 
-    step(12, "what is not built yet");
+    step(
+        12,
+        "peak: the load generator's burst of every channel's orders through every component as its own process, measured (a small `conveyor bench pipeline`)",
+    );
+    super::bench_pipeline::run(
+        config,
+        super::bench_pipeline::Args {
+            orders: 400,
+            partitions: 4,
+            latency_rate: 40.0,
+            latency_seconds: 5,
+            ceiling_records: 2_000,
+            stock: 1.3,
+            seed: 1,
+            out: std::path::PathBuf::from("target/bench/demo"),
+            max_wait: std::time::Duration::from_secs(600),
+            keep: false,
+        },
+    )
+    .await?;
+
+    step(13, "what is not built yet");
     let planned: Vec<_> = NODES
         .iter()
         .filter(|n| n.status == Status::Planned)
         .map(|n| n.name)
         .collect();
     if planned.is_empty() {
-        println!("  every component of the topology is built; still to come: the end-to-end peak benchmark, the operator console");
+        println!("  every component of the topology is built; still to come: the operator console, `conveyor run all`");
     } else {
         println!("  planned components: {}", planned.join(", "));
     }

@@ -4,6 +4,7 @@ mod allocate;
 mod bench_allocate;
 mod bench_channels;
 mod bench_label;
+mod bench_pipeline;
 mod bench_replay;
 mod bench_route;
 mod bench_runtime;
@@ -19,6 +20,7 @@ mod demo_sinks;
 mod demo_stream;
 mod demo_syncback;
 mod label;
+mod loadgen;
 mod normalize;
 mod replay;
 mod route;
@@ -90,8 +92,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 target,
                 concurrency,
             } => {
-                connectors::simulate_shopify(&load()?, bind, orders, webhooks, from, target, concurrency)
-                    .await
+                connectors::simulate_shopify(
+                    &load()?,
+                    bind,
+                    orders,
+                    webhooks,
+                    from,
+                    target,
+                    concurrency,
+                )
+                .await
             }
             SimulateCommand::Amazon(a) => connectors::simulate_amazon(&load()?, a).await,
             SimulateCommand::Ebay(a) => connectors::simulate_ebay(&load()?, a).await,
@@ -126,7 +136,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     skip_bad_orders,
                     dry_run,
                 },
-        } => connectors::import_csv(&load()?, &file, &channel, &mapping, skip_bad_orders, dry_run).await,
+        } => {
+            connectors::import_csv(
+                &load()?,
+                &file,
+                &channel,
+                &mapping,
+                skip_bad_orders,
+                dry_run,
+            )
+            .await
+        }
         Command::Catalog {
             command:
                 CatalogCommand::Load {
@@ -145,14 +165,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 SinkTarget::Scylla if migrate => sink::migrate_scylla(&config).await,
                 SinkTarget::Scylla => sink::run_scylla(&config, observability_bind).await,
                 SinkTarget::Clickhouse if migrate => sink::migrate_clickhouse(&config).await,
-                SinkTarget::Clickhouse => {
-                    sink::run_clickhouse(&config, observability_bind).await
-                }
+                SinkTarget::Clickhouse => sink::run_clickhouse(&config, observability_bind).await,
             }
         }
         Command::Replay { command } => replay::command(&load()?, command).await,
         Command::Bench { what } => match what {
-            BenchCommand::Codec { records, only } => bench_codec(&load()?, records, only.as_deref()).await,
+            BenchCommand::Codec { records, only } => {
+                bench_codec(&load()?, records, only.as_deref()).await
+            }
             BenchCommand::Runtime {
                 records,
                 keys,
@@ -187,10 +207,37 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 no_broker,
                 samples,
             } => bench_label::run(&load()?, slips, labels, !no_broker, samples.as_deref()).await,
-            BenchCommand::Pipeline => Err(not_built(
-                "bench pipeline",
-                "the end-to-end benchmark needs the pipeline complete end to end (`conveyor bench codec` runs)",
-            )),
+            BenchCommand::Pipeline {
+                orders,
+                partitions,
+                latency_rate,
+                latency_seconds,
+                ceiling_records,
+                stock,
+                seed,
+                out,
+                max_wait,
+                keep,
+            } => {
+                if orders == 0 || partitions < 1 || ceiling_records == 0 || latency_rate < 0.0 {
+                    return Err(usage(
+                        "--orders, --partitions and --ceiling-records must be at least 1, --latency-rate 0 or more".into(),
+                    ));
+                }
+                let args = bench_pipeline::Args {
+                    orders,
+                    partitions,
+                    latency_rate,
+                    latency_seconds,
+                    ceiling_records,
+                    stock,
+                    seed,
+                    out,
+                    max_wait: std::time::Duration::from_secs(max_wait),
+                    keep,
+                };
+                bench_pipeline::run(&load()?, args).await
+            }
         },
         Command::Schemas { command } => {
             let config = load()?;
@@ -218,6 +265,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Demo => demo::run(&load()?, cli.config.as_deref()).await,
+        Command::Loadgen(a) => loadgen::command(&load()?, a).await,
         Command::Dev { command } => {
             let paths = dev::Paths::from_env()?;
             match command {
@@ -236,9 +284,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     observability_bind,
                 } => {
                     let config = load()?;
-                    let name = name.unwrap_or_else(|| {
-                        format!("{example:?}").to_lowercase()
-                    });
+                    let name = name.unwrap_or_else(|| format!("{example:?}").to_lowercase());
                     let args = stream::ExampleArgs {
                         which: example,
                         input,
