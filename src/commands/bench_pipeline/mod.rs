@@ -495,19 +495,22 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
                 shopify: p.webhooks.clone(),
             },
         );
+        let (tap, mut acked) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
         let sent = sampler.sent.clone();
+        tokio::spawn(async move {
+            while acked.recv().await.is_some() {
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
         tokio::spawn(async move {
             let how = Drive {
                 rate: 0.0,
                 duration: None,
                 concurrency: 256,
                 progress: false,
+                tap: Some(tap),
             };
-            let out = loadgen::drive(&config, &spec, &target, &how).await;
-            if let Ok(o) = &out {
-                sent.store(o.creates.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            out
+            loadgen::drive(&config, &spec, &target, &how).await
         })
     };
     let mut offered: Option<loadgen::Outcome> = None;
@@ -585,7 +588,7 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
             "\n[3/3] latency at {:.0} orders/s offered for {} s",
             a.latency_rate, a.latency_seconds
         );
-        let lat = latency(&p, &a, &spec, &sampler, &watched, &probe, &http).await?;
+        let lat = latency(&mut p, &a, &spec, &sampler, &watched, &probe, &http, t0).await?;
         r.latency = Some(lat);
     }
     for proc_ in &p.procs {
@@ -637,6 +640,11 @@ async fn outcome_counts(config: &Config) -> anyhow::Result<BTreeMap<String, u64>
         out.insert(name.to_string(), n);
     }
     Ok(out)
+}
+
+/// A ClickHouse string literal.
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Phase 1: the raw loop over `HOPS` topics at once.
@@ -700,13 +708,14 @@ async fn ceiling(base: &Config, partitions: i32, records: usize) -> anyhow::Resu
 /// and to ClickHouse for every new order.
 #[allow(clippy::too_many_arguments)]
 async fn latency(
-    p: &Pipeline,
+    p: &mut Pipeline,
     a: &Args,
     spec: &Spec,
     sampler: &Sampler,
     watched: &[Watched],
     probe: &Consumer,
     http: &reqwest::Client,
+    since: Instant,
 ) -> anyhow::Result<report::Latency> {
     let mut spec = spec.clone();
     spec.first += a.orders;
@@ -715,51 +724,79 @@ async fn latency(
     // Loadgen's rate counts every event; new orders are about 92% of them.
     let rate = a.latency_rate / (1.0 - spec.updates - spec.cancels - spec.bad);
     let labeled = tail_labels(&p.config).await?;
-    let t0 = Instant::now();
     let target = Target::Webhooks {
         shopify: p.webhooks.clone(),
     };
+    let (tap, mut acked) = tokio::sync::mpsc::unbounded_channel();
     let how = Drive {
         rate,
         duration: None,
         concurrency: 256,
         progress: false,
+        tap: Some(tap),
     };
     let drive = {
         let (config, spec) = (p.config.clone(), spec.clone());
         tokio::spawn(async move { loadgen::drive(&config, &spec, &target, &how).await })
     };
-    // ClickHouse visibility: poll for the orders not seen yet.
+    // ClickHouse visibility: poll for the acknowledged orders not seen
+    // there yet; done when every one is there or the pipeline is at rest.
     let client = ch::client(&p.config.clickhouse);
     let mut seen_ch: HashMap<String, Instant> = HashMap::new();
+    let mut pending: std::collections::BTreeSet<String> = Default::default();
     let mut out = None;
     let mut drive = Some(drive);
     let deadline = Instant::now() + a.max_wait;
+    let mut last_sample = Instant::now();
+    let mut quiet = 0;
     loop {
         if let Some(d) = drive.as_ref() {
             if d.is_finished() {
                 out = Some(drive.take().expect("checked").await??);
             }
         }
-        let rows: Vec<String> = client
-            .query("SELECT DISTINCT order_id FROM labels WHERE labeled_at >= now() - INTERVAL 10 MINUTE")
-            .fetch_all()
-            .await
-            .unwrap_or_default();
-        let now = Instant::now();
-        for o in rows {
-            seen_ch.entry(o).or_insert(now);
+        while let Ok((id, _)) = acked.try_recv() {
+            pending.insert(id);
+            sampler
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(o) = &out {
-            let all = o.creates.iter().all(|(id, _)| seen_ch.contains_key(id));
-            if all || Instant::now() > deadline {
-                break;
+        if !pending.is_empty() {
+            let list: Vec<String> = pending.iter().map(|id| sql_string(id)).collect();
+            let sql = format!(
+                "SELECT DISTINCT order_id FROM labels WHERE order_id IN ({})",
+                list.join(",")
+            );
+            let rows: Vec<String> = client.query(&sql).fetch_all().await.unwrap_or_default();
+            let now = Instant::now();
+            for o in rows {
+                pending.remove(&o);
+                seen_ch.entry(o).or_insert(now);
             }
         }
-        if t0.elapsed().as_millis() % 1000 < 120 {
-            let _ = sampler.sample(p, watched, probe, http, t0).await;
+        if last_sample.elapsed() >= Duration::from_secs(1) {
+            last_sample = Instant::now();
+            p.check_alive()?;
+            let s = sampler.sample(p, watched, probe, http, since).await?;
+            let lag: i64 = s.lag.values().sum();
+            println!(
+                "  {:>5.0} s  acknowledged {:>6}  labels {:>7}  in ClickHouse {:>6}  lag {:>6}",
+                s.t,
+                seen_ch.len() + pending.len(),
+                s.labeled,
+                seen_ch.len(),
+                lag
+            );
+            quiet = if out.is_some() && lag == 0 {
+                quiet + 1
+            } else {
+                0
+            };
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if out.is_some() && (pending.is_empty() || quiet >= 3 || Instant::now() > deadline) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let out = out.context("the load generator did not finish")?;
     let labels = labeled.stop().await;

@@ -468,6 +468,8 @@ pub struct Drive {
     pub concurrency: usize,
     /// Print a line a second.
     pub progress: bool,
+    /// Told each accepted new order's id and acknowledgement as it happens.
+    pub tap: Option<mpsc::UnboundedSender<(String, Instant)>>,
 }
 
 /// Sends `spec`'s traffic to `target`; returns once every event sent has
@@ -508,6 +510,7 @@ pub async fn drive(
     let started = Instant::now();
     let deadline = how.duration.map(|d| started + d);
     let progress = how.progress;
+    let tap = how.tap.clone();
     let collector = tokio::spawn(async move {
         let mut out = Outcome::default();
         let mut last = Instant::now();
@@ -525,6 +528,9 @@ pub async fn drive(
             if s.accepted {
                 out.accepted += 1;
                 if what == "created" {
+                    if let Some(t) = &tap {
+                        let _ = t.send((s.order_id.clone(), s.acked));
+                    }
                     out.creates.push((s.order_id.clone(), s.acked));
                 }
             } else if s.refused.is_some() {
@@ -811,6 +817,7 @@ pub async fn command(config: &Config, a: crate::cli::LoadgenArgs) -> anyhow::Res
         duration: a.seconds.map(Duration::from_secs),
         concurrency: a.concurrency.max(1),
         progress: true,
+        tap: None,
     };
     run(config, spec, target, how).await
 }
