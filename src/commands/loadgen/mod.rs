@@ -603,7 +603,7 @@ async fn send(
             Err(Failure::Failed("no renderer for the channel".into())),
         );
     };
-    let order_id = format!("{}:{}", event.channel, r.external_id);
+    let order_id = r.order_id.clone();
     let result = match target {
         Target::Webhooks { shopify } if event.channel == "shopify" => {
             webhook(http, shopify, secret, &event, r.payload).await

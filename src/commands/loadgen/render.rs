@@ -47,15 +47,30 @@ pub struct Shape<'a> {
 /// A rendered payload with the ids a connector puts in the envelope.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// The envelope's `external_order_id` (the record key).
     pub external_id: String,
+    /// The id normalize gives the order: `channel:external id`, where a
+    /// CSV import's channel is its source (`tcgplayer:TCG-100001`).
+    pub order_id: String,
     pub payload: Vec<u8>,
+}
+
+fn ids(channel: &str, doc: &Value) -> (String, String) {
+    let external = external_id(channel, doc);
+    if channel == "csv" {
+        let source = doc["source"].as_str().unwrap_or("csv");
+        let id = format!("{source}:{external}");
+        (id.clone(), id)
+    } else {
+        (external.clone(), format!("{channel}:{external}"))
+    }
 }
 
 /// The example order `n` of `channel` shaped by `shape`, as version `v`.
 /// None for an unknown channel.
 pub fn order(channel: &str, n: u64, shape: &Shape<'_>, v: Version) -> Option<Rendered> {
     let mut doc = example(channel, n)?;
-    let external_id = external_id(channel, &doc);
+    let (external_id, order_id) = ids(channel, &doc);
     substitute_skus(&mut doc, sku_key(channel), shape.skus);
     substitute_place(&mut doc, shape.zip, shape.state);
     if channel == "amazon" && shape.fba {
@@ -77,6 +92,7 @@ pub fn order(channel: &str, n: u64, shape: &Shape<'_>, v: Version) -> Option<Ren
     let payload = serde_json::to_vec(&doc).ok()?;
     Some(Rendered {
         external_id,
+        order_id,
         payload,
     })
 }
@@ -84,7 +100,7 @@ pub fn order(channel: &str, n: u64, shape: &Shape<'_>, v: Version) -> Option<Ren
 /// A payload of `channel` that normalize refuses, in the shape of order `n`.
 pub fn bad(channel: &str, n: u64, kind: Bad) -> Option<Rendered> {
     let mut doc = example(channel, n)?;
-    let external_id = external_id(channel, &doc);
+    let (external_id, order_id) = ids(channel, &doc);
     let payload = match kind {
         Bad::Truncated => {
             let full = serde_json::to_vec(&doc).ok()?;
@@ -103,6 +119,7 @@ pub fn bad(channel: &str, n: u64, kind: Bad) -> Option<Rendered> {
     };
     Some(Rendered {
         external_id,
+        order_id,
         payload,
     })
 }
@@ -295,6 +312,7 @@ mod tests {
                 let r = order(ch, n, &shape(&skus, false), Version::Create).unwrap();
                 let got = normalize(&raw(ch, &r), &cat).unwrap_or_else(|e| panic!("{ch} {n}: {e}"));
                 let o = &got.order;
+                assert_eq!(o.order_id, r.order_id, "{ch}: the id loadgen expects");
                 assert!(!o.lines.is_empty(), "{ch}");
                 for l in &o.lines {
                     assert!(skus.contains(&l.sku), "{ch}: line sku {} not chosen", l.sku);
