@@ -322,6 +322,9 @@ pub enum BenchCommand {
         /// Keep the run's namespace, stores and logs.
         #[arg(long)]
         keep: bool,
+        /// Processes per processor stage (normalize, allocate, route, label, syncback): scale-out within their consumer groups.
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
     },
     /// Allocation: decide() decisions/s on one core, both jobs' state machines in memory, end to end through the broker, and the quality report (policy vs brute-force optimum). Build with --release.
     Allocate {

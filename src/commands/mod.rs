@@ -218,10 +218,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 out,
                 max_wait,
                 keep,
+                instances,
             } => {
-                if orders == 0 || partitions < 1 || ceiling_records == 0 || latency_rate < 0.0 {
+                if orders == 0
+                    || partitions < 1
+                    || ceiling_records == 0
+                    || latency_rate < 0.0
+                    || instances == 0
+                    || instances as i32 > partitions
+                {
                     return Err(usage(
-                        "--orders, --partitions and --ceiling-records must be at least 1, --latency-rate 0 or more".into(),
+                        "--orders, --partitions, --instances and --ceiling-records must be at least 1 (and --instances at most --partitions), --latency-rate 0 or more".into(),
                     ));
                 }
                 let args = bench_pipeline::Args {
@@ -235,6 +242,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     out,
                     max_wait: std::time::Duration::from_secs(max_wait),
                     keep,
+                    instances,
                 };
                 bench_pipeline::run(&load()?, args).await
             }

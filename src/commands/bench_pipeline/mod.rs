@@ -69,6 +69,17 @@ pub struct Args {
     pub out: PathBuf,
     pub max_wait: Duration,
     pub keep: bool,
+    /// Processes per processor stage (scale-out: the groups split the partitions).
+    pub instances: usize,
+}
+
+/// State directory of processor instance `i`.
+fn dir_of(run: &std::path::Path, i: usize) -> PathBuf {
+    if i <= 1 {
+        run.join("stores")
+    } else {
+        run.join(format!("stores-{i}"))
+    }
 }
 
 /// A (group, topic) pair the rest check and the lag series watch.
@@ -332,15 +343,29 @@ impl Pipeline {
                 "connect-shopify",
                 vec!["connect", "shopify", "--bind", wh.as_str()],
             ),
-            ("normalize", vec!["run", "normalize"]),
-            ("allocate", vec!["run", "allocate"]),
-            ("route", vec!["run", "route"]),
-            ("label", vec!["run", "label"]),
-            ("syncback", vec!["run", "syncback"]),
             ("sink-clickhouse", vec!["sink", "clickhouse"]),
             ("sink-scylla", vec!["sink", "scylla"]),
         ] {
             p.spawn(name, &args, &env, true)?;
+        }
+        // The processors, `--instances` of each in its groups, each
+        // instance with a state directory of its own (as on separate
+        // machines: a partition's store moves by its changelog).
+        for stage in ["normalize", "allocate", "route", "label", "syncback"] {
+            for i in 1..=a.instances.max(1) {
+                let name = if a.instances > 1 {
+                    format!("{stage}#{i}")
+                } else {
+                    stage.to_string()
+                };
+                let mut env = env.clone();
+                for (k, v) in &mut env {
+                    if k == "CONVEYOR_STATE__DIR" {
+                        *v = dir_of(&p.dir, i).into();
+                    }
+                }
+                p.spawn(&name, &["run", stage], &env, true)?;
+            }
         }
         let http = reqwest::Client::new();
         procs::wait_ready(&http, &mut p.procs, Duration::from_secs(180))
@@ -580,9 +605,6 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
         .cloned()
         .unwrap_or(before.clone());
     r.throughput(&offered, end.duration_since(t0), &before, &after, &p.procs);
-    let counts = outcome_counts(&p.config).await.unwrap_or_default();
-    r.counts = counts;
-
     if latency_orders > 0 {
         println!(
             "\n[3/3] latency at {:.0} orders/s offered for {} s",
@@ -590,6 +612,26 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
         );
         let lat = latency(&mut p, &a, &spec, &sampler, &watched, &probe, &http, t0).await?;
         r.latency = Some(lat);
+    }
+    // The totals, whatever the number of instances: every acknowledged
+    // order in ClickHouse once, no order labeled beyond its allocation.
+    match outcome_counts(&p.config).await {
+        Ok(counts) => {
+            let acked = r.offered_orders + r.latency.as_ref().map_or(0, |l| l.orders as u64);
+            let stored = counts.get("orders in ClickHouse").copied().unwrap_or(0);
+            let over = counts
+                .get("orders labeled beyond their allocation")
+                .copied()
+                .unwrap_or(0);
+            r.exact = stored == acked && over == 0;
+            if stored != acked {
+                r.note(format!(
+                    "{acked} new orders acknowledged, {stored} in ClickHouse"
+                ));
+            }
+            r.counts = counts;
+        }
+        Err(e) => r.note(format!("counting outcomes in ClickHouse failed: {e:#}")),
     }
     for proc_ in &p.procs {
         if let Some(st) = procs::stat(proc_.pid()) {
@@ -631,6 +673,21 @@ async fn outcome_counts(config: &Config) -> anyhow::Result<BTreeMap<String, u64>
             "SELECT count() FROM (SELECT shipment_id FROM labels GROUP BY shipment_id)",
         ),
         ("dead letters in ClickHouse", "SELECT count() FROM dlq"),
+        (
+            "orders allocated",
+            "SELECT countIf(s = 'ALLOCATED') FROM (SELECT argMax(status, version) AS s FROM allocations GROUP BY order_id)",
+        ),
+        (
+            "orders backordered",
+            "SELECT countIf(s = 'BACKORDERED') FROM (SELECT argMax(status, version) AS s FROM allocations GROUP BY order_id)",
+        ),
+        (
+            "orders labeled beyond their allocation",
+            "SELECT countIf(l.u > a.q) FROM \
+             (SELECT order_id, sum(units) AS u FROM labels FINAL WHERE status = 'LABELED' GROUP BY order_id) AS l \
+             INNER JOIN (SELECT order_id, arraySum(argMax(allocated.quantity, version)) AS q FROM allocations GROUP BY order_id) AS a \
+             USING (order_id)",
+        ),
     ] {
         let n: u64 = client
             .query(sql)

@@ -116,6 +116,11 @@ pub struct Report {
     pub target_orders_per_s: f64,
     pub target_bound: String,
     pub met: bool,
+    /// Processes per processor stage.
+    pub instances: usize,
+    /// Every acknowledged order in ClickHouse once and none labeled beyond
+    /// its allocation.
+    pub exact: bool,
     pub stages: Vec<Stage>,
     pub counts: BTreeMap<String, u64>,
     pub latency: Option<Latency>,
@@ -139,6 +144,7 @@ impl Report {
             orders: a.orders,
             partitions: a.partitions,
             hops: HOPS,
+            instances: a.instances.max(1),
             ..Report::default()
         }
     }
@@ -234,7 +240,16 @@ impl Report {
             );
         }
         if !self.counts.is_empty() {
-            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "\n  totals ({} instance(s) per processor): {}",
+                self.instances,
+                if self.exact {
+                    "exact (every acknowledged order in ClickHouse once, none labeled beyond its allocation)"
+                } else {
+                    "NOT exact (see the notes)"
+                }
+            );
             for (k, v) in &self.counts {
                 let _ = writeln!(s, "  {k}: {v}");
             }
