@@ -154,33 +154,63 @@ fn watched(config: &Config) -> anyhow::Result<Vec<Watched>> {
     Ok(out)
 }
 
-/// Records not yet committed, per stage.
+/// Records not yet committed per stage, and each topic's end: one
+/// ListOffsets round for every partition's end and one committed-offsets
+/// request per group, so that sampling each second does not itself load a
+/// busy broker (one request per partition took tens of seconds).
 fn lags(
     config: &Config,
     watched: &[Watched],
     probe: &Consumer,
-) -> anyhow::Result<BTreeMap<&'static str, i64>> {
+    extra: &[&str],
+) -> anyhow::Result<(BTreeMap<&'static str, i64>, HashMap<String, i64>)> {
     let parts = config.topics.partitions;
-    let mut out: BTreeMap<&'static str, i64> = BTreeMap::new();
-    let mut ends: HashMap<&str, i64> = HashMap::new();
-    for w in watched {
-        let end = match ends.get(w.topic.as_str()) {
-            Some(e) => *e,
-            None => {
-                let e = probe.end_offsets_total(&w.topic, parts, Duration::from_secs(10))?;
-                ends.insert(&w.topic, e);
-                e
-            }
-        };
-        let committed: i64 = w
-            .consumer
-            .group_committed(&w.topic, parts, Duration::from_secs(10))
-            .with_context(|| format!("committed offsets of {}", w.group))?
-            .iter()
-            .sum();
-        *out.entry(w.stage).or_default() += (end - committed).max(0);
+    let mut topics: Vec<&str> = watched
+        .iter()
+        .map(|w| w.topic.as_str())
+        .chain(extra.iter().copied())
+        .collect();
+    topics.sort_unstable();
+    topics.dedup();
+    let all: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|t| (0..parts).map(move |p| (t.to_string(), p)))
+        .collect();
+    // Timestamp -1 asks for the latest offset: the partition's end.
+    let got = probe.offsets_for_time(&all, -1, Duration::from_secs(30))?;
+    let mut ends: HashMap<String, i64> = HashMap::new();
+    for ((t, _), off) in got {
+        *ends.entry(t).or_default() += off.unwrap_or(0);
     }
-    Ok(out)
+    let mut by_group: BTreeMap<&str, Vec<&Watched>> = BTreeMap::new();
+    for w in watched {
+        by_group.entry(w.group.as_str()).or_default().push(w);
+    }
+    let mut out: BTreeMap<&'static str, i64> = BTreeMap::new();
+    for (group, ws) in by_group {
+        let parts_of: Vec<(String, i32)> = ws
+            .iter()
+            .flat_map(|w| (0..parts).map(move |p| (w.topic.clone(), p)))
+            .collect();
+        let committed = ws[0]
+            .consumer
+            .committed_for(&parts_of, Duration::from_secs(30))
+            .with_context(|| format!("committed offsets of {group}"))?;
+        for w in ws {
+            let done: i64 = (0..parts)
+                .map(|p| {
+                    committed
+                        .get(&(w.topic.clone(), p))
+                        .copied()
+                        .flatten()
+                        .unwrap_or(0)
+                })
+                .sum();
+            let end = ends.get(&w.topic).copied().unwrap_or(0);
+            *out.entry(w.stage).or_default() += (end - done).max(0);
+        }
+    }
+    Ok((out, ends))
 }
 
 /// One second of the timeline.
@@ -395,6 +425,28 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Every process measured: the components, and the local services
+    /// they share (`conveyor dev`'s broker, ClickHouse and registry, when
+    /// their pid files are there): the broker's CPU is part of the cost.
+    fn pids(&self) -> Vec<(String, u32)> {
+        let mut out: Vec<(String, u32)> = self
+            .procs
+            .iter()
+            .map(|p| (p.name.clone(), p.pid()))
+            .collect();
+        if let Ok(paths) = crate::dev::Paths::from_env() {
+            for svc in ["broker", "clickhouse", "registry"] {
+                let pid = std::fs::read_to_string(paths.state.join(format!("{svc}.pid")))
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u32>().ok());
+                if let Some(pid) = pid.filter(|pid| procs::stat(*pid).is_some()) {
+                    out.push((format!("{svc} (dev)"), pid));
+                }
+            }
+        }
+        out
+    }
+
     fn check_alive(&mut self) -> anyhow::Result<()> {
         for p in &mut self.procs {
             if !p.alive() {
@@ -433,12 +485,8 @@ impl Sampler {
             .topic_name("shipments_labeled")
             .unwrap_or_default()
             .to_string();
-        let labeled = probe.end_offsets_total(
-            &labeled_topic,
-            p.config.topics.partitions,
-            Duration::from_secs(10),
-        )?;
-        let lag = lags(&p.config, watched, probe)?;
+        let (lag, ends) = lags(&p.config, watched, probe, &[labeled_topic.as_str()])?;
+        let labeled = ends.get(&labeled_topic).copied().unwrap_or(0);
         let mut s = Sample {
             t: t0.elapsed().as_secs_f64(),
             sent: self.sent.load(std::sync::atomic::Ordering::Relaxed),
@@ -448,15 +496,14 @@ impl Sampler {
             cpu_s: BTreeMap::new(),
             records: BTreeMap::new(),
         };
-        for proc_ in &p.procs {
-            if let Some(st) = procs::stat(proc_.pid()) {
+        for (name, pid) in p.pids() {
+            if let Some(st) = procs::stat(pid) {
                 s.rss_mib
-                    .insert(proc_.name.clone(), st.rss_bytes as f64 / 1048576.0);
-                s.cpu_s.insert(proc_.name.clone(), st.cpu_s);
+                    .insert(name.clone(), st.rss_bytes as f64 / 1048576.0);
+                s.cpu_s.insert(name.clone(), st.cpu_s);
             }
-            if let Some(m) = metrics.get(&proc_.name) {
-                s.records
-                    .insert(proc_.name.clone(), handled(&proc_.name, m));
+            if let Some(m) = metrics.get(&name) {
+                s.records.insert(name.clone(), handled(&name, m));
             }
         }
         self.samples
@@ -604,7 +651,8 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
         .last()
         .cloned()
         .unwrap_or(before.clone());
-    r.throughput(&offered, end.duration_since(t0), &before, &after, &p.procs);
+    let names: Vec<String> = p.pids().into_iter().map(|(n, _)| n).collect();
+    r.throughput(&offered, end.duration_since(t0), &before, &after, &names);
     if latency_orders > 0 {
         println!(
             "\n[3/3] latency at {:.0} orders/s offered for {} s",
@@ -633,10 +681,10 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
         }
         Err(e) => r.note(format!("counting outcomes in ClickHouse failed: {e:#}")),
     }
-    for proc_ in &p.procs {
-        if let Some(st) = procs::stat(proc_.pid()) {
+    for (name, pid) in p.pids() {
+        if let Some(st) = procs::stat(pid) {
             r.peak_rss_mib
-                .insert(proc_.name.clone(), st.peak_rss_bytes as f64 / 1048576.0);
+                .insert(name, st.peak_rss_bytes as f64 / 1048576.0);
         }
     }
     r.timeline = std::mem::take(&mut *sampler.samples.lock().unwrap_or_else(|e| e.into_inner()));

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,6 +37,14 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
+        // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+        // The child gets SIGTERM when the benchmark dies, however it dies.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let child = cmd.spawn()?;
         Ok(Proc {
             name: name.to_string(),

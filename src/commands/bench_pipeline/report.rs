@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::procs::Proc;
 use super::{Args, Sample, HOPS};
 use crate::commands::loadgen::{percentile, Outcome};
 
@@ -161,7 +160,7 @@ impl Report {
         took: Duration,
         before: &Sample,
         after: &Sample,
-        procs: &[Proc],
+        procs: &[String],
     ) {
         self.offered_orders = offered.creates.len() as u64;
         self.offered_events = offered.events();
@@ -179,12 +178,12 @@ impl Report {
         };
         self.met = self.sustained_orders_per_s >= self.target_orders_per_s;
         let secs = self.seconds_to_rest.max(1e-9);
-        for p in procs {
-            let d = |m: &BTreeMap<String, f64>| m.get(&p.name).copied().unwrap_or(0.0);
+        for name in procs {
+            let d = |m: &BTreeMap<String, f64>| m.get(name).copied().unwrap_or(0.0);
             let records = d(&after.records) - d(&before.records);
             let cpu = d(&after.cpu_s) - d(&before.cpu_s);
             self.stages.push(Stage {
-                name: p.name.clone(),
+                name: name.clone(),
                 records,
                 records_per_s: records / secs,
                 cpu_s: cpu,

@@ -804,6 +804,17 @@ pub async fn command(config: &Config, a: crate::cli::LoadgenArgs) -> anyhow::Res
             "--rate must be 0 (as fast as possible) or positive".into(),
         ));
     }
+    if spec.orders == 0 && a.seconds.is_none() {
+        anyhow::bail!("give --orders or --seconds (or both): unbounded traffic needs an end");
+    }
+    // The namespace's topics (idempotent; a fresh namespace gets them all).
+    let topo = conveyor_runtime::topology::Topology::resolve(config);
+    conveyor_runtime::kafka::Admin::new(&config.kafka)?
+        .ensure_topics(&topo.topics)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("creating the topics: {e} (is the broker up? `conveyor dev up`)")
+        })?;
     if a.stock > 0.0 {
         let (skus, restocks) = prepare(config, &spec, a.stock).await?;
         println!("loadgen: catalog of {skus} SKUs and {restocks} restocks ({:.0}% of expected demand) published", a.stock * 100.0);
