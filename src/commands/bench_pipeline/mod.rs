@@ -176,11 +176,10 @@ fn lags(
         .iter()
         .flat_map(|t| (0..parts).map(move |p| (t.to_string(), p)))
         .collect();
-    // Timestamp -1 asks for the latest offset: the partition's end.
-    let got = probe.offsets_for_time(&all, -1, Duration::from_secs(30))?;
+    let got = probe.end_offsets(&all, Duration::from_secs(30))?;
     let mut ends: HashMap<String, i64> = HashMap::new();
     for ((t, _), off) in got {
-        *ends.entry(t).or_default() += off.unwrap_or(0);
+        *ends.entry(t).or_default() += off;
     }
     let mut by_group: BTreeMap<&str, Vec<&Watched>> = BTreeMap::new();
     for w in watched {

@@ -240,6 +240,32 @@ impl Consumer {
             .collect())
     }
 
+    /// The end (high watermark) of each of `parts`, in one ListOffsets
+    /// round instead of a request per partition (0 where the broker gives
+    /// none).
+    pub fn end_offsets(
+        &self,
+        parts: &[(String, i32)],
+        timeout: Duration,
+    ) -> Result<BTreeMap<(String, i32), i64>, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in parts {
+            // As a timestamp, End (-1) asks for the latest offset.
+            tpl.add_partition_offset(t, *p, Offset::End)?;
+        }
+        let got = self.inner.offsets_for_times(tpl, timeout)?;
+        Ok(parts
+            .iter()
+            .map(|(t, p)| {
+                let off = match got.find_partition(t, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) if o >= 0 => o,
+                    _ => 0,
+                };
+                ((t.clone(), *p), off)
+            })
+            .collect())
+    }
+
     /// Low and high watermarks of a partition.
     pub fn watermarks(
         &self,
