@@ -258,10 +258,44 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         // Stop the processes before their files go.
         self.procs.clear();
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
+        if self.keep {
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // The run's topics and database go too: partitions left behind cost
+        // an idle broker CPU (Nisshi maintains each one), which would tax
+        // every later run on this machine. On a thread of its own: drop
+        // runs inside the async runtime.
+        let config = self.config.clone();
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(remove_namespace(&config))
+        });
+        match cleanup.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("warning: the run's topics or database were not removed: {e:#}")
+            }
+            Err(_) => eprintln!("warning: removing the run's topics and database failed"),
         }
     }
+}
+
+/// Deletes the run's topics and drops its ClickHouse database.
+async fn remove_namespace(config: &Config) -> anyhow::Result<()> {
+    let topo = Topology::resolve(config);
+    let names: Vec<&str> = topo.topics.iter().map(|t| t.name.as_str()).collect();
+    Admin::new(&config.kafka)?.delete_topics(&names).await?;
+    ch::server_client(&config.clickhouse)
+        .query(&format!(
+            "DROP DATABASE IF EXISTS `{}`",
+            config.clickhouse.database
+        ))
+        .execute()
+        .await?;
+    Ok(())
 }
 
 const SECRET: &str = "bench-pipeline-webhook-secret";
@@ -437,7 +471,7 @@ impl Pipeline {
             for svc in ["broker", "clickhouse", "registry"] {
                 let pid = std::fs::read_to_string(paths.state.join(format!("{svc}.pid")))
                     .ok()
-                    .and_then(|t| t.trim().parse::<u32>().ok());
+                    .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok());
                 if let Some(pid) = pid.filter(|pid| procs::stat(*pid).is_some()) {
                     out.push((format!("{svc} (dev)"), pid));
                 }
