@@ -112,6 +112,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
             out: std::path::PathBuf::from("target/bench/demo"),
             max_wait: std::time::Duration::from_secs(600),
             keep: false,
+            config_path: config_file.map(Path::to_path_buf),
             instances: 1,
         },
     )

@@ -223,12 +223,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 if orders == 0
                     || partitions < 1
                     || ceiling_records == 0
-                    || latency_rate < 0.0
+                    || !(0.0..=1_000_000.0).contains(&latency_rate)
                     || instances == 0
                     || instances as i32 > partitions
                 {
                     return Err(usage(
-                        "--orders, --partitions, --instances and --ceiling-records must be at least 1 (and --instances at most --partitions), --latency-rate 0 or more".into(),
+                        "--orders, --partitions, --instances and --ceiling-records must be at least 1 (and --instances at most --partitions), --latency-rate between 0 and 1000000".into(),
                     ));
                 }
                 let args = bench_pipeline::Args {
@@ -242,6 +242,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     out,
                     max_wait: std::time::Duration::from_secs(max_wait),
                     keep,
+                    config_path: cli.config.clone(),
                     instances,
                 };
                 bench_pipeline::run(&load()?, args).await

@@ -69,6 +69,9 @@ pub struct Args {
     pub out: PathBuf,
     pub max_wait: Duration,
     pub keep: bool,
+    /// The config file the benchmark was started with: the children read
+    /// the same one (then the run's overrides).
+    pub config_path: Option<PathBuf>,
     /// Processes per processor stage (scale-out: the groups split the partitions).
     pub instances: usize,
 }
@@ -164,7 +167,14 @@ fn lags(
     probe: &Consumer,
     extra: &[&str],
 ) -> anyhow::Result<(BTreeMap<&'static str, i64>, HashMap<String, i64>)> {
-    let parts = config.topics.partitions;
+    // Each topic's own partition count (a topic may override the default).
+    let topo = Topology::resolve(config);
+    let count = |name: &str| {
+        topo.topics
+            .iter()
+            .find(|t| t.name == name)
+            .map_or(config.topics.partitions, |t| t.partitions)
+    };
     let mut topics: Vec<&str> = watched
         .iter()
         .map(|w| w.topic.as_str())
@@ -174,7 +184,7 @@ fn lags(
     topics.dedup();
     let all: Vec<(String, i32)> = topics
         .iter()
-        .flat_map(|t| (0..parts).map(move |p| (t.to_string(), p)))
+        .flat_map(|t| (0..count(t)).map(move |p| (t.to_string(), p)))
         .collect();
     let got = probe.end_offsets(&all, Duration::from_secs(30))?;
     let mut ends: HashMap<String, i64> = HashMap::new();
@@ -189,14 +199,14 @@ fn lags(
     for (group, ws) in by_group {
         let parts_of: Vec<(String, i32)> = ws
             .iter()
-            .flat_map(|w| (0..parts).map(move |p| (w.topic.clone(), p)))
+            .flat_map(|w| (0..count(&w.topic)).map(move |p| (w.topic.clone(), p)))
             .collect();
         let committed = ws[0]
             .consumer
             .committed_for(&parts_of, Duration::from_secs(30))
             .with_context(|| format!("committed offsets of {group}"))?;
         for w in ws {
-            let done: i64 = (0..parts)
+            let done: i64 = (0..count(&w.topic))
                 .map(|p| {
                     committed
                         .get(&(w.topic.clone(), p))
@@ -257,7 +267,7 @@ struct Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         // Stop the processes before their files go.
-        self.procs.clear();
+        procs::stop_all(&mut self.procs);
         if self.keep {
             return;
         }
@@ -318,7 +328,7 @@ impl Pipeline {
         );
         let db = ns.replace('-', "_");
         let channels = r#"["shopify","amazon","tiktok","ebay","csv"]"#;
-        let env: Vec<(String, OsString)> = vec![
+        let mut env: Vec<(String, OsString)> = vec![
             ("CONVEYOR_TOPICS__NAMESPACE".into(), ns.clone().into()),
             (
                 "CONVEYOR_TOPICS__PARTITIONS".into(),
@@ -345,7 +355,16 @@ impl Pipeline {
                 "CONVEYOR_LABEL__DOCUMENTS".into(),
                 dir.join("documents").into(),
             ),
+            // The simulator's quota is lifted, so is the job's own limit:
+            // the benchmark measures the pipeline, not a carrier's quota.
+            ("CONVEYOR_LABEL__RATE_PER_SEC".into(), "1000000".into()),
+            ("CONVEYOR_LABEL__BURST".into(), "100000".into()),
         ];
+        if let Some(path) = &a.config_path {
+            let path = std::fs::canonicalize(path)
+                .with_context(|| format!("config file {}", path.display()))?;
+            env.push(("CONVEYOR_CONFIG".into(), path.into()));
+        }
         let mut config = base.clone();
         config.topics.namespace = ns.clone();
         config.topics.partitions = a.partitions;
@@ -358,26 +377,10 @@ impl Pipeline {
             vec![conveyor_runtime::config::Secret::new(SECRET)];
         config.clickhouse.database = db;
         config.label.api_url = format!("http://127.0.0.1:{carrier}");
-        let topo = Topology::resolve(&config);
-        Admin::new(&config.kafka)?
-            .ensure_topics(&topo.topics)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "creating the run's topics: {e} (is the broker up? `conveyor dev up`)"
-                )
-            })?;
-        ch::migrate::migrate(&config.clickhouse)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "ClickHouse at {}: {e} (is it up? `conveyor dev up`)",
-                    config.clickhouse.url
-                )
-            })?;
-        let (skus, restocks) = loadgen::prepare(&config, spec, a.stock).await?;
-        println!("  namespace {ns}: {} topics x {} partitions, ClickHouse database {}, {skus} SKUs, {restocks} restocks ({:.0}% of demand)",
-            topo.topics.len(), a.partitions, config.clickhouse.database, a.stock * 100.0);
+        config.label.rate_per_sec = 1_000_000.0;
+        config.label.burst = 100_000;
+        // The guard first: whatever fails below, its drop removes what
+        // was made.
         let wh = format!("127.0.0.1:{webhooks}");
         let mut p = Pipeline {
             config,
@@ -387,6 +390,26 @@ impl Pipeline {
             keep: a.keep,
             logs,
         };
+        let topo = Topology::resolve(&p.config);
+        Admin::new(&p.config.kafka)?
+            .ensure_topics(&topo.topics)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "creating the run's topics: {e} (is the broker up? `conveyor dev up`)"
+                )
+            })?;
+        ch::migrate::migrate(&p.config.clickhouse)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "ClickHouse at {}: {e} (is it up? `conveyor dev up`)",
+                    p.config.clickhouse.url
+                )
+            })?;
+        let (skus, restocks) = loadgen::prepare(&p.config, spec, a.stock).await?;
+        println!("  namespace {ns}: {} topics x {} partitions, ClickHouse database {}, {skus} SKUs, {restocks} restocks ({:.0}% of demand)",
+            topo.topics.len(), a.partitions, p.config.clickhouse.database, a.stock * 100.0);
         let carrier_bind = format!("127.0.0.1:{carrier}");
         p.spawn(
             "sim-carrier",
@@ -518,7 +541,11 @@ impl Sampler {
             .topic_name("shipments_labeled")
             .unwrap_or_default()
             .to_string();
-        let (lag, ends) = lags(&p.config, watched, probe, &[labeled_topic.as_str()])?;
+        // Blocking broker calls: off the async workers' hands, so that the
+        // label tail and the load generator keep their timestamps honest.
+        let (lag, ends) = tokio::task::block_in_place(|| {
+            lags(&p.config, watched, probe, &[labeled_topic.as_str()])
+        })?;
         let labeled = ends.get(&labeled_topic).copied().unwrap_or(0);
         let mut s = Sample {
             t: t0.elapsed().as_secs_f64(),
@@ -622,6 +649,9 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
     let mut quiet = 0;
     let mut last_labeled = -1;
     let mut rest_at = None;
+    // The sample taken when things last moved: CPU and records are read
+    // over the same window the rate is.
+    let mut rest_sample: Option<Sample> = None;
     let deadline = t0 + a.max_wait;
     let mut drive_task = Some(drive_task);
     loop {
@@ -665,6 +695,7 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
         } else {
             quiet = 0;
             rest_at = Some(Instant::now());
+            rest_sample = Some(s.clone());
         }
         last_labeled = s.labeled;
         if Instant::now() > deadline {
@@ -677,13 +708,7 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
     }
     let offered = offered.context("the load generator did not finish")?;
     let end = rest_at.unwrap_or_else(Instant::now);
-    let after = sampler
-        .samples
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .last()
-        .cloned()
-        .unwrap_or(before.clone());
+    let after = rest_sample.unwrap_or_else(|| before.clone());
     let names: Vec<String> = p.pids().into_iter().map(|(n, _)| n).collect();
     r.throughput(&offered, end.duration_since(t0), &before, &after, &names);
     if latency_orders > 0 {
@@ -696,18 +721,35 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
     }
     // The totals, whatever the number of instances: every acknowledged
     // order in ClickHouse once, no order labeled beyond its allocation.
+    // Purchases the label jobs made (their own counters), next to the
+    // shipments ClickHouse holds a label for: two instances buying one
+    // shipment's label would show as more purchases than shipments (the
+    // labels table keeps one row per shipment, so it alone cannot tell).
+    let metrics = procs::scrape(&http, &p.procs).await;
+    let bought: f64 = metrics
+        .iter()
+        .filter(|(name, _)| name.starts_with("label"))
+        .map(|(_, m)| procs::metric_sum(m, "conveyor_labels_bought_total", &[]))
+        .sum();
     match outcome_counts(&p.config).await {
-        Ok(counts) => {
+        Ok(mut counts) => {
             let acked = r.offered_orders + r.latency.as_ref().map_or(0, |l| l.orders as u64);
             let stored = counts.get("orders in ClickHouse").copied().unwrap_or(0);
             let over = counts
                 .get("orders labeled beyond their allocation")
                 .copied()
                 .unwrap_or(0);
-            r.exact = stored == acked && over == 0;
+            let shipments = counts.get("labels in ClickHouse").copied().unwrap_or(0);
+            counts.insert("labels bought (label jobs' counters)".into(), bought as u64);
+            r.exact = stored == acked && over == 0 && bought as u64 == shipments;
             if stored != acked {
                 r.note(format!(
                     "{acked} new orders acknowledged, {stored} in ClickHouse"
+                ));
+            }
+            if bought as u64 != shipments {
+                r.note(format!(
+                    "{bought} labels bought for {shipments} shipments in ClickHouse"
                 ));
             }
             r.counts = counts;
@@ -824,22 +866,35 @@ async fn ceiling(base: &Config, partitions: i32, records: usize) -> anyhow::Resu
             r?;
         }
     }
-    let started = Instant::now();
+    // Each hop on a thread of its own (its commits block), timed from its
+    // first record to its last: the chain's rate is set by its slowest
+    // hop, with the groups' joins left out as `bench runtime` does.
     let mut set = tokio::task::JoinSet::new();
     for i in 0..HOPS {
         let (config, input, output) = (config.clone(), names[i].clone(), names[i + 1].clone());
         let id = format!("bench-ceiling-{run}-hop{i}");
-        set.spawn(async move {
-            super::bench_runtime::raw_stage(&config, &input, &output, &id, records).await
+        let handle = tokio::runtime::Handle::current();
+        set.spawn_blocking(move || {
+            handle.block_on(super::bench_runtime::raw_stage(
+                &config, &input, &output, &id, records,
+            ))
         });
     }
+    let mut slowest: f64 = 0.0;
+    let mut failed = None;
     while let Some(r) = set.join_next().await {
-        r??;
+        match r {
+            Ok(Ok((_, secs))) => slowest = slowest.max(secs),
+            Ok(Err(e)) => failed = Some(e),
+            Err(e) => failed = Some(e.into()),
+        }
     }
-    let secs = started.elapsed().as_secs_f64();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let _ = admin.delete_topics(&refs).await;
-    Ok(records as f64 / secs)
+    if let Some(e) = failed {
+        return Err(e.context("the broker ceiling"));
+    }
+    Ok(records as f64 / slowest.max(1e-9))
 }
 
 /// Phase 3: a steady offered load; latency from acknowledgement to label
@@ -881,7 +936,10 @@ async fn latency(
     // there yet; done when every one is there or the pipeline is at rest.
     let client = ch::client(&p.config.clickhouse);
     let mut seen_ch: HashMap<String, Instant> = HashMap::new();
-    let mut pending: std::collections::BTreeSet<String> = Default::default();
+    // In acknowledgement order; each poll asks for the oldest 1,000 (a
+    // bounded query however far behind the pipeline is).
+    let mut pending: Vec<String> = Vec::new();
+    let mut poll_errors = 0u64;
     let mut out = None;
     let mut drive = Some(drive);
     let deadline = Instant::now() + a.max_wait;
@@ -894,22 +952,36 @@ async fn latency(
             }
         }
         while let Ok((id, _)) = acked.try_recv() {
-            pending.insert(id);
+            pending.push(id);
             sampler
                 .sent
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if !pending.is_empty() {
-            let list: Vec<String> = pending.iter().map(|id| sql_string(id)).collect();
+            let list: Vec<String> = pending
+                .iter()
+                .take(1_000)
+                .map(|id| sql_string(id))
+                .collect();
             let sql = format!(
                 "SELECT DISTINCT order_id FROM labels WHERE order_id IN ({})",
                 list.join(",")
             );
-            let rows: Vec<String> = client.query(&sql).fetch_all().await.unwrap_or_default();
-            let now = Instant::now();
-            for o in rows {
-                pending.remove(&o);
-                seen_ch.entry(o).or_insert(now);
+            match client.query(&sql).fetch_all::<String>().await {
+                Ok(rows) => {
+                    let now = Instant::now();
+                    let found: std::collections::HashSet<String> = rows.into_iter().collect();
+                    pending.retain(|id| !found.contains(id));
+                    for o in found {
+                        seen_ch.entry(o).or_insert(now);
+                    }
+                }
+                Err(e) => {
+                    poll_errors += 1;
+                    if poll_errors == 1 {
+                        eprintln!("  warning: polling ClickHouse failed: {e}");
+                    }
+                }
             }
         }
         if last_sample.elapsed() >= Duration::from_secs(1) {
@@ -938,13 +1010,9 @@ async fn latency(
     }
     let out = out.context("the load generator did not finish")?;
     let labels = labeled.stop().await;
-    Ok(report::Latency::from(
-        a.latency_rate,
-        a.latency_seconds,
-        &out,
-        &labels,
-        &seen_ch,
-    ))
+    let mut l = report::Latency::from(a.latency_rate, a.latency_seconds, &out, &labels, &seen_ch);
+    l.clickhouse_poll_errors = poll_errors;
+    Ok(l)
 }
 
 /// First sighting of each order on shipments.labeled from now on.

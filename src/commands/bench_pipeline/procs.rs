@@ -90,6 +90,30 @@ impl Proc {
     }
 }
 
+/// Stops every process: SIGTERM to all at once, then up to 15 s for all
+/// of them together to finish, then SIGKILL for what is left.
+pub fn stop_all(procs: &mut Vec<Proc>) {
+    for p in procs.iter_mut() {
+        if p.alive() {
+            // SAFETY: a plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(p.child.id() as i32, libc::SIGTERM);
+            }
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until && procs.iter_mut().any(|p| p.alive()) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for p in procs.iter_mut() {
+        if p.alive() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+    procs.clear();
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         self.stop();

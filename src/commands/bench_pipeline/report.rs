@@ -53,7 +53,8 @@ pub struct Latency {
     pub offered_orders_per_s: f64,
     pub seconds: u64,
     pub orders: usize,
-    /// Webhook (Shopify) or broker (other channels) acknowledgement.
+    /// Webhook (Shopify) or broker (other channels) acknowledgement of the
+    /// new orders, from when each was due.
     pub ack: Percentiles,
     /// Acknowledgement to the order's first label on shipments.labeled.
     pub to_labeled: Percentiles,
@@ -61,6 +62,8 @@ pub struct Latency {
     pub to_clickhouse: Percentiles,
     /// Orders whose label was never seen (backordered, cancelled, refused).
     pub never_labeled: usize,
+    /// ClickHouse polls that failed (their orders were looked for again).
+    pub clickhouse_poll_errors: u64,
 }
 
 impl Latency {
@@ -85,8 +88,9 @@ impl Latency {
             offered_orders_per_s: rate,
             seconds,
             orders: out.creates.len(),
-            ack: Percentiles::of(out.ack_us.clone()),
+            ack: Percentiles::of(out.create_ack_us.clone()),
             never_labeled: out.creates.len() - to_labeled.len(),
+            clickhouse_poll_errors: 0,
             to_labeled: Percentiles::of(to_labeled),
             to_clickhouse: Percentiles::of(between(clickhouse)),
         }
@@ -244,7 +248,7 @@ impl Report {
                 "\n  totals ({} instance(s) per processor): {}",
                 self.instances,
                 if self.exact {
-                    "exact (every acknowledged order in ClickHouse once, none labeled beyond its allocation)"
+                    "exact (every acknowledged order in ClickHouse once, none labeled beyond its allocation, one purchase per labeled shipment)"
                 } else {
                     "NOT exact (see the notes)"
                 }
@@ -447,7 +451,8 @@ mod tests {
         let t0 = Instant::now();
         let out = Outcome {
             creates: vec![("a".into(), t0), ("b".into(), t0), ("c".into(), t0)],
-            ack_us: vec![1_000, 2_000, 3_000],
+            ack_us: vec![1_000, 2_000, 3_000, 9_000],
+            create_ack_us: vec![1_000, 2_000, 3_000],
             ..Outcome::default()
         };
         let labeled: HashMap<String, Instant> = [

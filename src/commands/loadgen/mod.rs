@@ -432,6 +432,8 @@ pub struct Outcome {
     pub failed: u64,
     /// Acknowledgement latency of every event, microseconds, sorted.
     pub ack_us: Vec<u64>,
+    /// The same for accepted new orders only, sorted.
+    pub create_ack_us: Vec<u64>,
     /// Each accepted new order's id and when it was acknowledged.
     pub creates: Vec<(String, Instant)>,
     pub first_failure: Option<String>,
@@ -523,8 +525,8 @@ pub async fn drive(
                 Kind::Bad(_) => "bad",
             };
             *out.sent.entry((s.event.channel.clone(), what)).or_default() += 1;
-            out.ack_us
-                .push(s.acked.duration_since(s.started).as_micros() as u64);
+            let ack_us = s.acked.duration_since(s.started).as_micros() as u64;
+            out.ack_us.push(ack_us);
             if s.accepted {
                 out.accepted += 1;
                 if what == "created" {
@@ -532,6 +534,7 @@ pub async fn drive(
                         let _ = t.send((s.order_id.clone(), s.acked));
                     }
                     out.creates.push((s.order_id.clone(), s.acked));
+                    out.create_ack_us.push(ack_us);
                 }
             } else if s.refused.is_some() {
                 out.refused += 1;
@@ -560,16 +563,21 @@ pub async fn drive(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if how.rate > 0.0 {
+        // Latency counts from when the event was due (or generated), so a
+        // wait for a free slot is part of it, as it is for a real sender.
+        let due = if how.rate > 0.0 {
             let due = started + Duration::from_secs_f64(k as f64 / how.rate);
             tokio::time::sleep_until(due.into()).await;
-        }
+            due
+        } else {
+            Instant::now()
+        };
         let permit = slots.clone().acquire_owned().await?;
         let shared = shared.clone();
         let tx = tx.clone();
         tasks.spawn(async move {
             let (renderer, publishers, http, secret, target) = &*shared;
-            let sent = send(renderer, publishers, http, secret, target, event).await;
+            let sent = send(renderer, publishers, http, secret, target, event, due).await;
             let _ = tx.send(sent);
             drop(permit);
         });
@@ -583,6 +591,7 @@ pub async fn drive(
     }
     out.elapsed = started.elapsed();
     out.ack_us.sort_unstable();
+    out.create_ack_us.sort_unstable();
     Ok(out)
 }
 
@@ -593,8 +602,8 @@ async fn send(
     secret: &str,
     target: &Target,
     event: Event,
+    started: Instant,
 ) -> Sent {
-    let started = Instant::now();
     let Some(r) = renderer.render(&event) else {
         return finish(
             event,
@@ -805,7 +814,9 @@ pub async fn command(config: &Config, a: crate::cli::LoadgenArgs) -> anyhow::Res
         ));
     }
     if spec.orders == 0 && a.seconds.is_none() {
-        anyhow::bail!("give --orders or --seconds (or both): unbounded traffic needs an end");
+        return Err(crate::usage(
+            "give --orders or --seconds (or both): unbounded traffic needs an end".into(),
+        ));
     }
     // The namespace's topics (idempotent; a fresh namespace gets them all).
     let topo = conveyor_runtime::topology::Topology::resolve(config);

@@ -254,16 +254,23 @@ impl Consumer {
             tpl.add_partition_offset(t, *p, Offset::End)?;
         }
         let got = self.inner.offsets_for_times(tpl, timeout)?;
-        Ok(parts
-            .iter()
-            .map(|(t, p)| {
-                let off = match got.find_partition(t, *p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) if o >= 0 => o,
-                    _ => 0,
-                };
-                ((t.clone(), *p), off)
-            })
-            .collect())
+        let mut out = BTreeMap::new();
+        for (t, p) in parts {
+            let off = match got.find_partition(t, *p) {
+                Some(e) => {
+                    // A partition the broker could not answer for is an
+                    // error, not an empty partition.
+                    e.error()?;
+                    match e.offset() {
+                        Offset::Offset(o) if o >= 0 => o,
+                        _ => 0,
+                    }
+                }
+                None => 0,
+            };
+            out.insert((t.clone(), *p), off);
+        }
+        Ok(out)
     }
 
     /// Low and high watermarks of a partition.
