@@ -147,6 +147,11 @@ async fn two_instances_of_every_processor_split_the_work_and_the_totals_are_exac
         r["counts"]["labels in ClickHouse"].as_u64().unwrap() > 100,
         "{text}"
     );
+    // One purchase per labeled shipment, whichever instance bought it.
+    assert_eq!(
+        r["counts"]["labels bought (label jobs' counters)"], r["counts"]["labels in ClickHouse"],
+        "{text}"
+    );
     // Both instances of each processor took a share of the partitions.
     let stages = r["stages"].as_array().unwrap();
     for stage in ["normalize", "allocate", "route", "label"] {
