@@ -118,14 +118,7 @@ pub fn normalize_with(
 /// in the envelope a connector would publish): for tests, benchmarks,
 /// fuzzing seeds and the demo.
 pub fn example_raw(channel: &str, n: u64) -> Option<RawOrder> {
-    let payload = match channel {
-        "shopify" => shopify::example(n),
-        "amazon" => amazon::example(n),
-        "tiktok" => tiktok::example(n),
-        "ebay" => ebay::example(n),
-        "csv" => csv::example(n),
-        _ => return None,
-    };
+    let payload = example_payload(channel, n)?;
     Some(RawOrder {
         event_id: format!("{channel}:example:{n}"),
         channel: channel.to_string(),
@@ -137,6 +130,19 @@ pub fn example_raw(channel: &str, n: u64) -> Option<RawOrder> {
         content_type: "application/json".into(),
         payload: serde_json::to_vec(&payload).unwrap_or_default(),
         source_headers: BTreeMap::new(),
+    })
+}
+
+/// The `n`-th example payload of `channel` (each mapper's `example`), as
+/// the channel's API or export lays it out.
+pub fn example_payload(channel: &str, n: u64) -> Option<serde_json::Value> {
+    Some(match channel {
+        "shopify" => shopify::example(n),
+        "amazon" => amazon::example(n),
+        "tiktok" => tiktok::example(n),
+        "ebay" => ebay::example(n),
+        "csv" => csv::example(n),
+        _ => return None,
     })
 }
 

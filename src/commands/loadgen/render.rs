@@ -5,7 +5,6 @@
 //! cancellation makes. What normalize then reads is exactly what a real
 //! connector would publish for such an order.
 
-use conveyor_processors::normalize::{amazon, csv, ebay, shopify, tiktok};
 use serde_json::{json, Value};
 
 /// The channels the load generator speaks.
@@ -125,14 +124,7 @@ pub fn bad(channel: &str, n: u64, kind: Bad) -> Option<Rendered> {
 }
 
 fn example(channel: &str, n: u64) -> Option<Value> {
-    Some(match channel {
-        "shopify" => shopify::example(n),
-        "amazon" => amazon::example(n),
-        "tiktok" => tiktok::example(n),
-        "ebay" => ebay::example(n),
-        "csv" => csv::example(n),
-        _ => return None,
-    })
+    conveyor_processors::normalize::example_payload(channel, n)
 }
 
 /// The channel's order id as its connector keys the raw record.
@@ -282,7 +274,8 @@ mod tests {
             external_order_id: r.external_id.clone(),
             external_order_number: None,
             source: RawSource::Poller,
-            topic_hint: (channel == "csv").then(|| csv::FORMAT.to_string()),
+            topic_hint: (channel == "csv")
+                .then(|| conveyor_processors::normalize::csv::FORMAT.to_string()),
             received_at: 0,
             content_type: "application/json".into(),
             payload: r.payload.clone(),
