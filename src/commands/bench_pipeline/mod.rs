@@ -157,6 +157,11 @@ fn watched(config: &Config) -> anyhow::Result<Vec<Watched>> {
     Ok(out)
 }
 
+/// Records not yet committed, per stage.
+type StageLags = BTreeMap<&'static str, i64>;
+/// Records ever written, per topic.
+type TopicEnds = HashMap<String, i64>;
+
 /// Records not yet committed per stage, and each topic's end: one
 /// ListOffsets round for every partition's end and one committed-offsets
 /// request per group, so that sampling each second does not itself load a
@@ -166,7 +171,7 @@ fn lags(
     watched: &[Watched],
     probe: &Consumer,
     extra: &[&str],
-) -> anyhow::Result<(BTreeMap<&'static str, i64>, HashMap<String, i64>)> {
+) -> anyhow::Result<(StageLags, TopicEnds)> {
     // Each topic's own partition count (a topic may override the default).
     let topo = Topology::resolve(config);
     let count = |name: &str| {
