@@ -167,18 +167,18 @@ type TopicEnds = HashMap<String, i64>;
 /// request per group, so that sampling each second does not itself load a
 /// busy broker (one request per partition took tens of seconds).
 fn lags(
-    config: &Config,
+    topo: &Topology,
+    default_partitions: i32,
     watched: &[Watched],
     probe: &Consumer,
     extra: &[&str],
 ) -> anyhow::Result<(StageLags, TopicEnds)> {
     // Each topic's own partition count (a topic may override the default).
-    let topo = Topology::resolve(config);
     let count = |name: &str| {
         topo.topics
             .iter()
             .find(|t| t.name == name)
-            .map_or(config.topics.partitions, |t| t.partitions)
+            .map_or(default_partitions, |t| t.partitions)
     };
     let mut topics: Vec<&str> = watched
         .iter()
@@ -261,6 +261,8 @@ fn handled(name: &str, metrics: &str) -> f64 {
 /// The running pipeline.
 struct Pipeline {
     config: Config,
+    /// The run's topology, resolved once.
+    topo: Topology,
     procs: Vec<Proc>,
     webhooks: String,
     /// The run's stores, documents and logs; removed at the end unless kept.
@@ -388,6 +390,7 @@ impl Pipeline {
         // was made.
         let wh = format!("127.0.0.1:{webhooks}");
         let mut p = Pipeline {
+            topo: Topology::resolve(&config),
             config,
             procs: Vec::new(),
             webhooks: format!("http://{wh}/webhooks/shopify"),
@@ -395,9 +398,8 @@ impl Pipeline {
             keep: a.keep,
             logs,
         };
-        let topo = Topology::resolve(&p.config);
         Admin::new(&p.config.kafka)?
-            .ensure_topics(&topo.topics)
+            .ensure_topics(&p.topo.topics)
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -414,7 +416,7 @@ impl Pipeline {
             })?;
         let (skus, restocks) = loadgen::prepare(&p.config, spec, a.stock).await?;
         println!("  namespace {ns}: {} topics x {} partitions, ClickHouse database {}, {skus} SKUs, {restocks} restocks ({:.0}% of demand)",
-            topo.topics.len(), a.partitions, p.config.clickhouse.database, a.stock * 100.0);
+            p.topo.topics.len(), a.partitions, p.config.clickhouse.database, a.stock * 100.0);
         let carrier_bind = format!("127.0.0.1:{carrier}");
         p.spawn(
             "sim-carrier",
@@ -542,16 +544,19 @@ impl Sampler {
         t0: Instant,
     ) -> anyhow::Result<Sample> {
         let metrics = procs::scrape(http, &p.procs).await;
-        let labeled_topic = Topology::resolve(&p.config)
-            .topic_name("shipments_labeled")
-            .unwrap_or_default()
-            .to_string();
+        let labeled_topic = p.topo.topic_name("shipments_labeled").unwrap_or_default();
         // Blocking broker calls: off the async workers' hands, so that the
         // label tail and the load generator keep their timestamps honest.
         let (lag, ends) = tokio::task::block_in_place(|| {
-            lags(&p.config, watched, probe, &[labeled_topic.as_str()])
+            lags(
+                &p.topo,
+                p.config.topics.partitions,
+                watched,
+                probe,
+                &[labeled_topic],
+            )
         })?;
-        let labeled = ends.get(&labeled_topic).copied().unwrap_or(0);
+        let labeled = ends.get(labeled_topic).copied().unwrap_or(0);
         let mut s = Sample {
             t: t0.elapsed().as_secs_f64(),
             sent: self.sent.load(std::sync::atomic::Ordering::Relaxed),
