@@ -34,6 +34,7 @@
 
 mod procs;
 mod report;
+mod steady;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
@@ -927,6 +928,7 @@ async fn latency(
     // Loadgen's rate counts every event; new orders are about 92% of them.
     let rate = a.latency_rate / (1.0 - spec.updates - spec.cancels - spec.bad);
     let labeled = tail_labels(&p.config).await?;
+    let phase_from = since.elapsed().as_secs_f64();
     let target = Target::Webhooks {
         shopify: p.webhooks.clone(),
     };
@@ -1022,6 +1024,20 @@ async fn latency(
     let labels = labeled.stop().await;
     let mut l = report::Latency::from(a.latency_rate, a.latency_seconds, &out, &labels, &seen_ch);
     l.clickhouse_poll_errors = poll_errors;
+    let timeline = sampler
+        .samples
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut st = steady::Steady::of(&timeline, phase_from);
+    st.failed_sends = out.failed;
+    for proc in &p.procs {
+        let n = steady::error_lines(&proc.log);
+        if n > 0 {
+            st.error_lines.insert(proc.name.clone(), n);
+        }
+    }
+    l.steady = Some(st);
     Ok(l)
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::steady::Steady;
 use super::{Args, Sample, HOPS};
 use crate::commands::loadgen::{percentile, Outcome};
 
@@ -64,6 +65,8 @@ pub struct Latency {
     pub never_labeled: usize,
     /// ClickHouse polls that failed (their orders were looked for again).
     pub clickhouse_poll_errors: u64,
+    /// Memory, lag and failures over the phase (the soak's verdict).
+    pub steady: Option<Steady>,
 }
 
 impl Latency {
@@ -91,6 +94,7 @@ impl Latency {
             ack: Percentiles::of(out.create_ack_us.clone()),
             never_labeled: out.creates.len() - to_labeled.len(),
             clickhouse_poll_errors: 0,
+            steady: None,
             to_labeled: Percentiles::of(to_labeled),
             to_clickhouse: Percentiles::of(between(clickhouse)),
         }
@@ -278,6 +282,9 @@ impl Report {
                     p.count, p.p50_ms, p.p99_ms, p.max_ms
                 );
             }
+            if let Some(st) = &l.steady {
+                render_steady(&mut s, st);
+            }
         }
         let max_lag = self
             .timeline
@@ -373,6 +380,60 @@ impl Report {
 }
 
 /// The load average (1, 5, 15 minutes).
+/// The fixed-rate phase's steady state: memory trend per process, lag,
+/// failures.
+fn render_steady(s: &mut String, st: &Steady) {
+    let _ = writeln!(
+        s,
+        "\n  steady state over the phase ({:.0} s judged after {:.0} s of warm-up): {}",
+        st.judged_seconds,
+        st.warmup_seconds,
+        if st.clean() { "clean" } else { "NOT clean" }
+    );
+    let _ = writeln!(
+        s,
+        "  lag: max {} records, {} at the end, trend {:+.0} records/min ({})",
+        st.max_lag,
+        st.last_lag,
+        st.lag_per_min,
+        if st.lag_bounded { "bounded" } else { "growing" }
+    );
+    let _ = writeln!(
+        s,
+        "  failures: {} events not acknowledged, {} ERROR log lines{}",
+        st.failed_sends,
+        st.error_lines.values().sum::<u64>(),
+        if st.error_lines.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                st.error_lines
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  RSS MiB             first      last       max   MiB/min   verdict"
+    );
+    for (name, t) in &st.rss {
+        let _ = writeln!(
+            s,
+            "  {:<16} {:>8.1} {:>9.1} {:>9.1} {:>9.2}   {}",
+            name,
+            t.first_mib,
+            t.last_mib,
+            t.max_mib,
+            t.mib_per_min,
+            if t.flat { "flat" } else { "GROWING" }
+        );
+    }
+}
+
 pub fn loadavg() -> [f64; 3] {
     let t = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let v: Vec<f64> = t
