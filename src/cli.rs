@@ -325,6 +325,9 @@ pub enum BenchCommand {
         /// Processes per processor stage (normalize, allocate, route, label, syncback): scale-out within their consumer groups.
         #[arg(long, default_value_t = 1)]
         instances: usize,
+        /// Run against a broker of the run's own with in-memory storage (Nisshi memory://, not durable) instead of the dev broker: what the pipeline does when the broker's storage is not the limit.
+        #[arg(long)]
+        memory_broker: bool,
     },
     /// Allocation: decide() decisions/s on one core, both jobs' state machines in memory, end to end through the broker, and the quality report (policy vs brute-force optimum). Build with --release.
     Allocate {

@@ -114,6 +114,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
             keep: false,
             config_path: config_file.map(Path::to_path_buf),
             instances: 1,
+            memory_broker: false,
         },
     )
     .await?;

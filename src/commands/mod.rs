@@ -219,6 +219,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 max_wait,
                 keep,
                 instances,
+                memory_broker,
             } => {
                 if orders == 0
                     || partitions < 1
@@ -244,6 +245,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     keep,
                     config_path: cli.config.clone(),
                     instances,
+                    memory_broker,
                 };
                 bench_pipeline::run(&load()?, args).await
             }

@@ -75,6 +75,10 @@ pub struct Args {
     pub config_path: Option<PathBuf>,
     /// Processes per processor stage (scale-out: the groups split the partitions).
     pub instances: usize,
+    /// Run against a broker of the run's own with in-memory storage
+    /// instead of the dev broker (what the pipeline does when the
+    /// broker's storage is not the limit; not durable).
+    pub memory_broker: bool,
 }
 
 /// State directory of processor instance `i`.
@@ -265,6 +269,9 @@ struct Pipeline {
     /// The run's topology, resolved once.
     topo: Topology,
     procs: Vec<Proc>,
+    /// The run's own in-memory broker (`--memory-broker`), measured in
+    /// place of the dev broker.
+    broker: Option<u32>,
     webhooks: String,
     /// The run's stores, documents and logs; removed at the end unless kept.
     dir: PathBuf,
@@ -318,6 +325,74 @@ async fn remove_namespace(config: &Config) -> anyhow::Result<()> {
 
 const SECRET: &str = "bench-pipeline-webhook-secret";
 
+/// `--memory-broker`: the dev broker's Nisshi binary, on a free port, with
+/// `memory://` storage, for the run only.
+struct MemoryBroker {
+    address: String,
+    proc: Proc,
+    _dir: tempfile_dir::Dir,
+}
+
+impl MemoryBroker {
+    fn start() -> anyhow::Result<MemoryBroker> {
+        let paths = crate::dev::Paths::from_env()?;
+        let bin = crate::dev::nisshi::ensure_installed(&paths.cache)?;
+        let port = procs::free_port()?;
+        let dir = tempfile_dir::Dir::new("conveyor-bench-broker")?;
+        let url = format!("tcp://127.0.0.1:{port}");
+        let args: Vec<String> = [
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://nisshi/",
+            "--group-initial-rebalance-delay",
+            "0s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let proc = Proc::spawn_program(&bin, "broker", &args, &[], &dir.0, 0)?;
+        let address = format!("127.0.0.1:{port}");
+        let until = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(&address).is_err() {
+            if Instant::now() > until {
+                anyhow::bail!(
+                    "the in-memory broker did not listen on {address}:\n{}",
+                    proc.tail(20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(MemoryBroker {
+            address,
+            proc,
+            _dir: dir,
+        })
+    }
+}
+
+/// A directory removed on drop (the in-memory broker's log).
+mod tempfile_dir {
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> std::io::Result<Dir> {
+            let d = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+            std::fs::create_dir_all(&d)?;
+            Ok(Dir(d))
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 impl Pipeline {
     /// Fresh namespace, topics, database, catalog and stock; then every
     /// component, ready.
@@ -338,6 +413,11 @@ impl Pipeline {
         let channels = r#"["shopify","amazon","tiktok","ebay","csv"]"#;
         let mut env: Vec<(String, OsString)> = vec![
             ("CONVEYOR_TOPICS__NAMESPACE".into(), ns.clone().into()),
+            // The benchmark's broker (`--memory-broker` changes it).
+            (
+                "CONVEYOR_KAFKA__BROKERS".into(),
+                base.kafka.brokers.clone().into(),
+            ),
             (
                 "CONVEYOR_TOPICS__PARTITIONS".into(),
                 a.partitions.to_string().into(),
@@ -394,6 +474,7 @@ impl Pipeline {
             topo: Topology::resolve(&config),
             config,
             procs: Vec::new(),
+            broker: None,
             webhooks: format!("http://{wh}/webhooks/shopify"),
             dir,
             keep: a.keep,
@@ -498,8 +579,14 @@ impl Pipeline {
             .iter()
             .map(|p| (p.name.clone(), p.pid()))
             .collect();
+        if let Some(pid) = self.broker {
+            out.push(("broker (memory)".to_string(), pid));
+        }
         if let Ok(paths) = crate::dev::Paths::from_env() {
             for svc in ["broker", "clickhouse", "registry"] {
+                if svc == "broker" && self.broker.is_some() {
+                    continue;
+                }
                 let pid = std::fs::read_to_string(paths.state.join(format!("{svc}.pid")))
                     .ok()
                     .and_then(|t| t.split_whitespace().next()?.parse::<u32>().ok());
@@ -597,6 +684,21 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
         load_before[0], load_before[1], load_before[2], report::cores()
     );
     let mut r = Report::new(&a, load_before);
+    // Declared before the pipeline: dropped (stopped) after it.
+    let memory_broker = if a.memory_broker {
+        Some(MemoryBroker::start()?)
+    } else {
+        None
+    };
+    let mut base = base.clone();
+    if let Some(b) = &memory_broker {
+        base.kafka.brokers = b.address.clone();
+        println!(
+            "  broker: the run's own Nisshi with in-memory storage at {} (not the dev broker)",
+            b.address
+        );
+    }
+    let base = &base;
 
     println!(
         "\n[1/3] broker ceiling: raw consume+produce over {HOPS} hops, {} records",
@@ -612,6 +714,7 @@ pub async fn run(base: &Config, a: Args) -> anyhow::Result<()> {
     let latency_orders = (a.latency_rate * a.latency_seconds as f64).ceil() as u64;
     spec.orders = a.orders + latency_orders;
     let mut p = Pipeline::start(base, &a, &spec).await?;
+    p.broker = memory_broker.as_ref().map(|b| b.proc.pid());
     spec.orders = a.orders;
     println!(
         "  {} processes ready; logs in {}",

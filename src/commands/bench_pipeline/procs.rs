@@ -20,6 +20,7 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// `conveyor <args>`, logging to `<logs>/<name>.log`.
     pub fn spawn(
         name: &str,
         args: &[String],
@@ -27,10 +28,21 @@ impl Proc {
         logs: &Path,
         port: u16,
     ) -> anyhow::Result<Proc> {
-        let exe = std::env::current_exe()?;
+        Proc::spawn_program(&std::env::current_exe()?, name, args, env, logs, port)
+    }
+
+    /// `program <args>`, logging to `<logs>/<name>.log`.
+    pub fn spawn_program(
+        program: &Path,
+        name: &str,
+        args: &[String],
+        env: &[(String, OsString)],
+        logs: &Path,
+        port: u16,
+    ) -> anyhow::Result<Proc> {
         let log = logs.join(format!("{name}.log"));
         let out = std::fs::File::create(&log)?;
-        let mut cmd = Command::new(exe);
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("CONVEYOR_LOG", "warn,rdkafka=error,librdkafka=error")

@@ -388,7 +388,13 @@ fn render_steady(s: &mut String, st: &Steady) {
         "\n  steady state over the phase ({:.0} s judged after {:.0} s of warm-up): {}",
         st.judged_seconds,
         st.warmup_seconds,
-        if st.clean() { "clean" } else { "NOT clean" }
+        if !st.judged() {
+            "too short to judge trends (a soak needs --latency-seconds 600)"
+        } else if st.clean() {
+            "clean"
+        } else {
+            "NOT clean"
+        }
     );
     let _ = writeln!(
         s,
@@ -429,7 +435,11 @@ fn render_steady(s: &mut String, st: &Steady) {
             t.last_mib,
             t.max_mib,
             t.mib_per_min,
-            if t.flat { "flat" } else { "GROWING" }
+            match (st.judged(), t.flat) {
+                (false, _) => "-",
+                (true, true) => "flat",
+                (true, false) => "GROWING",
+            }
         );
     }
 }

@@ -24,6 +24,9 @@ const GROWTH_SHARE: f64 = 0.05;
 const NOISE_MIB: f64 = 4.0;
 /// Lag growth over the judged window still called bounded, records.
 pub const LAG_GROWTH: f64 = 1000.0;
+/// Shortest judged window that gets a verdict: trends over less are noise
+/// (a default 20 s latency phase is not a soak).
+pub const MIN_JUDGED_S: f64 = 120.0;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Steady {
@@ -105,9 +108,15 @@ impl Steady {
         }
     }
 
-    /// Memory flat, lag bounded, nothing failed.
+    /// Long enough to judge trends ([`MIN_JUDGED_S`]).
+    pub fn judged(&self) -> bool {
+        self.judged_seconds >= MIN_JUDGED_S
+    }
+
+    /// Judged, memory flat, lag bounded, nothing failed.
     pub fn clean(&self) -> bool {
-        self.rss_flat
+        self.judged()
+            && self.rss_flat
             && self.lag_bounded
             && self.failed_sends == 0
             && self.error_lines.values().all(|n| *n == 0)
@@ -216,9 +225,12 @@ mod tests {
 
     #[test]
     fn failures_make_it_unclean() {
-        let flat: Vec<Sample> = (0..100).map(|i| at(i as f64, 80.0, 0)).collect();
+        let flat: Vec<Sample> = (0..300).map(|i| at(i as f64, 80.0, 0)).collect();
         let mut s = Steady::of(&flat, 0.0);
         assert!(s.clean());
+        // Too short to judge: no verdict.
+        let short = Steady::of(&flat[..100], 0.0);
+        assert!(short.rss_flat && !short.judged() && !short.clean());
         // A queue that keeps growing: 10 records a second.
         let growing: Vec<Sample> = (0..300).map(|i| at(i as f64, 80.0, 10 * i)).collect();
         let g = Steady::of(&growing, 0.0);
