@@ -2,7 +2,9 @@
 //! in this process and `conveyor run label` as a child process SIGKILLed
 //! five times while it buys 5,000 labels (4 partitions):
 //!
-//! - the simulator sold exactly one label per shipment, never two (G2);
+//! - the simulator sold exactly one label per shipment, never two (G2),
+//!   though the job buys a batch's labels concurrently (`label.concurrency`,
+//!   against an API that takes 10 ms a call), never more at once than that;
 //! - every planned shipment has a labeled record, every re-emission of it
 //!   identical (but its event id), tracking numbers unique;
 //! - the three documents of each shipment are in the document store under
@@ -45,7 +47,7 @@ fn plans(s: &Setup) -> Vec<PlannedShipment> {
 async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
     let s = Setup::new("label").await;
     let token = s.config.label.api_token.expose().to_string();
-    let sim = Arc::new(carrier::Sim::new(&token));
+    let sim = Arc::new(carrier::Sim::new(&token).with_latency(Duration::from_millis(10)));
     let stop = tokio_util::sync::CancellationToken::new();
     let (addr, _server) = carrier::serve(sim.clone(), ([127, 0, 0, 1], 0).into(), stop.clone())
         .await
@@ -94,6 +96,9 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
             &[
                 ("CONVEYOR_LABEL__API_URL", OsStr::new(&url)),
                 ("CONVEYOR_LABEL__DOCUMENTS", docs.path().as_os_str()),
+                ("CONVEYOR_LABEL__RATE_PER_SEC", OsStr::new("1000")),
+                ("CONVEYOR_LABEL__BURST", OsStr::new("100")),
+                ("CONVEYOR_LABEL__CONCURRENCY", OsStr::new("8")),
             ],
         )
     };
@@ -127,6 +132,11 @@ async fn sigkill_five_times_while_buying_5000_labels_buys_each_exactly_once() {
     assert_eq!(sold.purchases, (SHIPMENTS - 2) as u64);
     assert_eq!(sold.shipments, (SHIPMENTS - 2) as u64);
     assert_eq!(sold.refunds, 3, "each cancelled label refunded once");
+    assert!(
+        (2..=8).contains(&sold.max_in_flight),
+        "purchases overlap, at most label.concurrency at once: {}",
+        sold.max_in_flight
+    );
 
     // Every shipment labeled; re-emissions identical; tracking unique.
     let labeled: Vec<LabeledShipment> = decode_all(&s, "shipments_labeled").await;

@@ -45,7 +45,27 @@ pub struct Sim {
     fail_every: u64,
     latency: Duration,
     calls: AtomicU64,
+    /// `POST /transactions` being answered now, and the most at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
     sold: Mutex<Sold>,
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a Sim);
+
+impl<'a> InFlight<'a> {
+    fn enter(sim: &'a Sim) -> InFlight<'a> {
+        let now = sim.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        sim.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(sim)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
@@ -72,6 +92,10 @@ pub struct Purchases {
     /// Labels refunded (voided).
     #[serde(default)]
     pub refunds: u64,
+    /// The most `POST /transactions` calls answered at once (a client
+    /// that buys concurrently shows more than one).
+    #[serde(default)]
+    pub max_in_flight: u64,
 }
 
 impl Sim {
@@ -82,6 +106,8 @@ impl Sim {
             fail_every: 0,
             latency: Duration::ZERO,
             calls: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
             sold: Mutex::new(Sold::default()),
         }
     }
@@ -112,6 +138,7 @@ impl Sim {
             duplicates: sold.per_shipment.values().filter(|&&n| n > 1).count() as u64,
             calls: self.calls.load(Ordering::Relaxed),
             refunds: sold.refunds.len() as u64,
+            max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
         }
     }
 }
@@ -191,6 +218,7 @@ async fn transactions(
     headers: HeaderMap,
     body: Result<Json<TransactionRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let _in_flight = InFlight::enter(&sim);
     let call = sim.calls.fetch_add(1, Ordering::Relaxed) + 1;
     if let Some(r) = gate(&sim, &headers) {
         return r;

@@ -27,6 +27,10 @@ pub struct LabelConfig {
     /// Requests per second toward the API, and the burst allowed.
     pub rate_per_sec: f64,
     pub burst: u32,
+    /// Purchases in flight at once within a batch (1: one after another).
+    /// Within the rate limit: concurrency hides the API's latency, the
+    /// token bucket still caps the calls per second.
+    pub concurrency: usize,
     /// Consecutive failed calls that open the circuit breaker, and how long
     /// it stays open before one trial call.
     pub breaker_failures: u32,
@@ -54,6 +58,7 @@ impl Default for LabelConfig {
             max_attempts: 5,
             rate_per_sec: 50.0,
             burst: 20,
+            concurrency: 16,
             breaker_failures: 5,
             breaker_open_ms: 10_000,
             documents: ".conveyor/documents".into(),
@@ -83,6 +88,9 @@ pub fn validate(l: &LabelConfig) -> Vec<(String, String)> {
     }
     if l.breaker_failures == 0 {
         bad("breaker_failures", "must be >= 1");
+    }
+    if !(1..=256).contains(&l.concurrency) {
+        bad("concurrency", "between 1 and 256");
     }
     if l.documents.trim().is_empty() {
         bad("documents", "a directory, file:// URL or http(s):// URL");

@@ -11,15 +11,25 @@
 //! label API returns the label already bought (G2), the documents are
 //! re-rendered byte for byte, and the output is identical.
 //!
-//! The label API is called from inside the batch (the runtime's processor
-//! is synchronous; the call runs on the job's worker thread with
-//! `block_in_place`). A refusal (undeliverable address, unknown service)
+//! Purchases overlap: before a batch is processed, [`Processor::prepare`]
+//! buys (and renders and stores the documents of) every shipment of the
+//! batch that the store has no label for, `label.concurrency` at a time
+//! within the API's rate limit; `process` then takes each result in batch
+//! order. Only a cache: a shipment `prepare` did not buy for (a retryable
+//! failure, a duplicate) is bought in `process` as before, from inside the
+//! batch (the runtime's processor is synchronous; the call runs on the
+//! job's worker thread with `block_in_place`). Buying ahead is safe because
+//! a purchase is idempotent at the API: whatever happens to the batch
+//! afterwards (a retry, a crash, a rebalance), the next attempt gets the
+//! same label under the same key. A refusal (undeliverable address, unknown service)
 //! raises an exception (`exceptions` topic, with the API's code and words)
 //! and dead-letters the plan ([`crate::exceptions`]); nothing is stored, so
 //! a replay after the address is fixed buys the label. An unavailable API
 //! makes the runtime retry the record later, never skip it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use conveyor_runtime::kafka::InRecord;
@@ -28,7 +38,8 @@ use conveyor_runtime::warehouses::WarehouseConfig;
 use conveyor_schemas::records::{
     Currency, LabelStatus, LabeledShipment, Money, PlanStatus, PlannedShipment,
 };
-use conveyor_stream::{event_id, Avro, Output, ProcessError, Processor, State};
+use conveyor_stream::{event_id, Avro, Committed, Output, ProcessError, Processor, State};
+use futures::StreamExt as _;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -78,6 +89,15 @@ pub struct LabelJob {
     pub output: String,
     pub sinks: Sinks,
     pub counts: Counts,
+    /// What [`Processor::prepare`] bought (or was refused) for the batch in
+    /// hand, by shipment id; `process` takes from it.
+    ahead: HashMap<String, Ahead>,
+}
+
+/// A purchase made ahead of `process`.
+enum Ahead {
+    Bought(Box<Labeled>),
+    Refused { code: String, reason: String },
 }
 
 /// Why a shipment got no label.
@@ -116,6 +136,7 @@ impl LabelJob {
             output,
             sinks,
             counts: Counts::default(),
+            ahead: HashMap::new(),
         }
     }
 
@@ -202,6 +223,12 @@ impl LabelJob {
                 .collect(),
             gift_message: p.gift_message.clone(),
         }
+    }
+
+    /// [`LabelJob::label`] for `prepare`, keyed by shipment.
+    async fn buy_ahead(&self, p: &PlannedShipment) -> (String, Result<Labeled, Failure>) {
+        let key = idempotency_key(&p.shipment_id);
+        (p.shipment_id.clone(), self.label(p, &key).await)
     }
 
     /// Buys, renders and stores; the labeled record.
@@ -336,8 +363,14 @@ impl Processor for LabelJob {
             }
             None => {
                 let key = idempotency_key(&p.shipment_id);
-                let handle = tokio::runtime::Handle::current();
-                let result = tokio::task::block_in_place(|| handle.block_on(self.label(p, &key)));
+                let result = match self.ahead.remove(&p.shipment_id) {
+                    Some(Ahead::Bought(l)) => Ok(*l),
+                    Some(Ahead::Refused { code, reason }) => Err(Failure::Refused { code, reason }),
+                    None => {
+                        let handle = tokio::runtime::Handle::current();
+                        tokio::task::block_in_place(|| handle.block_on(self.label(p, &key)))
+                    }
+                };
                 let l = match result {
                     Ok(l) => l,
                     Err(Failure::Refused { code, reason }) => {
@@ -374,5 +407,65 @@ impl Processor for LabelJob {
             record,
         ));
         Ok(())
+    }
+    const PREPARES: bool = true;
+
+    /// Buys ahead, concurrently, for the batch's shipments that have no
+    /// label in the store (see the module docs). A shipment is bought once
+    /// however often it is in the batch; cancelled plans and shipments the
+    /// store holds (replays) buy nothing; a retryable failure is left to
+    /// `process`.
+    fn prepare<'a>(
+        &'a mut self,
+        batch: &'a [(&'a Avro<PlannedShipment>, &'a InRecord)],
+        state: Committed<'a>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            self.ahead.clear();
+            let mut seen = HashSet::new();
+            let todo: Vec<&PlannedShipment> = batch
+                .iter()
+                .filter(|(input, rec)| {
+                    let p = &input.0;
+                    p.status != PlanStatus::Cancelled
+                        && seen.insert(p.shipment_id.as_str())
+                        && matches!(
+                            state.get(rec.partition, LABELS_TABLE, p.shipment_id.as_bytes()),
+                            Ok(None)
+                        )
+                })
+                .map(|(input, _)| &input.0)
+                .collect();
+            // One purchase gains nothing from going ahead.
+            if todo.len() < 2 || self.config.concurrency < 2 {
+                return;
+            }
+            let this = &*self;
+            let mut todo = todo.into_iter();
+            let mut running = futures::stream::FuturesUnordered::new();
+            let mut done = Vec::new();
+            loop {
+                while running.len() < this.config.concurrency {
+                    let Some(p) = todo.next() else { break };
+                    running.push(this.buy_ahead(p));
+                }
+                match running.next().await {
+                    Some(d) => done.push(d),
+                    None => break,
+                }
+            }
+            drop(running);
+            for (id, result) in done {
+                match result {
+                    Ok(l) => {
+                        self.ahead.insert(id, Ahead::Bought(Box::new(l)));
+                    }
+                    Err(Failure::Refused { code, reason }) => {
+                        self.ahead.insert(id, Ahead::Refused { code, reason });
+                    }
+                    Err(Failure::Other(_)) => {}
+                }
+            }
+        })
     }
 }

@@ -22,7 +22,7 @@ use crate::dedup;
 use crate::merge::MergeClock;
 use crate::processor::{Input, Output, Payload, ProcessError, Processor, EVENT_ID_HEADER};
 use crate::rebalance::{Event, JobContext};
-use crate::state::{PartitionStore, Reader, State, StoreError, Writes};
+use crate::state::{Committed, PartitionStore, Reader, State, StoreError, Writes};
 
 /// What a job runs.
 #[derive(Debug, Clone)]
@@ -733,7 +733,8 @@ impl<P: Processor> Job<P> {
         let mut outputs: Vec<OutRecord> = Vec::new();
         let (mut processed, mut skipped, mut dlq, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
         let name = self.spec.name.clone();
-        for rec in batch {
+        let mut decoded = self.prepare(batch, &readers).await?;
+        for (i, rec) in batch.iter().enumerate() {
             let p = rec.partition;
             if stateful {
                 let pos = self.parts.get(&p).and_then(|x| x.position);
@@ -775,7 +776,11 @@ impl<P: Processor> Job<P> {
                     Some(dedup::encode_mark(seen.map_or(mark, |m| m.max(mark)))),
                 );
             }
-            let input = match self.decode(rec).await? {
+            let got = match decoded.get_mut(i).and_then(Option::take) {
+                Some(d) => d,
+                None => self.decode(rec).await?,
+            };
+            let input = match got {
                 Ok(v) => v,
                 Err(e) => {
                     let d = DlqRecord::for_decode_error(&name, &e, rec);
@@ -927,6 +932,50 @@ impl<P: Processor> Job<P> {
 
     /// Decodes with retries for registry trouble; `Ok(Err)` is a record for
     /// the DLQ.
+    /// For a processor that prepares ([`Processor::PREPARES`]): decodes
+    /// the whole batch and hands [`Processor::prepare`] the inputs that
+    /// decoded and are not already applied (by position); the decoded
+    /// inputs, by batch index, for the processing loop. Otherwise nothing
+    /// (the loop decodes record by record).
+    async fn prepare(
+        &mut self,
+        batch: &[InRecord],
+        readers: &HashMap<i32, Reader>,
+    ) -> Result<Vec<Option<Result<P::In, DecodeError>>>, BatchFailure> {
+        if !P::PREPARES {
+            return Ok(Vec::new());
+        }
+        let mut decoded = Vec::with_capacity(batch.len());
+        for rec in batch {
+            let applied = self
+                .parts
+                .get(&rec.partition)
+                .and_then(|x| x.position)
+                .is_some_and(|pos| rec.offset < pos);
+            decoded.push(if applied {
+                None
+            } else {
+                Some(self.decode(rec).await?)
+            });
+        }
+        let inputs: Vec<(&P::In, &InRecord)> = decoded
+            .iter()
+            .zip(batch)
+            .filter_map(|(d, rec)| match d {
+                Some(Ok(input)) => Some((input, rec)),
+                _ => None,
+            })
+            .collect();
+        let started = Instant::now();
+        self.processor
+            .prepare(&inputs, Committed::new(readers))
+            .await;
+        metrics::histogram!("conveyor_processor_prepare_seconds", "processor" => self.spec.name.clone())
+            .record(started.elapsed().as_secs_f64());
+        drop(inputs);
+        Ok(decoded)
+    }
+
     async fn decode(&self, rec: &InRecord) -> Result<Result<P::In, DecodeError>, BatchFailure> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {

@@ -8,7 +8,10 @@
 //! arrives within `max_wait` of the first record). For each batch:
 //!
 //! 1. **Process.** Each record is decoded (failures go to the DLQ), then
-//!    handed to the processor with a [`State`] view. Its writes land in an
+//!    handed to the processor with a [`State`] view. A processor with slow,
+//!    order-independent work (label purchases) first gets the whole decoded
+//!    batch in [`Processor::prepare`], to start that work for many records
+//!    at once; what it keeps is only a cache for `process`. Its writes land in an
 //!    in-memory overlay; a record the processor rejects (or whose outputs do
 //!    not encode) leaves no state and no outputs, only a DLQ record.
 //! 2. **Produce outputs**, DLQ records included, through the idempotent
@@ -94,4 +97,4 @@ pub use processor::{
     event_id, source_id, Avro, Input, Output, Payload, ProcessError, Processor, Raw,
     EVENT_ID_HEADER,
 };
-pub use state::State;
+pub use state::{Committed, State};

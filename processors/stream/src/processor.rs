@@ -16,11 +16,11 @@ use conveyor_runtime::kafka::InRecord;
 use conveyor_schemas::codec::{Codec, DecodeError, EncodeError, Source};
 use conveyor_schemas::records::Record;
 
-use crate::state::{State, StateError};
+use crate::state::{Committed, State, StateError};
 
 /// What a processor consumes: decoded by the runtime before `process`, so a
 /// record that does not decode goes to the DLQ without reaching it.
-pub trait Input: Sized + Send + 'static {
+pub trait Input: Sized + Send + Sync + 'static {
     fn decode(
         codec: &Codec,
         rec: &InRecord,
@@ -171,4 +171,30 @@ pub trait Processor: Send + Sync + 'static {
         state: &mut State<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), ProcessError>;
+
+    /// Whether [`Processor::prepare`] does anything: the runtime then
+    /// decodes a batch in full before processing it.
+    const PREPARES: bool = false;
+
+    /// Called once per batch, before `process` sees any of it, with the
+    /// inputs that decoded and are not already applied, in batch order, and
+    /// the state as committed before the batch. For slow work that does not
+    /// depend on the batch's order (a label purchase that is idempotent at
+    /// the API): the processor starts it for many records at once, keeps
+    /// the results, and `process` takes them instead of calling out one
+    /// record at a time.
+    ///
+    /// Only ever a cache: `process` must give the same outputs and writes
+    /// whether or not `prepare` ran, or ran for a record (a failed batch is
+    /// retried in full, prepare included; a record may be dropped as a
+    /// duplicate after it was prepared). Anything it keeps for a record
+    /// `process` did not take must be dropped by the next `prepare`.
+    fn prepare<'a>(
+        &'a mut self,
+        batch: &'a [(&'a Self::In, &'a InRecord)],
+        state: Committed<'a>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        let _ = (batch, state);
+        Box::pin(async {})
+    }
 }

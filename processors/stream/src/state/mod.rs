@@ -65,6 +65,59 @@ pub fn split_key(stored: &[u8]) -> Option<(&str, &[u8])> {
     (!table.is_empty()).then_some((table, &stored[nul + 1..]))
 }
 
+/// `bytes` as JSON of `table`'s value at `key`.
+fn decode_json<T: DeserializeOwned>(
+    table: &str,
+    key: &[u8],
+    bytes: Option<Vec<u8>>,
+) -> Result<Option<T>, StateError> {
+    match bytes {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                table: table.to_string(),
+                key: String::from_utf8_lossy(key).into_owned(),
+                message: e.to_string(),
+            }),
+    }
+}
+
+/// The state of a batch's partitions as committed before the batch, for
+/// [`crate::Processor::prepare`] (read only; the batch's own writes do not
+/// exist yet).
+#[derive(Clone, Copy)]
+pub struct Committed<'a> {
+    readers: &'a std::collections::HashMap<i32, Reader>,
+}
+
+impl<'a> Committed<'a> {
+    pub(crate) fn new(readers: &'a std::collections::HashMap<i32, Reader>) -> Self {
+        Self { readers }
+    }
+
+    /// The value of `key` in `table` of `partition`'s store.
+    pub fn get(
+        &self,
+        partition: i32,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        let reader = self.readers.get(&partition).ok_or(StateError::Stateless)?;
+        Ok(reader.get(&table_key(table, key)?)?)
+    }
+
+    /// `get`, decoding the value as JSON.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        partition: i32,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, StateError> {
+        decode_json(table, key, self.get(partition, table, key)?)
+    }
+}
+
 /// A processor's view of its partition's state while it handles one record.
 pub struct State<'a> {
     reader: Option<&'a Reader>,
@@ -115,18 +168,7 @@ impl<'a> State<'a> {
         table: &str,
         key: &[u8],
     ) -> Result<Option<T>, StateError> {
-        match self.get(table, key)? {
-            None => Ok(None),
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| StateError::Corrupt {
-                        table: table.to_string(),
-                        key: String::from_utf8_lossy(key).into_owned(),
-                        message: e.to_string(),
-                    })
-            }
-        }
+        decode_json(table, key, self.get(table, key)?)
     }
 
     /// `put`, encoding the value as JSON (readable with `conveyor state get`).
