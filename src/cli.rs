@@ -328,6 +328,9 @@ pub enum BenchCommand {
         /// Run against a broker of the run's own with in-memory storage (Nisshi memory://, not durable) instead of the dev broker: what the pipeline does when the broker's storage is not the limit.
         #[arg(long)]
         memory_broker: bool,
+        /// Milliseconds each label purchase takes at the carrier simulator (a real carrier API takes ~300).
+        #[arg(long, default_value_t = 0)]
+        carrier_latency_ms: u64,
     },
     /// Allocation: decide() decisions/s on one core, both jobs' state machines in memory, end to end through the broker, and the quality report (policy vs brute-force optimum). Build with --release.
     Allocate {

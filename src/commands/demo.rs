@@ -115,6 +115,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
             config_path: config_file.map(Path::to_path_buf),
             instances: 1,
             memory_broker: false,
+            carrier_latency_ms: 0,
         },
     )
     .await?;

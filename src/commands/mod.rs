@@ -220,6 +220,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 keep,
                 instances,
                 memory_broker,
+                carrier_latency_ms,
             } => {
                 if orders == 0
                     || partitions < 1
@@ -246,6 +247,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     config_path: cli.config.clone(),
                     instances,
                     memory_broker,
+                    carrier_latency_ms,
                 };
                 bench_pipeline::run(&load()?, args).await
             }

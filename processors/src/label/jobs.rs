@@ -15,13 +15,16 @@
 //! buys (and renders and stores the documents of) every shipment of the
 //! batch that the store has no label for, `label.concurrency` at a time
 //! within the API's rate limit; `process` then takes each result in batch
-//! order. Only a cache: a shipment `prepare` did not buy for (a retryable
-//! failure, a duplicate) is bought in `process` as before, from inside the
+//! order, each plan only the result bought for it (by event id). Only a
+//! cache: a plan `prepare` did not buy for (a retryable failure) is bought
+//! in `process` as before, from inside the
 //! batch (the runtime's processor is synchronous; the call runs on the
 //! job's worker thread with `block_in_place`). Buying ahead is safe because
 //! a purchase is idempotent at the API: whatever happens to the batch
 //! afterwards (a retry, a crash, a rebalance), the next attempt gets the
-//! same label under the same key. A refusal (undeliverable address, unknown service)
+//! same label under the same key. The documents of purchases made ahead
+//! are rendered on the job's task, between the other purchases' waits
+//! (rendering is milliseconds, a purchase hundreds of them). A refusal (undeliverable address, unknown service)
 //! raises an exception (`exceptions` topic, with the API's code and words)
 //! and dead-letters the plan ([`crate::exceptions`]); nothing is stored, so
 //! a replay after the address is fixed buys the label. An unavailable API
@@ -94,8 +97,14 @@ pub struct LabelJob {
     ahead: HashMap<String, Ahead>,
 }
 
-/// A purchase made ahead of `process`.
-enum Ahead {
+/// A purchase made ahead of `process`, for the plan with this event id
+/// (only that record takes it).
+struct Ahead {
+    event_id: String,
+    outcome: AheadOutcome,
+}
+
+enum AheadOutcome {
     Bought(Box<Labeled>),
     Refused { code: String, reason: String },
 }
@@ -226,9 +235,11 @@ impl LabelJob {
     }
 
     /// [`LabelJob::label`] for `prepare`, keyed by shipment.
-    async fn buy_ahead(&self, p: &PlannedShipment) -> (String, Result<Labeled, Failure>) {
+    /// The plan's shipment id and event id, and the outcome.
+    async fn buy_ahead(&self, p: &PlannedShipment) -> (String, String, Result<Labeled, Failure>) {
         let key = idempotency_key(&p.shipment_id);
-        (p.shipment_id.clone(), self.label(p, &key).await)
+        let result = self.label(p, &key).await;
+        (p.shipment_id.clone(), p.event_id.clone(), result)
     }
 
     /// Buys, renders and stores; the labeled record.
@@ -363,9 +374,15 @@ impl Processor for LabelJob {
             }
             None => {
                 let key = idempotency_key(&p.shipment_id);
-                let result = match self.ahead.remove(&p.shipment_id) {
-                    Some(Ahead::Bought(l)) => Ok(*l),
-                    Some(Ahead::Refused { code, reason }) => Err(Failure::Refused { code, reason }),
+                let ahead = self
+                    .ahead
+                    .remove(&p.shipment_id)
+                    .filter(|a| a.event_id == p.event_id);
+                let result = match ahead.map(|a| a.outcome) {
+                    Some(AheadOutcome::Bought(l)) => Ok(*l),
+                    Some(AheadOutcome::Refused { code, reason }) => {
+                        Err(Failure::Refused { code, reason })
+                    }
                     None => {
                         let handle = tokio::runtime::Handle::current();
                         tokio::task::block_in_place(|| handle.block_on(self.label(p, &key)))
@@ -455,16 +472,15 @@ impl Processor for LabelJob {
                 }
             }
             drop(running);
-            for (id, result) in done {
-                match result {
-                    Ok(l) => {
-                        self.ahead.insert(id, Ahead::Bought(Box::new(l)));
-                    }
+            for (shipment_id, event_id, result) in done {
+                let outcome = match result {
+                    Ok(l) => AheadOutcome::Bought(Box::new(l)),
                     Err(Failure::Refused { code, reason }) => {
-                        self.ahead.insert(id, Ahead::Refused { code, reason });
+                        AheadOutcome::Refused { code, reason }
                     }
-                    Err(Failure::Other(_)) => {}
-                }
+                    Err(Failure::Other(_)) => continue,
+                };
+                self.ahead.insert(shipment_id, Ahead { event_id, outcome });
             }
         })
     }

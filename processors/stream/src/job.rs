@@ -930,13 +930,14 @@ impl<P: Processor> Job<P> {
         Ok(())
     }
 
-    /// Decodes with retries for registry trouble; `Ok(Err)` is a record for
-    /// the DLQ.
     /// For a processor that prepares ([`Processor::PREPARES`]): decodes
     /// the whole batch and hands [`Processor::prepare`] the inputs that
-    /// decoded and are not already applied (by position); the decoded
-    /// inputs, by batch index, for the processing loop. Otherwise nothing
-    /// (the loop decodes record by record).
+    /// decoded and that the loop will process: not already applied (by
+    /// position) and, in a live job, not a re-emission its source mark
+    /// drops (the same test as the loop's, against the committed marks
+    /// and the batch's earlier records). The decoded inputs, by batch
+    /// index, for the processing loop. Otherwise nothing (the loop decodes
+    /// record by record).
     async fn prepare(
         &mut self,
         batch: &[InRecord],
@@ -945,6 +946,11 @@ impl<P: Processor> Job<P> {
         if !P::PREPARES {
             return Ok(Vec::new());
         }
+        let live = self.spec.replay.as_ref().is_none_or(|r| r.follow);
+        let stateful = self.spec.store.is_some();
+        // Source marks as the loop will have them: committed, then raised
+        // by the batch's earlier records.
+        let mut marks: HashMap<(i32, Vec<u8>), (i64, u32)> = HashMap::new();
         let mut decoded = Vec::with_capacity(batch.len());
         for rec in batch {
             let applied = self
@@ -952,7 +958,30 @@ impl<P: Processor> Job<P> {
                 .get(&rec.partition)
                 .and_then(|x| x.position)
                 .is_some_and(|pos| rec.offset < pos);
-            decoded.push(if applied {
+            let mut duplicate = false;
+            if stateful && !applied {
+                if let Some((src, mark)) = rec.header(dedup::SOURCE_HEADER).and_then(dedup::parse) {
+                    let key = dedup::state_key(src)
+                        .map_err(|e| BatchFailure::Fatal(state_err(&self.spec.name, e)))?;
+                    let k = (rec.partition, key);
+                    let seen = match marks.get(&k) {
+                        Some(m) => Some(*m),
+                        None => match readers.get(&rec.partition) {
+                            Some(r) => r
+                                .get(&k.1)
+                                .map_err(|e| BatchFailure::Fatal(e.into()))?
+                                .as_deref()
+                                .and_then(dedup::decode_mark),
+                            None => None,
+                        },
+                    };
+                    duplicate = live && seen.is_some_and(|m| mark <= m);
+                    if !duplicate {
+                        marks.insert(k, seen.map_or(mark, |m| m.max(mark)));
+                    }
+                }
+            }
+            decoded.push(if applied || duplicate {
                 None
             } else {
                 Some(self.decode(rec).await?)
@@ -976,6 +1005,8 @@ impl<P: Processor> Job<P> {
         Ok(decoded)
     }
 
+    /// Decodes with retries for registry trouble; `Ok(Err)` is a record for
+    /// the DLQ.
     async fn decode(&self, rec: &InRecord) -> Result<Result<P::In, DecodeError>, BatchFailure> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {

@@ -79,6 +79,8 @@ pub struct Args {
     /// instead of the dev broker (what the pipeline does when the
     /// broker's storage is not the limit; not durable).
     pub memory_broker: bool,
+    /// Each label purchase's latency at the carrier simulator, ms.
+    pub carrier_latency_ms: u64,
 }
 
 /// State directory of processor instance `i`.
@@ -500,6 +502,7 @@ impl Pipeline {
         println!("  namespace {ns}: {} topics x {} partitions, ClickHouse database {}, {skus} SKUs, {restocks} restocks ({:.0}% of demand)",
             p.topo.topics.len(), a.partitions, p.config.clickhouse.database, a.stock * 100.0);
         let carrier_bind = format!("127.0.0.1:{carrier}");
+        let carrier_latency = a.carrier_latency_ms.to_string();
         p.spawn(
             "sim-carrier",
             &[
@@ -509,6 +512,8 @@ impl Pipeline {
                 &carrier_bind,
                 "--rate",
                 "1000000",
+                "--latency-ms",
+                &carrier_latency,
             ],
             &env,
             false,
@@ -1032,6 +1037,8 @@ async fn latency(
     let rate = a.latency_rate / (1.0 - spec.updates - spec.cancels - spec.bad);
     let labeled = tail_labels(&p.config).await?;
     let phase_from = since.elapsed().as_secs_f64();
+    let log_from: Vec<u64> = p.procs.iter().map(|x| steady::log_len(&x.log)).collect();
+    let mut load_end = None;
     let target = Target::Webhooks {
         shopify: p.webhooks.clone(),
     };
@@ -1064,6 +1071,7 @@ async fn latency(
         if let Some(d) = drive.as_ref() {
             if d.is_finished() {
                 out = Some(drive.take().expect("checked").await??);
+                load_end = Some(since.elapsed().as_secs_f64());
             }
         }
         while let Ok((id, _)) = acked.try_recv() {
@@ -1132,10 +1140,18 @@ async fn latency(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let mut st = steady::Steady::of(&timeline, phase_from);
+    // The pipeline's own processes; not the carrier simulator (it keeps
+    // every label it sold, as the API it stands in for would).
+    let ours: Vec<String> = p
+        .procs
+        .iter()
+        .map(|x| x.name.clone())
+        .filter(|n| !n.starts_with("sim-"))
+        .collect();
+    let mut st = steady::Steady::of(&timeline, phase_from, load_end.unwrap_or(f64::MAX), &ours);
     st.failed_sends = out.failed;
-    for proc in &p.procs {
-        let n = steady::error_lines(&proc.log);
+    for (proc, from) in p.procs.iter().zip(log_from) {
+        let n = steady::error_lines(&proc.log, from);
         if n > 0 {
             st.error_lines.insert(proc.name.clone(), n);
         }

@@ -46,6 +46,8 @@ impl Proc {
         cmd.args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("CONVEYOR_LOG", "warn,rdkafka=error,librdkafka=error")
+            // Plain lines: the steady-state check counts ERROR lines.
+            .env("CONVEYOR_LOG_FORMAT", "plain")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);

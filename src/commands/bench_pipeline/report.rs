@@ -110,6 +110,9 @@ pub struct Report {
     pub load_before: [f64; 3],
     pub orders: u64,
     pub partitions: i32,
+    /// "dev" (the dev broker, SQLite storage) or "memory" (`--memory-broker`).
+    pub broker: &'static str,
+    pub carrier_latency_ms: u64,
     pub hops: usize,
     /// The broker's raw consume+produce rate through `hops` topics at once.
     pub ceiling_per_s: f64,
@@ -150,6 +153,8 @@ impl Report {
             load_before,
             orders: a.orders,
             partitions: a.partitions,
+            broker: if a.memory_broker { "memory" } else { "dev" },
+            carrier_latency_ms: a.carrier_latency_ms,
             hops: HOPS,
             instances: a.instances.max(1),
             ..Report::default()
@@ -205,13 +210,15 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "pipeline benchmark, {} build, {} cores, load before {:.2}/{:.2}/{:.2}, {} partitions",
+            "pipeline benchmark, {} build, {} cores, load before {:.2}/{:.2}/{:.2}, {} partitions, {} broker, carrier latency {} ms",
             self.build,
             self.cores,
             self.load_before[0],
             self.load_before[1],
             self.load_before[2],
-            self.partitions
+            self.partitions,
+            if self.broker == "memory" { "in-memory" } else { "dev (SQLite)" },
+            self.carrier_latency_ms
         );
         let _ = writeln!(
             s,
@@ -379,7 +386,6 @@ impl Report {
     }
 }
 
-/// The load average (1, 5, 15 minutes).
 /// The fixed-rate phase's steady state: memory trend per process, lag,
 /// failures.
 fn render_steady(s: &mut String, st: &Steady) {
@@ -435,15 +441,17 @@ fn render_steady(s: &mut String, st: &Steady) {
             t.last_mib,
             t.max_mib,
             t.mib_per_min,
-            match (st.judged(), t.flat) {
-                (false, _) => "-",
-                (true, true) => "flat",
-                (true, false) => "GROWING",
+            match (st.judged(), t.judged, t.flat) {
+                (false, _, _) => "-",
+                (true, false, _) => "(not judged)",
+                (true, true, true) => "flat",
+                (true, true, false) => "GROWING",
             }
         );
     }
 }
 
+/// The load average (1, 5, 15 minutes).
 pub fn loadavg() -> [f64; 3] {
     let t = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let v: Vec<f64> = t

@@ -2,7 +2,12 @@
 //! run long (`--latency-seconds 600`): does any process's memory grow, does
 //! lag stay bounded, did anything fail.
 //!
-//! Memory is judged after a warm-up (the phase's first minute, or its first
+//! The window is the phase's offered load: from its start to when the load
+//! generator finished (the drain after it would flatten any trend). Memory
+//! is judged for the pipeline's own processes; the dev services' (broker,
+//! ClickHouse, registry) and the carrier simulator's are shown for
+//! information (an in-memory broker and the simulator keep what they are
+//! sent, by design). It is judged after a warm-up (the phase's first minute, or its first
 //! fifth when shorter): caches, connection pools and allocator arenas fill
 //! then. A process is flat when the least-squares trend over the rest, taken
 //! over the whole window, adds less than 5% of its mean (or 4 MiB, so that
@@ -41,7 +46,7 @@ pub struct Steady {
     pub lag_per_min: f64,
     pub lag_bounded: bool,
     pub rss: BTreeMap<String, Trend>,
-    /// Every process flat.
+    /// Every judged process flat (and there were some).
     pub rss_flat: bool,
     /// ERROR lines in each process's log over the whole run (only
     /// processes that have some).
@@ -58,13 +63,19 @@ pub struct Trend {
     /// Least-squares slope over the judged window.
     pub mib_per_min: f64,
     pub flat: bool,
+    /// Judged (a conveyor process), or shown for information.
+    pub judged: bool,
 }
 
 impl Steady {
-    /// The phase's samples are those at or after `from` (seconds on the
-    /// timeline's clock).
-    pub fn of(timeline: &[Sample], from: f64) -> Steady {
-        let phase: Vec<&Sample> = timeline.iter().filter(|s| s.t >= from).collect();
+    /// The phase's samples are those from `from` to `until` (seconds on
+    /// the timeline's clock); memory is judged for the processes named in
+    /// `judge`.
+    pub fn of(timeline: &[Sample], from: f64, until: f64, judge: &[String]) -> Steady {
+        let phase: Vec<&Sample> = timeline
+            .iter()
+            .filter(|s| s.t >= from && s.t <= until)
+            .collect();
         let (Some(first), Some(last)) = (phase.first(), phase.last()) else {
             return Steady::default();
         };
@@ -85,7 +96,8 @@ impl Steady {
                 .iter()
                 .filter_map(|s| s.rss_mib.get(name).map(|m| (s.t, *m)))
                 .collect();
-            if let Some(t) = Trend::of(&points) {
+            if let Some(mut t) = Trend::of(&points) {
+                t.judged = judge.contains(name);
                 rss.insert(name.clone(), t);
             }
         }
@@ -101,7 +113,8 @@ impl Steady {
             warmup_seconds: warmup,
             max_lag: phase.iter().map(|s| lag(s)).max().unwrap_or(0),
             last_lag: lag(last),
-            rss_flat: rss.values().all(|t| t.flat),
+            rss_flat: rss.values().any(|t| t.judged)
+                && rss.values().filter(|t| t.judged).all(|t| t.flat),
             rss,
             error_lines: BTreeMap::new(),
             failed_sends: 0,
@@ -138,6 +151,7 @@ impl Trend {
             max_mib: points.iter().map(|p| p.1).fold(0.0, f64::max),
             mib_per_min: slope_per_s * 60.0,
             flat: growth < (mm * GROWTH_SHARE).max(NOISE_MIB),
+            judged: false,
         })
     }
 }
@@ -155,16 +169,31 @@ fn slope(points: &[(f64, f64)]) -> (f64, f64) {
     (if var > 0.0 { cov / var } else { 0.0 }, last.0 - first.0)
 }
 
-/// ERROR-level lines in a log written by conveyor's tracing subscriber.
-pub fn error_lines(log: &Path) -> u64 {
-    std::fs::read_to_string(log)
-        .map(|t| t.lines().filter(|l| l.contains(" ERROR ")).count() as u64)
-        .unwrap_or(0)
+/// Bytes in `log` so far (where the phase's part of it starts).
+pub fn log_len(log: &Path) -> u64 {
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
+
+/// ERROR-level lines in a log written by conveyor's tracing subscriber in
+/// plain format (the benchmark sets it), past byte `from`.
+pub fn error_lines(log: &Path, from: u64) -> u64 {
+    let Ok(bytes) = std::fs::read(log) else {
+        return 0;
+    };
+    let tail = bytes.get(from as usize..).unwrap_or_default();
+    String::from_utf8_lossy(tail)
+        .lines()
+        .filter(|l| l.contains(" ERROR "))
+        .count() as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn judge() -> Vec<String> {
+        vec!["route".to_string()]
+    }
 
     fn at(t: f64, rss: f64, lag: i64) -> Sample {
         Sample {
@@ -184,7 +213,7 @@ mod tests {
         let leak: Vec<Sample> = (0..600)
             .map(|i| at(i as f64, 100.0 + i as f64 / 60.0, 5))
             .collect();
-        let s = Steady::of(&leak, 0.0);
+        let s = Steady::of(&leak, 0.0, f64::MAX, &judge());
         let t = &s.rss["route"];
         assert!(!t.flat && !s.rss_flat && !s.clean());
         assert!((t.mib_per_min - 1.0).abs() < 0.01, "{}", t.mib_per_min);
@@ -193,7 +222,7 @@ mod tests {
         let noisy: Vec<Sample> = (0..600)
             .map(|i| at(i as f64, if i % 2 == 0 { 97.0 } else { 103.0 }, 5))
             .collect();
-        let s = Steady::of(&noisy, 0.0);
+        let s = Steady::of(&noisy, 0.0, f64::MAX, &judge());
         assert!(s.rss_flat && s.clean(), "{:?}", s.rss);
     }
 
@@ -212,7 +241,7 @@ mod tests {
             };
             at(i as f64, rss, if i == 300 { 40 } else { 3 })
         }));
-        let s = Steady::of(&tl, 100.0);
+        let s = Steady::of(&tl, 100.0, 700.0, &judge());
         assert!(s.rss_flat, "{:?}", s.rss);
         assert_eq!(s.max_lag, 40);
         assert_eq!(s.last_lag, 3);
@@ -224,16 +253,44 @@ mod tests {
     }
 
     #[test]
+    fn the_drain_and_the_services_are_not_judged() {
+        // A queue growing while the load is on (to t = 400), drained
+        // after: judged on the load alone, growing.
+        let tl: Vec<Sample> = (0..800)
+            .map(|i| {
+                at(
+                    i as f64,
+                    80.0,
+                    if i < 400 { 20 * i } else { 20 * (800 - i) },
+                )
+            })
+            .collect();
+        let s = Steady::of(&tl, 0.0, 400.0, &judge());
+        assert!(!s.lag_bounded, "{}", s.lag_per_min);
+        // A growing broker next to a flat route: flat (the broker shown).
+        let mut tl: Vec<Sample> = (0..300).map(|i| at(i as f64, 80.0, 0)).collect();
+        for (i, s) in tl.iter_mut().enumerate() {
+            s.rss_mib.insert("broker (memory)".into(), 100.0 + i as f64);
+        }
+        let s = Steady::of(&tl, 0.0, f64::MAX, &judge());
+        assert!(s.rss_flat && s.clean());
+        assert!(!s.rss["broker (memory)"].flat && !s.rss["broker (memory)"].judged);
+        // Nothing judged (no samples of conveyor's processes): not flat.
+        let s = Steady::of(&tl, 0.0, f64::MAX, &[]);
+        assert!(!s.rss_flat && !s.clean());
+    }
+
+    #[test]
     fn failures_make_it_unclean() {
         let flat: Vec<Sample> = (0..300).map(|i| at(i as f64, 80.0, 0)).collect();
-        let mut s = Steady::of(&flat, 0.0);
+        let mut s = Steady::of(&flat, 0.0, f64::MAX, &judge());
         assert!(s.clean());
         // Too short to judge: no verdict.
-        let short = Steady::of(&flat[..100], 0.0);
+        let short = Steady::of(&flat[..100], 0.0, f64::MAX, &judge());
         assert!(short.rss_flat && !short.judged() && !short.clean());
         // A queue that keeps growing: 10 records a second.
         let growing: Vec<Sample> = (0..300).map(|i| at(i as f64, 80.0, 10 * i)).collect();
-        let g = Steady::of(&growing, 0.0);
+        let g = Steady::of(&growing, 0.0, f64::MAX, &judge());
         assert!(!g.lag_bounded && !g.clean());
         assert!((g.lag_per_min - 600.0).abs() < 1.0, "{}", g.lag_per_min);
         s.error_lines.insert("label".into(), 2);
