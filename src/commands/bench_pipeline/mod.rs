@@ -356,7 +356,7 @@ impl MemoryBroker {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let proc = Proc::spawn_program(&bin, "broker", &args, &[], &dir.0, 0)?;
+        let proc = Proc::spawn(&bin, "broker", &args, &[], &dir.0, 0)?;
         let address = format!("127.0.0.1:{port}");
         let until = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(&address).is_err() {
@@ -570,8 +570,14 @@ impl Pipeline {
         } else {
             0
         };
-        self.procs
-            .push(Proc::spawn(name, &a, env, &self.logs, port)?);
+        self.procs.push(Proc::spawn(
+            &std::env::current_exe()?,
+            name,
+            &a,
+            env,
+            &self.logs,
+            port,
+        )?);
         Ok(())
     }
 

@@ -20,19 +20,9 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// `conveyor <args>`, logging to `<logs>/<name>.log`.
+    /// `program <args>` (conveyor's components: `current_exe`), logging
+    /// to `<logs>/<name>.log`.
     pub fn spawn(
-        name: &str,
-        args: &[String],
-        env: &[(String, OsString)],
-        logs: &Path,
-        port: u16,
-    ) -> anyhow::Result<Proc> {
-        Proc::spawn_program(&std::env::current_exe()?, name, args, env, logs, port)
-    }
-
-    /// `program <args>`, logging to `<logs>/<name>.log`.
-    pub fn spawn_program(
         program: &Path,
         name: &str,
         args: &[String],
