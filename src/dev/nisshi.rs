@@ -102,17 +102,31 @@ pub fn ensure_installed(cache: &Path) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// The dev broker's storage: SQLite in its working directory.
+pub const SQLITE: &str = "sqlite://broker.db?maintenance_interval=5s";
+
+/// `nisshi` arguments for a broker on 127.0.0.1:`port` with `storage`.
+pub fn args(port: u16, storage: &str) -> Vec<String> {
+    let url = format!("tcp://127.0.0.1:{port}");
+    [
+        "broker",
+        "--listener-url",
+        &url,
+        "--advertised-listener-url",
+        &url,
+        "--storage-engine",
+        storage,
+        "--group-initial-rebalance-delay",
+        "0s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// The command that runs the broker on `port` with its data in `data_dir`.
 pub fn command(bin: &Path, port: u16, data_dir: &Path) -> Command {
-    let url = format!("tcp://127.0.0.1:{port}");
     let mut cmd = Command::new(bin);
-    cmd.current_dir(data_dir)
-        .arg("broker")
-        .args(["--listener-url", &url, "--advertised-listener-url", &url])
-        .args([
-            "--storage-engine",
-            "sqlite://broker.db?maintenance_interval=5s",
-        ])
-        .args(["--group-initial-rebalance-delay", "0s"]);
+    cmd.current_dir(data_dir).args(args(port, SQLITE));
     cmd
 }

@@ -332,7 +332,14 @@ const SECRET: &str = "bench-pipeline-webhook-secret";
 struct MemoryBroker {
     address: String,
     proc: Proc,
-    _dir: tempfile_dir::Dir,
+    /// Holds its log; removed on drop.
+    dir: PathBuf,
+}
+
+impl Drop for MemoryBroker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl MemoryBroker {
@@ -340,23 +347,11 @@ impl MemoryBroker {
         let paths = crate::dev::Paths::from_env()?;
         let bin = crate::dev::nisshi::ensure_installed(&paths.cache)?;
         let port = procs::free_port()?;
-        let dir = tempfile_dir::Dir::new("conveyor-bench-broker")?;
-        let url = format!("tcp://127.0.0.1:{port}");
-        let args: Vec<String> = [
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://nisshi/",
-            "--group-initial-rebalance-delay",
-            "0s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let proc = Proc::spawn(&bin, "broker", &args, &[], &dir.0, 0)?;
+        let dir =
+            std::env::temp_dir().join(format!("conveyor-bench-broker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let args = crate::dev::nisshi::args(port, "memory://nisshi/");
+        let proc = Proc::spawn(&bin, "broker", &args, &[], &dir, 0)?;
         let address = format!("127.0.0.1:{port}");
         let until = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(&address).is_err() {
@@ -368,30 +363,7 @@ impl MemoryBroker {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(MemoryBroker {
-            address,
-            proc,
-            _dir: dir,
-        })
-    }
-}
-
-/// A directory removed on drop (the in-memory broker's log).
-mod tempfile_dir {
-    pub struct Dir(pub std::path::PathBuf);
-
-    impl Dir {
-        pub fn new(prefix: &str) -> std::io::Result<Dir> {
-            let d = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
-            std::fs::create_dir_all(&d)?;
-            Ok(Dir(d))
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        Ok(MemoryBroker { address, proc, dir })
     }
 }
 
@@ -1141,11 +1113,6 @@ async fn latency(
     let labels = labeled.stop().await;
     let mut l = report::Latency::from(a.latency_rate, a.latency_seconds, &out, &labels, &seen_ch);
     l.clickhouse_poll_errors = poll_errors;
-    let timeline = sampler
-        .samples
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
     // The pipeline's own processes; not the carrier simulator (it keeps
     // every label it sold, as the API it stands in for would).
     let ours: Vec<String> = p
@@ -1154,7 +1121,12 @@ async fn latency(
         .map(|x| x.name.clone())
         .filter(|n| !n.starts_with("sim-"))
         .collect();
-    let mut st = steady::Steady::of(&timeline, phase_from, load_end.unwrap_or(f64::MAX), &ours);
+    let mut st = steady::Steady::of(
+        &sampler.samples.lock().unwrap_or_else(|e| e.into_inner()),
+        phase_from,
+        load_end.unwrap_or(f64::MAX),
+        &ours,
+    );
     st.failed_sends = out.failed;
     for (proc, from) in p.procs.iter().zip(log_from) {
         let n = steady::error_lines(&proc.log, from);
