@@ -90,6 +90,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The operator console: orders, exceptions (retry, cancel, resolve), inventory, pipeline health (docs/console.md).
+    #[command(args_conflicts_with_subcommands = true)]
+    Console {
+        #[command(subcommand)]
+        command: Option<ConsoleCommand>,
+        /// Where the console listens (default: console.bind).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+        /// Where /metrics, /healthz and /readyz listen (default: http.observability_bind).
+        #[arg(long, value_name = "ADDR")]
+        observability_bind: Option<SocketAddr>,
+        /// Add dev-viewer, dev-operator and dev-admin users with random passwords, printed once (local runs only).
+        #[arg(long)]
+        dev_users: bool,
+    },
     /// Start the local services and run the pipeline end to end on sample data.
     Demo,
     /// Seeded, realistic order traffic for every channel in its raw format (skewed SKUs, updates, cancellations, bad payloads), at a rate or as fast as acknowledged, into the raw topics or through the Shopify webhook receiver.
@@ -119,6 +134,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsoleCommand {
+    /// Read a password on stdin; print its argon2id hash for [[console.users]] password_hash.
+    HashPassword,
 }
 
 #[derive(Debug, Subcommand)]
@@ -375,6 +396,14 @@ pub enum BenchCommand {
         /// Records per ClickHouse batch (the sink's `clickhouse.batch_max_records`).
         #[arg(long, default_value_t = 50_000)]
         batch: usize,
+    },
+    /// The operator console's pages (p50/p99/max each) over an embedded store of N orders, through the status API as deployed. Build with --release.
+    Console {
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        /// Requests per page (2 connections).
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
     },
     /// Routing: plans/s of the pure planner (pack, zone, rate shop) on one core, over a seeded workload's parcels. Build with --release.
     Route {

@@ -273,12 +273,12 @@ fn topology_lists_topics_with_writers_and_readers() {
     assert!(t.contains("allocate.commands"), "{t}");
     let o = conveyor(&["topology", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    // 20 shared topics (11 + catalog.skus + allocation's two command logs
+    // 22 shared topics (11 + catalog.skus + allocation's two command logs
     // and orders changelog + route's command log and store changelog +
-    // shipments.synced, exceptions and sync-back's store changelog), and
-    // per default channel (5) its raw topic and normalize's versions
-    // changelog.
-    assert_eq!(v["topics"].as_array().unwrap().len(), 31);
+    // shipments.synced, exceptions and sync-back's store changelog +
+    // conveyor.replays + operator.actions), and per default channel (5)
+    // its raw topic and normalize's versions changelog.
+    assert_eq!(v["topics"].as_array().unwrap().len(), 32);
 }
 
 #[tokio::test(flavor = "multi_thread")]

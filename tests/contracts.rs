@@ -839,6 +839,41 @@ fn exception_record() -> impl Strategy<Value = ExceptionRecord> {
             },
         )
 }
+fn operator_action() -> impl Strategy<Value = OperatorAction> {
+    (
+        (id(), id(), id(), option::of(id())),
+        (
+            prop_oneof![
+                Just(ActionKind::Retry),
+                Just(ActionKind::Cancel),
+                Just(ActionKind::Resolve)
+            ],
+            id(),
+            id(),
+            text(),
+            text(),
+            ts(),
+        ),
+    )
+        .prop_map(
+            |(
+                (action_id, exception_id, order_id, shipment_id),
+                (kind, actor, role, reason, detail, at),
+            )| OperatorAction {
+                event_id: action_id.clone(),
+                action_id,
+                exception_id,
+                order_id,
+                shipment_id,
+                kind,
+                actor,
+                role,
+                reason,
+                detail,
+                at,
+            },
+        )
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
@@ -854,6 +889,7 @@ proptest! {
     #[test] fn labeled_shipment_round_trips(v in labeled_shipment()) { round_trip("labeled", &v)?; }
     #[test] fn synced_shipment_round_trips(v in synced_shipment()) { round_trip("synced", &v)?; }
     #[test] fn exception_record_round_trips(v in exception_record()) { round_trip("exceptions", &v)?; }
+    #[test] fn operator_action_round_trips(v in operator_action()) { round_trip("actions", &v)?; }
 
     /// Money is exact to the cent for arbitrary values, through the wire.
     #[test]

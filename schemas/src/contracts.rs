@@ -8,7 +8,8 @@ use conveyor_runtime::topology::Topology;
 
 use crate::records::{
     AllocationResult, CatalogSku, DlqRecord, ExceptionRecord, InventoryAlert, InventoryEvent,
-    LabeledShipment, OrderEvent, PlannedShipment, RawOrder, Record, StockMovement, SyncedShipment,
+    LabeledShipment, OperatorAction, OrderEvent, PlannedShipment, RawOrder, Record, StockMovement,
+    SyncedShipment,
 };
 
 /// A topic's value contract.
@@ -47,6 +48,7 @@ pub const CONTRACTS: &[Contract] = &[
     contract::<CatalogSku>("catalog_skus", "catalog_sku.avsc"),
     contract::<SyncedShipment>("shipments_synced", "synced_shipment.avsc"),
     contract::<ExceptionRecord>("exceptions", "exception_record.avsc"),
+    contract::<OperatorAction>("operator_actions", "operator_action.avsc"),
 ];
 
 /// A schema's identity: its JSON with whitespace and key order normalized.

@@ -340,6 +340,34 @@ pub fn labeled_shipment(i: u64, base_ms: i64) -> LabeledShipment {
     }
 }
 
+/// The `i`-th sample operator action: a retry of a label exception after
+/// an address edit, submitted at `base_ms + i`.
+pub fn operator_action(i: u64, base_ms: i64) -> OperatorAction {
+    let order_id = format!("shopify:{}", 100_000 + i);
+    let action_id = format!("act-{i:08}");
+    let kind = [ActionKind::Retry, ActionKind::Cancel, ActionKind::Resolve][(i % 3) as usize];
+    OperatorAction {
+        event_id: action_id.clone(),
+        action_id,
+        exception_id: format!("label:{order_id}/AUS-1/1"),
+        shipment_id: Some(format!("{order_id}/AUS-1/1")),
+        order_id,
+        kind,
+        actor: "alice".into(),
+        role: "operator".into(),
+        reason: "customer confirmed the address by phone".into(),
+        detail: match kind {
+            ActionKind::Retry => {
+                "ship-to address edited (street1, postal_code); re-published to shipments.planned"
+                    .into()
+            }
+            ActionKind::Cancel => "shipment cancelled; stock released".into(),
+            ActionKind::Resolve => "marked resolved".into(),
+        },
+        at: base_ms + i as i64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
-//! What the sinks consume: every record of the topics in the topology's
-//! sink inputs, decoded into one typed [`SinkEvent`], with its coordinates.
+//! What the sinks consume: every record of the topics a sink reads (the
+//! topology's sink inputs; the operational sink also the operator
+//! console's actions), decoded into one typed [`SinkEvent`], with its
+//! coordinates.
 //!
 //! Each record carries the version a sink keeps it under ([`version`]): a
 //! function of the record's content only (never of the offset it sits
@@ -10,11 +12,11 @@ use std::collections::HashMap;
 
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::InRecord;
-use conveyor_runtime::topology::{Topology, SINK_INPUTS};
+use conveyor_runtime::topology::Topology;
 use conveyor_schemas::codec::{Codec, DecodeError, Source};
 use conveyor_schemas::records::{
     AllocationResult, DlqRecord, ExceptionRecord, InventoryAlert, InventoryEvent, LabeledShipment,
-    OrderEvent, PlannedShipment, Record, StockMovement, SyncedShipment,
+    OperatorAction, OrderEvent, PlannedShipment, Record, StockMovement, SyncedShipment,
 };
 
 /// One decoded sink input record.
@@ -33,6 +35,8 @@ pub enum SinkEvent {
     Labeled(LabeledShipment),
     Synced(SyncedShipment),
     Exception(ExceptionRecord),
+    /// An operator console action (read by the operational sink only).
+    Action(OperatorAction),
 }
 
 /// A decoded record and where it came from.
@@ -87,6 +91,7 @@ enum Kind {
     Labeled,
     Synced,
     Exception,
+    Action,
 }
 
 fn kind_of(topic_id: &str) -> Option<Kind> {
@@ -101,21 +106,24 @@ fn kind_of(topic_id: &str) -> Option<Kind> {
         "shipments_labeled" => Kind::Labeled,
         "shipments_synced" => Kind::Synced,
         "exceptions" => Kind::Exception,
+        "operator_actions" => Kind::Action,
         _ => return None,
     })
 }
 
-/// The sink input topics (resolved names) and how to decode each.
+/// A sink's input topics (resolved names) and how to decode each.
 #[derive(Debug, Clone)]
 pub struct Inputs {
     by_topic: HashMap<String, Kind>,
 }
 
 impl Inputs {
-    /// Every sink input topic of the topology (names from the config).
-    pub fn resolve(config: &Config) -> Self {
+    /// The topics `ids` (a sink's reads, e.g.
+    /// [`conveyor_runtime::topology::sink_reads`]) under their names from
+    /// the config; ids that carry no sink record are left out.
+    pub fn resolve(config: &Config, ids: &[&str]) -> Self {
         let topo = Topology::resolve(config);
-        let by_topic = SINK_INPUTS
+        let by_topic = ids
             .iter()
             .filter_map(|id| Some((topo.topic_name(id)?.to_string(), kind_of(id)?)))
             .collect();
@@ -165,6 +173,7 @@ impl Inputs {
             Kind::Labeled => SinkEvent::Labeled(get(codec, bytes, at).await?),
             Kind::Synced => SinkEvent::Synced(get(codec, bytes, at).await?),
             Kind::Exception => SinkEvent::Exception(get(codec, bytes, at).await?),
+            Kind::Action => SinkEvent::Action(get(codec, bytes, at).await?),
         };
         Ok(Located {
             event,
@@ -225,6 +234,7 @@ impl SinkEvent {
             SinkEvent::Labeled(e) => &e.event_id,
             SinkEvent::Synced(e) => &e.event_id,
             SinkEvent::Exception(e) => &e.event_id,
+            SinkEvent::Action(e) => &e.event_id,
         }
     }
 
@@ -241,6 +251,7 @@ impl SinkEvent {
             SinkEvent::Labeled(e) => e.labeled_at,
             SinkEvent::Synced(e) => e.synced_at,
             SinkEvent::Exception(e) => e.raised_at,
+            SinkEvent::Action(e) => e.at,
         }
     }
 
@@ -276,10 +287,18 @@ mod tests {
 
     #[test]
     fn every_sink_input_has_a_decoder() {
-        for id in SINK_INPUTS {
+        use conveyor_runtime::topology::{sink_reads, OPERATIONAL_SINK_INPUTS, SINK_INPUTS};
+        for id in OPERATIONAL_SINK_INPUTS {
             assert!(kind_of(id).is_some(), "{id} has no record type");
         }
-        let inputs = Inputs::resolve(&Config::default());
-        assert_eq!(inputs.topics().len(), SINK_INPUTS.len());
+        let config = Config::default();
+        let analytics = Inputs::resolve(&config, sink_reads("sink-clickhouse"));
+        assert_eq!(analytics.topics().len(), SINK_INPUTS.len());
+        assert!(!analytics.topics().contains(&"operator.actions".to_string()));
+        let operational = Inputs::resolve(&config, sink_reads("sink-scylla"));
+        assert_eq!(operational.topics().len(), SINK_INPUTS.len() + 1);
+        assert!(operational
+            .topics()
+            .contains(&"operator.actions".to_string()));
     }
 }

@@ -10,7 +10,13 @@
 //! is what makes concurrent, redelivered and replayed writes safe without
 //! lightweight transactions. Row sets replaced whole (lines,
 //! reservations) are deleted at `version - 1` and rewritten at `version`.
+//!
+//! Since writes never read, search index entries an edit leaves behind
+//! (an order's old email, number or SKUs) stay in their tables;
+//! [`OperationalStore::find_orders`] checks each entry it reads against
+//! the order's current row and skips those that no longer match.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use conveyor_runtime::config::ScyllaConfig;
@@ -23,17 +29,52 @@ use scylla::value::{CqlDecimal, CqlTimestamp, CqlValue, Row};
 use sha2::{Digest, Sha256};
 
 use crate::ops::model::{
-    ExceptionRow, HistoryEntry, LabelCells, LevelRow, LineRow, MovementRow, Mutation, OrderDetails,
-    PlanCells, ReservationRow, SyncCells, TrackingRow,
+    line_skus, ActionRow, AlertRow, ExceptionRow, ExceptionState, HistoryEntry, LabelCells,
+    LevelRow, LineRow, MovementRow, Mutation, OrderDetails, PlanCells, ReservationRow, SearchField,
+    SyncCells, TrackingRow, RECOVERED,
 };
 use crate::ops::{IndexEntry, OperationalStore, OrderRecord, ShipmentRecord, StoreError};
 
 /// The CQL migrations, applied in order.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "001_tables.cql",
-    include_str!("../../deploy/scylla/001_tables.cql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "001_tables.cql",
+        include_str!("../../deploy/scylla/001_tables.cql"),
+    ),
+    (
+        2,
+        "002_console.cql",
+        include_str!("../../deploy/scylla/002_console.cql"),
+    ),
+];
+
+/// The table and column of `ALTER TABLE <table> ADD <column> <type>` (one
+/// column), which the migration runner skips when the column exists:
+/// Cassandra 4 has no `ADD IF NOT EXISTS`.
+fn added_column(stmt: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = stmt.split_whitespace().collect();
+    match words.as_slice() {
+        [alter, table_kw, table, add, column, _ty]
+            if alter.eq_ignore_ascii_case("ALTER")
+                && table_kw.eq_ignore_ascii_case("TABLE")
+                && add.eq_ignore_ascii_case("ADD") =>
+        {
+            Some((table.to_lowercase(), column.to_lowercase()))
+        }
+        _ => None,
+    }
+}
+
+/// The bucket of a SKU in `levels_by_bucket`: its first two characters
+/// (a prefix, so bucket order is SKU order).
+fn level_bucket(sku: &str) -> String {
+    sku.chars().take(2).collect()
+}
+
+/// Search index entries one [`OperationalStore::find_orders`] checks at
+/// most (a key whose entries are mostly stale answers short).
+const MAX_SEARCH_CANDIDATES: usize = 2_000;
 
 type V = Option<CqlValue>;
 
@@ -154,6 +195,17 @@ struct Prepared {
     level: PreparedStatement,
     movement: PreparedStatement,
     exception: PreparedStatement,
+    exception_by_id: PreparedStatement,
+    exception_state: PreparedStatement,
+    action: PreparedStatement,
+    alert: PreparedStatement,
+    alert_active: PreparedStatement,
+    alert_recovered: PreparedStatement,
+    level_by_bucket: PreparedStatement,
+    level_bucket: PreparedStatement,
+    by_number: PreparedStatement,
+    by_email: PreparedStatement,
+    by_sku: PreparedStatement,
     get_order: PreparedStatement,
     get_lines: PreparedStatement,
     get_history: PreparedStatement,
@@ -165,6 +217,16 @@ struct Prepared {
     get_levels: PreparedStatement,
     get_movements: PreparedStatement,
     get_exceptions: PreparedStatement,
+    get_exception: PreparedStatement,
+    get_exception_state: PreparedStatement,
+    get_actions: PreparedStatement,
+    get_alerts: PreparedStatement,
+    get_sku_alerts: PreparedStatement,
+    get_level_buckets: PreparedStatement,
+    get_bucket_levels: PreparedStatement,
+    find_by_number: PreparedStatement,
+    find_by_email: PreparedStatement,
+    find_by_sku: PreparedStatement,
 }
 
 pub struct ScyllaStore {
@@ -265,6 +327,7 @@ pub async fn migrate(cfg: &ScyllaConfig) -> Result<Vec<(&'static str, bool)>, St
         .map_err(|x| e(&x))?;
     session.await_schema_agreement().await.map_err(|x| e(&x))?;
     let mut out = Vec::new();
+    let keyspace = cfg.keyspace.to_lowercase();
     for (version, name, cql) in MIGRATIONS {
         let sum: String = Sha256::digest(cql.as_bytes())
             .iter()
@@ -291,6 +354,22 @@ pub async fn migrate(cfg: &ScyllaConfig) -> Result<Vec<(&'static str, bool)>, St
             continue;
         }
         for stmt in crate::clickhouse::migrate::statements(cql) {
+            if let Some((table, column)) = added_column(&stmt) {
+                let exists = session
+                    .query_unpaged(
+                        "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+                        (&keyspace, &table, &column),
+                    )
+                    .await
+                    .map_err(|x| e(&x))?
+                    .into_rows_result()
+                    .map_err(|x| e(&x))?
+                    .rows_num()
+                    > 0;
+                if exists {
+                    continue;
+                }
+            }
             session.query_unpaged(stmt, &[]).await.map_err(|x| e(&x))?;
         }
         session.await_schema_agreement().await.map_err(|x| e(&x))?;
@@ -349,7 +428,18 @@ impl ScyllaStore {
             tracking: prep("UPDATE shipments_by_tracking USING TIMESTAMP ? SET order_id = ?, shipment_id = ?, carrier = ?, service = ?, label_status = ?, labeled_at = ? WHERE tracking_number = ?").await?,
             level: prep("UPDATE inventory_levels USING TIMESTAMP ? SET on_hand = ?, reserved = ?, held = ?, available = ?, seq = ?, as_of = ? WHERE sku = ? AND warehouse_id = ?").await?,
             movement: prep("INSERT INTO inventory_movements (sku, seq, event_id, warehouse_id, kind, quantity, order_id, available, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").await?,
-            exception: prep("INSERT INTO exceptions_by_day (day, raised_at, exception_id, order_id, shipment_id, stage, code, reason, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?").await?,
+            exception: prep("INSERT INTO exceptions_by_day (day, raised_at, exception_id, order_id, shipment_id, stage, code, reason, action, source_topic, source_partition, source_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?").await?,
+            exception_by_id: prep("UPDATE exceptions_by_id USING TIMESTAMP ? SET day = ?, raised_at = ?, order_id = ?, shipment_id = ?, stage = ?, code = ?, reason = ?, action = ?, source_topic = ?, source_partition = ?, source_offset = ? WHERE exception_id = ?").await?,
+            exception_state: prep("UPDATE exception_states USING TIMESTAMP ? SET state = ?, actor = ?, at = ?, reason = ?, action_id = ? WHERE exception_id = ?").await?,
+            action: prep("INSERT INTO actions_by_day (day, at, action_id, exception_id, order_id, shipment_id, kind, actor, role, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").await?,
+            alert: prep("UPDATE alerts_by_sku USING TIMESTAMP ? SET kind = ?, available = ?, reorder_point = ?, occurred_at = ? WHERE sku = ? AND warehouse_id = ?").await?,
+            alert_active: prep("INSERT INTO alerts_active (shard, sku, warehouse_id, kind, available, reorder_point, occurred_at) VALUES (0, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?").await?,
+            alert_recovered: prep("DELETE FROM alerts_active USING TIMESTAMP ? WHERE shard = 0 AND sku = ? AND warehouse_id = ?").await?,
+            level_by_bucket: prep("UPDATE levels_by_bucket USING TIMESTAMP ? SET on_hand = ?, reserved = ?, held = ?, available = ?, seq = ?, as_of = ? WHERE bucket = ? AND sku = ? AND warehouse_id = ?").await?,
+            level_bucket: prep("INSERT INTO level_buckets (shard, bucket) VALUES (0, ?)").await?,
+            by_number: prep("INSERT INTO orders_by_number (number, created_at, order_id) VALUES (?, ?, ?)").await?,
+            by_email: prep("INSERT INTO orders_by_email (email, created_at, order_id) VALUES (?, ?, ?)").await?,
+            by_sku: prep("INSERT INTO orders_by_sku (sku, version, order_id) VALUES (?, ?, ?)").await?,
             get_order: prep("SELECT channel, external_id, external_number, customer_name, customer_email, currency, subtotal, shipping, tax, total, priority, channel_status, ship_city, ship_region, ship_postal_code, ship_country, created_at, updated_at, status, status_at FROM orders WHERE order_id = ?").await?,
             get_lines: prep("SELECT line_id, sku, name, quantity, unit_price, total FROM order_lines WHERE order_id = ?").await?,
             get_history: prep("SELECT at, event_id, stage, status, detail FROM order_history WHERE order_id = ?").await?,
@@ -360,7 +450,17 @@ impl ScyllaStore {
             get_hour: prep("SELECT created_at, order_id, channel FROM orders_by_hour WHERE hour = ? AND created_at >= ?").await?,
             get_levels: prep("SELECT warehouse_id, on_hand, reserved, held, available, seq, as_of FROM inventory_levels WHERE sku = ?").await?,
             get_movements: prep("SELECT seq, event_id, warehouse_id, kind, quantity, order_id, available, occurred_at FROM inventory_movements WHERE sku = ? LIMIT ?").await?,
-            get_exceptions: prep("SELECT raised_at, exception_id, order_id, shipment_id, stage, code, reason, action FROM exceptions_by_day WHERE day = ?").await?,
+            get_exceptions: prep("SELECT raised_at, exception_id, order_id, shipment_id, stage, code, reason, action, source_topic, source_partition, source_offset, day FROM exceptions_by_day WHERE day = ?").await?,
+            get_exception: prep("SELECT raised_at, exception_id, order_id, shipment_id, stage, code, reason, action, source_topic, source_partition, source_offset, day FROM exceptions_by_id WHERE exception_id = ?").await?,
+            get_exception_state: prep("SELECT state, actor, at, reason, action_id FROM exception_states WHERE exception_id = ?").await?,
+            get_actions: prep("SELECT day, at, action_id, exception_id, order_id, shipment_id, kind, actor, role, reason, detail FROM actions_by_day WHERE day = ?").await?,
+            get_alerts: prep("SELECT sku, warehouse_id, kind, available, reorder_point, occurred_at FROM alerts_active WHERE shard = 0 LIMIT ?").await?,
+            get_sku_alerts: prep("SELECT sku, warehouse_id, kind, available, reorder_point, occurred_at FROM alerts_by_sku WHERE sku = ?").await?,
+            get_level_buckets: prep("SELECT bucket FROM level_buckets WHERE shard = 0 AND bucket >= ?").await?,
+            get_bucket_levels: prep("SELECT sku, warehouse_id, on_hand, reserved, held, available, seq, as_of FROM levels_by_bucket WHERE bucket = ? AND sku > ?").await?,
+            find_by_number: prep("SELECT created_at, order_id FROM orders_by_number WHERE number = ?").await?,
+            find_by_email: prep("SELECT created_at, order_id FROM orders_by_email WHERE email = ?").await?,
+            find_by_sku: prep("SELECT version, order_id FROM orders_by_sku WHERE sku = ?").await?,
         };
         Ok(Self {
             session,
@@ -377,6 +477,8 @@ impl ScyllaStore {
                 details: d,
                 version,
             } => {
+                let number = d.search_key(SearchField::Number);
+                let email = d.search_key(SearchField::Email);
                 let OrderDetails {
                     order_id,
                     channel,
@@ -399,7 +501,7 @@ impl ScyllaStore {
                     updated_at,
                 } = d;
                 let hour = created_at.div_euclid(HOUR_MS) * HOUR_MS;
-                vec![
+                let mut out = vec![
                     (
                         &p.order_details,
                         vec![
@@ -430,7 +532,13 @@ impl ScyllaStore {
                         vec![ts(hour), ts(created_at), text(&order_id), text(&channel)],
                     ),
                     (&p.order_hour, vec![ts(hour)]),
-                ]
+                ];
+                for (p, k) in [(&p.by_number, number), (&p.by_email, email)] {
+                    if let Some(k) = k {
+                        out.push((p, vec![text(&k), ts(created_at), text(&order_id)]));
+                    }
+                }
+                out
             }
             Mutation::OrderStatus {
                 order_id,
@@ -449,6 +557,9 @@ impl ScyllaStore {
                 version,
             } => {
                 let mut out = vec![(&p.lines_delete, vec![big(version - 1), text(&order_id)])];
+                for sku in line_skus(&lines) {
+                    out.push((&p.by_sku, vec![text(sku), big(version), text(&order_id)]));
+                }
                 for l in lines {
                     out.push((
                         &p.line_insert,
@@ -571,9 +682,9 @@ impl ScyllaStore {
                     text(&t.tracking_number),
                 ],
             )],
-            Mutation::Level(l) => vec![(
-                &p.level,
-                vec![
+            Mutation::Level(l) => {
+                let bucket = level_bucket(&l.sku);
+                let cells = vec![
                     big(l.seq.max(0)),
                     int(l.on_hand),
                     int(l.reserved),
@@ -581,10 +692,17 @@ impl ScyllaStore {
                     int(l.available),
                     big(l.seq),
                     ts(l.as_of),
-                    text(&l.sku),
-                    text(&l.warehouse_id),
-                ],
-            )],
+                ];
+                let mut level = cells.clone();
+                level.extend([text(&l.sku), text(&l.warehouse_id)]);
+                let mut paged = cells;
+                paged.extend([text(&bucket), text(&l.sku), text(&l.warehouse_id)]);
+                vec![
+                    (&p.level, level),
+                    (&p.level_by_bucket, paged),
+                    (&p.level_bucket, vec![text(&bucket)]),
+                ]
+            }
             Mutation::Movement(m) => vec![(
                 &p.movement,
                 vec![
@@ -599,22 +717,159 @@ impl ScyllaStore {
                     ts(m.occurred_at),
                 ],
             )],
-            Mutation::Exception { row: x, version } => vec![(
-                &p.exception,
+            Mutation::Exception { row: x, version } => vec![
+                (
+                    &p.exception,
+                    vec![
+                        text(&x.day),
+                        ts(x.raised_at),
+                        text(&x.exception_id),
+                        text(&x.order_id),
+                        opt_text(&x.shipment_id),
+                        text(&x.stage),
+                        text(&x.code),
+                        text(&x.reason),
+                        text(&x.action),
+                        text(&x.source_topic),
+                        int(x.source_partition),
+                        big(x.source_offset),
+                        big(version),
+                    ],
+                ),
+                (
+                    &p.exception_by_id,
+                    vec![
+                        big(version),
+                        text(&x.day),
+                        ts(x.raised_at),
+                        text(&x.order_id),
+                        opt_text(&x.shipment_id),
+                        text(&x.stage),
+                        text(&x.code),
+                        text(&x.reason),
+                        text(&x.action),
+                        text(&x.source_topic),
+                        int(x.source_partition),
+                        big(x.source_offset),
+                        text(&x.exception_id),
+                    ],
+                ),
+            ],
+            Mutation::Action(a) => vec![(
+                &p.action,
                 vec![
-                    text(&x.day),
-                    ts(x.raised_at),
-                    text(&x.exception_id),
-                    text(&x.order_id),
-                    opt_text(&x.shipment_id),
-                    text(&x.stage),
-                    text(&x.code),
-                    text(&x.reason),
-                    text(&x.action),
-                    big(version),
+                    text(&a.day),
+                    ts(a.at),
+                    text(&a.action_id),
+                    text(&a.exception_id),
+                    text(&a.order_id),
+                    opt_text(&a.shipment_id),
+                    text(&a.kind),
+                    text(&a.actor),
+                    text(&a.role),
+                    text(&a.reason),
+                    text(&a.detail),
                 ],
             )],
+            Mutation::ExceptionState {
+                exception_id,
+                state: s,
+                version,
+            } => vec![(
+                &p.exception_state,
+                vec![
+                    big(version),
+                    text(&s.state),
+                    text(&s.actor),
+                    ts(s.at),
+                    text(&s.reason),
+                    text(&s.action_id),
+                    text(&exception_id),
+                ],
+            )],
+            Mutation::Alert { row: a, version } => {
+                let current = (
+                    &p.alert,
+                    vec![
+                        big(version),
+                        text(&a.kind),
+                        int(a.available),
+                        int(a.reorder_point),
+                        ts(a.occurred_at),
+                        text(&a.sku),
+                        text(&a.warehouse_id),
+                    ],
+                );
+                // Active until a newer RECOVERED deletes it (a delete at
+                // a version shadows every write at or below it).
+                let active = if a.kind == RECOVERED {
+                    (
+                        &p.alert_recovered,
+                        vec![big(version), text(&a.sku), text(&a.warehouse_id)],
+                    )
+                } else {
+                    (
+                        &p.alert_active,
+                        vec![
+                            text(&a.sku),
+                            text(&a.warehouse_id),
+                            text(&a.kind),
+                            int(a.available),
+                            int(a.reorder_point),
+                            ts(a.occurred_at),
+                            big(version),
+                        ],
+                    )
+                };
+                vec![current, active]
+            }
         }
+    }
+
+    /// Calls `f` with each row of `p`, fetching page by page, until it
+    /// returns false.
+    async fn each_row(
+        &self,
+        p: &PreparedStatement,
+        values: Vec<V>,
+        mut f: impl FnMut(Row) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut rows = self
+            .session
+            .execute_iter(p.clone(), values)
+            .await
+            .map_err(|e| err(&self.nodes, e))?
+            .rows_stream::<Row>()
+            .map_err(|e| err(&self.nodes, e))?;
+        while let Some(r) = rows.try_next().await.map_err(|e| err(&self.nodes, e))? {
+            if !f(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether order `order_id` still matches search `key` by `by` (an
+    /// index entry an edit left behind does not): its current lines hold
+    /// the SKU, or its current details have the key and the entry's
+    /// creation time.
+    async fn still_matches(
+        &self,
+        by: SearchField,
+        key: &str,
+        created_at: i64,
+        order_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(match by {
+            SearchField::Sku => self.lines(order_id).await?.iter().any(|l| l.sku == key),
+            SearchField::Number | SearchField::Email => self
+                .order(order_id)
+                .await?
+                .and_then(|o| o.details)
+                .is_some_and(|d| {
+                    d.created_at == created_at && d.search_key(by).as_deref() == Some(key)
+                }),
+        })
     }
 
     async fn rows(&self, p: &PreparedStatement, values: Vec<V>) -> Result<Vec<Row>, StoreError> {
@@ -880,18 +1135,235 @@ impl OperationalStore for ScyllaStore {
             .rows(&self.p.get_exceptions, vec![text(day)])
             .await?
             .iter()
-            .map(|r| ExceptionRow {
-                day: day.to_string(),
-                raised_at: col_ts(r, 0),
-                exception_id: col_text(r, 1),
-                order_id: col_text(r, 2),
-                shipment_id: col_opt_text(r, 3),
-                stage: col_text(r, 4),
-                code: col_text(r, 5),
-                reason: col_text(r, 6),
-                action: col_text(r, 7),
+            .map(exception_row)
+            .collect())
+    }
+
+    async fn exception(&self, exception_id: &str) -> Result<Option<ExceptionRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_exception, vec![text(exception_id)])
+            .await?
+            .first()
+            .filter(|r| col_opt_text(r, 2).is_some())
+            .map(exception_row))
+    }
+
+    async fn exception_states(
+        &self,
+        exception_ids: &[String],
+    ) -> Result<HashMap<String, ExceptionState>, StoreError> {
+        // Owned ids: the futures must not borrow a closure argument.
+        let reads =
+            exception_ids.iter().cloned().map(|id| async move {
+                let rows = self
+                    .rows(&self.p.get_exception_state, vec![text(&id)])
+                    .await?;
+                Ok::<_, StoreError>(rows.first().filter(|r| col_opt_text(r, 0).is_some()).map(
+                    |r| {
+                        (
+                            id,
+                            ExceptionState {
+                                state: col_text(r, 0),
+                                actor: col_text(r, 1),
+                                at: col_ts(r, 2),
+                                reason: col_text(r, 3),
+                                action_id: col_text(r, 4),
+                            },
+                        )
+                    },
+                ))
+            });
+        let found: Vec<_> = futures::stream::iter(reads)
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn actions_on(&self, day: &str) -> Result<Vec<ActionRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_actions, vec![text(day)])
+            .await?
+            .iter()
+            .map(|r| ActionRow {
+                day: col_text(r, 0),
+                at: col_ts(r, 1),
+                action_id: col_text(r, 2),
+                exception_id: col_text(r, 3),
+                order_id: col_text(r, 4),
+                shipment_id: col_opt_text(r, 5),
+                kind: col_text(r, 6),
+                actor: col_text(r, 7),
+                role: col_text(r, 8),
+                reason: col_text(r, 9),
+                detail: col_text(r, 10),
             })
             .collect())
+    }
+
+    async fn alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        Ok(self
+            .rows(&self.p.get_alerts, vec![int(limit)])
+            .await?
+            .iter()
+            .map(alert_row)
+            .collect())
+    }
+
+    async fn sku_alerts(&self, sku: &str) -> Result<Vec<AlertRow>, StoreError> {
+        Ok(self
+            .rows(&self.p.get_sku_alerts, vec![text(sku)])
+            .await?
+            .iter()
+            .filter(|r| col_opt_text(r, 2).is_some())
+            .map(alert_row)
+            .collect())
+    }
+
+    async fn inventory_page(
+        &self,
+        after_sku: Option<&str>,
+        skus: usize,
+    ) -> Result<Vec<LevelRow>, StoreError> {
+        let after = after_sku.unwrap_or_default();
+        let buckets = self
+            .rows(&self.p.get_level_buckets, vec![text(&level_bucket(after))])
+            .await?;
+        let mut out: Vec<LevelRow> = Vec::new();
+        let mut seen = 0;
+        let mut full = false;
+        for b in buckets {
+            // Every SKU of a later bucket sorts after `after` too.
+            self.each_row(
+                &self.p.get_bucket_levels,
+                vec![text(&col_text(&b, 0)), text(after)],
+                |r| {
+                    let row = LevelRow {
+                        sku: col_text(&r, 0),
+                        warehouse_id: col_text(&r, 1),
+                        on_hand: col_int(&r, 2),
+                        reserved: col_int(&r, 3),
+                        held: col_int(&r, 4),
+                        available: col_int(&r, 5),
+                        seq: col_big(&r, 6),
+                        as_of: col_ts(&r, 7),
+                    };
+                    if out.last().is_none_or(|l| l.sku != row.sku) {
+                        if seen == skus {
+                            full = true;
+                            return false;
+                        }
+                        seen += 1;
+                    }
+                    out.push(row);
+                    true
+                },
+            )
+            .await?;
+            if full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn find_orders(
+        &self,
+        by: SearchField,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let key = by.key(value);
+        if key.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let p = match by {
+            SearchField::Number => &self.p.find_by_number,
+            SearchField::Email => &self.p.find_by_email,
+            SearchField::Sku => &self.p.find_by_sku,
+        };
+        let mut rows = self
+            .session
+            .execute_iter(p.clone(), vec![text(&key)])
+            .await
+            .map_err(|e| err(&self.nodes, e))?
+            .rows_stream::<Row>()
+            .map_err(|e| err(&self.nodes, e))?;
+        // Entries come newest first; each order's first entry is its
+        // newest. Check them a batch at a time, concurrently, in order.
+        let batch = limit.clamp(8, 100);
+        let mut out: Vec<String> = Vec::new();
+        let mut pending: Vec<(i64, String)> = Vec::new();
+        let mut examined = 0;
+        loop {
+            let next = if examined < MAX_SEARCH_CANDIDATES {
+                rows.try_next().await.map_err(|e| err(&self.nodes, e))?
+            } else {
+                None
+            };
+            let end = next.is_none();
+            if let Some(r) = next {
+                examined += 1;
+                let created_at = match by {
+                    SearchField::Sku => 0,
+                    SearchField::Number | SearchField::Email => col_ts(&r, 0),
+                };
+                let id = col_text(&r, 1);
+                if !out.contains(&id) && !pending.iter().any(|(_, p)| *p == id) {
+                    pending.push((created_at, id));
+                }
+            }
+            if pending.len() >= batch || (end && !pending.is_empty()) {
+                let key = key.as_str();
+                let checks = pending.drain(..).map(|(at, id)| async move {
+                    let ok = self.still_matches(by, key, at, &id).await?;
+                    Ok::<_, StoreError>(ok.then_some(id))
+                });
+                for id in futures::future::try_join_all(checks)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                {
+                    if out.len() < limit && !out.contains(&id) {
+                        out.push(id);
+                    }
+                }
+            }
+            if end || out.len() >= limit {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// An exception row of `exceptions_by_day` or `exceptions_by_id` (the
+/// columns of `get_exceptions`).
+fn exception_row(r: &Row) -> ExceptionRow {
+    ExceptionRow {
+        raised_at: col_ts(r, 0),
+        exception_id: col_text(r, 1),
+        order_id: col_text(r, 2),
+        shipment_id: col_opt_text(r, 3),
+        stage: col_text(r, 4),
+        code: col_text(r, 5),
+        reason: col_text(r, 6),
+        action: col_text(r, 7),
+        source_topic: col_text(r, 8),
+        source_partition: col_int(r, 9),
+        source_offset: col_big(r, 10),
+        day: col_text(r, 11),
+    }
+}
+
+fn alert_row(r: &Row) -> AlertRow {
+    AlertRow {
+        sku: col_text(r, 0),
+        warehouse_id: col_text(r, 1),
+        kind: col_text(r, 2),
+        available: col_int(r, 3),
+        reorder_point: col_int(r, 4),
+        occurred_at: col_ts(r, 5),
     }
 }
 
@@ -902,12 +1374,16 @@ mod tests {
     #[test]
     fn a_rebuild_truncates_every_table_the_ddl_creates() {
         let t = tables();
-        assert_eq!(t.len(), 11, "{t:?}");
+        assert_eq!(t.len(), 21, "{t:?}");
         for name in [
             "orders",
             "order_lines",
             "inventory_levels",
             "exceptions_by_day",
+            "exceptions_by_id",
+            "actions_by_day",
+            "alerts_active",
+            "orders_by_sku",
         ] {
             assert!(t.contains(&name), "{name} missing from {t:?}");
         }
@@ -940,10 +1416,43 @@ mod tests {
     fn every_cql_statement_is_idempotent_ddl() {
         for (_, name, cql) in MIGRATIONS {
             for s in crate::clickhouse::migrate::statements(cql) {
-                assert!(s.contains("IF NOT EXISTS"), "{name}: {s}");
+                // A column added is skipped by the runner when it exists.
+                assert!(
+                    s.contains("IF NOT EXISTS") || added_column(&s).is_some(),
+                    "{name}: {s}"
+                );
                 assert!(!s.contains("IF EXISTS") || s.contains("IF NOT EXISTS"));
             }
         }
+        let versions: Vec<i32> = MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
+        assert_eq!(versions, (1..=MIGRATIONS.len() as i32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn added_columns_are_recognised_one_per_statement() {
+        assert_eq!(
+            added_column("ALTER TABLE exceptions_by_day ADD source_topic text"),
+            Some(("exceptions_by_day".into(), "source_topic".into()))
+        );
+        assert_eq!(
+            added_column("alter table T\n  add Col bigint"),
+            Some(("t".into(), "col".into()))
+        );
+        assert_eq!(added_column("ALTER TABLE t ADD (a int, b int)"), None);
+        assert_eq!(added_column("ALTER TABLE t DROP a"), None);
+        assert_eq!(added_column("CREATE TABLE IF NOT EXISTS t (a int)"), None);
+    }
+
+    #[test]
+    fn level_buckets_order_as_their_skus() {
+        let mut skus = vec![
+            "", "A", "A-1", "AB", "ABC", "AC", "B", "Z9", "ab", "é1", "éé",
+        ];
+        skus.sort_unstable();
+        let buckets: Vec<String> = skus.iter().map(|s| level_bucket(s)).collect();
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+        assert_eq!(level_bucket("MTG-DMU"), "MT");
+        assert_eq!(level_bucket("é"), "é");
     }
 }
 

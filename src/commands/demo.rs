@@ -79,7 +79,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
 
     step(
         9,
-        "sinks: ClickHouse analytics (fact tables, refreshable views) and the operational store with the order status API",
+        "sinks: ClickHouse analytics (fact tables, refreshable views), the operational store with the order status API, and the operator console over it",
     );
     super::demo_sinks::run(&pipeline).await?;
 
@@ -127,7 +127,7 @@ pub async fn run(config: &Config, config_file: Option<&Path>) -> anyhow::Result<
         .map(|n| n.name)
         .collect();
     if planned.is_empty() {
-        println!("  every component of the topology is built; still to come: the operator console, `conveyor run all`");
+        println!("  every component of the topology is built; still to come: `conveyor run all`");
     } else {
         println!("  planned components: {}", planned.join(", "));
     }

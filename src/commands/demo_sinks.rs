@@ -215,6 +215,11 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(id) = page["orders"][0]["order_id"].as_str() {
+        let o = get(format!("/orders/{id}")).await?;
+        super::demo_console::run(config, &base, id, o["details"]["customer_email"].as_str())
+            .await?;
+    }
     let shipped = get("/orders?status=SHIPPED&limit=500".into()).await?;
     let backordered = get("/orders?status=BACKORDERED&limit=500".into()).await?;
     println!(

@@ -3,6 +3,7 @@
 mod allocate;
 mod bench_allocate;
 mod bench_channels;
+mod bench_console;
 mod bench_label;
 mod bench_pipeline;
 mod bench_replay;
@@ -12,9 +13,11 @@ mod bench_sinks;
 mod bench_syncback;
 mod config_cmd;
 mod connectors;
+mod console;
 mod demo;
 mod demo_allocate;
 mod demo_channels;
+mod demo_console;
 mod demo_replay;
 mod demo_sinks;
 mod demo_stream;
@@ -37,8 +40,8 @@ use conveyor_runtime::shutdown::Shutdown;
 use conveyor_runtime::topology::{self, Status, Topology};
 
 use crate::cli::{
-    BenchCommand, CatalogCommand, Cli, Command, DevCommand, ImportCommand, RegistryCommand,
-    SchemasCommand, SimulateCommand, SinkTarget, StateCommand, TopicsCommand,
+    BenchCommand, CatalogCommand, Cli, Command, ConsoleCommand, DevCommand, ImportCommand,
+    RegistryCommand, SchemasCommand, SimulateCommand, SinkTarget, StateCommand, TopicsCommand,
 };
 use crate::{dev, not_built, usage};
 
@@ -197,6 +200,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 requests,
                 batch,
             } => bench_sinks::run(&load()?, orders, requests, batch).await,
+            BenchCommand::Console { orders, requests } => {
+                bench_console::run(&load()?, orders, requests).await
+            }
             BenchCommand::Syncback {
                 orders,
                 concurrency,
@@ -276,6 +282,26 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 TopicsCommand::Create => topics::create(&config).await,
                 TopicsCommand::Describe => topics::describe(&config).await,
             }
+        }
+        Command::Console {
+            command: Some(ConsoleCommand::HashPassword),
+            ..
+        } => console::hash_password_cmd(),
+        Command::Console {
+            command: None,
+            bind,
+            observability_bind,
+            dev_users,
+        } => {
+            console::run(
+                &load()?,
+                console::Options {
+                    bind,
+                    observability_bind,
+                    dev_users,
+                },
+            )
+            .await
         }
         Command::Demo => demo::run(&load()?, cli.config.as_deref()).await,
         Command::Loadgen(a) => loadgen::command(&load()?, a).await,
@@ -468,6 +494,9 @@ fn run_component(component: &str) -> anyhow::Result<()> {
     match topology::node(component) {
         Some(n) if n.name == "connect" => Err(usage(
             "connectors run with `conveyor connect <channel>`".into(),
+        )),
+        Some(n) if n.name == "console" => Err(usage(
+            "the operator console runs with `conveyor console` (docs/console.md)".into(),
         )),
         Some(n) if n.status == Status::Planned => {
             Err(not_built(&format!("run {component}"), n.doc))

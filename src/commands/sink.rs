@@ -65,8 +65,8 @@ pub fn clickhouse_spec(config: &Config) -> anyhow::Result<FeedSpec> {
     feed_spec(config, CLICKHOUSE, c.batch_max_records, c.batch_max_wait_ms)
 }
 
-/// Runs the sink input topics through `writer` as `spec` until `shutdown`
-/// (creating the topics when missing).
+/// Runs the topics sink `spec.name` reads through `writer` as `spec`
+/// until `shutdown` (creating the topics when missing).
 pub async fn run_feed<W: Writer>(
     config: &Config,
     spec: &FeedSpec,
@@ -74,11 +74,12 @@ pub async fn run_feed<W: Writer>(
     shutdown: tokio_util::sync::CancellationToken,
     health: Option<Health>,
 ) -> anyhow::Result<FeedSummary> {
-    stage::ensure_topics(config, topology::SINK_INPUTS).await?;
+    let reads = topology::sink_reads(&spec.name);
+    stage::ensure_topics(config, reads).await?;
     let codec = Arc::new(conveyor_schemas::codec::Codec::new(
         &config.schema_registry.url,
     )?);
-    let inputs = Inputs::resolve(config);
+    let inputs = Inputs::resolve(config, reads);
     Ok(feed::run(
         &config.kafka,
         codec,
@@ -324,7 +325,7 @@ async fn serve_store<S: OperationalStore>(
         .await
         .with_context(|| format!("cannot listen for the status API on {bind}"))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = %store.describe(), "order status API: GET /orders/{{id}}, /orders, /inventory/{{sku}}, /tracking/{{number}}, /exceptions");
+    tracing::info!(%addr, store = %store.describe(), "order status API: GET /orders/{{id}}, /orders, /search, /inventory/{{sku}}, /inventory, /tracking/{{number}}, /exceptions, /exceptions/{{id}}, /actions, /alerts");
     let stop = shutdown.token();
     let api = tokio::spawn(
         axum::serve(listener, conveyor_sinks::status_api::router(store.clone()))

@@ -3,17 +3,17 @@
 
 use conveyor_runtime::config::Config;
 use conveyor_runtime::kafka::{Admin, OutRecord, Producer};
-use conveyor_runtime::topology::{Topology, SINK_INPUTS};
+use conveyor_runtime::topology::{Topology, OPERATIONAL_SINK_INPUTS};
 use conveyor_schemas::codec::Codec;
 use conveyor_sinks::event::SinkEvent;
 
-/// Creates the sink input topics of `config`'s namespace.
+/// Creates the topics the sinks read in `config`'s namespace.
 pub async fn create_topics(config: &Config) {
     let topo = Topology::resolve(config);
     let wanted: Vec<_> = topo
         .topics
         .iter()
-        .filter(|t| SINK_INPUTS.contains(&t.id))
+        .filter(|t| OPERATIONAL_SINK_INPUTS.contains(&t.id))
         .cloned()
         .collect();
     Admin::new(&config.kafka)
@@ -70,6 +70,10 @@ pub async fn publish(config: &Config, events: &[SinkEvent], extra: Vec<OutRecord
             }
             SinkEvent::Exception(v) => {
                 let t = name("exceptions");
+                (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
+            }
+            SinkEvent::Action(v) => {
+                let t = name("operator_actions");
                 (t.clone(), v.order_id.clone(), codec.encode(&t, v).await)
             }
         };

@@ -4,8 +4,9 @@
 //! each carrier's format, and keeps count of what it sold.
 //!
 //! - `Authorization: ShippoToken <token>` is checked (401 otherwise).
-//! - `Idempotency-Key`: a key seen before returns the first transaction
-//!   (200) and sells nothing; a new one sells a label (201).
+//! - `Idempotency-Key`: a key a label was sold under returns that
+//!   transaction (200) and sells nothing; a new one sells a label (201). A
+//!   refused purchase keeps no key: the corrected request is tried again.
 //! - An address it cannot deliver to (empty street, ZIP `00000`) is a
 //!   transaction with status `ERROR` and a message, as Shippo answers.
 //! - A token bucket answers 429 with `Retry-After`; `--fail-every N` makes
@@ -327,7 +328,9 @@ async fn transactions(
             }
         }
     };
-    if let Some(k) = key {
+    // A refusal sold nothing, so its key is not kept: the same shipment
+    // with its address corrected (an operator's retry) is a new attempt.
+    if let Some(k) = key.filter(|_| t.status == "SUCCESS") {
         sold.by_key.insert(k, t.clone());
     }
     (StatusCode::CREATED, Json(t)).into_response()

@@ -69,6 +69,8 @@ pub struct Config {
     /// `[store]`: the operational store the Scylla sink writes and the
     /// status API reads (embedded file or Scylla).
     pub store: StoreConfig,
+    /// `[console]`: the operator console (users, roles, where it reads).
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -89,6 +91,7 @@ impl Default for Config {
             label: crate::label::LabelConfig::default(),
             syncback: crate::syncback::SyncbackConfig::default(),
             store: StoreConfig::default(),
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 }
@@ -1061,6 +1064,9 @@ impl Config {
             bad(&field, problem);
         }
         for (field, problem) in crate::syncback::validate(&self.syncback) {
+            bad(&field, problem);
+        }
+        for (field, problem) in crate::console::validate(&self.console) {
             bad(&field, problem);
         }
         if self.dev.clickhouse_tcp_port == 0 {

@@ -16,6 +16,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod config;
+pub mod console;
 pub mod guarded;
 pub mod kafka;
 pub mod label;

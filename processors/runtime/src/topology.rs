@@ -146,6 +146,15 @@ pub const TOPICS: &[TopicDecl] = &[
         retention_ms: 30 * DAY_MS,
     },
     TopicDecl {
+        id: "operator_actions",
+        default_name: "operator.actions",
+        per_channel: false,
+        key: "order_id",
+        value: "the operator console's audit log: retry, cancel, resolve with who, when, why",
+        cleanup: CleanupPolicy::Delete,
+        retention_ms: 365 * DAY_MS,
+    },
+    TopicDecl {
         id: "catalog_skus",
         default_name: "catalog.skus",
         per_channel: false,
@@ -269,6 +278,9 @@ pub enum NodeKind {
     Connector,
     Processor,
     Sink,
+    /// A tool people drive (the operator console): it reads no topic,
+    /// and writes what its users decide.
+    Console,
 }
 
 /// Whether a component can run yet. The topology declares the whole
@@ -314,6 +326,29 @@ pub const SINK_INPUTS: &[&str] = &[
     "shipments_synced",
     "exceptions",
 ];
+
+/// What the operational sink (`sink-scylla`) reads: every [`SINK_INPUTS`]
+/// topic and the operator console's actions (the exceptions' states, the
+/// audit log). Analytics (`sink-clickhouse`) has no use for the latter.
+pub const OPERATIONAL_SINK_INPUTS: &[&str] = &{
+    let mut ids = [""; SINK_INPUTS.len() + 1];
+    let mut i = 0;
+    while i < SINK_INPUTS.len() {
+        ids[i] = SINK_INPUTS[i];
+        i += 1;
+    }
+    ids[i] = "operator_actions";
+    ids
+};
+
+/// The topics sink `name` reads (ids): its node's reads, or
+/// [`SINK_INPUTS`] for a name that is no sink of the topology.
+pub fn sink_reads(name: &str) -> &'static [&'static str] {
+    match node(name) {
+        Some(n) if n.kind == NodeKind::Sink => n.reads,
+        _ => SINK_INPUTS,
+    }
+}
 
 pub const NODES: &[NodeDecl] = &[
     NodeDecl {
@@ -410,13 +445,22 @@ pub const NODES: &[NodeDecl] = &[
         doc: "push each label's tracking to its channel: Shopify fulfillment, Amazon confirmShipment, TikTok ship package, eBay shipping fulfillment (docs/syncback.md)",
     },
     NodeDecl {
+        name: "console",
+        kind: NodeKind::Console,
+        reads: &[],
+        writes: &["operator_actions", "shipments_planned"],
+        stores: &[],
+        status: Status::Built,
+        doc: "the operator console (docs/console.md)",
+    },
+    NodeDecl {
         name: "sink-scylla",
         kind: NodeKind::Sink,
-        reads: SINK_INPUTS,
+        reads: OPERATIONAL_SINK_INPUTS,
         writes: &["orders_dlq"],
         stores: &[],
         status: Status::Built,
-        doc: "operational state (embedded redb or ScyllaDB: orders, history, shipments, tracking, inventory, exceptions) and the order status API (deploy/scylla, docs/status-api.md)",
+        doc: "operational state (embedded redb or ScyllaDB: orders, history, shipments, tracking, inventory, alerts, exceptions and the operator actions on them) and the order status API (deploy/scylla, docs/status-api.md)",
     },
     NodeDecl {
         name: "sink-clickhouse",
@@ -743,6 +787,26 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), TOPICS.len(), "topic ids are unique");
+    }
+
+    #[test]
+    fn the_operational_sink_reads_every_sink_input_and_the_console_actions() {
+        assert_eq!(
+            &OPERATIONAL_SINK_INPUTS[..SINK_INPUTS.len()],
+            SINK_INPUTS,
+            "every sink input, in order"
+        );
+        assert_eq!(OPERATIONAL_SINK_INPUTS.last(), Some(&"operator_actions"));
+        assert_eq!(sink_reads("sink-scylla"), OPERATIONAL_SINK_INPUTS);
+        assert_eq!(sink_reads("sink-clickhouse"), SINK_INPUTS);
+        assert_eq!(sink_reads("console"), SINK_INPUTS, "not a sink");
+        let t = Topology::resolve(&Config::default());
+        let actions = t.spec("operator_actions", None).unwrap();
+        assert_eq!(actions.writers, ["console"]);
+        assert_eq!(actions.readers, ["sink-scylla"]);
+        assert_eq!(actions.configs["retention.ms"], (365 * DAY_MS).to_string());
+        let planned = t.spec("shipments_planned", None).unwrap();
+        assert!(planned.writers.contains(&"console"), "retries re-publish");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod dlq;
 mod exception;
 mod inventory;
 pub mod money;
+mod operator;
 mod order;
 mod raw;
 mod shipment;
@@ -25,6 +26,7 @@ pub use inventory::{
     AlertKind, InventoryAlert, InventoryEvent, InventoryEventKind, MovementKind, StockMovement,
 };
 pub use money::{Currency, Money};
+pub use operator::{ActionKind, OperatorAction};
 pub use order::{
     Cancellation, Customer, Order, OrderEvent, OrderEventKind, OrderLine, OrderStatus, Priority,
     Totals,
@@ -111,6 +113,11 @@ record!(
     SyncedShipment,
     "conveyor.SyncedShipment",
     "synced_shipment.avsc"
+);
+record!(
+    OperatorAction,
+    "conveyor.OperatorAction",
+    "operator_action.avsc"
 );
 
 /// Serde adapter for `Vec<u8>` as Avro `bytes`.

@@ -522,6 +522,9 @@ impl Tables {
                 self.exceptions
                     .push(raise(ExceptionRow::from_event(e), |r| &mut r.version, g))
             }
+            // The operator console's actions are operational state (the
+            // Scylla sink's); analytics has no table for them.
+            SinkEvent::Action(_) => {}
         }
     }
 
@@ -573,5 +576,17 @@ mod tests {
         }
         assert_eq!(row.line_ids.len(), e.order.lines.len());
         assert_eq!(row.version, version(e.occurred_at, &e.event_id) as u64);
+    }
+
+    #[test]
+    fn an_operator_action_maps_to_no_rows() {
+        let a = conveyor_schemas::samples::operator_action(1, 1_700_000_000_000);
+        let batch = [Located::first_run(
+            SinkEvent::Action(a),
+            "operator.actions",
+            0,
+            0,
+        )];
+        assert_eq!(Tables::from_events(&batch).rows(), 0);
     }
 }

@@ -1,7 +1,10 @@
 //! The operational store: each order's current state, history, lines,
 //! shipments and labels (also by tracking number), inventory levels and
-//! recent movements per SKU, reservations, and exceptions by day. Written
-//! by the sink (`conveyor sink scylla`), read by the order status API.
+//! recent movements per SKU, current inventory alerts, reservations,
+//! exceptions (by day and by id) with the operator actions taken on them
+//! (the console's audit log), and search indexes (order number, customer
+//! email, SKU). Written by the sink (`conveyor sink scylla`), read by the
+//! order status API (and, through it, the operator console).
 //!
 //! Behind [`OperationalStore`], with two implementations that apply the
 //! same versioned [`model::Mutation`]s by the same rule and pass the same
@@ -17,11 +20,13 @@ pub mod testkit;
 pub mod views;
 pub mod writer;
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use model::{
-    ExceptionRow, HistoryEntry, LabelCells, LevelRow, LineRow, MovementRow, Mutation, OrderDetails,
-    PlanCells, ReservationRow, SyncCells, TrackingRow,
+    ActionRow, AlertRow, ExceptionRow, ExceptionState, HistoryEntry, LabelCells, LevelRow, LineRow,
+    MovementRow, Mutation, OrderDetails, PlanCells, ReservationRow, SearchField, SyncCells,
+    TrackingRow,
 };
 use serde::{Deserialize, Serialize};
 
@@ -134,4 +139,57 @@ pub trait OperationalStore: Send + Sync + 'static {
         &self,
         day: &str,
     ) -> impl Future<Output = Result<Vec<ExceptionRow>, StoreError>> + Send;
+
+    /// An exception by id: its latest raising.
+    fn exception(
+        &self,
+        exception_id: &str,
+    ) -> impl Future<Output = Result<Option<ExceptionRow>, StoreError>> + Send;
+
+    /// The current states of the exceptions `exception_ids` that an
+    /// operator acted on (one call for a day's list).
+    fn exception_states(
+        &self,
+        exception_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, ExceptionState>, StoreError>> + Send;
+
+    /// Operator actions taken on `day` (`YYYY-MM-DD`, UTC), oldest first.
+    fn actions_on(
+        &self,
+        day: &str,
+    ) -> impl Future<Output = Result<Vec<ActionRow>, StoreError>> + Send;
+
+    /// Current inventory alerts that have not recovered, by SKU then
+    /// warehouse, at most `limit`.
+    fn alerts(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AlertRow>, StoreError>> + Send;
+
+    /// The SKU's current alert per warehouse (and total), `RECOVERED`
+    /// ones included.
+    fn sku_alerts(
+        &self,
+        sku: &str,
+    ) -> impl Future<Output = Result<Vec<AlertRow>, StoreError>> + Send;
+
+    /// The levels of the first `skus` SKUs after `after_sku` (from the
+    /// first without), by SKU then warehouse: every warehouse of a SKU
+    /// or none of them.
+    fn inventory_page(
+        &self,
+        after_sku: Option<&str>,
+        skus: usize,
+    ) -> impl Future<Output = Result<Vec<LevelRow>, StoreError>> + Send;
+
+    /// Ids of the orders whose current details or lines match `value`
+    /// by `by` (see [`SearchField::key`]), newest first (creation time;
+    /// for a SKU, the version of the lines), at most `limit`. Never an
+    /// order that matched only before an edit.
+    fn find_orders(
+        &self,
+        by: SearchField,
+        value: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }

@@ -18,10 +18,27 @@
 //! stages stamped with the same input time order as the pipeline does
 //! (received < allocated < routed < labeled < shipped; cancelled last).
 //! Inventory levels use the SKU's movement sequence (`seq`).
+//!
+//! # What the operator console reads
+//!
+//! - An exception is kept per UTC day of each raising and by its id (the
+//!   latest raising wins); an operator's action on it ([`ActionRow`]) is
+//!   kept in the audit log of its day, in the order's history, and as
+//!   the exception's current [`ExceptionState`] (the newest action wins).
+//!   An action is keyed by its id and time, so a re-submission (the same
+//!   record) changes nothing.
+//! - Inventory alerts: the current one per SKU x warehouse (`*`: the
+//!   SKU's total), `RECOVERED` included; listings show the others.
+//! - Search keys of an order ([`number_key`], [`email_key`], its lines'
+//!   SKUs) come from its details and lines. A store answers a search with
+//!   the orders that match *now*: entries an edit left behind are removed
+//!   when the edit is written (embedded) or checked against the order
+//!   when read (Scylla, which writes without reading).
 
 use conveyor_schemas::records::{
-    AllocationResult, AllocationStatus, ExceptionRecord, LabelStatus, LabeledShipment, OrderEvent,
-    OrderEventKind, PlanStatus, PlannedShipment, StockMovement, SyncOutcome, SyncedShipment,
+    ActionKind, AllocationResult, AllocationStatus, ExceptionRecord, InventoryAlert, LabelStatus,
+    LabeledShipment, OperatorAction, OrderEvent, OrderEventKind, PlanStatus, PlannedShipment,
+    StockMovement, SyncOutcome, SyncedShipment,
 };
 use serde::{Deserialize, Serialize};
 
@@ -195,6 +212,130 @@ pub struct ExceptionRow {
     pub code: String,
     pub reason: String,
     pub action: String,
+    /// The failed record's coordinates (what a retry re-publishes). Rows
+    /// written before they were kept read as `""`, 0, 0.
+    #[serde(default)]
+    pub source_topic: String,
+    #[serde(default)]
+    pub source_partition: i32,
+    #[serde(default)]
+    pub source_offset: i64,
+}
+
+/// What an operator did about an exception (the console's audit log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRow {
+    pub action_id: String,
+    pub exception_id: String,
+    pub order_id: String,
+    pub shipment_id: Option<String>,
+    /// `RETRY`, `CANCEL` or `RESOLVE`.
+    pub kind: String,
+    pub actor: String,
+    /// The actor's role when acting: viewer, operator, admin.
+    pub role: String,
+    /// The operator's why.
+    pub reason: String,
+    /// What the console did (no personal data).
+    pub detail: String,
+    pub at: i64,
+    /// `YYYY-MM-DD` (UTC) of `at`.
+    pub day: String,
+}
+
+/// An exception's current state: the newest action taken on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionState {
+    /// `RETRIED`, `CANCELLED` or `RESOLVED` (see [`state`]).
+    pub state: String,
+    pub actor: String,
+    pub at: i64,
+    pub reason: String,
+    pub action_id: String,
+}
+
+/// The states an action leaves an exception in.
+pub mod state {
+    pub const RETRIED: &str = "RETRIED";
+    pub const CANCELLED: &str = "CANCELLED";
+    pub const RESOLVED: &str = "RESOLVED";
+}
+
+/// The current inventory alert of a SKU at a warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub sku: String,
+    /// The warehouse, or [`ALL_WAREHOUSES`] for the SKU's total.
+    pub warehouse_id: String,
+    /// `LOW_STOCK`, `OUT_OF_STOCK` or `RECOVERED`.
+    pub kind: String,
+    pub available: i32,
+    pub reorder_point: i32,
+    pub occurred_at: i64,
+}
+
+/// The `warehouse_id` of an alert on a SKU's total across warehouses.
+pub const ALL_WAREHOUSES: &str = "*";
+
+/// The alert kind that ends an alert.
+pub const RECOVERED: &str = "RECOVERED";
+
+/// What an order search looks in (see [`crate::ops::OperationalStore::find_orders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchField {
+    /// The channel's order number (`#1001`): exact, case-insensitive, a
+    /// leading `#` optional (see [`number_key`]).
+    Number,
+    /// The customer's email, case-insensitive (see [`email_key`]).
+    Email,
+    /// A SKU on one of the order's current lines (exact).
+    Sku,
+}
+
+impl SearchField {
+    /// The key `value` is looked up by: [`number_key`], [`email_key`],
+    /// or the SKU trimmed.
+    pub fn key(self, value: &str) -> String {
+        match self {
+            SearchField::Number => number_key(value),
+            SearchField::Email => email_key(value),
+            SearchField::Sku => value.trim().to_string(),
+        }
+    }
+}
+
+/// The search key of a channel order number: trimmed, without a leading
+/// `#`, lowercased (`#AB-1001` and `ab-1001` find the same order).
+pub fn number_key(number: &str) -> String {
+    let n = number.trim();
+    n.strip_prefix('#').unwrap_or(n).trim().to_lowercase()
+}
+
+/// The search key of an email: trimmed and lowercased.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The distinct SKUs of `lines`, sorted.
+pub fn line_skus(lines: &[LineRow]) -> Vec<&str> {
+    let mut skus: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+    skus.sort_unstable();
+    skus.dedup();
+    skus
+}
+
+impl OrderDetails {
+    /// The key this order is found under by `by` (none for a field it
+    /// lacks; SKUs are its lines', see [`line_skus`]).
+    pub fn search_key(&self, by: SearchField) -> Option<String> {
+        match by {
+            SearchField::Number => self.external_number.as_deref().map(number_key),
+            SearchField::Email => self.customer_email.as_deref().map(email_key),
+            SearchField::Sku => None,
+        }
+        .filter(|k| !k.is_empty())
+    }
 }
 
 /// One versioned change to the operational store.
@@ -248,8 +389,25 @@ pub enum Mutation {
     /// Levels after a movement; the highest `seq` wins.
     Level(LevelRow),
     Movement(MovementRow),
+    /// A raising of an exception: kept in its day's list and, the
+    /// highest version winning, as the exception's row by id.
     Exception {
         row: ExceptionRow,
+        version: i64,
+    },
+    /// An operator action in its day's audit log (keyed by its time and
+    /// id: a repeated action is the same entry).
+    Action(ActionRow),
+    /// The exception's state after an action; the highest version wins.
+    ExceptionState {
+        exception_id: String,
+        state: ExceptionState,
+        version: i64,
+    },
+    /// The current alert of a SKU at a warehouse; the highest version
+    /// wins, and a `RECOVERED` one takes it off the alert listing.
+    Alert {
+        row: AlertRow,
         version: i64,
     },
 }
@@ -331,8 +489,13 @@ impl Mutation {
             | Mutation::Label { version, .. }
             | Mutation::Sync { version, .. }
             | Mutation::Tracking { version, .. }
-            | Mutation::Exception { version, .. } => version,
-            Mutation::History(_) | Mutation::Level(_) | Mutation::Movement(_) => return,
+            | Mutation::Exception { version, .. }
+            | Mutation::ExceptionState { version, .. }
+            | Mutation::Alert { version, .. } => version,
+            Mutation::History(_)
+            | Mutation::Level(_)
+            | Mutation::Movement(_)
+            | Mutation::Action(_) => return,
         };
         *version = crate::event::with_generation(*version, generation);
     }
@@ -350,7 +513,9 @@ pub fn mutations(event: &SinkEvent) -> Vec<Mutation> {
         SinkEvent::Synced(e) => sync(e, version),
         SinkEvent::Movement(e) => movement(e),
         SinkEvent::Exception(e) => exception(e, version),
-        SinkEvent::Dlq(_) | SinkEvent::Inventory(_) | SinkEvent::Alert(_) => vec![],
+        SinkEvent::Action(e) => action(e, version),
+        SinkEvent::Alert(e) => alert(e, version),
+        SinkEvent::Dlq(_) | SinkEvent::Inventory(_) => vec![],
     }
 }
 
@@ -699,6 +864,9 @@ fn exception(e: &ExceptionRecord, version: i64) -> Vec<Mutation> {
                 code: e.code.clone(),
                 reason: e.reason.clone(),
                 action: e.action.clone(),
+                source_topic: e.source_topic.clone(),
+                source_partition: e.source_partition,
+                source_offset: e.source_offset,
             },
             version,
         },
@@ -711,6 +879,65 @@ fn exception(e: &ExceptionRecord, version: i64) -> Vec<Mutation> {
             format!("{}: {} ({})", e.code, e.reason, e.action),
         ),
     ]
+}
+
+fn action(e: &OperatorAction, version: i64) -> Vec<Mutation> {
+    let (st, verb) = match e.kind {
+        ActionKind::Retry => (state::RETRIED, "retried"),
+        ActionKind::Cancel => (state::CANCELLED, "cancelled"),
+        ActionKind::Resolve => (state::RESOLVED, "resolved"),
+    };
+    vec![
+        Mutation::Action(ActionRow {
+            action_id: e.action_id.clone(),
+            exception_id: e.exception_id.clone(),
+            order_id: e.order_id.clone(),
+            shipment_id: e.shipment_id.clone(),
+            kind: e.kind.as_str().to_string(),
+            actor: e.actor.clone(),
+            role: e.role.clone(),
+            reason: e.reason.clone(),
+            detail: e.detail.clone(),
+            at: e.at,
+            day: day_of(e.at),
+        }),
+        Mutation::ExceptionState {
+            exception_id: e.exception_id.clone(),
+            state: ExceptionState {
+                state: st.to_string(),
+                actor: e.actor.clone(),
+                at: e.at,
+                reason: e.reason.clone(),
+                action_id: e.action_id.clone(),
+            },
+            version,
+        },
+        history(
+            &e.order_id,
+            e.at,
+            &e.event_id,
+            "console",
+            e.kind.as_str(),
+            format!("{} ({}) {verb}: {}", e.actor, e.role, e.reason),
+        ),
+    ]
+}
+
+fn alert(e: &InventoryAlert, version: i64) -> Vec<Mutation> {
+    vec![Mutation::Alert {
+        row: AlertRow {
+            sku: e.sku.clone(),
+            warehouse_id: e
+                .warehouse_id
+                .clone()
+                .unwrap_or_else(|| ALL_WAREHOUSES.to_string()),
+            kind: name(&e.kind),
+            available: e.available,
+            reorder_point: e.reorder_point,
+            occurred_at: e.occurred_at,
+        },
+        version,
+    }]
 }
 
 #[cfg(test)]
@@ -735,6 +962,79 @@ mod tests {
         assert_eq!(day_of(1_795_737_600_000), "2026-11-27");
         assert_eq!(day_of(1_795_737_600_000 - 1), "2026-11-26");
         assert_eq!(day_of(951_782_400_000), "2000-02-29");
+    }
+
+    #[test]
+    fn search_keys_ignore_case_and_a_leading_hash() {
+        assert_eq!(number_key(" #AB-1001 "), "ab-1001");
+        assert_eq!(number_key("ab-1001"), "ab-1001");
+        assert_eq!(number_key("# 1001"), "1001");
+        assert_eq!(number_key("#"), "");
+        assert_eq!(email_key(" Jane.Doe@Example.COM"), "jane.doe@example.com");
+        let lines: Vec<LineRow> = ["B", "A", "B"]
+            .iter()
+            .enumerate()
+            .map(|(i, sku)| LineRow {
+                line_id: i.to_string(),
+                sku: sku.to_string(),
+                name: String::new(),
+                quantity: 1,
+                unit_price: "1.00".into(),
+                total: "1.00".into(),
+            })
+            .collect();
+        assert_eq!(line_skus(&lines), ["A", "B"]);
+    }
+
+    #[test]
+    fn an_action_is_an_audit_entry_a_state_and_a_history_entry() {
+        let a = conveyor_schemas::samples::operator_action(0, 1_795_737_600_000);
+        assert_eq!(a.kind, ActionKind::Retry);
+        let m = mutations(&SinkEvent::Action(a.clone()));
+        assert_eq!(m.len(), 3);
+        let Mutation::Action(row) = &m[0] else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            (row.kind.as_str(), row.day.as_str(), row.at),
+            ("RETRY", "2026-11-27", a.at)
+        );
+        let Mutation::ExceptionState {
+            exception_id,
+            state: st,
+            version,
+        } = &m[1]
+        else {
+            panic!("{m:?}")
+        };
+        assert_eq!(exception_id, &a.exception_id);
+        assert_eq!(st.state, state::RETRIED);
+        assert_eq!(*version, crate::event::version(a.at, &a.event_id));
+        let Mutation::History(h) = &m[2] else {
+            panic!("{m:?}")
+        };
+        assert_eq!(h.stage, "console");
+        assert_eq!(h.status, "RETRY");
+        assert_eq!(
+            h.detail,
+            "alice (operator) retried: customer confirmed the address by phone"
+        );
+        assert_eq!(h.event_id, a.action_id, "keyed by the action");
+    }
+
+    #[test]
+    fn an_alert_on_the_total_is_under_every_warehouse() {
+        let mut a = conveyor_schemas::samples::inventory_alert(1, 0);
+        a.warehouse_id = None;
+        a.kind = conveyor_schemas::records::AlertKind::Recovered;
+        let m = mutations(&SinkEvent::Alert(a));
+        let [Mutation::Alert { row, .. }] = m.as_slice() else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            (row.warehouse_id.as_str(), row.kind.as_str()),
+            (ALL_WAREHOUSES, RECOVERED)
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod diff;
 mod plan;
 mod progress;
 mod rebuild;
-mod record;
+pub(crate) mod record;
 mod sandbox;
 
 use std::collections::BTreeMap;
@@ -699,7 +699,7 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
 }
 
 /// Messages an unfinished replay has done, from its groups' offsets.
-fn progress_of(config: &Config, j: &ReplayJob) -> anyhow::Result<i64> {
+pub(crate) fn progress_of(config: &Config, j: &ReplayJob) -> anyhow::Result<i64> {
     if j.status == Status::Planned {
         return Ok(0);
     }

@@ -166,11 +166,12 @@ pub async fn sink(config: &Config, sink: SinkTarget, yes: bool) -> anyhow::Resul
         std::slice::from_ref(&spec.group_id),
         "rebuild the sink",
     )?;
-    super::super::stage::ensure_topics(config, conveyor_runtime::topology::SINK_INPUTS).await?;
+    let reads = conveyor_runtime::topology::sink_reads(&spec.name);
+    super::super::stage::ensure_topics(config, reads).await?;
     let input = JobInput {
         job: spec.name.clone(),
         group: spec.group_id.clone(),
-        inputs: Inputs::resolve(config).topics(),
+        inputs: Inputs::resolve(config, reads).topics(),
         changelog: None,
         follow: false,
     };
