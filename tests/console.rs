@@ -19,7 +19,7 @@
 //!
 //! The browser and playwright-core are installed on first use (apt's
 //! chromium when running as root; npm into ~/.cache/conveyor/node).
-//! `CONVEYOR_UPDATE_SCREENSHOTS=1` writes the screenshots to docs/images.
+//! `UPDATE_SCREENSHOTS=1` writes the screenshots to docs/images.
 
 mod common;
 
@@ -94,6 +94,9 @@ fn hash(password: &str) -> String {
 fn order_for(i: usize, plan: &PlannedShipment) -> OrderEvent {
     let mut e = conveyor_schemas::samples::order_event(i as u64, plan.planned_at - 60_000);
     e.order_id = plan.order_id.clone();
+    let (channel, external) = plan.order_id.split_once(':').unwrap_or(("shopify", ""));
+    e.order.channel = channel.to_string();
+    e.order.external_id = external.to_string();
     e.event_id = format!("{}:created/0", plan.order_id);
     e.order.external_number = Some(format!("#C{}", 1001 + i));
     e.order.customer.email = Some(format!("buyer{i}@example.com"));
@@ -269,7 +272,7 @@ async fn operators_find_orders_open_slips_and_retry_a_failed_label_in_chromium()
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let shots = if std::env::var_os("CONVEYOR_UPDATE_SCREENSHOTS").is_some() {
+    let shots = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images")
     } else {
         dir.path().to_path_buf()
