@@ -5,7 +5,7 @@
 //!    (order, allocation, plan, label, sync-back, movements, exceptions,
 //!    alerts), ending now, so the exceptions queue has its week of
 //!    exceptions. It is kept under `~/.cache/conveyor/bench-console` and
-//!    reused by the next run with the same count (loading a million
+//!    reused by runs with the same count within a day (loading a million
 //!    orders takes minutes).
 //! 2. The status API over it and the console over the status API, both in
 //!    this process on loopback, as deployed (the console reads through
@@ -55,12 +55,16 @@ async fn store(orders: u64) -> anyhow::Result<EmbeddedStore> {
     let dir = home.join(".cache/conveyor/bench-console");
     let path = dir.join(format!("ops-{orders}.redb"));
     let done = dir.join(format!("ops-{orders}.loaded"));
-    if done.exists() && path.exists() {
+    // Orders end when loaded: the queue's week has exceptions. A cache
+    // older than a day is loaded again (its exceptions age out).
+    let now = super::console::pages::now_ms();
+    let loaded_at = std::fs::read_to_string(&done)
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    if path.exists() && loaded_at.is_some_and(|t| now - t < 86_400_000) {
         println!("store: {} (cached)", path.display());
         return Ok(EmbeddedStore::open(&path)?);
     }
-    // Orders end now (to the hour): the queue's week has exceptions.
-    let now = super::console::pages::now_ms();
     let base = now - now % 3_600_000 - orders as i64 * ORDER_SPACING_MS;
     EmbeddedStore::remove(&path)?;
     let store = EmbeddedStore::open(&path)?;
@@ -88,7 +92,7 @@ async fn store(orders: u64) -> anyhow::Result<EmbeddedStore> {
             );
         }
     }
-    std::fs::write(&done, base.to_string())?;
+    std::fs::write(&done, now.to_string())?;
     Ok(store)
 }
 

@@ -124,10 +124,15 @@ async function searchTracking(page, tracking) {
     await viewer.page.goto(`${BASE}/exception?id=${encodeURIComponent(env('EXCEPTION_ID'))}`);
     expect((await viewer.page.locator('#act').count()) === 0, 'a viewer gets no action form');
     expect(await viewer.page.locator('#read-only').isVisible(), 'a viewer is told they cannot act');
+    // With the viewer's own valid CSRF token (the logout form carries it):
+    // the role check, not the token, refuses it.
+    const csrf = await viewer.page.getAttribute('input[name=csrf]', 'value');
     const forged = await viewer.context.request.post(`${BASE}/exception/action`, {
-      form: { csrf: 'x', action_id: '0'.repeat(32), exception_id: env('EXCEPTION_ID'), kind: 'RESOLVE', reason: 'forged' },
+      form: { csrf, action_id: '0'.repeat(32), exception_id: env('EXCEPTION_ID'), kind: 'RESOLVE', reason: 'forged' },
     });
-    expect(forged.status() === 403, 'a viewer\'s action is refused');
+    expect(forged.status() === 403 && (await forged.text()).includes('viewers cannot act'), 'a viewer\'s action is refused by role');
+    const byEmail = await viewer.context.request.get(`${BASE}/orders?by=email&q=${encodeURIComponent(env('ORDER_EMAIL'))}`);
+    expect(byEmail.status() === 403, 'a viewer cannot search by email, even by URL');
     await viewer.page.goto(`${BASE}/audit`);
     expect((await viewer.page.textContent('main')).includes('for admins'), 'a viewer cannot read the audit log');
     await viewer.context.close();

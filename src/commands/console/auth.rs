@@ -4,7 +4,11 @@
 //!   against their argon2 PHC hashes (on a blocking thread: a check costs
 //!   tens of milliseconds by design). An unknown user is checked against a
 //!   dummy hash, so the answer takes as long as for a known one.
-//! - Five failed logins for a name lock it for a minute.
+//! - Five failed logins for a name lock it for a minute (an attempt counts
+//!   until it succeeds, so parallel guesses share the limit); two password
+//!   checks run at once, so a flood of logins cannot exhaust memory.
+//! - A live region's refresh does not keep a session alive: only the
+//!   user's own requests restart the idle clock.
 //! - A session is a random 256-bit token in an `HttpOnly`, `SameSite=Strict`
 //!   cookie (`Secure` with `console.secure_cookies`). The server keeps only
 //!   its SHA-256, so neither a lookup's timing nor a memory dump gives a
@@ -30,6 +34,10 @@ use subtle::ConstantTimeEq;
 pub const COOKIE: &str = "conveyor_session";
 const MAX_FAILURES: u32 = 5;
 const LOCKOUT: Duration = Duration::from_secs(60);
+/// Names with recent failures kept at most (beyond: logins wait).
+const MAX_TRACKED: usize = 10_000;
+/// Password checks at once.
+const CHECKS: usize = 2;
 
 /// A logged-in user, as a request sees them.
 #[derive(Debug, Clone)]
@@ -55,6 +63,7 @@ pub struct Auth {
     pub secure_cookies: bool,
     /// Verified against for unknown names (same cost as a real check).
     dummy: String,
+    checks: tokio::sync::Semaphore,
 }
 
 /// `n` random bytes from the OS, as lowercase hex.
@@ -123,6 +132,7 @@ impl Auth {
             max: Duration::from_secs(config.session_max_hours * 3600),
             secure_cookies: config.secure_cookies,
             dummy: hash_password(&random_hex(16))?,
+            checks: tokio::sync::Semaphore::new(CHECKS),
         })
     }
 
@@ -140,36 +150,46 @@ impl Auth {
     /// Checks the password; on success opens a session and returns its
     /// token (for the cookie).
     pub async fn login(&self, user: &str, password: &str) -> Result<String, LoginError> {
-        {
+        // The attempt counts as a failure until it succeeds, so parallel
+        // guesses cannot all slip under the limit.
+        let failures = {
             let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(x) = f.get(user) {
-                if x.count >= MAX_FAILURES && x.last.elapsed() < LOCKOUT {
-                    return Err(LoginError::Locked);
-                }
-                if x.last.elapsed() >= LOCKOUT {
-                    f.remove(user);
-                }
+            if f.len() >= MAX_TRACKED {
+                f.retain(|_, x| x.last.elapsed() < LOCKOUT);
             }
-        }
+            if f.len() >= MAX_TRACKED {
+                return Err(LoginError::Locked);
+            }
+            let x = f.entry(user.to_string()).or_insert(Failures {
+                count: 0,
+                last: Instant::now(),
+            });
+            if x.last.elapsed() >= LOCKOUT {
+                x.count = 0;
+            }
+            if x.count >= MAX_FAILURES {
+                return Err(LoginError::Locked);
+            }
+            x.count += 1;
+            x.last = Instant::now();
+            x.count
+        };
         let known = self.users.get(user).cloned();
         let hash = known
             .as_ref()
             .map_or(self.dummy.clone(), |(_, h)| h.clone());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
-            .await
-            .unwrap_or(false);
+        // Each check takes ~19 MiB and tens of milliseconds: a few at once.
+        let ok = match self.checks.acquire().await {
+            Ok(_permit) => tokio::task::spawn_blocking(move || verify(&hash, &password))
+                .await
+                .unwrap_or(false),
+            Err(_) => false,
+        };
         let Some((role, _)) = known.filter(|_| ok) else {
-            let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            let e = f.entry(user.to_string()).or_insert(Failures {
-                count: 0,
-                last: Instant::now(),
-            });
-            e.count += 1;
-            e.last = Instant::now();
             tracing::warn!(
                 user = %user.chars().take(64).collect::<String>(),
-                failures = e.count,
+                failures,
                 "console: login refused"
             );
             return Err(LoginError::Refused);
@@ -200,8 +220,9 @@ impl Auth {
         now.duration_since(s.seen) > self.idle || now.duration_since(s.started) > self.max
     }
 
-    /// The session of `token`, if it is live (and marks it used).
-    pub fn session(&self, token: &str) -> Option<Session> {
+    /// The session of `token`, if it is live. `touch`: a request of the
+    /// user's (it restarts the idle clock); a live region's refresh is not.
+    pub fn session(&self, token: &str, touch: bool) -> Option<Session> {
         let now = Instant::now();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let k = digest(token);
@@ -210,7 +231,9 @@ impl Auth {
             sessions.remove(&k);
             return None;
         }
-        s.seen = now;
+        if touch {
+            s.seen = now;
+        }
         Some(s.clone())
     }
 
@@ -274,12 +297,12 @@ mod tests {
             Err(LoginError::Refused)
         );
         let token = a.login("ana", "correct horse").await.unwrap();
-        let s = a.session(&token).unwrap();
+        let s = a.session(&token, true).unwrap();
         assert_eq!((s.user.as_str(), s.role), ("ana", Role::Operator));
         assert_eq!(s.csrf.len(), 64);
-        assert!(a.session("not-a-token").is_none());
+        assert!(a.session("not-a-token", true).is_none());
         a.logout(&token);
-        assert!(a.session(&token).is_none());
+        assert!(a.session(&token, true).is_none());
     }
 
     #[tokio::test]
@@ -298,9 +321,12 @@ mod tests {
     async fn sessions_expire() {
         let mut a = auth(30);
         let token = a.login("ana", "correct horse").await.unwrap();
-        a.idle = Duration::ZERO;
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(a.session(&token).is_none());
+        a.idle = Duration::from_millis(50);
+        // Live refreshes do not keep it alive; the user's requests do.
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(a.session(&token, false).is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(a.session(&token, false).is_none());
     }
 
     #[test]

@@ -46,13 +46,15 @@ use super::html::{self, badge, esc, live, table, time, url};
 use super::pages::{now_ms, timed};
 use super::{same_origin, Console, Page, Shared, Who};
 
-/// Actions this process carried out, newest last (bounded), and actions
-/// whose effect happened but whose record could not be written yet (the
-/// form's re-submission writes that same record, same time).
+/// Actions this process carried out, newest last (bounded); actions whose
+/// effect happened but whose record could not be written yet (the form's
+/// re-submission writes that same record, same time); forms in progress.
 #[derive(Default)]
 pub struct Done(
     Mutex<(HashMap<String, String>, VecDeque<String>)>,
     Mutex<HashMap<String, OperatorAction>>,
+    /// Forms being carried out now.
+    Mutex<std::collections::HashSet<String>>,
 );
 
 impl Done {
@@ -66,9 +68,34 @@ impl Done {
 
     fn set_pending(&self, a: &OperatorAction) {
         let mut g = self.1.lock().unwrap_or_else(|e| e.into_inner());
-        if g.len() < Self::KEEP {
-            g.insert(a.action_id.clone(), a.clone());
+        if g.len() >= Self::KEEP {
+            // The oldest unrecorded actions give way (their forms were
+            // abandoned long ago).
+            let mut by_age: Vec<(i64, String)> =
+                g.values().map(|x| (x.at, x.action_id.clone())).collect();
+            by_age.sort();
+            for (_, id) in by_age.into_iter().take(Self::KEEP / 10) {
+                g.remove(&id);
+            }
         }
+        g.insert(a.action_id.clone(), a.clone());
+    }
+
+    fn clear_pending(&self, id: &str) {
+        self.1.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// Claims `id` for this request; false while another request carries
+    /// the same form out (a double click).
+    fn claim(&self, id: &str) -> bool {
+        self.2
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string())
+    }
+
+    fn release(&self, id: &str) {
+        self.2.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
     const KEEP: usize = 10_000;
@@ -250,8 +277,8 @@ async fn source_record(c: &Console, e: &Exception) -> Result<InRecord, String> {
     let consumer = Consumer::new(&c.config.kafka, "console", "conveyor-console-reader")
         .map_err(|e| e.to_string())?;
     let t = Duration::from_secs(5);
-    let (low, high) = consumer
-        .watermarks(topic, p, t)
+    // A blocking broker call: off the async workers' hands.
+    let (low, high) = tokio::task::block_in_place(|| consumer.watermarks(topic, p, t))
         .map_err(|e| format!("{topic}[{p}]: {e}"))?;
     if offset < low || offset >= high {
         return Err(format!(
@@ -310,16 +337,19 @@ pub async fn detail(State(c): Shared, who: Who, Query(q): Query<DetailQuery>) ->
     let r = &e.row;
     let role = who.role();
     let mut b = format!("<h1>Exception {}</h1>", esc(&r.exception_id));
-    if let Some(done) = &q.done {
-        let _ = write!(b, "<p class=\"notice\" id=\"done\">{}</p>", esc(done));
+    // What this console did for the form just submitted (by its id: the
+    // page never echoes text from the address bar).
+    if let Some(done) = q.done.as_deref().and_then(|id| c.done.get(id)) {
+        let _ = write!(b, "<p class=\"notice\" id=\"done\">{}</p>", esc(&done));
     }
+    let labeled = labeled_after_retry(&c, &e).await;
     let _ = write!(
         b,
         "<div class=\"grid\"><dl class=\"card\"><dt>State</dt><dd id=\"state\">{}</dd><dt>Raised</dt><dd>{} by {}</dd>\
          <dt>Code</dt><dd><code>{}</code></dd><dt>Reason</dt><dd id=\"reason\">{}</dd><dt>What to do</dt><dd>{}</dd></dl>\
          <dl class=\"card\"><dt>Order</dt><dd><a href=\"/order?id={}\">{}</a></dd><dt>Shipment</dt><dd>{}</dd>\
          <dt>Failed record</dt><dd><code>{}[{}]@{}</code></dd>{}</dl></div>",
-        state_badge(&e, None),
+        state_badge(&e, labeled.as_deref()),
         time(r.raised_at),
         esc(&r.stage),
         esc(&r.code),
@@ -338,7 +368,7 @@ pub async fn detail(State(c): Shared, who: Who, Query(q): Query<DetailQuery>) ->
                 esc(&s.state),
                 esc(&s.actor),
                 time(s.at),
-                esc(&s.reason)
+                html::pii(role, &s.reason)
             ))
             .unwrap_or_default()
     );
@@ -373,7 +403,7 @@ pub async fn detail(State(c): Shared, who: Who, Query(q): Query<DetailQuery>) ->
     }
     if !role.acts() {
         b.push_str("<p class=\"muted\" id=\"read-only\">Viewers cannot act on exceptions.</p>");
-    } else if !is_open(&e) {
+    } else if !is_open(&e) || labeled.is_some() {
         b.push_str("<p class=\"muted\">This exception is closed.</p>");
     } else {
         let _ = write!(
@@ -500,12 +530,14 @@ fn edit_address(a: &mut Address, f: &ActForm) -> Result<Vec<&'static str>, Strin
     Ok(changed)
 }
 
-fn redirect(id: &str, done: &str) -> Response {
+/// Back to the exception's page, which shows what was done for the form
+/// `action_id`.
+fn redirect(id: &str, action_id: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [(
             LOCATION,
-            format!("/exception?id={}&done={}", url(id), url(done)),
+            format!("/exception?id={}&done={}", url(id), url(action_id)),
         )],
     )
         .into_response()
@@ -556,9 +588,22 @@ pub async fn act(
         )
         .into_response();
     }
-    if let Some(done) = c.done.get(&f.action_id) {
-        return redirect(&f.exception_id, &done);
+    if c.done.get(&f.action_id).is_some() {
+        return redirect(&f.exception_id, &f.action_id);
     }
+    if !c.done.claim(&f.action_id) {
+        return Page::Error(
+            StatusCode::CONFLICT,
+            "this form is being carried out already".into(),
+        )
+        .into_response();
+    }
+    let r = act_once(&c, &who, &f, kind, reason).await;
+    c.done.release(&f.action_id);
+    r
+}
+
+async fn act_once(c: &Console, who: &Who, f: &ActForm, kind: ActionKind, reason: &str) -> Response {
     let e = match c.api.exception(&f.exception_id).await {
         Ok(Some(e)) => e,
         Ok(None) => {
@@ -570,25 +615,38 @@ pub async fn act(
         }
         Err(e) => return Page::from(e).into_response(),
     };
+    // This very form was recorded already (a re-submission after a
+    // restart of the console).
+    if e.state.as_ref().is_some_and(|s| s.action_id == f.action_id) {
+        c.done
+            .put(&f.action_id, "this action was carried out already");
+        return redirect(&e.row.exception_id, &f.action_id);
+    }
     let action = match c.done.pending(&f.action_id) {
         // Done before, not recorded: record it now, as it was.
         Some(a) => a,
         None => {
-            if !is_open(&e) {
-                let s = e.state.as_ref().map(|s| s.state.as_str()).unwrap_or("");
+            let labeled = labeled_after_retry(c, &e).await;
+            if !is_open(&e) || labeled.is_some() {
+                let s = labeled.unwrap_or_else(|| {
+                    e.state
+                        .as_ref()
+                        .map(|s| s.state.clone())
+                        .unwrap_or_default()
+                });
                 return Page::Error(
                     StatusCode::CONFLICT,
-                    format!("this exception is already {}", s.to_ascii_lowercase()),
+                    format!("this exception is closed: {}", s.to_ascii_lowercase()),
                 )
                 .into_response();
             }
-            match carry_out(&c, &e, &f, kind, &who, reason).await {
+            match carry_out(c, &e, f, kind, who, reason).await {
                 Ok(a) => a,
                 Err((code, m)) => return Page::Error(code, m).into_response(),
             }
         }
     };
-    if let Err(m) = publish_action(&c, &action).await {
+    if let Err(m) = publish_action(c, &action).await {
         c.done.set_pending(&action);
         return Page::Error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -599,11 +657,7 @@ pub async fn act(
         )
         .into_response();
     }
-    c.done
-        .1
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&f.action_id);
+    c.done.clear_pending(&f.action_id);
     tracing::info!(
         user = %who.0.user,
         action = %f.kind,
@@ -614,7 +668,7 @@ pub async fn act(
     metrics::counter!("conveyor_console_actions_total", "kind" => f.kind.clone()).increment(1);
     let done = format!("{}: {}", f.kind.to_ascii_lowercase(), action.detail);
     c.done.put(&f.action_id, &done);
-    redirect(&e.row.exception_id, &done)
+    redirect(&e.row.exception_id, &f.action_id)
 }
 
 /// Does what the action says (a retry re-publishes); the action's record.
@@ -626,8 +680,12 @@ async fn carry_out(
     who: &Who,
     reason: &str,
 ) -> Result<OperatorAction, (StatusCode, String)> {
+    // Taken before the re-publication, whose timestamp is later: a retry
+    // that fails again raises the exception after this action, so it shows
+    // as open again.
+    let at = now_ms();
     let detail = match kind {
-        ActionKind::Retry => republish(c, e, f).await?,
+        ActionKind::Retry => republish(c, e, f, at + 1).await?,
         ActionKind::Cancel => "shipment cancelled: it will not be labeled; cancel the order in its channel to release its stock".into(),
         ActionKind::Resolve => "marked resolved".into(),
     };
@@ -642,7 +700,7 @@ async fn carry_out(
         role: who.role().as_str().to_string(),
         reason: reason.to_string(),
         detail,
-        at: now_ms(),
+        at,
     })
 }
 
@@ -671,12 +729,14 @@ async fn republish(
     c: &Console,
     e: &Exception,
     f: &ActForm,
+    at: i64,
 ) -> Result<String, (StatusCode, String)> {
     let unavailable = |m: String| (StatusCode::SERVICE_UNAVAILABLE, m);
     let rec = source_record(c, e).await.map_err(unavailable)?;
     let mut note = String::new();
     let payload = if is_plan_topic(c, &rec.topic) {
         let mut plan = decode_plan(c, &rec).await.map_err(unavailable)?;
+        still_wanted(c, &plan).await?;
         let changed =
             edit_address(&mut plan.ship_to, f).map_err(|m| (StatusCode::BAD_REQUEST, m))?;
         if !changed.is_empty() {
@@ -689,7 +749,9 @@ async fn republish(
     } else {
         rec.payload.clone().unwrap_or_default()
     };
-    let mut out = OutRecord::new(rec.topic.clone()).payload(payload);
+    let mut out = OutRecord::new(rec.topic.clone())
+        .payload(payload)
+        .timestamp_ms(at);
     if let Some(k) = &rec.key {
         out = out.key(k.clone());
     }
@@ -709,6 +771,65 @@ async fn republish(
         "re-published {}[{}]@{} as @{}{note}",
         rec.topic, rec.partition, rec.offset, d.offset
     ))
+}
+
+/// Refuses to re-publish a plan that is no longer the shipment's: the
+/// order was cancelled, or route cancelled or re-planned the shipment
+/// since (the label stage would buy a label for a parcel nobody ships).
+async fn still_wanted(c: &Console, plan: &PlannedShipment) -> Result<(), (StatusCode, String)> {
+    let conflict = |m: String| Err((StatusCode::CONFLICT, m));
+    let order = c
+        .api
+        .order(&plan.order_id)
+        .await
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let Some(order) = order else {
+        return Ok(());
+    };
+    if order.status.as_deref() == Some("CANCELLED") {
+        return conflict("the order was cancelled since: nothing to retry".into());
+    }
+    let current = order
+        .shipments
+        .iter()
+        .find(|s| s.shipment_id == plan.shipment_id);
+    if let Some(s) = current {
+        if let Some(l) = s.label.as_ref().filter(|l| l.label_status == "LABELED") {
+            return conflict(format!(
+                "the shipment has its label already ({}): nothing to retry",
+                l.tracking_number
+            ));
+        }
+        if let Some(p) = &s.plan {
+            if p.plan_status != "PLANNED" {
+                return conflict(format!(
+                    "the shipment's plan is {} since: nothing to retry",
+                    p.plan_status.to_ascii_lowercase()
+                ));
+            }
+            if p.planned_at != plan.planned_at {
+                return conflict(
+                    "the shipment was planned again since: retry from its newer exception, if any"
+                        .into(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The label status of a retried exception's shipment (has the retry
+/// worked?); `None` when it is not retried or has no label.
+async fn labeled_after_retry(c: &Console, e: &Exception) -> Option<String> {
+    if e.open || !retried(e) {
+        return None;
+    }
+    let o = c.api.order(&e.row.order_id).await.ok().flatten()?;
+    o.shipments
+        .into_iter()
+        .find(|s| Some(&s.shipment_id) == e.row.shipment_id.as_ref())
+        .and_then(|s| s.label)
+        .map(|l| l.label_status)
 }
 
 #[cfg(test)]

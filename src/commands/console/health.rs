@@ -277,7 +277,7 @@ fn board_html(c: &Console) -> String {
                 esc(&r.target),
                 esc(&r.status),
                 format!(
-                    "<div class=\"bar\" title=\"{pct:.0}%\"><span style=\"width:{pct:.1}%\"></span></div>{}/{} ({pct:.0}%)",
+                    "<progress max=\"100\" value=\"{pct:.1}\"></progress> {}/{} ({pct:.0}%)",
                     r.done, r.total
                 ),
             ]

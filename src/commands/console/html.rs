@@ -172,7 +172,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}td.empty{color:
 form.inline{display:inline}input,select,textarea,button{font:inherit}input,select,textarea{padding:5px 7px;border:1px solid #b8c0ca;border-radius:4px}
 button{padding:5px 12px;border:1px solid var(--acc);background:var(--acc);color:#fff;border-radius:4px;cursor:pointer}button.plain{background:#fff;color:var(--acc)}
 .search{display:flex;gap:8px;margin-bottom:14px}.search input[type=text]{flex:1;max-width:420px}
-.bar{background:#e4e8ee;height:10px;border-radius:5px;min-width:160px;overflow:hidden}.bar span{display:block;height:100%;background:var(--acc)}
+progress{width:180px;height:12px;vertical-align:middle;accent-color:var(--acc)}
 .timeline{list-style:none;padding:0;margin:0;border-left:3px solid var(--line)}.timeline li{padding:4px 12px;position:relative}
 .timeline li:before{content:"";position:absolute;left:-7px;top:10px;width:11px;height:11px;border-radius:50%;background:var(--acc)}
 .timeline .at{color:var(--muted);font-variant-numeric:tabular-nums;margin-right:8px}

@@ -105,16 +105,17 @@ impl FromRequestParts<Arc<Console>> for Who {
         parts: &mut Parts,
         console: &Arc<Console>,
     ) -> Result<Self, Self::Rejection> {
+        let live = parts.headers.contains_key("x-requested-with");
         let session = parts
             .headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(auth::token_of)
-            .and_then(|t| console.auth.session(t));
+            .and_then(|t| console.auth.session(t, !live));
         match session {
             Some(s) => Ok(Who(s)),
-            None if parts.headers.contains_key("x-requested-with") => Err(Rejection::Unauthorized),
+            None if live => Err(Rejection::Unauthorized),
             None => Err(Rejection::Login),
         }
     }
@@ -178,13 +179,18 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host)
+    // Behind a reverse proxy the browser's host is the forwarded one.
+    let hosts = ["x-forwarded-host", "host"].map(|h| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    });
+    origin.split_once("://").is_some_and(|(_, rest)| {
+        let rest = rest.trim_end_matches('/');
+        hosts.iter().any(|h| !h.is_empty() && h == rest)
+    })
 }
 
 /// The console's routes over `console`.

@@ -126,13 +126,10 @@ pub async fn orders(State(c): Shared, who: Who, Query(q): Query<SearchQuery>) ->
         // One answer: straight to the order.
         if found.len() == 1 && by != "sku" {
             timed("search", started);
-            return Page::Html(
-                order_page(&c, &who, &found[0].order_id)
-                    .await
-                    .unwrap_or_else(|p| match p {
-                        Page::Html(h) | Page::Error(_, h) => h,
-                    }),
-            );
+            return match order_page(&c, &who, &found[0].order_id).await {
+                Ok(h) => Page::Html(h),
+                Err(p) => p,
+            };
         }
         let _ = write!(body, "<h2>{} found</h2>", found.len());
         body.push_str(&table(
@@ -340,7 +337,12 @@ fn render_order(o: &OrderView, role: Role) -> String {
             time(h.at),
             esc(&h.stage),
             badge(&h.status),
-            esc(&h.detail)
+            // An operator's reason is free text: it may name the customer.
+            if h.stage == "console" {
+                pii(role, &h.detail)
+            } else {
+                esc(&h.detail)
+            }
         );
     }
     b.push_str("</ul>");
