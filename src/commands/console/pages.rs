@@ -13,6 +13,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use conveyor_runtime::console::Role;
+use conveyor_sinks::ops::model::LevelRow;
 use conveyor_sinks::ops::views::{OrderSummary, OrderView};
 use serde::Deserialize;
 
@@ -491,19 +492,13 @@ pub async fn inventory(State(c): Shared, who: Who, Query(q): Query<PageQuery>) -
         .levels
         .iter()
         .map(|l| {
-            vec![
-                format!("<a href=\"/sku?sku={}\">{}</a>", url(&l.sku), esc(&l.sku)),
-                esc(&l.warehouse_id),
-                l.on_hand.to_string(),
-                l.reserved.to_string(),
-                l.held.to_string(),
-                if l.available <= 0 {
-                    format!("<b class=\"error\">{}</b>", l.available)
-                } else {
-                    l.available.to_string()
-                },
-                time(l.as_of),
-            ]
+            let mut row = vec![format!(
+                "<a href=\"/sku?sku={}\">{}</a>",
+                url(&l.sku),
+                esc(&l.sku)
+            )];
+            row.extend(level_cells(l));
+            row
         })
         .collect();
     b.push_str(&table(
@@ -536,6 +531,23 @@ pub async fn inventory(State(c): Shared, who: Who, Query(q): Query<PageQuery>) -
     ))
 }
 
+/// A level's cells: warehouse, on hand, reserved, held, available (none
+/// left in bold), as of.
+fn level_cells(l: &LevelRow) -> Vec<String> {
+    vec![
+        esc(&l.warehouse_id),
+        l.on_hand.to_string(),
+        l.reserved.to_string(),
+        l.held.to_string(),
+        if l.available <= 0 {
+            format!("<b class=\"error\">{}</b>", l.available)
+        } else {
+            l.available.to_string()
+        },
+        time(l.as_of),
+    ]
+}
+
 #[derive(Deserialize)]
 pub struct SkuQuery {
     sku: String,
@@ -561,20 +573,7 @@ pub async fn sku(State(c): Shared, who: Who, Query(q): Query<SkuQuery>) -> Page 
         v.reserved,
         v.available
     );
-    let rows: Vec<Vec<String>> = v
-        .warehouses
-        .iter()
-        .map(|l| {
-            vec![
-                esc(&l.warehouse_id),
-                l.on_hand.to_string(),
-                l.reserved.to_string(),
-                l.held.to_string(),
-                l.available.to_string(),
-                time(l.as_of),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = v.warehouses.iter().map(level_cells).collect();
     b.push_str(&table(
         "levels",
         &[
