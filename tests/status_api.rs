@@ -114,8 +114,8 @@ async fn answers_orders_inventory_tracking_and_exceptions_with_clear_errors() {
     assert_eq!(code, 200);
     assert_eq!(
         x["exceptions"].as_array().unwrap().len(),
-        2,
-        "orders 42 and 142"
+        6,
+        "orders 42 and 142, and the dead letters of 11, 61, 111 and 161"
     );
 }
 

@@ -36,9 +36,9 @@
 //!   when read (Scylla, which writes without reading).
 
 use conveyor_schemas::records::{
-    ActionKind, AllocationResult, AllocationStatus, ExceptionRecord, InventoryAlert, LabelStatus,
-    LabeledShipment, OperatorAction, OrderEvent, OrderEventKind, PlanStatus, PlannedShipment,
-    StockMovement, SyncOutcome, SyncedShipment,
+    ActionKind, AllocationResult, AllocationStatus, DlqRecord, ErrorKind, ExceptionRecord,
+    InventoryAlert, LabelStatus, LabeledShipment, OperatorAction, OrderEvent, OrderEventKind,
+    PlanStatus, PlannedShipment, StockMovement, SyncOutcome, SyncedShipment,
 };
 use serde::{Deserialize, Serialize};
 
@@ -501,8 +501,9 @@ impl Mutation {
     }
 }
 
-/// The mutations of one sink event (DLQ records and raw inventory feed
-/// events have no operational rows: the movements they cause do).
+/// The mutations of one sink event (raw inventory feed events have no
+/// operational rows: the movements they cause do; a dead letter is an
+/// exception in the queue unless it is an exception's twin).
 pub fn mutations(event: &SinkEvent) -> Vec<Mutation> {
     let version = event.version();
     match event {
@@ -515,7 +516,8 @@ pub fn mutations(event: &SinkEvent) -> Vec<Mutation> {
         SinkEvent::Exception(e) => exception(e, version),
         SinkEvent::Action(e) => action(e, version),
         SinkEvent::Alert(e) => alert(e, version),
-        SinkEvent::Dlq(_) | SinkEvent::Inventory(_) => vec![],
+        SinkEvent::Dlq(e) => dead_letter(e, version),
+        SinkEvent::Inventory(_) => vec![],
     }
 }
 
@@ -879,6 +881,54 @@ fn exception(e: &ExceptionRecord, version: i64) -> Vec<Mutation> {
             format!("{}: {} ({})", e.code, e.reason, e.action),
         ),
     ]
+}
+
+/// The stages whose exceptions come with a dead letter of the same record
+/// (see `conveyor_processors::exceptions`): their `Processing` dead letters
+/// are the exception's twin, already in the queue.
+const RAISE_EXCEPTIONS: &[&str] = &["label", "syncback"];
+
+/// A dead letter, in the exceptions queue: `dlq:<its event id>`, its
+/// stage, `dlq_<kind>` and reason, what to do, and where the record is
+/// (a retry re-publishes it from there). The order is the record's key,
+/// when it has one.
+fn dead_letter(d: &DlqRecord, version: i64) -> Vec<Mutation> {
+    if d.error_kind == ErrorKind::Processing && RAISE_EXCEPTIONS.contains(&d.stage.as_str()) {
+        return vec![];
+    }
+    let action = match d.error_kind {
+        ErrorKind::Decode | ErrorKind::UnknownSchema => {
+            "The record could not be read (its bytes or its schema): fix the producer or register the schema, then retry (re-publishes the original) or mark resolved."
+        }
+        ErrorKind::Validation => {
+            "The record broke a rule (see the reason): fix the data at its source or the mapping, then retry (re-publishes the original) or mark resolved."
+        }
+        ErrorKind::Processing => {
+            "The stage could not process it (see the reason): fix the cause, then retry (re-publishes the original) or mark resolved."
+        }
+    };
+    let raised_at = d.source_timestamp.unwrap_or(0);
+    vec![Mutation::Exception {
+        row: ExceptionRow {
+            exception_id: format!("dlq:{}", d.event_id),
+            day: day_of(raised_at),
+            raised_at,
+            order_id: d
+                .original_key
+                .as_deref()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default(),
+            shipment_id: None,
+            stage: d.stage.clone(),
+            code: format!("dlq_{}", name(&d.error_kind).to_ascii_lowercase()),
+            reason: d.reason.clone(),
+            action: action.to_string(),
+            source_topic: d.source_topic.clone(),
+            source_partition: d.source_partition,
+            source_offset: d.source_offset,
+        },
+        version,
+    }]
 }
 
 fn action(e: &OperatorAction, version: i64) -> Vec<Mutation> {

@@ -269,12 +269,52 @@ pub async fn behaviour<S: OperationalStore>(store: &S) {
         .is_none());
 
     // Exceptions by day.
+    // And dead letters, each an exception of its own (`dlq:<event id>`).
     let raised = events
         .iter()
-        .filter(|e| matches!(e, SinkEvent::Exception(_)))
+        .filter(|e| matches!(e, SinkEvent::Exception(_) | SinkEvent::Dlq(_)))
         .count();
-    let listed = store.exceptions_on("2026-11-27").await.unwrap().len();
-    assert_eq!(listed, raised);
+    let listed = store.exceptions_on("2026-11-27").await.unwrap();
+    assert_eq!(listed.len(), raised);
+    let dead = events
+        .iter()
+        .find_map(|e| match e {
+            SinkEvent::Dlq(d) => Some(d),
+            _ => None,
+        })
+        .expect("the sample has dead letters");
+    let row = store
+        .exception(&format!("dlq:{}", dead.event_id))
+        .await
+        .unwrap()
+        .expect("a dead letter is in the queue");
+    assert_eq!(
+        (row.stage.as_str(), row.code.as_str(), row.reason.as_str()),
+        ("normalize", "dlq_validation", dead.reason.as_str())
+    );
+    assert_eq!(
+        (
+            row.source_topic.as_str(),
+            row.source_partition,
+            row.source_offset
+        ),
+        (
+            dead.source_topic.as_str(),
+            dead.source_partition,
+            dead.source_offset
+        )
+    );
+    // A label or sync-back dead letter is an exception's twin: not twice.
+    let mut twin = dead.clone();
+    twin.stage = "label".into();
+    twin.event_id = "label:shipments.planned:0:1".into();
+    twin.error_kind = conveyor_schemas::records::ErrorKind::Processing;
+    apply_events(store, &[SinkEvent::Dlq(twin)]).await;
+    assert!(store
+        .exception("dlq:label:shipments.planned:0:1")
+        .await
+        .unwrap()
+        .is_none());
     assert!(store.exceptions_on("2001-01-01").await.unwrap().is_empty());
 
     // Paging the order list: every order once, in creation order.

@@ -2,7 +2,9 @@
 //!
 //! The queue lists the exceptions of the last `console.exception_days`
 //! days (label refusals, sync-back refusals: whatever a stage raised on
-//! `exceptions`), open ones first, and refreshes itself. An exception's
+//! `exceptions`; and every dead letter on the DLQ, `dlq:<event id>`: a raw
+//! order normalize could not read, a record a stage failed on), open ones
+//! first, and refreshes itself. An exception's
 //! page shows the record that failed, read from its source topic at the
 //! coordinates the exception carries, and three actions:
 //!
@@ -184,10 +186,12 @@ async fn load(c: &Console) -> Result<Vec<(Exception, Option<String>)>, Page> {
 }
 
 fn queue_table(rows: &[(Exception, Option<String>)]) -> String {
-    // A retry stays open until its shipment is labeled.
+    // A shipment's retry stays open until the shipment is labeled; another
+    // record's (a dead letter re-published) is done: a new failure is a
+    // new dead letter.
     let (open, closed): (Vec<_>, Vec<_>) = rows
         .iter()
-        .partition(|(e, l)| e.open || (retried(e) && l.is_none()));
+        .partition(|(e, l)| e.open || (retried(e) && e.row.shipment_id.is_some() && l.is_none()));
     let render = |rows: &[&(Exception, Option<String>)]| -> Vec<Vec<String>> {
         rows.iter()
             .map(|(e, l)| {
@@ -316,8 +320,12 @@ async fn decode_plan(c: &Console, rec: &InRecord) -> Result<PlannedShipment, Str
         .map_err(|e| e.to_string())
 }
 
-fn is_plan_topic(c: &Console, topic: &str) -> bool {
-    c.topology.topic_name("shipments_planned") == Some(topic)
+/// Whether the failed record is a shipment plan the label stage refused
+/// (its address can be edited before a retry).
+fn is_label_plan(c: &Console, e: &Exception) -> bool {
+    e.row.stage == "label"
+        && !e.row.exception_id.starts_with("dlq:")
+        && c.topology.topic_name("shipments_planned") == Some(e.row.source_topic.as_str())
 }
 
 #[derive(Deserialize)]
@@ -374,7 +382,7 @@ pub async fn detail(State(c): Shared, who: Who, Query(q): Query<DetailQuery>) ->
     );
     // The plan that failed, for a label exception: what will be re-published.
     let mut address: Option<Address> = None;
-    if is_plan_topic(&c, &r.source_topic) {
+    if is_label_plan(&c, &e) {
         match source_record(&c, &e).await {
             Ok(rec) => match decode_plan(&c, &rec).await {
                 Ok(plan) => {
@@ -734,7 +742,7 @@ async fn republish(
     let unavailable = |m: String| (StatusCode::SERVICE_UNAVAILABLE, m);
     let rec = source_record(c, e).await.map_err(unavailable)?;
     let mut note = String::new();
-    let payload = if is_plan_topic(c, &rec.topic) {
+    let payload = if is_label_plan(c, e) {
         let mut plan = decode_plan(c, &rec).await.map_err(unavailable)?;
         still_wanted(c, &plan).await?;
         let changed =
