@@ -17,7 +17,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use conveyor_runtime::config::Config;
 use conveyor_sinks::event::Located;
@@ -27,24 +27,14 @@ use conveyor_sinks::ops::testkit::order_id;
 use conveyor_sinks::ops::OperationalStore;
 use conveyor_sinks::sample::{self, ORDER_SPACING_MS};
 
+use super::bench_sinks::pct;
 use super::console::html::url;
 use crate::usage;
 
 const TARGET_P99_MS: f64 = 100.0;
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
+    format!("{:.2}", super::bench_pipeline::loadavg()[0])
 }
 
 /// Opens the cached store of `orders` orders, loading it first if needed.
@@ -215,20 +205,9 @@ pub async fn run(config: &Config, orders: u64, requests: usize) -> anyhow::Resul
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let login = http
-        .post(format!("http://{web_addr}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(super::console::login_body(&admin, &password))
-        .send()
-        .await?;
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("login failed: HTTP {}", login.status()))?;
-
+    let cookie =
+        super::console::login_cookie(&http, &format!("http://{web_addr}"), &admin, &password)
+            .await?;
     println!(
         "{} requests per page, 2 connections; load average {}",
         requests,

@@ -32,7 +32,8 @@ fn located(events: Vec<conveyor_sinks::event::SinkEvent>) -> Vec<Located> {
         .collect()
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
+/// The `p` quantile of sorted latencies, in milliseconds.
+pub(crate) fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -10,26 +10,6 @@ use conveyor_runtime::console::Role;
 
 use super::console::{self, html::url};
 
-async fn login(
-    http: &reqwest::Client,
-    base: &str,
-    user: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let r = http
-        .post(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(console::login_body(user, password))
-        .send()
-        .await?;
-    r.headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("console login failed: HTTP {}", r.status()))
-}
-
 async fn page(
     http: &reqwest::Client,
     base: &str,
@@ -66,7 +46,10 @@ pub async fn run(
     println!("  operator console on {base} (users of each role, for this run):");
     let mut cookies = Vec::new();
     for (name, role, password) in &users {
-        cookies.push((*role, login(&http, &base, name, password).await?));
+        cookies.push((
+            *role,
+            console::login_cookie(&http, &base, name, password).await?,
+        ));
         println!("    {:<8} {name:<13} password {password}", role.as_str());
     }
     let cookie = |r: Role| {

@@ -34,6 +34,7 @@
 
 mod procs;
 mod report;
+pub(crate) use report::loadavg;
 mod steady;
 
 use std::collections::{BTreeMap, HashMap};

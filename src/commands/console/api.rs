@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use conveyor_sinks::ops::model::{ActionRow, AlertRow};
 use conveyor_sinks::ops::views::{
-    ExceptionEntry, InventoryPage, InventoryView, OrderPage, OrderSummary, OrderView,
+    ActionsView, AlertsView, ExceptionEntry, ExceptionsView, InventoryPage, InventoryView,
+    OrderPage, OrderSummary, OrderView, SearchView,
 };
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 
 use super::html::url;
 
@@ -35,28 +35,6 @@ pub enum ReadError {
 }
 
 pub type Exception = ExceptionEntry;
-
-#[derive(Debug, Clone, Deserialize)]
-struct Exceptions {
-    exceptions: Vec<Exception>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Found {
-    orders: Vec<OrderSummary>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Actions {
-    actions: Vec<ActionRow>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Alerts {
-    alerts: Vec<AlertRow>,
-}
-
-pub type LevelPage = InventoryPage;
 
 impl StatusApi {
     pub fn new(base: &str) -> anyhow::Result<StatusApi> {
@@ -119,7 +97,7 @@ impl StatusApi {
         limit: usize,
     ) -> Result<Vec<OrderSummary>, ReadError> {
         Ok(self
-            .get::<Found>(&format!(
+            .get::<SearchView>(&format!(
                 "/search?by={}&q={}&limit={limit}",
                 url(by),
                 url(q)
@@ -130,7 +108,7 @@ impl StatusApi {
 
     pub async fn exceptions_on(&self, day: &str) -> Result<Vec<Exception>, ReadError> {
         Ok(self
-            .get::<Exceptions>(&format!("/exceptions?day={}", url(day)))
+            .get::<ExceptionsView>(&format!("/exceptions?day={}", url(day)))
             .await?
             .exceptions)
     }
@@ -141,16 +119,20 @@ impl StatusApi {
 
     pub async fn actions_on(&self, day: &str) -> Result<Vec<ActionRow>, ReadError> {
         Ok(self
-            .get::<Actions>(&format!("/actions?day={}", url(day)))
+            .get::<ActionsView>(&format!("/actions?day={}", url(day)))
             .await?
             .actions)
     }
 
     pub async fn alerts(&self) -> Result<Vec<AlertRow>, ReadError> {
-        Ok(self.get::<Alerts>("/alerts").await?.alerts)
+        Ok(self.get::<AlertsView>("/alerts").await?.alerts)
     }
 
-    pub async fn levels(&self, after: Option<&str>, limit: usize) -> Result<LevelPage, ReadError> {
+    pub async fn levels(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<InventoryPage, ReadError> {
         let after = after
             .map(|a| format!("&after={}", url(a)))
             .unwrap_or_default();

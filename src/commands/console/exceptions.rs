@@ -27,7 +27,7 @@
 //! A retry publishes the record first and the action after: an action on
 //! the topic always describes something that happened.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -48,28 +48,49 @@ use super::html::{self, badge, esc, live, table, time, url};
 use super::pages::{now_ms, timed};
 use super::{same_origin, Console, Page, Shared, Who};
 
-/// Actions this process carried out, newest last (bounded); actions whose
-/// effect happened but whose record could not be written yet (the form's
-/// re-submission writes that same record, same time); forms in progress.
+/// What this process knows of the forms it was sent, each under its one
+/// lock.
 #[derive(Default)]
-pub struct Done(
-    Mutex<(HashMap<String, String>, VecDeque<String>)>,
-    Mutex<HashMap<String, OperatorAction>>,
+pub struct Done {
+    /// Forms carried out: what was done (newest last, at most [`Done::KEEP`]).
+    done: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+    /// Forms whose effect happened but whose record could not be written
+    /// yet: a re-submission writes that same record, same time.
+    pending: Mutex<HashMap<String, OperatorAction>>,
     /// Forms being carried out now.
-    Mutex<std::collections::HashSet<String>>,
-);
+    claimed: Mutex<HashSet<String>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl Done {
+    const KEEP: usize = 10_000;
+
+    fn get(&self, id: &str) -> Option<String> {
+        locked(&self.done).0.get(id).cloned()
+    }
+
+    fn put(&self, id: &str, what: &str) {
+        let mut g = locked(&self.done);
+        let (map, order) = &mut *g;
+        if map.insert(id.to_string(), what.to_string()).is_none() {
+            order.push_back(id.to_string());
+        }
+        while order.len() > Self::KEEP {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
     fn pending(&self, id: &str) -> Option<OperatorAction> {
-        self.1
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        locked(&self.pending).get(id).cloned()
     }
 
     fn set_pending(&self, a: &OperatorAction) {
-        let mut g = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = locked(&self.pending);
         if g.len() >= Self::KEEP {
             // The oldest unrecorded actions give way (their forms were
             // abandoned long ago).
@@ -84,44 +105,17 @@ impl Done {
     }
 
     fn clear_pending(&self, id: &str) {
-        self.1.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        locked(&self.pending).remove(id);
     }
 
     /// Claims `id` for this request; false while another request carries
     /// the same form out (a double click).
     fn claim(&self, id: &str) -> bool {
-        self.2
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string())
+        locked(&self.claimed).insert(id.to_string())
     }
 
     fn release(&self, id: &str) {
-        self.2.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-    }
-
-    const KEEP: usize = 10_000;
-
-    fn get(&self, id: &str) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .get(id)
-            .cloned()
-    }
-
-    fn put(&self, id: &str, what: &str) {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (map, order) = &mut *g;
-        if map.insert(id.to_string(), what.to_string()).is_none() {
-            order.push_back(id.to_string());
-        }
-        while order.len() > Self::KEEP {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
-            }
-        }
+        locked(&self.claimed).remove(id);
     }
 }
 
@@ -158,31 +152,11 @@ async fn load(c: &Console) -> Result<Vec<(Exception, Option<String>)>, Page> {
     let mut all: Vec<Exception> = per_day.into_iter().flatten().collect();
     all.sort_by_key(|e| std::cmp::Reverse(e.row.raised_at));
     // One row per exception id: the newest raising.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     all.retain(|e| seen.insert(e.row.exception_id.clone()));
-    let retried: Vec<&Exception> = all.iter().filter(|e| !e.open && retried(e)).collect();
-    let orders =
-        futures::future::join_all(retried.iter().map(|e| c.api.order(&e.row.order_id))).await;
-    let mut labeled = HashMap::new();
-    for (e, o) in retried.iter().zip(orders) {
-        let status = o.ok().flatten().and_then(|o| {
-            o.shipments
-                .into_iter()
-                .find(|s| Some(&s.shipment_id) == e.row.shipment_id.as_ref())
-                .and_then(|s| s.label)
-                .map(|l| l.label_status)
-        });
-        if let Some(s) = status {
-            labeled.insert(e.row.exception_id.clone(), s);
-        }
-    }
-    Ok(all
-        .into_iter()
-        .map(|e| {
-            let l = labeled.get(&e.row.exception_id).cloned();
-            (e, l)
-        })
-        .collect())
+    // Has each retry worked? (Only retried shipments ask the store.)
+    let labeled = futures::future::join_all(all.iter().map(|e| labeled_after_retry(c, e))).await;
+    Ok(all.into_iter().zip(labeled).collect())
 }
 
 fn queue_table(rows: &[(Exception, Option<String>)]) -> String {

@@ -2,8 +2,8 @@
 //! the `/metrics` of the process `console.metrics` names for it; and the
 //! replay jobs recorded on `conveyor.replays` that have not finished, with
 //! their progress. A background task scrapes every
-//! `console.scrape_interval_ms`; rates are the difference between two
-//! scrapes. The page's live region shows the latest [`Board`].
+//! `console.scrape_interval_ms` (the replays at most every 15 s); rates are
+//! the difference between two scrapes. The page's live region shows the latest [`Board`].
 //!
 //! - lag: `conveyor_processor_lag_records` summed over partitions (the
 //!   stream processors report it; sinks do not);
@@ -152,6 +152,10 @@ pub async fn scrape(c: Arc<Console>, shutdown: Shutdown) {
         }
     };
     let every = Duration::from_millis(c.config.console.scrape_interval_ms);
+    // Replays move slowly and reading them opens a consumer and reads the
+    // replays topic: at most every 15 s.
+    let replays_every = every.max(Duration::from_secs(15));
+    let mut replays_read: Option<Instant> = None;
     loop {
         let targets: Vec<(String, String)> = c
             .config
@@ -175,8 +179,9 @@ pub async fn scrape(c: Arc<Console>, shutdown: Shutdown) {
         for ((stage, _), r) in targets.iter().zip(results) {
             c.board.record(stage, at, r);
         }
-        let replays = replay_rows(&c).await;
-        {
+        if replays_read.is_none_or(|t| t.elapsed() >= replays_every) {
+            replays_read = Some(Instant::now());
+            let replays = replay_rows(&c).await;
             let mut g = c.board.0.lock().unwrap_or_else(|e| e.into_inner());
             match replays {
                 Ok(r) => {

@@ -333,9 +333,30 @@ pub struct Options {
     pub dev_users: bool,
 }
 
-/// A login form's body (`user`, `password`), URL-encoded.
-pub fn login_body(user: &str, password: &str) -> String {
-    format!("user={}&password={}", html::url(user), html::url(password))
+/// Logs `user` in at the console at `base` as a browser would; the
+/// session's `Cookie` header value (the demo and the benchmark use it).
+pub async fn login_cookie(
+    http: &reqwest::Client,
+    base: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let r = http
+        .post(format!("{base}/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!(
+            "user={}&password={}",
+            html::url(user),
+            html::url(password)
+        ))
+        .send()
+        .await?;
+    r.headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("console login failed: HTTP {}", r.status()))
 }
 
 /// Builds the console's state (and the passwords of `--dev-users`).
